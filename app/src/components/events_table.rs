@@ -1,0 +1,64 @@
+use crate::fmt;
+use crate::model::EventRow;
+use leptos::prelude::*;
+
+/// The event list. Every value is text; long values are cut by CSS, whole in `title`.
+#[component]
+pub fn EventsTable(rows: Vec<EventRow>, #[prop(into)] caption: String) -> impl IntoView {
+    view! {
+        <div class="events-table__wrap">
+            <table class="events-table">
+                <caption>{caption}</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col">"Principal"</th>
+                        <th scope="col">"Event"</th>
+                        <th scope="col">"Source"</th>
+                        <th scope="col">"Region"</th>
+                        <th scope="col">"Resource"</th>
+                        <th scope="col">"Source IP"</th>
+                        <th scope="col">"Error"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|r| {
+                            let href = format!("/events/{}", r.id);
+                            let err = r.error_code.clone();
+                            let err_title = err.clone().unwrap_or_default();
+                            let is_err = err.is_some();
+                            view! {
+                                <tr class=if is_err { "events-table__row events-table__row--error" } else { "events-table__row" }>
+                                    <td class="events-table__time">
+                                        <a href=href.clone()>
+                                            <time datetime=fmt::iso(r.time_ms)>{fmt::time(r.time_ms)}</time>
+                                        </a>
+                                    </td>
+                                    <td class="cell-clip" title=format!("{} ({})", r.principal, r.principal_kind)>
+                                        {r.principal.clone()}
+                                    </td>
+                                    <td class="cell-clip" title=r.name.clone()>
+                                        <a href=href>{r.name.clone()}</a>
+                                    </td>
+                                    <td class="cell-clip" title=r.source.clone()>{r.source.clone()}</td>
+                                    <td class="cell-clip">{r.region.clone().unwrap_or_default()}</td>
+                                    <td class="cell-clip" title=r.resource.clone().unwrap_or_default()>
+                                        {r.resource.clone().unwrap_or_default()}
+                                    </td>
+                                    <td class="cell-clip" title=r.source_ip.clone().unwrap_or_default()>
+                                        {r.source_ip.clone().unwrap_or_default()}
+                                    </td>
+                                    <td class="cell-clip events-table__error" title=err_title>
+                                        {err.map(|e| view! { <span class="badge badge--error">"⚠ " {e}</span> })}
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,9 @@
+//! Components: take props, render, hold no SQL.
+
+pub mod empty_state;
+pub mod error_panel;
+pub mod events_table;
+pub mod json_view;
+pub mod pager;
+pub mod time_range;
+pub mod timeline_chart;

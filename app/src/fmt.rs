@@ -1,0 +1,75 @@
+//! Formatting shared by server and browser (UTC throughout).
+
+use chrono::DateTime;
+
+/// `2026-11-23 19:52:07`
+pub fn time(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// RFC 3339 for `<time datetime>`.
+pub fn iso(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// `2026-11-23T19:52` for URLs and `datetime-local` inputs.
+pub fn minute(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// Short axis label: time of day within a day, date otherwise.
+pub fn axis(ms: i64, span_ms: i64) -> String {
+    let Some(t) = DateTime::from_timestamp_millis(ms) else { return String::new() };
+    if span_ms <= 2 * 86_400_000 {
+        t.format("%m-%d %H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// `1,234,567`
+pub fn count(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// `5 min`, `1 h`, `1 d`
+pub fn duration(ms: i64) -> String {
+    match ms {
+        m if m % 86_400_000 == 0 => format!("{} d", m / 86_400_000),
+        m if m % 3_600_000 == 0 => format!("{} h", m / 3_600_000),
+        m => format!("{} min", m / 60_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(12), "12");
+        assert_eq!(count(-1000), "-1,000");
+        assert_eq!(time(0), "1970-01-01 00:00:00");
+        assert_eq!(minute(60_000), "1970-01-01T00:01");
+        assert_eq!(duration(3_600_000), "1 h");
+    }
+}

@@ -1,0 +1,145 @@
+//! `/events/{id}`: one event, laid out for reading, and its whole record.
+
+use crate::components::{error_panel::ErrorPanel, json_view::JsonView};
+use crate::fmt;
+use crate::model::EventDetail;
+use crate::pages::not_found::NotFound;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[server]
+pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
+    use crate::db::{self, events};
+    let pool = db::pool()?;
+    events::detail(&pool, id).await.map_err(|e| {
+        tracing::error!(error = %e, id, "cannot load event");
+        ServerFnError::new("the event cannot be loaded; see the server log")
+    })
+}
+
+#[component]
+pub fn EventPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()));
+    let data = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_event(id).await,
+                None => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading event…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(Some(e)) => view! { <EventView e=e/> }.into_any(),
+                    Ok(None) => view! { <NotFound/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn field(label: &'static str, value: Option<String>) -> impl IntoView {
+    value.map(|v| {
+        view! {
+            <dt>{label}</dt>
+            <dd class="field__value">{v}</dd>
+        }
+    })
+}
+
+#[component]
+fn EventView(e: EventDetail) -> impl IntoView {
+    let title = format!("{} by {}", e.name, e.principal.display);
+    let ro = e.read_only.map(|r| if r { "read-only".to_string() } else { "write".to_string() });
+    let outcome = match &e.error_code {
+        Some(code) => view! { <span class="badge badge--error">"⚠ Failed: " {code.clone()}</span> }.into_any(),
+        None => view! { <span class="badge badge--ok">"✓ Succeeded"</span> }.into_any(),
+    };
+    let issued = e.issued_by.clone().map(|i| {
+        view! {
+            <dt>"Credentials issued by"</dt>
+            <dd class="field__value">
+                {i.principal} " via " <a href=format!("/events/{}", i.event_id)>{i.event_name}</a>
+            </dd>
+        }
+    });
+    view! {
+        <Title text=title.clone()/>
+        <p class="breadcrumbs"><a href="/">"Timeline"</a> " / event"</p>
+        <h1 class="page__title event__title">{title}</h1>
+        <p class="event__meta">
+            <time datetime=fmt::iso(e.time_ms)>{fmt::time(e.time_ms)} " UTC"</time>
+            " · " {outcome}
+        </p>
+        <div class="event__grid">
+            <section class="card" aria-labelledby="ev-what">
+                <h2 id="ev-what">"What"</h2>
+                <dl class="fields">
+                    {field("Event", Some(e.name.clone()))}
+                    {field("Service", Some(e.source.clone()))}
+                    {field("Access", ro)}
+                    {field("Type", e.event_type.clone())}
+                    {field("Category", e.category.clone())}
+                    {field("Error code", e.error_code.clone())}
+                    {field("Error message", e.error_message.clone())}
+                </dl>
+            </section>
+            <section class="card" aria-labelledby="ev-who">
+                <h2 id="ev-who">"Who"</h2>
+                <dl class="fields">
+                    {field("Principal", Some(e.principal.display.clone()))}
+                    {field("Identity type", Some(e.principal.kind.clone()))}
+                    {field("ARN", e.principal.arn.clone())}
+                    {field("Role / issuer", e.principal.parent.clone())}
+                    {field("Behind it", e.principal.origin.clone())}
+                    {field("Principal account", e.principal.account.clone())}
+                    {field("Access key", e.access_key.clone())}
+                    {issued}
+                </dl>
+            </section>
+            <section class="card" aria-labelledby="ev-where">
+                <h2 id="ev-where">"Where"</h2>
+                <dl class="fields">
+                    {field("Account", Some(e.account.clone()))}
+                    {field("Region", e.region.clone())}
+                    {field("Source IP", e.source_ip.clone())}
+                    {field("User agent", e.user_agent.clone())}
+                    {field("Request ID", e.request_id.clone())}
+                    {field("Event ID", e.event_id.clone())}
+                    {field("Shared event ID", e.shared_event_id.clone())}
+                </dl>
+            </section>
+        </div>
+        {(!e.resources.is_empty()).then(|| view! {
+            <section class="card" aria-labelledby="ev-res">
+                <h2 id="ev-res">"Resources"</h2>
+                <table class="resources-table">
+                    <caption class="visually-hidden">"Resources named in this event"</caption>
+                    <thead><tr><th scope="col">"Type"</th><th scope="col">"Name"</th><th scope="col">"ARN"</th></tr></thead>
+                    <tbody>
+                        {e.resources.iter().map(|r| view! {
+                            <tr>
+                                <td>{r.kind.clone()}</td>
+                                <td class="cell-wrap">{r.name.clone()}</td>
+                                <td class="cell-wrap">{r.arn.clone()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        })}
+        {e.request_parameters.clone().map(|t| view! { <JsonView label="Request parameters" text=t/> })}
+        {e.response_elements.clone().map(|t| view! { <JsonView label="Response elements" text=t/> })}
+        {e.additional_event_data.clone().map(|t| view! { <JsonView label="Additional event data" text=t/> })}
+        <details class="event__raw" open>
+            <summary>"Whole record (JSON)"</summary>
+            <JsonView label="Original record as delivered" text=e.raw_pretty.clone()/>
+        </details>
+    }
+}

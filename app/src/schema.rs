@@ -1,0 +1,56 @@
+//! Facts about the event store shared by the writer (server) and the readers (pages).
+
+/// Kinds of interned strings in the `terms` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TermKind {
+    Account = 0,
+    Region = 1,
+    Source = 2,
+    Name = 3,
+    EventType = 4,
+    Category = 5,
+    ErrorCode = 6,
+    ErrorMessage = 7,
+    SourceIp = 8,
+    UserAgent = 9,
+    AccessKey = 10,
+}
+
+impl TermKind {
+    pub const COUNT: usize = 11;
+}
+
+/// Bits of an event id below the millisecond: ids are `event_time_ms << 21 | hash`, so
+/// they sort by time and a time range is an id range.
+pub const ID_HASH_BITS: u32 = 21;
+
+/// The row id of an event at `time_ms` whose identity hashes to `hash`.
+pub fn event_row_id(time_ms: i64, hash: u64) -> i64 {
+    (time_ms << ID_HASH_BITS) | (hash & ((1u64 << ID_HASH_BITS) - 1)) as i64
+}
+
+/// The smallest id of an event at or after `time_ms`.
+pub fn first_id_at(time_ms: i64) -> i64 {
+    time_ms.clamp(0, (1i64 << 42) - 1) << ID_HASH_BITS
+}
+
+/// The time of an event id.
+pub fn id_time(id: i64) -> i64 {
+    id >> ID_HASH_BITS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_order_by_time() {
+        let a = event_row_id(1_000, u64::MAX);
+        let b = event_row_id(1_001, 0);
+        assert!(a < b);
+        assert_eq!(id_time(a), 1_000);
+        assert!(first_id_at(1_001) <= b && first_id_at(1_001) > a);
+        assert!(event_row_id((1 << 42) - 1, u64::MAX) > 0);
+    }
+}

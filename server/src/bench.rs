@@ -1,0 +1,66 @@
+//! `cairn bench`: the import benchmark. Generates gzipped delivery files (kept between
+//! runs), imports them into a fresh database and prints figures to compare between
+//! commits: events/s, peak memory, bytes per event.
+
+use crate::demo::DemoSpec;
+use crate::ingest::{self, source, LocalFiles};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A fixed end time so the generated files are the same on every run.
+const BENCH_END_MS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn dir_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Peak resident memory of this process, from /proc (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Result<()> {
+    let spec = DemoSpec { events, days, seed: 1, end_ms: BENCH_END_MS };
+    let files = files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}")));
+    let marker = files.join(".complete");
+    if !marker.exists() {
+        eprintln!("generating {} delivery files with {events} events in {}", spec.files(), files.display());
+        let t = Instant::now();
+        let bytes = spec.write_files(&files).context("writing benchmark files")?;
+        std::fs::write(&marker, b"")?;
+        eprintln!("generated {:.1} MiB of gzip in {:.1} s", bytes as f64 / 1048576.0, t.elapsed().as_secs_f64());
+    }
+    let db_dir = std::env::temp_dir().join(format!("cairn-bench-db-{}", std::process::id()));
+    std::fs::create_dir_all(&db_dir)?;
+    let db_path = db_dir.join("bench.db");
+    let pool = crate::db::connect(&db_path).await?;
+    let (jobs, _) = source::walk(std::slice::from_ref(&files));
+    let input_bytes = dir_bytes(&files);
+    let start = Instant::now();
+    let summary = ingest::run(&pool, Arc::new(LocalFiles), jobs, ingest::Options::default()).await?;
+    let secs = start.elapsed().as_secs_f64();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    pool.close().await;
+    let db_bytes = dir_bytes(&db_dir);
+    let stored = summary.events_new.max(1);
+    println!("cairn bench: {} files, {:.1} MiB gzip in", summary.files, input_bytes as f64 / 1048576.0);
+    println!("  events imported   {}", summary.events_new);
+    println!("  import time       {secs:.2} s");
+    println!("  events/s          {:.0}", summary.events_new as f64 / secs);
+    println!("  peak memory       {:.0} MiB", peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0);
+    println!("  database          {:.1} MiB", db_bytes as f64 / 1048576.0);
+    println!("  bytes/event       {:.0}", db_bytes as f64 / stored as f64);
+    let _ = std::fs::remove_dir_all(&db_dir);
+    Ok(())
+}

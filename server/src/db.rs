@@ -1,0 +1,45 @@
+//! The one SQLite pool and its migrations.
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot create the database folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the database {path}: {source}")]
+    Migrate { path: String, source: sqlx::migrate::MigrateError },
+}
+
+/// Opens (creating if needed) the database at `path` and brings its schema up to date.
+pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
+    let shown = path.display().to_string();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|source| DbError::Folder { path: parent.display().to_string(), source })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30))
+        .pragma("cache_size", "-65536")
+        .pragma("temp_store", "memory")
+        .pragma("mmap_size", "268435456");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|source| DbError::Open { path: shown.clone(), source })?;
+    sqlx::migrate!("../migrations")
+        .run(&pool)
+        .await
+        .map_err(|source| DbError::Migrate { path: shown, source })?;
+    Ok(pool)
+}

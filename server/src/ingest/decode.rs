@@ -1,0 +1,255 @@
+//! Decode stage: bytes of one file or object in (gzip detected by its magic bytes, not by
+//! its name), normalised events out, each with its original record compressed.
+
+use super::normalize::{self, Event};
+use super::split::{self, Item, SplitError};
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Read};
+
+/// One stored-to-be event: the normalised columns and the compressed original record.
+#[derive(Debug)]
+pub struct Parsed {
+    pub event: Event,
+    pub raw_z: Vec<u8>,
+}
+
+/// A record that could not be stored, and why.
+#[derive(Debug, Clone)]
+pub struct RecordReject {
+    /// 1-based position of the record in its file.
+    pub position: u64,
+    /// Byte offset of the record in the (uncompressed) file.
+    pub offset: u64,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub enum Piece {
+    Event(Parsed),
+    Reject(RecordReject),
+}
+
+#[derive(Debug, Default)]
+pub struct Decoded {
+    /// SHA-256 of the file's bytes as stored (compressed if it is gzip).
+    pub sha256: String,
+    pub records: u64,
+    /// The file is a log-file-integrity digest, not events.
+    pub digest: bool,
+    pub gzip: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{0}")]
+    Split(#[from] SplitError),
+    #[error("gzip stream: {0}")]
+    Gzip(std::io::Error),
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    #[error("compression failed: {0}")]
+    Compress(std::io::Error),
+    #[error("import stopped")]
+    Stopped,
+}
+
+/// Compresses original records, with the database's trained dictionary when there is one.
+/// The `Sample` form keeps copies of the records instead, to train a dictionary from.
+pub enum RawCompressor {
+    Zstd(zstd::bulk::Compressor<'static>),
+    Sample { samples: Vec<Vec<u8>>, limit: usize },
+}
+
+pub const RAW_LEVEL: i32 = 3;
+
+impl RawCompressor {
+    pub fn new(dictionary: Option<&[u8]>) -> std::io::Result<Self> {
+        Ok(RawCompressor::Zstd(match dictionary {
+            Some(d) => zstd::bulk::Compressor::with_dictionary(RAW_LEVEL, d)?,
+            None => zstd::bulk::Compressor::new(RAW_LEVEL)?,
+        }))
+    }
+
+    pub fn sampler(limit: usize) -> Self {
+        RawCompressor::Sample { samples: Vec::new(), limit }
+    }
+
+    pub fn compress(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        match self {
+            RawCompressor::Zstd(c) => c.compress(raw),
+            RawCompressor::Sample { samples, limit } => {
+                if samples.len() < *limit {
+                    samples.push(raw.to_vec());
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+struct HashRead<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Marker for a consumer that wants the decode to stop.
+#[derive(Debug)]
+pub struct Stop;
+
+/// Decodes one file or object. `on_piece` receives every event and every rejected
+/// record in file order; an `Err` here means the whole file is unusable.
+pub fn decode<R: Read>(
+    reader: R,
+    fallback_account: Option<&str>,
+    compressor: &mut RawCompressor,
+    mut on_piece: impl FnMut(Piece) -> Result<(), Stop>,
+) -> Result<Decoded, DecodeError> {
+    let mut buffered = BufReader::with_capacity(
+        256 * 1024,
+        HashRead { inner: reader, hasher: Sha256::new() },
+    );
+    let head = buffered.fill_buf().map_err(DecodeError::Open)?;
+    let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    let mut out = Decoded { gzip, ..Decoded::default() };
+    let mut position = 0u64;
+    let mut fatal: Option<DecodeError> = None;
+    let mut handle = |item: Item<'_>, offset: u64| -> Result<(), Stop> {
+        let (raw, lookup) = match item {
+            Item::Record(b) => (b, false),
+            Item::LookupEvent(b) => (b, true),
+            Item::Document(b) => {
+                if memchr::memmem::find(b, b"\"digestStartTime\"").is_some()
+                    || memchr::memmem::find(b, b"\"logFiles\"").is_some()
+                {
+                    out.digest = true;
+                    return Ok(());
+                }
+                (b, false)
+            }
+        };
+        position += 1;
+        out.records += 1;
+        let reject = |reason: String| Piece::Reject(RecordReject { position, offset, reason });
+        let record = if lookup {
+            match normalize::lookup_element_record(raw) {
+                Ok(r) => r,
+                Err(e) => return on_piece(reject(e.to_string())),
+            }
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
+        match normalize::normalize(&record, fallback_account) {
+            Ok(event) => match compressor.compress(&record) {
+                Ok(raw_z) => on_piece(Piece::Event(Parsed { event, raw_z })),
+                Err(e) => {
+                    fatal = Some(DecodeError::Compress(e));
+                    Err(Stop)
+                }
+            },
+            Err(e) => on_piece(reject(e.to_string())),
+        }
+    };
+    let result = if gzip {
+        let gz = flate2::bufread::MultiGzDecoder::new(&mut buffered);
+        split::split(gz, &mut handle).map_err(|e| match e {
+            SplitError::Io(io) => DecodeError::Gzip(io),
+            other => DecodeError::Split(other),
+        })
+    } else {
+        split::split(&mut buffered, &mut handle).map_err(DecodeError::Split)
+    };
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
+        Err(e) => return Err(e),
+    }
+    // Hash whatever trails the JSON (gzip trailer, padding) so the digest covers the file.
+    let mut rest = Vec::new();
+    let _ = buffered.read_to_end(&mut rest);
+    out.sha256 = hex::encode(buffered.into_inner().hasher.finalize());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    fn run(bytes: &[u8]) -> Result<(Decoded, Vec<Piece>), DecodeError> {
+        let mut c = RawCompressor::new(None).unwrap();
+        let mut pieces = Vec::new();
+        let d = decode(bytes, None, &mut c, |p| {
+            pieces.push(p);
+            Ok(())
+        })?;
+        Ok((d, pieces))
+    }
+
+    const REC: &str = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","eventID":"00000000-0000-0000-0000-000000000001","recipientAccountId":"111122223333"}"#;
+
+    fn gz(s: &str) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(s.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_is_detected_by_magic() {
+        let body = format!(r#"{{"Records":[{REC},{{"eventName":"NoTime"}}]}}"#);
+        let (d, pieces) = run(&gz(&body)).unwrap();
+        assert!(d.gzip);
+        assert_eq!(d.records, 2);
+        assert!(matches!(pieces[0], Piece::Event(_)));
+        match &pieces[1] {
+            Piece::Reject(r) => {
+                assert_eq!(r.position, 2);
+                assert_eq!(r.reason, "no eventTime");
+            }
+            other => panic!("expected a reject, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_gzip_is_a_file_error() {
+        let body = format!(r#"{{"Records":[{REC},{REC},{REC}]}}"#);
+        let full = gz(&body);
+        let cut = &full[..full.len() / 2];
+        assert!(matches!(run(cut), Err(DecodeError::Gzip(_)) | Err(DecodeError::Split(_))));
+    }
+
+    #[test]
+    fn lookup_events_response() {
+        let inner = serde_json::to_string(REC).unwrap();
+        let body = format!(r#"{{"Events":[{{"EventId":"x","CloudTrailEvent":{inner}}}]}}"#);
+        let (_, pieces) = run(body.as_bytes()).unwrap();
+        assert_eq!(pieces.len(), 1);
+        assert!(matches!(&pieces[0], Piece::Event(p) if p.event.name == "ListUsers"));
+    }
+
+    #[test]
+    fn one_record_per_line_and_digest() {
+        let body = format!("{REC}\n{REC}\n");
+        let (d, pieces) = run(body.as_bytes()).unwrap();
+        assert_eq!((d.records, pieces.len()), (2, 2));
+        let (d, pieces) = run(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).unwrap();
+        assert!(d.digest);
+        assert!(pieces.is_empty());
+    }
+
+    #[test]
+    fn invalid_json_is_a_file_error_and_empty_records_is_fine() {
+        assert!(run(b"{\"Records\":[{\"a\":1}").is_err());
+        assert!(run(b"").is_err());
+        let (d, pieces) = run(br#"{"Records":[]}"#).unwrap();
+        assert_eq!((d.records, pieces.len()), (0, 0));
+    }
+}

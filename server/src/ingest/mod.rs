@@ -1,0 +1,12 @@
+//! The ingest path: source → decode → normalise → store. See `pipeline` for the whole.
+
+pub mod decode;
+pub mod dictionary;
+pub mod normalize;
+pub mod pipeline;
+pub mod record;
+pub mod source;
+pub mod split;
+pub mod store;
+
+pub use pipeline::{run, LocalFiles, Options, Source, Summary};

@@ -1,0 +1,355 @@
+//! The ingest pipeline, top to bottom: a source hands out files; decoder threads turn
+//! each into normalised events (gzip, JSON shapes, records); the single writer stores
+//! them, many whole files per transaction, with the ledger row of each file.
+
+use super::decode::{self, DecodeError, Decoded, Piece, RawCompressor};
+use super::source::{FileJob, LogKind};
+use super::store::{FileReport, FileStatus, Store, StoreError};
+use serde::Serialize;
+use sqlx::SqlitePool;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Where files come from: local paths, generated demo files, S3 objects.
+pub trait Source: Send + Sync {
+    /// The ledger's name for this source (`file`, `demo`, `s3://bucket`).
+    fn name(&self) -> &str;
+    fn open(&self, job: &FileJob) -> std::io::Result<Box<dyn Read + Send + '_>>;
+}
+
+/// Files on the local disk.
+pub struct LocalFiles;
+
+impl Source for LocalFiles {
+    fn name(&self) -> &str {
+        "file"
+    }
+    fn open(&self, job: &FileJob) -> std::io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(std::fs::File::open(&job.path)?))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("a decoder thread failed: {0}")]
+    Thread(String),
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileProblem {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RecordProblem {
+    pub path: String,
+    pub position: u64,
+    pub offset: u64,
+    pub error: String,
+}
+
+/// What an import did. Serialised as-is by `cairn import --json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Files read.
+    pub files: u64,
+    pub events_new: u64,
+    pub events_duplicate: u64,
+    pub records_rejected: u64,
+    pub files_rejected: Vec<FileProblem>,
+    /// Files left alone because the ledger shows them imported and unchanged.
+    pub files_unchanged: u64,
+    /// Log-file-integrity digest files, which hold no events.
+    pub files_digest: u64,
+    /// The first rejected records, with file, position and reason.
+    pub rejected_records: Vec<RecordProblem>,
+    pub seconds: f64,
+}
+
+/// Rejected records listed in the summary (all are counted).
+const RECORDS_LISTED: usize = 1000;
+/// Events per message from a decoder to the writer.
+const CHUNK: usize = 2048;
+
+impl Summary {
+    fn add_report(&mut self, r: FileReport) {
+        self.files += 1;
+        self.events_new += r.events_new;
+        self.events_duplicate += r.events_duplicate;
+        self.records_rejected += r.rejected_records;
+        for rej in r.rejects {
+            if self.rejected_records.len() < RECORDS_LISTED {
+                self.rejected_records.push(RecordProblem {
+                    path: r.job.display.clone(),
+                    position: rej.position,
+                    offset: rej.offset,
+                    error: rej.reason,
+                });
+            }
+        }
+        match r.status {
+            FileStatus::Imported => {}
+            FileStatus::Skipped(_) => self.files_digest += 1,
+            FileStatus::Rejected(error) => {
+                self.files_rejected.push(FileProblem { path: r.job.display, error })
+            }
+        }
+    }
+
+    /// True when everything offered went in.
+    pub fn clean(&self) -> bool {
+        self.records_rejected == 0 && self.files_rejected.is_empty()
+    }
+}
+
+pub struct Options {
+    pub threads: usize,
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
+            progress: false,
+        }
+    }
+}
+
+enum FileMsg {
+    Chunk(Vec<Piece>),
+    End(Result<Decoded, DecodeError>),
+}
+
+struct Incoming {
+    idx: usize,
+    rx: mpsc::Receiver<FileMsg>,
+}
+
+/// Imports `jobs` from `source`. Files the ledger shows as imported with the same size
+/// and modification time are skipped; digest files are noted, not read.
+pub async fn run(
+    pool: &SqlitePool,
+    source: Arc<dyn Source>,
+    jobs: Vec<FileJob>,
+    opts: Options,
+) -> Result<Summary, ImportError> {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let ledger: HashMap<String, (i64, Option<i64>)> = sqlx::query_as::<_, (String, i64, Option<i64>)>(
+        "SELECT path, size, modified FROM ingest_files WHERE source = ?1 AND status = 'imported'",
+    )
+    .bind(source.name())
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(p, s, m)| (p, (s, m)))
+    .collect();
+    let mut todo = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if job.layout.kind == LogKind::Digest {
+            summary.files_digest += 1;
+            continue;
+        }
+        if ledger.get(&job.display) == Some(&(job.size as i64, Some(job.modified_ms))) {
+            summary.files_unchanged += 1;
+            continue;
+        }
+        todo.push(job);
+    }
+    if todo.is_empty() {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    let (dict_id, dict) = super::dictionary::ensure(pool, source.clone(), &todo).await?;
+    let todo = Arc::new(todo);
+    let total_bytes: u64 = todo.iter().map(|j| j.size).sum();
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(total_bytes);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let (main_tx, mut main_rx) = mpsc::channel::<Incoming>(32);
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let dict = Arc::new(dict);
+    let mut threads = Vec::new();
+    for t in 0..opts.threads.max(1) {
+        let (todo, next, stop, main_tx, source, dict, bar) =
+            (todo.clone(), next.clone(), stop.clone(), main_tx.clone(), source.clone(), dict.clone(), bar.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("cairn-decode-{t}"))
+            .spawn(move || {
+                let mut compressor = match RawCompressor::new(dict.as_deref()) {
+                    Ok(c) => c,
+                    Err(e) => return Err(e.to_string()),
+                };
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    let idx = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = todo.get(idx) else { return Ok(()) };
+                    let (tx, rx) = mpsc::channel::<FileMsg>(4);
+                    if main_tx.blocking_send(Incoming { idx, rx }).is_err() {
+                        return Ok(());
+                    }
+                    let result = decode_one(&*source, job, &mut compressor, &tx);
+                    bar.inc(job.size);
+                    if tx.blocking_send(FileMsg::End(result)).is_err() {
+                        return Ok(());
+                    }
+                }
+            });
+        match handle {
+            Ok(h) => threads.push(h),
+            Err(e) => return Err(ImportError::Thread(e.to_string())),
+        }
+    }
+    drop(main_tx);
+
+    let mut store = Store::open(pool, dict_id).await?;
+    let written = write_all(&mut store, source.name(), &todo, &mut main_rx, &mut summary).await;
+    if written.is_err() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    drop(main_rx);
+    for h in threads {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(ImportError::Thread(e)),
+            Err(_) => return Err(ImportError::Thread("panicked".into())),
+        }
+    }
+    written?;
+    bar.finish_and_clear();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn decode_one(
+    source: &dyn Source,
+    job: &FileJob,
+    compressor: &mut RawCompressor,
+    tx: &mpsc::Sender<FileMsg>,
+) -> Result<Decoded, DecodeError> {
+    let reader = source.open(job).map_err(DecodeError::Open)?;
+    let mut chunk = Vec::with_capacity(256);
+    let decoded = decode::decode(reader, job.layout.account.as_deref(), compressor, |piece| {
+        chunk.push(piece);
+        if chunk.len() >= CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            tx.blocking_send(FileMsg::Chunk(full)).map_err(|_| decode::Stop)?;
+        }
+        Ok(())
+    })?;
+    if !chunk.is_empty() {
+        tx.blocking_send(FileMsg::Chunk(chunk)).map_err(|_| DecodeError::Stopped)?;
+    }
+    Ok(decoded)
+}
+
+fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<String>, FileStatus) {
+    match result {
+        Ok(d) if d.digest && d.records == 0 => (
+            Some(d.sha256.clone()),
+            FileStatus::Skipped("log file integrity digest: no events".into()),
+        ),
+        Ok(d) => (Some(d.sha256.clone()), FileStatus::Imported),
+        Err(e) => (None, FileStatus::Rejected(e.to_string())),
+    }
+}
+
+async fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
+    for p in pieces {
+        match p {
+            Piece::Event(parsed) => store.add(file, parsed).await?,
+            Piece::Reject(r) => store.reject_record(file, r),
+        }
+    }
+    Ok(())
+}
+
+async fn write_all(
+    store: &mut Store,
+    source: &str,
+    todo: &[FileJob],
+    main_rx: &mut mpsc::Receiver<Incoming>,
+    summary: &mut Summary,
+) -> Result<(), ImportError> {
+    let lost = || Err(DecodeError::Stopped);
+    while let Some(Incoming { idx, mut rx }) = main_rx.recv().await {
+        let job = todo[idx].clone();
+        let first = rx.recv().await;
+        match first {
+            Some(FileMsg::Chunk(pieces)) => match rx.recv().await {
+                Some(FileMsg::Chunk(more)) => {
+                    // A large file: streamed under a savepoint, chunk by chunk.
+                    store.savepoint().await?;
+                    let file = store.begin_file(source, job);
+                    add_pieces(store, file, pieces).await?;
+                    add_pieces(store, file, more).await?;
+                    let end = loop {
+                        match rx.recv().await {
+                            Some(FileMsg::Chunk(more)) => add_pieces(store, file, more).await?,
+                            Some(FileMsg::End(r)) => break r,
+                            None => break lost(),
+                        }
+                    };
+                    let (sha, status) = status_of(&end);
+                    store.finish_file(file, sha, status).await?;
+                }
+                end => {
+                    let end = match end {
+                        Some(FileMsg::End(r)) => r,
+                        _ => lost(),
+                    };
+                    let file = store.begin_file(source, job);
+                    let (sha, status) = status_of(&end);
+                    if status != FileStatus::Imported {
+                        store.finish_file(file, sha, status).await?;
+                    } else {
+                        add_pieces(store, file, pieces).await?;
+                        store.finish_file(file, sha, status).await?;
+                    }
+                }
+            },
+            Some(FileMsg::End(r)) => {
+                let file = store.begin_file(source, job);
+                let (sha, status) = status_of(&r);
+                store.finish_file(file, sha, status).await?;
+            }
+            None => {
+                let file = store.begin_file(source, job);
+                let (sha, status) = status_of(&lost());
+                store.finish_file(file, sha, status).await?;
+            }
+        }
+        store.maybe_commit().await?;
+        for r in store.take_committed() {
+            summary.add_report(r);
+        }
+    }
+    store.commit().await?;
+    for r in store.take_committed() {
+        summary.add_report(r);
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The `cairn` server: command line, storage, the ingest pipelines and the web server.
+
+pub mod bench;
+pub mod cli;
+pub mod db;
+pub mod demo;
+pub mod ingest;
+pub mod web;
