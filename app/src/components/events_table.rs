@@ -42,7 +42,9 @@ pub fn EventsTable(rows: Vec<EventRow>, #[prop(into)] caption: String) -> impl I
                                     <td class="cell-clip" title=r.name.clone()>
                                         <a href=href>{r.name.clone()}</a>
                                     </td>
-                                    <td class="cell-clip" title=r.source.clone()>{r.source.clone()}</td>
+                                    <td class="cell-clip" title=r.source.clone()>
+                                        {r.source.strip_suffix(".amazonaws.com").unwrap_or(&r.source).to_string()}
+                                    </td>
                                     <td class="cell-clip">{r.region.clone().unwrap_or_default()}</td>
                                     <td class="cell-clip" title=r.resource.clone().unwrap_or_default()>
                                         {r.resource.clone().unwrap_or_default()}

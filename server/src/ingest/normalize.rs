@@ -78,7 +78,7 @@ pub enum RecordError {
     NoTime,
     #[error("unrecognised eventTime {0:?}")]
     BadTime(String),
-    #[error("not a CloudTrail record: no eventName or eventSource")]
+    #[error("not a CloudTrail record (no eventSource, eventID, userIdentity or awsRegion)")]
     NotCloudTrail,
     #[error("LookupEvents element without a CloudTrailEvent string")]
     NoCloudTrailEvent,
@@ -128,7 +128,15 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         .get()
         .or_else(|| insight.and_then(|i| i.event_name.get()))
         .map(str::to_owned);
-    if source.is_none() && name.is_none() {
+    // An object with a name and a time is not enough (rule-test indexes look like that):
+    // a record also carries at least one of the fields every CloudTrail writer sets.
+    let looks_like_cloudtrail = rec.event_source.get().is_some()
+        || rec.event_version.get().is_some()
+        || rec.event_id.get().is_some()
+        || rec.aws_region.get().is_some()
+        || rec.recipient_account_id.get().is_some()
+        || rec.user_identity.0.is_some();
+    if (source.is_none() && name.is_none()) || !looks_like_cloudtrail {
         return Err(RecordError::NotCloudTrail);
     }
     let source = source.unwrap_or_else(|| "(none)".into());
@@ -695,14 +703,19 @@ mod tests {
             normalize(br#"{"eventTime":"2024-01-01T00:00:00Z"}"#, None).unwrap_err(),
             RecordError::NotCloudTrail
         );
+        // A rule-test index line: a name and a time, nothing else of a record.
+        assert_eq!(
+            normalize(br#"{"rule_id":"R","eventName":"X","eventTime":"2024-01-01T00:00:00Z"}"#, None).unwrap_err(),
+            RecordError::NotCloudTrail
+        );
         assert!(matches!(normalize(br#"{"eventTime":"#, None), Err(RecordError::Json(_))));
     }
 
     #[test]
     fn records_without_event_id_get_a_content_key() {
-        let a = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"X"}"#, None).unwrap();
-        let b = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"X"}"#, None).unwrap();
-        let c = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"Y"}"#, None).unwrap();
+        let a = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#, None).unwrap();
+        let b = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#, None).unwrap();
+        let c = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"Y"}"#, None).unwrap();
         assert_eq!(a.event_key, b.event_key);
         assert_ne!(a.event_key, c.event_key);
         assert_eq!(a.account, "unknown");

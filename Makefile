@@ -1,0 +1,73 @@
+# Cairn: `make run` serves the dashboard, `make test` runs every test.
+# Both install what is missing first (idempotent, quick when all is there).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+SITE := $(CARGO_TARGET_DIR)/site
+PKG := $(SITE)/pkg
+CAIRN := $(CARGO_TARGET_DIR)/release/cairn
+WASM := $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/wasm-release/frontend.wasm
+NODE_BIN := $(CURDIR)/end2end/node_modules/.bin
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	--enable-mutable-globals --enable-reference-types --enable-multivalue
+ADDR ?= 127.0.0.1:3000
+
+.PHONY: run test build tools browser unit e2e bench demo clean
+
+## Build and serve the dashboard on ./data/cairn.db.
+run: build
+	$(CAIRN) serve --addr $(ADDR) --site $(SITE)
+
+## Everything: unit, integration and browser tests.
+test: build browser unit e2e
+
+## The site (wasm, js, css) and the release server.
+build: tools
+	cargo build --release --locked -p server
+	cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
+	mkdir -p $(PKG)
+	wasm-bindgen --target web --no-typescript --out-dir $(PKG) --out-name cairn $(WASM)
+	$(NODE_BIN)/wasm-opt -Oz $(WASM_OPT_FEATURES) -o $(PKG)/cairn_bg.wasm $(PKG)/cairn_bg.wasm
+	cp style/main.css $(PKG)/cairn.css
+	cp -R public/. $(SITE)/
+	@ls -l $(PKG) | awk 'NR>1 { printf "  %-20s %8d bytes\n", $$9, $$5 }'
+
+## Build tools: the wasm target, wasm-bindgen at the version in Cargo.lock, npm tooling.
+tools:
+	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' || rustup target add wasm32-unknown-unknown
+	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
+		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+	@[ -x $(NODE_BIN)/wasm-opt ] && [ -d end2end/node_modules/playwright-core ] || \
+		npm ci --prefix end2end --no-audit --no-fund
+
+## Debian's Chromium for the browser tests.
+browser:
+	@command -v chromium >/dev/null || { \
+		[ "$$(id -u)" = 0 ] && SUDO= || SUDO=sudo; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## Unit and integration tests (release profile: reuses the server build).
+unit: tools
+	cargo test --release --locked -p server -p app
+
+## Browser journeys against the built server.
+e2e: build browser
+	CAIRN_BIN=$(CAIRN) CAIRN_SITE=$(SITE) node --test --test-concurrency=1 end2end/tests/
+
+## Import benchmark: 1,000,000 events (override with EVENTS=...).
+EVENTS ?= 1000000
+bench: build
+	$(CAIRN) bench --events $(EVENTS)
+
+## Fill ./data/cairn.db with generated events.
+demo: build
+	$(CAIRN) demo
+
+clean:
+	cargo clean

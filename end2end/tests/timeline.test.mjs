@@ -1,0 +1,126 @@
+// Journeys: the timeline shows what was imported, an event opens, and both work with
+// JavaScript disabled; with JavaScript on, the page hydrates and navigates in place.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { BIN, INVICTUS, SHOTS, hasInvictus, importInto, demoInto, startServer, tempDb, launch, watchedPage } from './helpers.mjs';
+
+let server, browser, expected;
+
+before(async () => {
+  const db = tempDb();
+  if (hasInvictus) {
+    const s = importInto(db, [INVICTUS]);
+    expected = { events: s.events_new, errors: 300 };
+  } else {
+    console.log(`# ${INVICTUS} is absent: using generated demo events instead`);
+    demoInto(db, 3000);
+    expected = null;
+  }
+  server = await startServer(db);
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const fmt = (n) => n.toLocaleString('en-US');
+
+test('the timeline shows the imported counts', async () => {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const problems = [];
+  const page = await watchedPage(context, problems);
+  await page.goto(`${server.base}/?range=all`);
+  const events = page.getByTestId('kpi-events');
+  if (expected) {
+    assert.equal(await events.textContent(), fmt(expected.events));
+    assert.equal(await page.getByTestId('kpi-errors').textContent(), fmt(expected.errors));
+  }
+  assert.ok(await page.getByRole('img', { name: /Events per/ }).isVisible());
+  const rows = page.locator('table.events-table tbody tr');
+  assert.equal(await rows.count(), 50);
+  await page.screenshot({ path: path.join(SHOTS, 'timeline.png'), fullPage: true });
+  // Older pages follow by keyset links.
+  await page.getByRole('link', { name: 'Older →' }).click();
+  await page.waitForURL(/before=\d+/);
+  assert.equal(await page.locator('table.events-table tbody tr').count(), 50);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the page hydrates and navigates without a reload', async () => {
+  const context = await browser.newContext();
+  const problems = [];
+  const page = await watchedPage(context, problems);
+  await page.goto(`${server.base}/?range=all`);
+  await page.waitForFunction(() => performance.getEntriesByType('resource').some((r) => r.name.endsWith('.wasm')));
+  await page.waitForLoadState('networkidle');
+  await page.evaluate(() => { window.__still_here = true; });
+  await page.locator('table.events-table tbody tr').first().getByRole('link').nth(1).click();
+  await page.waitForURL(/\/events\/\d+$/);
+  await page.getByRole('heading', { level: 1 }).waitFor();
+  assert.equal(await page.evaluate(() => window.__still_here === true), true, 'navigation reloaded the page: not hydrated');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('an event page opens from the table', async () => {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const problems = [];
+  const page = await watchedPage(context, problems);
+  await page.goto(`${server.base}/?range=all`);
+  const first = page.locator('table.events-table tbody tr').first();
+  const name = (await first.locator('td').nth(2).textContent()).trim();
+  await first.getByRole('link', { name }).click();
+  await page.waitForURL(/\/events\/\d+$/);
+  const h1 = await page.getByRole('heading', { level: 1 }).textContent();
+  assert.ok(h1.startsWith(`${name} by `), h1);
+  assert.ok(await page.getByText('Whole record (JSON)').isVisible());
+  assert.ok((await page.locator('.event__raw pre').textContent()).includes('"eventID"'));
+  await page.screenshot({ path: path.join(SHOTS, 'event.png'), fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('everything works with JavaScript disabled', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${server.base}/?range=all`);
+  if (expected) assert.equal(await page.getByTestId('kpi-events').textContent(), fmt(expected.events));
+  // A bar of the histogram zooms into its own range.
+  await page.locator('svg.chart__svg a').first().click();
+  await page.waitForURL(/from=.*&to=/);
+  assert.ok(Number((await page.getByTestId('kpi-events').textContent()).replace(/,/g, '')) > 0);
+  // The absolute range form is a plain GET form.
+  await page.goto(`${server.base}/?range=all`);
+  await page.getByLabel('From (UTC)').fill('2023-07-10T12:00');
+  await page.getByLabel('To (UTC)').fill('2023-07-10T12:10');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.waitForURL(/from=2023-07-10T12%3A00|from=2023-07-10T12:00/);
+  // An event opens.
+  await page.locator('table.events-table tbody tr').first().getByRole('link').first().click();
+  await page.waitForURL(/\/events\/\d+$/);
+  assert.ok(await page.getByText('Whole record (JSON)').isVisible());
+  await page.screenshot({ path: path.join(SHOTS, 'event-nojs.png'), fullPage: true });
+  // Unknown events are a real 404.
+  const r = await page.goto(`${server.base}/events/12345`);
+  assert.equal(r.status(), 404);
+  await context.close();
+});
+
+test('an empty database explains how to get data in', async () => {
+  const empty = await startServer(tempDb());
+  try {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(empty.base);
+    assert.ok(await page.getByRole('heading', { name: 'No events yet' }).isVisible());
+    assert.ok((await page.textContent('body')).includes('cairn import'));
+    await page.screenshot({ path: path.join(SHOTS, 'empty.png') });
+    await context.close();
+  } finally {
+    empty.stop();
+  }
+});

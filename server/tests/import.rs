@@ -1,0 +1,231 @@
+//! Import through the real pipeline into a fresh database: real samples, malformed
+//! fixtures, re-imports, and a crash in the middle.
+
+use cairn::ingest::{self, source, LocalFiles, Summary};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn shared_data(dir: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(dir);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is absent (the shared samples are not part of a user's clone)", p.display());
+        None
+    }
+}
+
+async fn import(pool: &sqlx::SqlitePool, paths: &[PathBuf]) -> Summary {
+    let (jobs, errors) = source::walk(paths);
+    assert!(errors.is_empty(), "{errors:?}");
+    ingest::run(pool, Arc::new(LocalFiles), jobs, ingest::Options { threads: 2, progress: false })
+        .await
+        .expect("import runs")
+}
+
+async fn count(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect("count")
+}
+
+#[tokio::test]
+async fn invictus_dataset_exact_counts_and_idempotent() {
+    let Some(data) = shared_data("invictus-ir-aws-dataset/CloudTrail") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Work on a copy so one file can be touched later.
+    let copy = tmp.path().join("logs");
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(&data).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    let s = import(&pool, std::slice::from_ref(&copy)).await;
+    assert_eq!((s.files, s.events_new, s.events_duplicate, s.records_rejected), (55, 2900, 0, 0));
+    assert!(s.files_rejected.is_empty());
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
+    assert_eq!(count(&pool, "SELECT sum(events) FROM counts_minute").await, 2900);
+    assert_eq!(count(&pool, "SELECT sum(errors) FROM counts_minute").await, 300);
+    // The file names say 218007301253; the events say otherwise and win.
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM events e JOIN terms t ON t.id = e.account_id WHERE t.value = '123837392027'").await,
+        2900
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM principals WHERE display_name = 'bert-jan'").await, 1);
+
+    // Again: every file is unchanged and skipped; nothing changes.
+    let s = import(&pool, std::slice::from_ref(&copy)).await;
+    assert_eq!((s.files, s.files_unchanged, s.events_new), (0, 55, 0));
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
+
+    // A touched file is read again and found to hold only known events.
+    let first = std::fs::read_dir(&copy).unwrap().next().unwrap().unwrap().path();
+    let body = std::fs::read(&first).unwrap();
+    std::fs::write(&first, [body.as_slice(), b"\n"].concat()).unwrap();
+    let s = import(&pool, std::slice::from_ref(&copy)).await;
+    assert_eq!((s.files, s.files_unchanged, s.events_new), (1, 54, 0));
+    assert!(s.events_duplicate > 0);
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
+    assert_eq!(count(&pool, "SELECT sum(events) FROM counts_minute").await, 2900);
+}
+
+#[tokio::test]
+async fn every_shape_of_the_samples_goes_in() {
+    let Some(stratus) = shared_data("stratus-red-team-detonation-logs") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    // Bare arrays, the Records envelope and one gzip file hold the same 310 events.
+    let s = import(&pool, &[stratus.join("original"), stratus.join("records"), stratus.join("stratus_all_techniques.json.gz")]).await;
+    assert_eq!((s.events_new, s.events_duplicate, s.records_rejected), (310, 620, 0), "{s:?}");
+    // The index is JSON lines that are not CloudTrail records: each is rejected, with a reason.
+    let s = import(&pool, &[stratus.join("stratus_all_techniques.index.jsonl")]).await;
+    assert_eq!((s.events_new, s.records_rejected), (0, 310));
+    assert!(s.rejected_records[0].error.starts_with("not a CloudTrail record"));
+
+    let Some(guide) = shared_data("aws-cloudtrail-user-guide-examples") else { return };
+    // The LookupEvents response, as the API returns it.
+    let responses: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(guide.join("lookup_events_cli_responses.json")).unwrap()).unwrap();
+    let lookup = tmp.path().join("lookup.json");
+    std::fs::write(&lookup, serde_json::to_vec(&responses[0]["response"]).unwrap()).unwrap();
+    let s = import(&pool, &[lookup]).await;
+    assert!(s.events_new > 0 && s.records_rejected == 0, "{s:?}");
+
+    let Some(panther) = shared_data("panther-analysis-cloudtrail-tests") else { return };
+    let s = import(&pool, &[panther.join("panther_cloudtrail_tests.json")]).await;
+    // 464 records: 17 without eventTime and 2 with unreadable times are rejected;
+    // duplicated eventIDs within an account count once.
+    assert_eq!(s.records_rejected, 19, "{:?}", s.rejected_records);
+    assert_eq!(s.events_new + s.events_duplicate, 464 - 19);
+    assert!(s.rejected_records.iter().any(|r| r.error.contains("redacted")));
+}
+
+fn gz(body: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+fn rec(id: u32, time: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","eventID":"00000000-0000-0000-0000-{id:012}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u","userName":"u"}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("in");
+    let day = d.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01");
+    let digest = d.join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/01/01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::create_dir_all(&digest).unwrap();
+    let t = "2024-01-01T00:00:00Z";
+    std::fs::write(d.join("empty.json"), b"").unwrap();
+    std::fs::write(d.join("empty-records.json"), br#"{"Records":[]}"#).unwrap();
+    std::fs::write(d.join("invalid.json"), br#"{"Records":[{"eventTime": }]}"#).unwrap();
+    let full = gz(&format!(r#"{{"Records":[{},{},{}]}}"#, rec(90, t), rec(91, t), rec(92, t)));
+    std::fs::write(d.join("truncated.json.gz"), &full[..full.len() - 20]).unwrap();
+    std::fs::write(
+        day.join("a.json.gz"),
+        gz(&format!(r#"{{"Records":[{},{{"eventName":"NoTime","eventSource":"x"}},{}]}}"#, rec(1, t), rec(2, t))),
+    )
+    .unwrap();
+    // The same event in a second file, and a new one; gzip without the .gz name.
+    std::fs::write(day.join("b.json"), gz(&format!(r#"{{"Records":[{},{}]}}"#, rec(2, t), rec(3, t)))).unwrap();
+    std::fs::write(d.join("lines.json"), format!("{}\n{}\n", rec(4, "2024-01-01 00:00:05"), rec(5, t))).unwrap();
+    std::fs::write(digest.join("d.json.gz"), gz(r#"{"awsAccountId":"111122223333","digestStartTime":"x","logFiles":[]}"#)).unwrap();
+
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    let s = import(&pool, &[d.clone()]).await;
+    assert_eq!(s.events_new, 5, "{s:?}");
+    assert_eq!(s.events_duplicate, 1);
+    assert_eq!(s.records_rejected, 1);
+    assert_eq!(s.files_digest, 1);
+    let mut bad: Vec<(String, String)> = s
+        .files_rejected
+        .iter()
+        .map(|f| (Path::new(&f.path).file_name().unwrap().to_string_lossy().into_owned(), f.error.clone()))
+        .collect();
+    bad.sort();
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert_eq!(bad[0].0, "empty.json");
+    assert!(bad[0].1.contains("empty file"));
+    assert_eq!(bad[1].0, "invalid.json");
+    assert_eq!(bad[2].0, "truncated.json.gz");
+    let r = &s.rejected_records[0];
+    assert!(r.path.ends_with("a.json.gz") && r.position == 2 && r.error == "no eventTime", "{r:?}");
+    // Nothing of the truncated file went in.
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 5);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM ingest_files WHERE status = 'rejected'").await,
+        3
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM ingest_rejects").await, 1);
+}
+
+#[test]
+fn a_crash_mid_import_loses_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = tmp.path().join("files");
+    let spec = cairn::demo::DemoSpec { events: 150_000, days: 2, seed: 9, end_ms: 1_700_000_000_000 };
+    spec.write_files(&files).unwrap();
+    let expected: i64 = (0..spec.files())
+        .map(|j| {
+            let mut text = String::new();
+            use std::io::Read;
+            flate2::read::GzDecoder::new(&spec.file_body(j)[..]).read_to_string(&mut text).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["Records"].as_array().unwrap().len() as i64
+        })
+        .sum();
+    let db = tmp.path().join("c.db");
+    let bin = env!("CARGO_BIN_EXE_cairn");
+    let mut child = std::process::Command::new(bin)
+        .args(["--db", db.to_str().unwrap(), "import", "--json", files.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it hard once the first batch is committed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut killed_mid_way = false;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        let committed = rt.block_on(async {
+            let Ok(pool) = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await else { return 0 };
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files").fetch_one(&pool).await.unwrap_or(0);
+            pool.close().await;
+            n
+        });
+        if committed > 0 {
+            child.kill().unwrap();
+            killed_mid_way = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.wait();
+    let out = std::process::Command::new(bin)
+        .args(["--db", db.to_str().unwrap(), "import", "--json", files.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    rt.block_on(async {
+        let pool = cairn::db::connect(&db).await.unwrap();
+        let total = count(&pool, "SELECT count(*) FROM events").await;
+        let distinct = count(&pool, "SELECT count(*) FROM (SELECT DISTINCT account_id, event_key FROM events)").await;
+        let counted = count(&pool, "SELECT sum(events) FROM counts_minute").await;
+        let ledger = count(&pool, "SELECT sum(events_new) FROM ingest_files").await;
+        assert_eq!(total, expected, "killed mid-way: {killed_mid_way}, rerun: {summary}");
+        assert_eq!(distinct, total);
+        assert_eq!(counted, total);
+        assert_eq!(ledger, total);
+        assert_eq!(count(&pool, "SELECT count(*) FROM ingest_files").await as u64, spec.files());
+    });
+    eprintln!("killed mid-way: {killed_mid_way}");
+}
