@@ -123,7 +123,9 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
     let t = "2024-01-01T00:00:00Z";
     std::fs::write(d.join("empty.json"), b"").unwrap();
     std::fs::write(d.join("empty-records.json"), br#"{"Records":[]}"#).unwrap();
-    std::fs::write(d.join("invalid.json"), br#"{"Records":[{"eventTime": }]}"#).unwrap();
+    // Broken structure rejects the file; a broken record inside good structure only itself.
+    std::fs::write(d.join("invalid.json"), format!(r#"{{"Records":[{}]}}}}"#, rec(80, t))).unwrap();
+    std::fs::write(d.join("broken-record.json"), format!(r#"{{"Records":[{{"eventTime": }},{}]}}"#, rec(6, t))).unwrap();
     let full = gz(&format!(r#"{{"Records":[{},{},{}]}}"#, rec(90, t), rec(91, t), rec(92, t)));
     std::fs::write(d.join("truncated.json.gz"), &full[..full.len() - 20]).unwrap();
     std::fs::write(
@@ -138,9 +140,9 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
 
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     let s = import(&pool, &[d.clone()]).await;
-    assert_eq!(s.events_new, 5, "{s:?}");
+    assert_eq!(s.events_new, 6, "{s:?}");
     assert_eq!(s.events_duplicate, 1);
-    assert_eq!(s.records_rejected, 1);
+    assert_eq!(s.records_rejected, 2);
     assert_eq!(s.files_digest, 1);
     let mut bad: Vec<(String, String)> = s
         .files_rejected
@@ -153,15 +155,17 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
     assert!(bad[0].1.contains("empty file"));
     assert_eq!(bad[1].0, "invalid.json");
     assert_eq!(bad[2].0, "truncated.json.gz");
-    let r = &s.rejected_records[0];
-    assert!(r.path.ends_with("a.json.gz") && r.position == 2 && r.error == "no eventTime", "{r:?}");
-    // Nothing of the truncated file went in.
-    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 5);
+    let r = s.rejected_records.iter().find(|r| r.path.ends_with("a.json.gz")).unwrap();
+    assert!(r.position == 2 && r.error == "no eventTime", "{r:?}");
+    let r = s.rejected_records.iter().find(|r| r.path.ends_with("broken-record.json")).unwrap();
+    assert!(r.position == 1 && r.error.starts_with("not valid JSON"), "{r:?}");
+    // Nothing of the truncated or invalid files went in.
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 6);
     assert_eq!(
         count(&pool, "SELECT count(*) FROM ingest_files WHERE status = 'rejected'").await,
         3
     );
-    assert_eq!(count(&pool, "SELECT count(*) FROM ingest_rejects").await, 1);
+    assert_eq!(count(&pool, "SELECT count(*) FROM ingest_rejects").await, 2);
 }
 
 #[test]
