@@ -29,6 +29,7 @@ pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(30))
+        .statement_cache_capacity(256)
         .pragma("cache_size", "-65536")
         .pragma("temp_store", "memory")
         .pragma("mmap_size", "268435456");

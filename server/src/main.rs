@@ -1,4 +1,8 @@
 use clap::Parser;
+
+// The importer allocates many small short-lived values on several threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -8,7 +8,7 @@ use super::source::FileJob;
 use app::schema::{event_row_id, TermKind, ID_HASH_BITS};
 use sqlx::pool::PoolConnection;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,22 @@ pub enum StoreError {
 
 /// Rows per multi-row INSERT (21 columns each, well under SQLite's bound-variable limit).
 const ROWS_PER_INSERT: usize = 64;
+/// Rows queued before they are written together.
+const FLUSH_ROWS: usize = 2048;
+
+/// Splits `n` rows into chunks of a few fixed sizes, so every multi-row statement is one
+/// of a handful of prepared statements.
+fn chunk_sizes(mut n: usize, max: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for size in [max, max / 4, max / 16, 1] {
+        let size = size.max(1);
+        while n >= size {
+            out.push(size);
+            n -= size;
+        }
+    }
+    out
+}
 /// Commit after this many events or this long, whichever comes first.
 const BATCH_EVENTS: usize = 50_000;
 const BATCH_TIME: Duration = Duration::from_secs(3);
@@ -62,6 +78,7 @@ struct PendingRow {
     read_only: Option<bool>,
     principal_id: i64,
     issuer_id: Option<i64>,
+    resources: Vec<super::normalize::Resource>,
     resource_ids: Vec<i64>,
     request_id: Option<String>,
     shared_event_id: Option<String>,
@@ -124,13 +141,13 @@ impl Store {
             conn,
             dict_id,
             in_tx: false,
-            terms: vec![HashMap::new(); TermKind::COUNT],
-            principals: HashMap::new(),
-            resources: HashMap::new(),
+            terms: vec![HashMap::default(); TermKind::COUNT],
+            principals: HashMap::default(),
+            resources: HashMap::default(),
             pending: Vec::new(),
             files: Vec::new(),
-            counts: HashMap::new(),
-            principal_stats: HashMap::new(),
+            counts: HashMap::default(),
+            principal_stats: HashMap::default(),
             batch_events: 0,
             batch_started: Instant::now(),
             savepoint: false,
@@ -236,22 +253,35 @@ impl Store {
         Ok(id)
     }
 
-    async fn resource(&mut self, r: &super::normalize::Resource) -> Result<i64, StoreError> {
-        if let Some(&id) = self.resources.get(&r.arn) {
-            return Ok(id);
+    /// Gives every queued row the ids of its resources, inserting unknown ones in bulk.
+    async fn resolve_resources(&mut self) -> Result<(), StoreError> {
+        let mut unknown: Vec<super::normalize::Resource> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for row in &self.pending {
+            for r in &row.resources {
+                if !self.resources.contains_key(&r.arn) && seen.insert(r.arn.clone()) {
+                    unknown.push(r.clone());
+                }
+            }
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO resources (arn, type, name, account) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (arn) DO UPDATE SET arn = excluded.arn RETURNING id",
-        )
-        .bind(&r.arn)
-        .bind(&r.kind)
-        .bind(&r.name)
-        .bind(&r.account)
-        .fetch_one(&mut *self.conn)
-        .await?;
-        self.resources.insert(r.arn.clone(), id);
-        Ok(id)
+        let mut rest = unknown.as_slice();
+        for size in chunk_sizes(unknown.len(), 256) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO resources (arn, type, name, account) ");
+            qb.push_values(chunk.iter(), |mut b, r| {
+                b.push_bind(r.arn.as_str()).push_bind(r.kind.as_str()).push_bind(r.name.as_str()).push_bind(r.account.as_deref());
+            });
+            qb.push(" ON CONFLICT (arn) DO UPDATE SET arn = excluded.arn RETURNING id, arn");
+            let rows = qb.build().fetch_all(&mut *self.conn).await?;
+            for row in rows {
+                self.resources.insert(row.get::<String, _>(1), row.get::<i64, _>(0));
+            }
+        }
+        for row in &mut self.pending {
+            row.resource_ids = row.resources.iter().filter_map(|r| self.resources.get(&r.arn).copied()).collect();
+        }
+        Ok(())
     }
 
     /// Queues one event of `file`.
@@ -278,10 +308,6 @@ impl Store {
             Some(p) => Some(self.principal(p).await?),
             None => None,
         };
-        let mut resource_ids = Vec::with_capacity(e.resources.len());
-        for r in &e.resources {
-            resource_ids.push(self.resource(r).await?);
-        }
         let hash = fnv1a(&[e.account.as_bytes(), &e.event_key]);
         self.files[file].records += 1;
         self.pending.push(PendingRow {
@@ -296,7 +322,8 @@ impl Store {
             read_only: e.read_only,
             principal_id,
             issuer_id,
-            resource_ids,
+            resources: e.resources,
+            resource_ids: Vec::new(),
             request_id: e.request_id,
             shared_event_id: e.shared_event_id,
             raw_z,
@@ -304,7 +331,7 @@ impl Store {
             issued: e.issued,
         });
         self.batch_events += 1;
-        if self.pending.len() >= ROWS_PER_INSERT * 4 {
+        if self.pending.len() >= FLUSH_ROWS {
             self.flush_rows().await?;
         }
         Ok(())
@@ -312,10 +339,16 @@ impl Store {
 
     /// Writes queued rows; counts new and duplicate events per file.
     async fn flush_rows(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.resolve_resources().await?;
         let rows = std::mem::take(&mut self.pending);
-        let mut iter = rows.into_iter().peekable();
-        while iter.peek().is_some() {
-            let chunk: Vec<PendingRow> = iter.by_ref().take(ROWS_PER_INSERT).collect();
+        let sizes = chunk_sizes(rows.len(), ROWS_PER_INSERT);
+        let mut iter = rows.into_iter();
+        let mut stored: Vec<PendingRow> = Vec::new();
+        for size in sizes {
+            let chunk: Vec<PendingRow> = iter.by_ref().take(size).collect();
             let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO events (id, event_time, account_id, event_key, region_id, source_id,
                  name_id, type_id, category_id, read_only, error_code_id, error_message_id,
@@ -365,16 +398,16 @@ impl Store {
                     }
                     _ => false,
                 };
-                let stored = if won { true } else { self.resolve_conflict(&mut row).await? };
-                if stored {
-                    self.after_insert(&row).await?;
+                let ok = if won { true } else { self.resolve_conflict(&mut row).await? };
+                if ok {
                     self.files[row.file].events_new += 1;
+                    stored.push(row);
                 } else {
                     self.files[row.file].events_duplicate += 1;
                 }
             }
         }
-        Ok(())
+        self.after_insert(&stored).await
     }
 
     /// A row was not inserted: either the event is already stored (a duplicate) or its
@@ -435,41 +468,50 @@ impl Store {
         Err(StoreError::IdSpace(row.id))
     }
 
-    async fn after_insert(&mut self, row: &PendingRow) -> Result<(), StoreError> {
-        if !row.resource_ids.is_empty() {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO event_resources (resource_id, event_id) ");
-            qb.push_values(row.resource_ids.iter(), |mut b, rid| {
-                b.push_bind(*rid).push_bind(row.id);
+    /// Links, issued credentials and aggregates of the rows just stored.
+    async fn after_insert(&mut self, rows: &[PendingRow]) -> Result<(), StoreError> {
+        let links: Vec<(i64, i64)> = rows
+            .iter()
+            .flat_map(|r| r.resource_ids.iter().map(move |rid| (*rid, r.id)))
+            .collect();
+        let mut rest = links.as_slice();
+        for size in chunk_sizes(links.len(), 512) {
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("INSERT INTO event_resources (resource_id, event_id) ");
+            qb.push_values(chunk.iter(), |mut b, (rid, eid)| {
+                b.push_bind(*rid).push_bind(*eid);
             });
             qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *self.conn).await?;
         }
-        if let Some(c) = &row.issued {
-            sqlx::query(
-                "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            )
-            .bind(&c.access_key)
-            .bind(row.id)
-            .bind(row.principal_id)
-            .bind(&c.session_arn)
-            .bind(&c.source_identity)
-            .execute(&mut *self.conn)
-            .await?;
+        for row in rows {
+            if let Some(c) = &row.issued {
+                sqlx::query(
+                    "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )
+                .bind(&c.access_key)
+                .bind(row.id)
+                .bind(row.principal_id)
+                .bind(&c.session_arn)
+                .bind(&c.source_identity)
+                .execute(&mut *self.conn)
+                .await?;
+            }
+            let minute = row.time_ms.div_euclid(60_000);
+            let c = self.counts.entry(minute).or_insert((0, 0));
+            c.0 += 1;
+            c.1 += i64::from(row.is_error);
+            let s = self.principal_stats.entry(row.principal_id).or_insert(PrincipalStat {
+                first: row.time_ms,
+                last: row.time_ms,
+                events: 0,
+            });
+            s.first = s.first.min(row.time_ms);
+            s.last = s.last.max(row.time_ms);
+            s.events += 1;
         }
-        let minute = row.time_ms.div_euclid(60_000);
-        let c = self.counts.entry(minute).or_insert((0, 0));
-        c.0 += 1;
-        c.1 += i64::from(row.is_error);
-        let s = self.principal_stats.entry(row.principal_id).or_insert(PrincipalStat {
-            first: row.time_ms,
-            last: row.time_ms,
-            events: 0,
-        });
-        s.first = s.first.min(row.time_ms);
-        s.last = s.last.max(row.time_ms);
-        s.events += 1;
         Ok(())
     }
 
