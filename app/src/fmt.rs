@@ -73,3 +73,28 @@ mod tests {
         assert_eq!(duration(3_600_000), "1 h");
     }
 }
+
+/// Text for `<title>`: leptos_meta writes the title into the server-rendered page without
+/// escaping it, so anything taken from an event loses its angle brackets here (and is cut
+/// to a sensible length).
+pub fn title(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .take(120)
+        .collect();
+    cleaned
+}
+
+#[cfg(test)]
+mod title_tests {
+    #[test]
+    fn titles_cannot_close_the_title_element() {
+        assert_eq!(super::title("</title><script>x</script>"), "‹/title›‹script›x‹/script›");
+    }
+}

@@ -58,7 +58,7 @@ async fn hostile_strings_are_escaped() {
     std::fs::create_dir_all(site.join("pkg")).unwrap();
     let db = tmp.path().join("c.db");
     let file = tmp.path().join("hostile.json");
-    let payload = r#"<script>alert(1)</script><img src=x onerror=alert(2)>"#;
+    let payload = r#"</title></textarea><script>alert(1)</script><img src=x onerror=alert(2)>"#;
     let rec = serde_json::json!({"Records": [{
         "eventVersion": "1.08", "eventTime": "2024-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com",
         "eventName": payload, "awsRegion": "us-east-1", "sourceIPAddress": payload, "userAgent": payload,

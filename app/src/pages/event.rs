@@ -70,7 +70,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
         }
     });
     view! {
-        <Title text=title.clone()/>
+        <Title text=fmt::title(&title)/>
         <p class="breadcrumbs"><a href="/">"Timeline"</a> " / event"</p>
         <h1 class="page__title event__title">{title}</h1>
         <p class="event__meta">

@@ -225,12 +225,23 @@ pub async fn run(
     }
     drop(main_tx);
 
-    let mut store = Store::open(pool, dict_id).await?;
-    let written = write_all(&mut store, source.name(), &todo, &mut main_rx, &mut summary).await;
-    if written.is_err() {
-        stop.store(true, Ordering::Relaxed);
-    }
-    drop(main_rx);
+    let db_path = pool.connect_options().get_filename().to_path_buf();
+    let source_name = source.name().to_owned();
+    let writer_todo = todo.clone();
+    let writer_stop = stop.clone();
+    let (written, summary_back) = tokio::task::spawn_blocking(move || {
+        let written = Store::open(&db_path, dict_id).map_err(ImportError::from).and_then(|mut store| {
+            write_all(&mut store, &source_name, &writer_todo, &mut main_rx, &mut summary)
+        });
+        if written.is_err() {
+            writer_stop.store(true, Ordering::Relaxed);
+        }
+        drop(main_rx);
+        (written, summary)
+    })
+    .await
+    .map_err(|e| ImportError::Thread(e.to_string()))?;
+    let mut summary = summary_back;
     for h in threads {
         match h.join() {
             Ok(Ok(())) => {}
@@ -277,17 +288,17 @@ fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<String>, FileStat
     }
 }
 
-async fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
+fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
     for p in pieces {
         match p {
-            Piece::Event(parsed) => store.add(file, parsed).await?,
+            Piece::Event(parsed) => store.add(file, parsed)?,
             Piece::Reject(r) => store.reject_record(file, r),
         }
     }
     Ok(())
 }
 
-async fn write_all(
+fn write_all(
     store: &mut Store,
     source: &str,
     todo: &[FileJob],
@@ -295,26 +306,26 @@ async fn write_all(
     summary: &mut Summary,
 ) -> Result<(), ImportError> {
     let lost = || Err(DecodeError::Stopped);
-    while let Some(Incoming { idx, mut rx }) = main_rx.recv().await {
+    while let Some(Incoming { idx, mut rx }) = main_rx.blocking_recv() {
         let job = todo[idx].clone();
-        let first = rx.recv().await;
+        let first = rx.blocking_recv();
         match first {
-            Some(FileMsg::Chunk(pieces)) => match rx.recv().await {
+            Some(FileMsg::Chunk(pieces)) => match rx.blocking_recv() {
                 Some(FileMsg::Chunk(more)) => {
                     // A large file: streamed under a savepoint, chunk by chunk.
-                    store.savepoint().await?;
+                    store.savepoint()?;
                     let file = store.begin_file(source, job);
-                    add_pieces(store, file, pieces).await?;
-                    add_pieces(store, file, more).await?;
+                    add_pieces(store, file, pieces)?;
+                    add_pieces(store, file, more)?;
                     let end = loop {
-                        match rx.recv().await {
-                            Some(FileMsg::Chunk(more)) => add_pieces(store, file, more).await?,
+                        match rx.blocking_recv() {
+                            Some(FileMsg::Chunk(more)) => add_pieces(store, file, more)?,
                             Some(FileMsg::End(r)) => break r,
                             None => break lost(),
                         }
                     };
                     let (sha, status) = status_of(&end);
-                    store.finish_file(file, sha, status).await?;
+                    store.finish_file(file, sha, status)?;
                 }
                 end => {
                     let end = match end {
@@ -324,30 +335,30 @@ async fn write_all(
                     let file = store.begin_file(source, job);
                     let (sha, status) = status_of(&end);
                     if status != FileStatus::Imported {
-                        store.finish_file(file, sha, status).await?;
+                        store.finish_file(file, sha, status)?;
                     } else {
-                        add_pieces(store, file, pieces).await?;
-                        store.finish_file(file, sha, status).await?;
+                        add_pieces(store, file, pieces)?;
+                        store.finish_file(file, sha, status)?;
                     }
                 }
             },
             Some(FileMsg::End(r)) => {
                 let file = store.begin_file(source, job);
                 let (sha, status) = status_of(&r);
-                store.finish_file(file, sha, status).await?;
+                store.finish_file(file, sha, status)?;
             }
             None => {
                 let file = store.begin_file(source, job);
                 let (sha, status) = status_of(&lost());
-                store.finish_file(file, sha, status).await?;
+                store.finish_file(file, sha, status)?;
             }
         }
-        store.maybe_commit().await?;
+        store.maybe_commit()?;
         for r in store.take_committed() {
             summary.add_report(r);
         }
     }
-    store.commit().await?;
+    store.commit()?;
     for r in store.take_committed() {
         summary.add_report(r);
     }
