@@ -31,7 +31,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Result<()> {
-    let spec = DemoSpec { events, days, seed: 1, end_ms: BENCH_END_MS };
+    let spec = DemoSpec::new(events, days, 1, BENCH_END_MS);
     let files = files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}")));
     let marker = files.join(".complete");
     if !marker.exists() {
@@ -51,6 +51,7 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     let summary = ingest::run(&pool, Arc::new(LocalFiles), jobs, ingest::Options::default()).await?;
     let secs = start.elapsed().as_secs_f64();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    let timings = time_queries(&pool).await?;
     pool.close().await;
     let db_bytes = dir_bytes(&db_dir);
     let stored = summary.events_new.max(1);
@@ -61,6 +62,61 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     println!("  peak memory       {:.0} MiB", peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0);
     println!("  database          {:.1} MiB", db_bytes as f64 / 1048576.0);
     println!("  bytes/event       {:.0}", db_bytes as f64 / stored as f64);
+    println!("  timeline queries (median of 5, server side):");
+    for (what, ms) in timings {
+        println!("    {what:<28} {ms:>8.2} ms");
+    }
     let _ = std::fs::remove_dir_all(&db_dir);
     Ok(())
+}
+
+/// Times what the timeline page and the event page ask of the database.
+async fn time_queries(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f64)>> {
+    use app::db::events;
+    use app::query::{bucket_for, Preset, TimeRange, TimelineQuery};
+    let mut out = Vec::new();
+    let store = events::store_info(pool).await?;
+    let now = store.newest_ms.unwrap_or(BENCH_END_MS);
+    for preset in [Preset::Day, Preset::Week, Preset::Month, Preset::All] {
+        let q = TimelineQuery { range: TimeRange::Preset(preset), before: None };
+        let mut samples = Vec::new();
+        let mut cursor = None;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let store = events::store_info(pool).await?;
+            let range = q.resolve(now, &store);
+            let bucket = bucket_for(range.to_ms - range.from_ms);
+            events::totals(pool, &range).await?;
+            events::histogram(pool, &range, bucket).await?;
+            let (_, next) = events::list(pool, &range, None).await?;
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            cursor = next;
+        }
+        out.push((format!("timeline {}", preset.key()), median(&mut samples)));
+        if preset == Preset::All {
+            let mut samples = Vec::new();
+            let range = q.resolve(now, &store);
+            for _ in 0..5 {
+                let t = Instant::now();
+                events::list(pool, &range, cursor).await?;
+                samples.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            out.push(("timeline all, page 2".into(), median(&mut samples)));
+            if let Some(id) = cursor {
+                let mut samples = Vec::new();
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    events::detail(pool, id).await.map_err(|e| anyhow::anyhow!(e))?;
+                    samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                out.push(("event page".into(), median(&mut samples)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }

@@ -122,7 +122,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = crate::db::connect(&cli.db).await?;
             // Ends at the last full minute, so a rerun within a minute changes nothing.
             let end_ms = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
-            let spec = DemoSpec { events, days, seed, end_ms };
+            let spec = DemoSpec::new(events, days, seed, end_ms);
             let jobs = spec.jobs();
             let opts = ingest::Options { progress: std::io::stderr().is_terminal(), ..Default::default() };
             let summary = ingest::run(&pool, Arc::new(DemoSource(spec)), jobs, opts).await?;

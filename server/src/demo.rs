@@ -26,9 +26,14 @@ pub struct DemoSpec {
     pub seed: u64,
     /// The newest delivery; events end here.
     pub end_ms: i64,
+    counts: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl DemoSpec {
+    pub fn new(events: u64, days: u32, seed: u64, end_ms: i64) -> DemoSpec {
+        DemoSpec { events, days, seed, end_ms, counts: std::sync::OnceLock::new() }
+    }
+
     pub fn files(&self) -> u64 {
         self.events.div_ceil(EVENTS_PER_FILE).max(1)
     }
@@ -46,8 +51,33 @@ impl DemoSpec {
     }
 
     fn events_in(&self, j: u64) -> u64 {
+        let counts = self.counts.get_or_init(|| self.spread());
+        counts.get(j as usize).copied().unwrap_or(0)
+    }
+
+    /// Events per file following a working week: busy afternoons (UTC), quiet nights,
+    /// quieter weekends. The total is exactly `events`.
+    fn spread(&self) -> Vec<u64> {
         let files = self.files();
-        self.events / files + u64::from(j < self.events % files)
+        let weights: Vec<f64> = (0..files)
+            .map(|j| {
+                let t = ms_to_dt(self.window_of(j));
+                let hour = f64::from(t.hour()) + f64::from(t.minute()) / 60.0;
+                let day = 0.25 + (-(hour - 14.0).powi(2) / 18.0).exp();
+                let weekend = matches!(t.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+                day * if weekend { 0.4 } else { 1.0 }
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut counts: Vec<u64> = weights.iter().map(|w| (w / total * self.events as f64).floor() as u64).collect();
+        let mut left = self.events - counts.iter().sum::<u64>();
+        let (mut j, n) = (0, counts.len());
+        while left > 0 {
+            counts[j % n] += 1;
+            left -= 1;
+            j += 7;
+        }
+        counts
     }
 
     fn rng(&self, j: u64, salt: u64) -> ChaCha8Rng {
@@ -559,7 +589,7 @@ mod tests {
     use super::*;
 
     fn spec(events: u64) -> DemoSpec {
-        DemoSpec { events, days: 3, seed: 7, end_ms: 1_750_000_000_000 }
+        DemoSpec::new(events, 3, 7, 1_750_000_000_000)
     }
 
     #[test]

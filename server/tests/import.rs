@@ -172,7 +172,7 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
 fn a_crash_mid_import_loses_and_doubles_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tmp.path().join("files");
-    let spec = cairn::demo::DemoSpec { events: 150_000, days: 2, seed: 9, end_ms: 1_700_000_000_000 };
+    let spec = cairn::demo::DemoSpec::new(150_000, 2, 9, 1_700_000_000_000);
     spec.write_files(&files).unwrap();
     let expected: i64 = (0..spec.files())
         .map(|j| {
