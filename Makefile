@@ -30,8 +30,12 @@ build: tools
 	cargo build --release --locked -p server
 	cargo build --locked -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release
 	mkdir -p $(PKG)
-	wasm-bindgen --target web --no-typescript --out-dir $(PKG) --out-name cairn $(WASM)
-	$(NODE_BIN)/wasm-opt -Oz $(WASM_OPT_FEATURES) -o $(PKG)/cairn_bg.wasm $(PKG)/cairn_bg.wasm
+	@if [ ! -f $(PKG)/cairn_bg.wasm ] || [ $(WASM) -nt $(PKG)/cairn_bg.wasm ]; then \
+		echo "wasm-bindgen + wasm-opt"; \
+		wasm-bindgen --target web --no-typescript --out-dir $(PKG) --out-name cairn $(WASM) && \
+		$(NODE_BIN)/wasm-opt -Oz $(WASM_OPT_FEATURES) -o $(PKG)/cairn_bg.wasm $(PKG)/cairn_bg.wasm \
+		|| { rm -f $(PKG)/cairn_bg.wasm; exit 1; }; \
+	fi
 	cp style/main.css $(PKG)/cairn.css
 	cp -R public/. $(SITE)/
 	@ls -l $(PKG) | awk 'NR>1 { printf "  %-20s %8d bytes\n", $$9, $$5 }'

@@ -229,7 +229,7 @@ pub async fn run(
     let source_name = source.name().to_owned();
     let writer_todo = todo.clone();
     let writer_stop = stop.clone();
-    let (written, summary_back) = tokio::task::spawn_blocking(move || {
+    let writer = std::thread::Builder::new().name("cairn-writer".into()).spawn(move || {
         let written = Store::open(&db_path, dict_id).map_err(ImportError::from).and_then(|mut store| {
             write_all(&mut store, &source_name, &writer_todo, &mut main_rx, &mut summary)
         });
@@ -238,9 +238,12 @@ pub async fn run(
         }
         drop(main_rx);
         (written, summary)
-    })
-    .await
-    .map_err(|e| ImportError::Thread(e.to_string()))?;
+    });
+    let writer = writer.map_err(|e| ImportError::Thread(e.to_string()))?;
+    let (written, summary_back) = tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .map_err(|e| ImportError::Thread(e.to_string()))?
+        .map_err(|_| ImportError::Thread("the writer panicked".into()))?;
     let mut summary = summary_back;
     for h in threads {
         match h.join() {
