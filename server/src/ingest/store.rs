@@ -10,7 +10,7 @@ use super::decode::{Parsed, RecordReject};
 use super::normalize::{IssuedCredential, Principal, Resource};
 use super::source::FileJob;
 use app::schema::{event_row_id, TermKind, ID_HASH_BITS};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -108,7 +108,11 @@ const INSERT_EVENT: &str = "INSERT INTO events (id, event_time, account_id, even
 impl Store {
     /// Opens the writer's own connection to the (already migrated) database at `path`.
     pub fn open(path: &Path, dict_id: i64) -> Result<Store, StoreError> {
-        let conn = Connection::open(path)?;
+        // Only this thread uses the connection: SQLite's own mutexes are not needed.
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
