@@ -60,7 +60,7 @@ pub enum RawCompressor {
     Sample { samples: Vec<Vec<u8>>, limit: usize },
 }
 
-pub const RAW_LEVEL: i32 = 3;
+pub const RAW_LEVEL: i32 = 1;
 
 impl RawCompressor {
     pub fn new(dictionary: Option<&[u8]>) -> std::io::Result<Self> {
