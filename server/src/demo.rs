@@ -260,6 +260,7 @@ const ACTORS: &[(Actor, u32)] = &[
     (Actor::User("intern", "192.0.2.201", "aws-cli/2.13.0 Python/3.11.4 Windows/10 exe/AMD64"), 1),
 ];
 
+#[derive(Clone, Copy)]
 struct Action {
     source: &'static str,
     name: &'static str,
@@ -295,6 +296,13 @@ const PEOPLE_ACTIONS: &[(Action, u32)] = &[
     (Action { source: "s3.amazonaws.com", name: "GetObject", read_only: true, data: true }, 18),
     (Action { source: "s3.amazonaws.com", name: "PutObject", read_only: false, data: true }, 8),
     (Action { source: "lambda.amazonaws.com", name: "Invoke", read_only: false, data: true }, 6),
+];
+
+/// What the AccessDenied burst keeps trying.
+const DENIED: [Action; 3] = [
+    a("iam.amazonaws.com", "ListUsers", true),
+    a("secretsmanager.amazonaws.com", "GetSecretValue", true),
+    a("s3.amazonaws.com", "GetBucketPolicy", true),
 ];
 
 const SERVICE_ACTIONS: &[(Action, u32)] = &[
@@ -478,7 +486,7 @@ impl<R: Rng> Gen<'_, R> {
         let w: Vec<u32> = table.iter().map(|(_, w)| *w).collect();
         let act = &table[pick(self.rng, &w)].0;
         // Console users sign in now and then.
-        if let Actor::User(name @ ("alice" | "erin"), _, _) = actor {
+        if let Actor::User("alice" | "erin", _, _) = actor {
             if self.rng.random_ratio(1, 40) {
                 let t = self.time();
                 let login = a("signin.amazonaws.com", "ConsoleLogin", false);
@@ -487,7 +495,6 @@ impl<R: Rng> Gen<'_, R> {
                     ("responseElements", json!({"ConsoleLogin": "Success"})),
                     ("additionalEventData", json!({"MFAUsed": "Yes", "LoginTo": "https://console.aws.amazon.com/", "MobileVersion": "No"})),
                 ]);
-                let _ = name;
                 return;
             }
         }
@@ -538,7 +545,7 @@ impl<R: Rng> Gen<'_, R> {
             Incident::AccessDeniedBurst => {
                 let n = 60u64.min(budget * 3);
                 for i in 0..n {
-                    let act = [a("iam.amazonaws.com", "ListUsers", true), a("secretsmanager.amazonaws.com", "GetSecretValue", true), a("s3.amazonaws.com", "GetBucketPolicy", true)][(i % 3) as usize].clone_ref();
+                    let act = DENIED[(i % 3) as usize];
                     let t = t0 + i as i64 * 2_000;
                     self.record(ACTORS[20].0, &act, t, Some(("AccessDenied", "User: arn:aws:iam::111111111111:user/intern is not authorized to perform this action")), json!({"secretId": "prod/db", "bucketName": "prod-customer-data"}), &[]);
                 }
@@ -575,12 +582,6 @@ impl<R: Rng> Gen<'_, R> {
             }
         }
         (self.out.len() - before) as u64
-    }
-}
-
-impl Action {
-    fn clone_ref(&self) -> Action {
-        Action { source: self.source, name: self.name, read_only: self.read_only, data: self.data }
     }
 }
 

@@ -165,7 +165,7 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     };
     let event_type = own(&rec.event_type);
     let region = own(&rec.aws_region);
-    let principal = resolve_principal(ui, &rec, &source, event_type.as_deref());
+    let principal = resolve_principal(ui, &source, event_type.as_deref());
     let read_only = match rec.read_only.get() {
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -266,7 +266,6 @@ fn tail(arn: &str) -> &str {
 
 fn resolve_principal(
     ui: Option<&UserIdentity<'_>>,
-    rec: &Record<'_>,
     source: &str,
     event_type: Option<&str>,
 ) -> Principal {
@@ -449,7 +448,6 @@ fn resolve_principal(
             p.origin = Some(format!("web identity provider {fp}"));
         }
     }
-    let _ = rec;
     p
 }
 

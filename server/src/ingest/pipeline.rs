@@ -337,12 +337,10 @@ fn write_all(
                     };
                     let file = store.begin_file(source, job);
                     let (sha, status) = status_of(&end);
-                    if status != FileStatus::Imported {
-                        store.finish_file(file, sha, status)?;
-                    } else {
+                    if status == FileStatus::Imported {
                         add_pieces(store, file, pieces)?;
-                        store.finish_file(file, sha, status)?;
                     }
+                    store.finish_file(file, sha, status)?;
                 }
             },
             Some(FileMsg::End(r)) => {

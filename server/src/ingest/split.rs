@@ -164,7 +164,7 @@ impl Scanner {
             match b {
                 b' ' | b'\t' | b'\r' | b'\n' => {}
                 b'"' => {
-                    self.start_value_if_needed(data, i);
+                    self.start_value_if_needed(i);
                     self.in_string = true;
                     self.key_buf.clear();
                     self.key_overflow = false;
@@ -203,7 +203,7 @@ impl Scanner {
                             self.items_of = Some(of);
                         }
                     } else {
-                        self.start_value_if_needed(data, i);
+                        self.start_value_if_needed(i);
                     }
                     self.stack.push(b);
                 }
@@ -229,7 +229,7 @@ impl Scanner {
                     self.stack.pop();
                     if self.stack.is_empty() && b == b'}' {
                         if self.doc_capture {
-                            self.append_capture(&data[self.cap_from..=i]);
+                            self.buf.extend_from_slice(&data[self.cap_from..=i]);
                             self.cap_from = i + 1;
                             self.doc_capture = false;
                             let start = self.doc_start;
@@ -262,14 +262,14 @@ impl Scanner {
                             what: "expected a JSON object or array at the top level",
                         });
                     }
-                    self.start_value_if_needed(data, i);
+                    self.start_value_if_needed(i);
                 }
             }
             i += 1;
         }
         if self.capturing() && self.cap_from < data.len() {
             let from = self.cap_from;
-            self.append_capture(&data[from..]);
+            self.buf.extend_from_slice(&data[from..]);
             if self.buf.len() > MAX_ITEM_BYTES {
                 let offset = self.elem_start.unwrap_or(self.doc_start);
                 return Err(SplitError::TooLarge {
@@ -296,16 +296,12 @@ impl Scanner {
 
     /// A value begins at `data[i]`: if it is directly inside the items array, start
     /// capturing an element.
-    fn start_value_if_needed(&mut self, _data: &[u8], i: usize) {
+    fn start_value_if_needed(&mut self, i: usize) {
         if Some(self.stack.len()) == self.items_depth && self.elem_start.is_none() {
             self.elem_start = Some(self.base + i as u64);
             self.buf.clear();
             self.cap_from = i;
         }
-    }
-
-    fn append_capture(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
     }
 
     fn finish_element<E>(
@@ -318,7 +314,7 @@ impl Scanner {
             return Ok(Ok(()));
         };
         let from = self.cap_from;
-        self.append_capture(&data[from..i]);
+        self.buf.extend_from_slice(&data[from..i]);
         self.cap_from = i;
         let trimmed = trim_ascii_end(&self.buf);
         let item = match self.items_of {
