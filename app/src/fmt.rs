@@ -25,7 +25,9 @@ pub fn minute(ms: i64) -> String {
 
 /// Short axis label: time of day within a day, date otherwise.
 pub fn axis(ms: i64, span_ms: i64) -> String {
-    let Some(t) = DateTime::from_timestamp_millis(ms) else { return String::new() };
+    let Some(t) = DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
     if span_ms <= 2 * 86_400_000 {
         t.format("%m-%d %H:%M").to_string()
     } else {
@@ -43,11 +45,7 @@ pub fn count(n: i64) -> String {
         }
         out.push(c);
     }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// `5 min`, `1 h`, `1 d`
@@ -95,6 +93,9 @@ pub fn title(s: &str) -> String {
 mod title_tests {
     #[test]
     fn titles_cannot_close_the_title_element() {
-        assert_eq!(super::title("</title><script>x</script>"), "‹/title›‹script›x‹/script›");
+        assert_eq!(
+            super::title("</title><script>x</script>"),
+            "‹/title›‹script›x‹/script›"
+        );
     }
 }

@@ -11,10 +11,11 @@ pub mod query;
 pub mod schema;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
+    SsrMode,
     components::{Route, Router, Routes},
-    path, SsrMode,
+    path,
 };
 
 /// The HTML document around the app.

@@ -18,7 +18,14 @@ pub enum Preset {
 }
 
 impl Preset {
-    pub const ALL: [Preset; 6] = [Preset::Hour, Preset::Day, Preset::Week, Preset::Month, Preset::Quarter, Preset::All];
+    pub const ALL: [Preset; 6] = [
+        Preset::Hour,
+        Preset::Day,
+        Preset::Week,
+        Preset::Month,
+        Preset::Quarter,
+        Preset::All,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -62,7 +69,10 @@ impl Preset {
 pub enum TimeRange {
     Preset(Preset),
     /// `[from_ms, to_ms)`, minute-aligned.
-    Absolute { from_ms: i64, to_ms: i64 },
+    Absolute {
+        from_ms: i64,
+        to_ms: i64,
+    },
 }
 
 impl Default for TimeRange {
@@ -89,7 +99,12 @@ pub fn parse_instant(s: &str, end: bool) -> Option<i64> {
         return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
     }
     let s = s.strip_suffix('Z').unwrap_or(s);
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             let ms = t.and_utc().timestamp_millis();
             return Some(ms - ms.rem_euclid(MINUTE));
@@ -101,15 +116,29 @@ pub fn parse_instant(s: &str, end: bool) -> Option<i64> {
 impl TimelineQuery {
     /// Reads the query from URL parameters; anything unreadable takes its default.
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> TimelineQuery {
-        let absolute = match (get("from").and_then(|f| parse_instant(&f, false)), get("to").and_then(|t| parse_instant(&t, true))) {
-            (Some(from_ms), Some(to_ms)) if from_ms < to_ms => Some(TimeRange::Absolute { from_ms, to_ms }),
-            (Some(from_ms), None) if get("to").is_none() => Some(TimeRange::Absolute { from_ms, to_ms: i64::MAX }),
+        let absolute = match (
+            get("from").and_then(|f| parse_instant(&f, false)),
+            get("to").and_then(|t| parse_instant(&t, true)),
+        ) {
+            (Some(from_ms), Some(to_ms)) if from_ms < to_ms => {
+                Some(TimeRange::Absolute { from_ms, to_ms })
+            }
+            (Some(from_ms), None) if get("to").is_none() => Some(TimeRange::Absolute {
+                from_ms,
+                to_ms: i64::MAX,
+            }),
             _ => None,
         };
         let range = absolute
-            .or_else(|| get("range").and_then(|r| Preset::parse(&r)).map(TimeRange::Preset))
+            .or_else(|| {
+                get("range")
+                    .and_then(|r| Preset::parse(&r))
+                    .map(TimeRange::Preset)
+            })
             .unwrap_or_default();
-        let before = get("before").and_then(|b| b.parse::<i64>().ok()).filter(|b| *b > 0);
+        let before = get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+            .filter(|b| *b > 0);
         TimelineQuery { range, before }
     }
 
@@ -143,11 +172,17 @@ impl TimelineQuery {
     }
 
     pub fn with_range(&self, range: TimeRange) -> TimelineQuery {
-        TimelineQuery { range, before: None }
+        TimelineQuery {
+            range,
+            before: None,
+        }
     }
 
     pub fn with_before(&self, before: Option<i64>) -> TimelineQuery {
-        TimelineQuery { range: self.range, before }
+        TimelineQuery {
+            range: self.range,
+            before,
+        }
     }
 
     /// Absolute bounds for this range at `now_ms`, given what the store holds.
@@ -155,17 +190,36 @@ impl TimelineQuery {
         let end_of_now = now_ms - now_ms.rem_euclid(MINUTE) + MINUTE;
         match self.range {
             TimeRange::Preset(Preset::All) => {
-                let from_ms = store.oldest_ms.map(|o| o - o.rem_euclid(MINUTE)).unwrap_or(end_of_now - 86_400_000);
-                let to_ms = store.newest_ms.map(|n| n - n.rem_euclid(MINUTE) + MINUTE).unwrap_or(end_of_now).max(from_ms + MINUTE);
-                ResolvedRange { from_ms, to_ms, preset: Some(Preset::All.key().into()) }
+                let from_ms = store
+                    .oldest_ms
+                    .map(|o| o - o.rem_euclid(MINUTE))
+                    .unwrap_or(end_of_now - 86_400_000);
+                let to_ms = store
+                    .newest_ms
+                    .map(|n| n - n.rem_euclid(MINUTE) + MINUTE)
+                    .unwrap_or(end_of_now)
+                    .max(from_ms + MINUTE);
+                ResolvedRange {
+                    from_ms,
+                    to_ms,
+                    preset: Some(Preset::All.key().into()),
+                }
             }
             TimeRange::Preset(p) => {
                 let span = p.millis().unwrap_or(86_400_000);
-                ResolvedRange { from_ms: end_of_now - span, to_ms: end_of_now, preset: Some(p.key().into()) }
+                ResolvedRange {
+                    from_ms: end_of_now - span,
+                    to_ms: end_of_now,
+                    preset: Some(p.key().into()),
+                }
             }
             TimeRange::Absolute { from_ms, to_ms } => ResolvedRange {
                 from_ms,
-                to_ms: if to_ms == i64::MAX { end_of_now.max(from_ms + MINUTE) } else { to_ms },
+                to_ms: if to_ms == i64::MAX {
+                    end_of_now.max(from_ms + MINUTE)
+                } else {
+                    to_ms
+                },
                 preset: None,
             },
         }
@@ -190,7 +244,9 @@ pub fn bucket_for(span_ms: i64) -> i64 {
         30 * 24 * 60 * MINUTE,
         365 * 24 * 60 * MINUTE,
     ];
-    NICE.into_iter().find(|b| span_ms / b <= 120).unwrap_or(NICE[NICE.len() - 1])
+    NICE.into_iter()
+        .find(|b| span_ms / b <= 120)
+        .unwrap_or(NICE[NICE.len() - 1])
 }
 
 #[cfg(test)]
@@ -209,11 +265,20 @@ mod tests {
 
     #[test]
     fn round_trips_are_canonical() {
-        for s in ["", "range=7d", "range=all&before=123", "from=2021-07-28T00:00&to=2021-08-04T00:00", "from=2021-07-28T10:05"] {
+        for s in [
+            "",
+            "range=7d",
+            "range=all&before=123",
+            "from=2021-07-28T00:00&to=2021-08-04T00:00",
+            "from=2021-07-28T10:05",
+        ] {
             assert_eq!(q(s).to_query(), s, "{s}");
         }
         // Dates are whole days, `to` inclusive.
-        assert_eq!(q("from=2021-07-28&to=2021-08-03").to_query(), "from=2021-07-28T00:00&to=2021-08-04T00:00");
+        assert_eq!(
+            q("from=2021-07-28&to=2021-08-03").to_query(),
+            "from=2021-07-28T00:00&to=2021-08-04T00:00"
+        );
     }
 
     #[test]
@@ -222,7 +287,10 @@ mod tests {
         assert_eq!(q("before=-5&range=24h"), TimelineQuery::default());
         assert_eq!(q("from=2021-99-01&to=2021-08-03"), TimelineQuery::default());
         // from after to: ignored.
-        assert_eq!(q("from=2021-08-05&to=2021-08-03").range, TimeRange::default());
+        assert_eq!(
+            q("from=2021-08-05&to=2021-08-03").range,
+            TimeRange::default()
+        );
         assert_eq!(q("before=abc").before, None);
     }
 
@@ -233,7 +301,11 @@ mod tests {
         assert_eq!(r.to_ms - r.from_ms, 3_600_000);
         assert_eq!(r.to_ms % 60_000, 0);
         assert!(r.to_ms > now);
-        let store = StoreInfo { events: 5, oldest_ms: Some(90_000), newest_ms: Some(200_000) };
+        let store = StoreInfo {
+            events: 5,
+            oldest_ms: Some(90_000),
+            newest_ms: Some(200_000),
+        };
         let r = q("range=all").resolve(now, &store);
         assert_eq!((r.from_ms, r.to_ms), (60_000, 240_000));
     }

@@ -3,7 +3,7 @@
 //! commits: events/s, peak memory, bytes per event.
 
 use crate::demo::DemoSpec;
-use crate::ingest::{self, source, LocalFiles};
+use crate::ingest::{self, LocalFiles, source};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,14 +32,25 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Result<()> {
     let spec = DemoSpec::new(events, days, 1, BENCH_END_MS);
-    let files = files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}")));
+    let files =
+        files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}")));
     let marker = files.join(".complete");
     if !marker.exists() {
-        eprintln!("generating {} delivery files with {events} events in {}", spec.files(), files.display());
+        eprintln!(
+            "generating {} delivery files with {events} events in {}",
+            spec.files(),
+            files.display()
+        );
         let t = Instant::now();
-        let bytes = spec.write_files(&files).context("writing benchmark files")?;
+        let bytes = spec
+            .write_files(&files)
+            .context("writing benchmark files")?;
         std::fs::write(&marker, b"")?;
-        eprintln!("generated {:.1} MiB of gzip in {:.1} s", bytes as f64 / 1048576.0, t.elapsed().as_secs_f64());
+        eprintln!(
+            "generated {:.1} MiB of gzip in {:.1} s",
+            bytes as f64 / 1048576.0,
+            t.elapsed().as_secs_f64()
+        );
     }
     let db_dir = std::env::temp_dir().join(format!("cairn-bench-db-{}", std::process::id()));
     std::fs::create_dir_all(&db_dir)?;
@@ -48,18 +59,36 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     let (jobs, _) = source::walk(std::slice::from_ref(&files));
     let input_bytes = dir_bytes(&files);
     let start = Instant::now();
-    let summary = ingest::run(&pool, Arc::new(LocalFiles), jobs, ingest::Options::default()).await?;
+    let summary = ingest::run(
+        &pool,
+        Arc::new(LocalFiles),
+        jobs,
+        ingest::Options::default(),
+    )
+    .await?;
     let secs = start.elapsed().as_secs_f64();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await?;
     let timings = time_queries(&pool).await?;
     pool.close().await;
     let db_bytes = dir_bytes(&db_dir);
     let stored = summary.events_new.max(1);
-    println!("cairn bench: {} files, {:.1} MiB gzip in", summary.files, input_bytes as f64 / 1048576.0);
+    println!(
+        "cairn bench: {} files, {:.1} MiB gzip in",
+        summary.files,
+        input_bytes as f64 / 1048576.0
+    );
     println!("  events imported   {}", summary.events_new);
     println!("  import time       {secs:.2} s");
-    println!("  events/s          {:.0}", summary.events_new as f64 / secs);
-    println!("  peak memory       {:.0} MiB", peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0);
+    println!(
+        "  events/s          {:.0}",
+        summary.events_new as f64 / secs
+    );
+    println!(
+        "  peak memory       {:.0} MiB",
+        peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
+    );
     println!("  database          {:.1} MiB", db_bytes as f64 / 1048576.0);
     println!("  bytes/event       {:.0}", db_bytes as f64 / stored as f64);
     println!("  timeline queries (median of 5, server side):");
@@ -73,12 +102,15 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
 /// Times what the timeline page and the event page ask of the database.
 async fn time_queries(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f64)>> {
     use app::db::events;
-    use app::query::{bucket_for, Preset, TimeRange, TimelineQuery};
+    use app::query::{Preset, TimeRange, TimelineQuery, bucket_for};
     let mut out = Vec::new();
     let store = events::store_info(pool).await?;
     let now = store.newest_ms.unwrap_or(BENCH_END_MS);
     for preset in [Preset::Day, Preset::Week, Preset::Month, Preset::All] {
-        let q = TimelineQuery { range: TimeRange::Preset(preset), before: None };
+        let q = TimelineQuery {
+            range: TimeRange::Preset(preset),
+            before: None,
+        };
         let mut samples = Vec::new();
         let mut cursor = None;
         for _ in 0..5 {
@@ -106,7 +138,9 @@ async fn time_queries(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f6
                 let mut samples = Vec::new();
                 for _ in 0..5 {
                     let t = Instant::now();
-                    events::detail(pool, id).await.map_err(|e| anyhow::anyhow!(e))?;
+                    events::detail(pool, id)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e))?;
                     samples.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 out.push(("event page".into(), median(&mut samples)));

@@ -1,7 +1,7 @@
 //! The command line: `cairn serve | import | demo | bench`.
 
 use crate::demo::{DemoSource, DemoSpec};
-use crate::ingest::{self, pipeline::Summary, source, LocalFiles};
+use crate::ingest::{self, LocalFiles, pipeline::Summary, source};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -18,7 +18,12 @@ use std::sync::Arc;
 #[command(name = "cairn", version, propagate_version = true)]
 pub struct Cli {
     /// The SQLite database (created if missing).
-    #[arg(long, global = true, env = "CAIRN_DB", default_value = "./data/cairn.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_DB",
+        default_value = "./data/cairn.db"
+    )]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -88,12 +93,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let pool = crate::db::connect(&cli.db).await?;
             let site = match site {
                 Some(s) => s,
-                None => crate::web::find_site().context("cannot find the built site; pass --site DIR")?,
+                None => crate::web::find_site()
+                    .context("cannot find the built site; pass --site DIR")?,
             };
             crate::web::serve(pool, addr, site).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { paths, json, threads } => {
+        Command::Import {
+            paths,
+            json,
+            threads,
+        } => {
             for p in &paths {
                 if !p.exists() {
                     eprintln!("error: {}: no such file or folder", p.display());
@@ -102,13 +112,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let pool = crate::db::connect(&cli.db).await?;
             let (jobs, walk_errors) = source::walk(&paths);
-            let mut opts = ingest::Options { progress: !json && std::io::stderr().is_terminal(), ..Default::default() };
+            let mut opts = ingest::Options {
+                progress: !json && std::io::stderr().is_terminal(),
+                ..Default::default()
+            };
             if let Some(t) = threads {
                 opts.threads = t.max(1);
             }
             let mut summary = ingest::run(&pool, Arc::new(LocalFiles), jobs, opts).await?;
             for w in walk_errors {
-                summary.files_rejected.push(ingest::pipeline::FileProblem { path: w.path, error: w.error });
+                summary.files_rejected.push(ingest::pipeline::FileProblem {
+                    path: w.path,
+                    error: w.error,
+                });
             }
             if json {
                 println!("{}", serde_json::to_string(&summary)?);
@@ -116,7 +132,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_summary(&summary);
             }
             pool.close().await;
-            Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if summary.clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Demo { events, days, seed } => {
             let pool = crate::db::connect(&cli.db).await?;
@@ -124,13 +144,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let end_ms = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
             let spec = DemoSpec::new(events, days, seed, end_ms);
             let jobs = spec.jobs();
-            let opts = ingest::Options { progress: std::io::stderr().is_terminal(), ..Default::default() };
+            let opts = ingest::Options {
+                progress: std::io::stderr().is_terminal(),
+                ..Default::default()
+            };
             let summary = ingest::run(&pool, Arc::new(DemoSource(spec)), jobs, opts).await?;
             print_summary(&summary);
             pool.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { events, days, files } => {
+        Command::Bench {
+            events,
+            days,
+            files,
+        } => {
             crate::bench::run(events, days, files).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -138,7 +165,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 pub fn print_summary(s: &Summary) {
-    let rate = if s.seconds > 0.0 { (s.events_new + s.events_duplicate) as f64 / s.seconds } else { 0.0 };
+    let rate = if s.seconds > 0.0 {
+        (s.events_new + s.events_duplicate) as f64 / s.seconds
+    } else {
+        0.0
+    };
     println!(
         "{} files read: {} new events, {} already present, {} records rejected, {} files rejected ({:.1} s, {:.0} events/s)",
         s.files,
@@ -150,18 +181,30 @@ pub fn print_summary(s: &Summary) {
         rate
     );
     if s.files_unchanged > 0 {
-        println!("{} files unchanged since they were imported: skipped", s.files_unchanged);
+        println!(
+            "{} files unchanged since they were imported: skipped",
+            s.files_unchanged
+        );
     }
     if s.files_digest > 0 {
-        println!("{} log-file-integrity digest files: skipped (they hold no events)", s.files_digest);
+        println!(
+            "{} log-file-integrity digest files: skipped (they hold no events)",
+            s.files_digest
+        );
     }
     for f in &s.files_rejected {
         println!("rejected file {}: {}", f.path, f.error);
     }
     for r in &s.rejected_records {
-        println!("rejected record {} #{} (byte {}): {}", r.path, r.position, r.offset, r.error);
+        println!(
+            "rejected record {} #{} (byte {}): {}",
+            r.path, r.position, r.offset, r.error
+        );
     }
     if (s.rejected_records.len() as u64) < s.records_rejected {
-        println!("... and {} more rejected records", s.records_rejected - s.rejected_records.len() as u64);
+        println!(
+            "... and {} more rejected records",
+            s.records_rejected - s.rejected_records.len() as u64
+        );
     }
 }

@@ -1,26 +1,47 @@
 //! The one SQLite pool and its migrations.
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("cannot create the database folder {path}: {source}")]
-    Folder { path: String, source: std::io::Error },
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the database {path}: {source}")]
-    Migrate { path: String, source: sqlx::migrate::MigrateError },
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Process-wide SQLite settings; call once at start-up, before any connection opens.
+/// Turns off SQLite's allocation statistics, which take a global mutex on every
+/// allocation and are never read here.
+pub fn configure_library() {
+    // SAFETY: `sqlite3_config` may be called only while the library is not initialised,
+    // which holds at the top of `main`; on misuse it returns SQLITE_MISUSE and changes
+    // nothing, so the result is only logged.
+    let rc = unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0) };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        tracing::debug!(rc, "SQLite allocation statistics stay on");
+    }
 }
 
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
     let shown = path.display().to_string();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|source| DbError::Folder { path: parent.display().to_string(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| DbError::Folder {
+            path: parent.display().to_string(),
+            source,
+        })?;
     }
     let options = SqliteConnectOptions::new()
         .filename(path)
@@ -37,10 +58,16 @@ pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .max_connections(8)
         .connect_with(options)
         .await
-        .map_err(|source| DbError::Open { path: shown.clone(), source })?;
+        .map_err(|source| DbError::Open {
+            path: shown.clone(),
+            source,
+        })?;
     sqlx::migrate!("../migrations")
         .run(&pool)
         .await
-        .map_err(|source| DbError::Migrate { path: shown, source })?;
+        .map_err(|source| DbError::Migrate {
+            path: shown,
+            source,
+        })?;
     Ok(pool)
 }

@@ -3,12 +3,12 @@
 //! memory, and the files go through the same import pipeline as real ones.
 
 use crate::ingest::pipeline::Source;
-use crate::ingest::source::{parse_layout, FileJob};
+use crate::ingest::source::{FileJob, parse_layout};
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use flate2::{write::GzEncoder, Compression};
+use flate2::{Compression, write::GzEncoder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{Cursor, Read, Write};
 
 pub const ACCOUNTS: [&str; 3] = ["111111111111", "222222222222", "333333333333"];
@@ -31,7 +31,13 @@ pub struct DemoSpec {
 
 impl DemoSpec {
     pub fn new(events: u64, days: u32, seed: u64, end_ms: i64) -> DemoSpec {
-        DemoSpec { events, days, seed, end_ms, counts: std::sync::OnceLock::new() }
+        DemoSpec {
+            events,
+            days,
+            seed,
+            end_ms,
+            counts: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn files(&self) -> u64 {
@@ -46,7 +52,11 @@ impl DemoSpec {
     fn window_of(&self, j: u64) -> i64 {
         let windows = (self.span_ms() / WINDOW_MS).max(1) as u64;
         let files = self.files();
-        let w = if files <= 1 { windows - 1 } else { j * (windows - 1) / (files - 1) };
+        let w = if files <= 1 {
+            windows - 1
+        } else {
+            j * (windows - 1) / (files - 1)
+        };
         self.end_ms - self.span_ms() + w as i64 * WINDOW_MS
     }
 
@@ -69,7 +79,10 @@ impl DemoSpec {
             })
             .collect();
         let total: f64 = weights.iter().sum();
-        let mut counts: Vec<u64> = weights.iter().map(|w| (w / total * self.events as f64).floor() as u64).collect();
+        let mut counts: Vec<u64> = weights
+            .iter()
+            .map(|w| (w / total * self.events as f64).floor() as u64)
+            .collect();
         let mut left = self.events - counts.iter().sum::<u64>();
         let (mut j, n) = (0, counts.len());
         while left > 0 {
@@ -81,12 +94,20 @@ impl DemoSpec {
     }
 
     fn rng(&self, j: u64, salt: u64) -> ChaCha8Rng {
-        ChaCha8Rng::seed_from_u64(self.seed ^ (self.end_ms as u64).rotate_left(17) ^ j.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ salt)
+        ChaCha8Rng::seed_from_u64(
+            self.seed
+                ^ (self.end_ms as u64).rotate_left(17)
+                ^ j.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ salt,
+        )
     }
 
     fn stream_of(&self, j: u64) -> (&'static str, &'static str) {
         let mut r = self.rng(j, 1);
-        (ACCOUNTS[pick(&mut r, &ACCOUNT_WEIGHTS)], REGIONS[pick(&mut r, &REGION_WEIGHTS)])
+        (
+            ACCOUNTS[pick(&mut r, &ACCOUNT_WEIGHTS)],
+            REGIONS[pick(&mut r, &REGION_WEIGHTS)],
+        )
     }
 
     /// The AWSLogs key of file `j`.
@@ -106,7 +127,14 @@ impl DemoSpec {
             .collect();
         format!(
             "AWSLogs/{acct}/CloudTrail/{region}/{:04}/{:02}/{:02}/{acct}_CloudTrail_{region}_{:04}{:02}{:02}T{:02}{:02}Z_{suffix}.json.gz",
-            t.year(), t.month(), t.day(), t.year(), t.month(), t.day(), t.hour(), t.minute()
+            t.year(),
+            t.month(),
+            t.day(),
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute()
         )
     }
 
@@ -128,7 +156,16 @@ impl DemoSpec {
         let (acct, region) = self.stream_of(j);
         let window = self.window_of(j);
         let mut r = self.rng(j, 3);
-        let mut g = Gen { spec: self, acct, region, rng: &mut r, j, seq: 0, window, out: Vec::new() };
+        let mut g = Gen {
+            spec: self,
+            acct,
+            region,
+            rng: &mut r,
+            j,
+            seq: 0,
+            window,
+            out: Vec::new(),
+        };
         let n = self.events_in(j);
         // Incidents come on top of the ordinary events.
         let bulk = (self.events / 500).clamp(20, 2000);
@@ -239,25 +276,88 @@ enum Actor {
 const ACTORS: &[(Actor, u32)] = &[
     (Actor::Service("ec2.amazonaws.com"), 30),
     (Actor::Session("DeployRole", "ci-runner"), 26),
-    (Actor::User("ci-deploy", "203.0.113.10", "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64 command/deploy"), 20),
+    (
+        Actor::User(
+            "ci-deploy",
+            "203.0.113.10",
+            "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.0 exe/x86_64 command/deploy",
+        ),
+        20,
+    ),
     (Actor::Session("AdminRole", "alice"), 16),
     (Actor::Service("lambda.amazonaws.com"), 12),
-    (Actor::User("alice", "198.51.100.23", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15"), 10),
+    (
+        Actor::User(
+            "alice",
+            "198.51.100.23",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 Safari/605.1.15",
+        ),
+        10,
+    ),
     (Actor::Session("ReadOnlyRole", "bob"), 9),
-    (Actor::User("terraform", "203.0.113.44", "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 aws-sdk-go-v2/1.26.0"), 8),
+    (
+        Actor::User(
+            "terraform",
+            "203.0.113.44",
+            "APN/1.0 HashiCorp/1.0 Terraform/1.7.5 aws-sdk-go-v2/1.26.0",
+        ),
+        8,
+    ),
     (Actor::Service("config.amazonaws.com"), 7),
-    (Actor::User("bob", "198.51.100.77", "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64"), 6),
+    (
+        Actor::User(
+            "bob",
+            "198.51.100.77",
+            "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64",
+        ),
+        6,
+    ),
     (Actor::Session("DataPipelineRole", "etl-job"), 6),
     (Actor::Service("autoscaling.amazonaws.com"), 5),
-    (Actor::User("carol", "192.0.2.15", "Boto3/1.34.69 md/Botocore#1.34.69 Python/3.12.2"), 4),
+    (
+        Actor::User(
+            "carol",
+            "192.0.2.15",
+            "Boto3/1.34.69 md/Botocore#1.34.69 Python/3.12.2",
+        ),
+        4,
+    ),
     (Actor::Session("AdminRole", "bob"), 4),
-    (Actor::User("dave", "192.0.2.88", "aws-sdk-java/2.25.6 Linux/5.10 OpenJDK_64-Bit_Server_VM/21"), 3),
+    (
+        Actor::User(
+            "dave",
+            "192.0.2.88",
+            "aws-sdk-java/2.25.6 Linux/5.10 OpenJDK_64-Bit_Server_VM/21",
+        ),
+        3,
+    ),
     (Actor::Session("SecurityAuditRole", "erin"), 3),
-    (Actor::User("erin", "198.51.100.140", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36"), 2),
+    (
+        Actor::User(
+            "erin",
+            "198.51.100.140",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/124.0 Safari/537.36",
+        ),
+        2,
+    ),
     (Actor::Service("cloudtrail.amazonaws.com"), 2),
-    (Actor::User("backup-bot", "203.0.113.90", "aws-sdk-go/1.51.2 (go1.22.1; linux; amd64)"), 2),
+    (
+        Actor::User(
+            "backup-bot",
+            "203.0.113.90",
+            "aws-sdk-go/1.51.2 (go1.22.1; linux; amd64)",
+        ),
+        2,
+    ),
     (Actor::Session("BreakGlassRole", "dave"), 1),
-    (Actor::User("intern", "192.0.2.201", "aws-cli/2.13.0 Python/3.11.4 Windows/10 exe/AMD64"), 1),
+    (
+        Actor::User(
+            "intern",
+            "192.0.2.201",
+            "aws-cli/2.13.0 Python/3.11.4 Windows/10 exe/AMD64",
+        ),
+        1,
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -269,7 +369,12 @@ struct Action {
 }
 
 const fn a(source: &'static str, name: &'static str, read_only: bool) -> Action {
-    Action { source, name, read_only, data: false }
+    Action {
+        source,
+        name,
+        read_only,
+        data: false,
+    }
 }
 
 const PEOPLE_ACTIONS: &[(Action, u32)] = &[
@@ -289,13 +394,44 @@ const PEOPLE_ACTIONS: &[(Action, u32)] = &[
     (a("iam.amazonaws.com", "AttachRolePolicy", false), 1),
     (a("iam.amazonaws.com", "PutRolePolicy", false), 1),
     (a("iam.amazonaws.com", "CreateAccessKey", false), 1),
-    (a("lambda.amazonaws.com", "UpdateFunctionCode20150331v2", false), 2),
+    (
+        a(
+            "lambda.amazonaws.com",
+            "UpdateFunctionCode20150331v2",
+            false,
+        ),
+        2,
+    ),
     (a("s3.amazonaws.com", "PutBucketPolicy", false), 1),
     (a("cloudformation.amazonaws.com", "DescribeStacks", true), 6),
     (a("logs.amazonaws.com", "DescribeLogGroups", true), 4),
-    (Action { source: "s3.amazonaws.com", name: "GetObject", read_only: true, data: true }, 18),
-    (Action { source: "s3.amazonaws.com", name: "PutObject", read_only: false, data: true }, 8),
-    (Action { source: "lambda.amazonaws.com", name: "Invoke", read_only: false, data: true }, 6),
+    (
+        Action {
+            source: "s3.amazonaws.com",
+            name: "GetObject",
+            read_only: true,
+            data: true,
+        },
+        18,
+    ),
+    (
+        Action {
+            source: "s3.amazonaws.com",
+            name: "PutObject",
+            read_only: false,
+            data: true,
+        },
+        8,
+    ),
+    (
+        Action {
+            source: "lambda.amazonaws.com",
+            name: "Invoke",
+            read_only: false,
+            data: true,
+        },
+        6,
+    ),
 ];
 
 /// What the AccessDenied burst keeps trying.
@@ -310,17 +446,44 @@ const SERVICE_ACTIONS: &[(Action, u32)] = &[
     (a("sts.amazonaws.com", "AssumeRole", true), 8),
     (a("ec2.amazonaws.com", "DescribeInstanceStatus", true), 6),
     (a("logs.amazonaws.com", "CreateLogStream", false), 4),
-    (a("autoscaling.amazonaws.com", "DescribeAutoScalingGroups", true), 3),
+    (
+        a(
+            "autoscaling.amazonaws.com",
+            "DescribeAutoScalingGroups",
+            true,
+        ),
+        3,
+    ),
     (a("config.amazonaws.com", "PutEvaluations", false), 2),
 ];
 
-const BUCKETS: &[&str] = &["prod-app-assets", "prod-customer-data", "build-artifacts", "team-shared", "logs-archive"];
-const FUNCTIONS: &[&str] = &["thumbnailer", "billing-export", "auth-hook", "etl-transform"];
+const BUCKETS: &[&str] = &[
+    "prod-app-assets",
+    "prod-customer-data",
+    "build-artifacts",
+    "team-shared",
+    "logs-archive",
+];
+const FUNCTIONS: &[&str] = &[
+    "thumbnailer",
+    "billing-export",
+    "auth-hook",
+    "etl-transform",
+];
 const ERRORS: &[(&str, &str)] = &[
-    ("AccessDenied", "User is not authorized to perform this operation"),
-    ("Client.UnauthorizedOperation", "You are not authorized to perform this operation."),
+    (
+        "AccessDenied",
+        "User is not authorized to perform this operation",
+    ),
+    (
+        "Client.UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    ),
     ("ThrottlingException", "Rate exceeded"),
-    ("NoSuchEntity", "The role with name legacy-role cannot be found."),
+    (
+        "NoSuchEntity",
+        "The role with name legacy-role cannot be found.",
+    ),
     ("ResourceNotFoundException", "Function not found"),
 ];
 
@@ -338,7 +501,10 @@ struct Gen<'a, R: Rng> {
 impl<R: Rng> Gen<'_, R> {
     fn event_id(&mut self) -> String {
         let mut h = ChaCha8Rng::seed_from_u64(
-            self.spec.seed ^ (self.spec.end_ms as u64) ^ self.j.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ self.seq.rotate_left(40),
+            self.spec.seed
+                ^ (self.spec.end_ms as u64)
+                ^ self.j.wrapping_mul(0x2545_F491_4F6C_DD1D)
+                ^ self.seq.rotate_left(40),
         );
         self.seq += 1;
         let b: [u8; 16] = h.random();
@@ -351,7 +517,11 @@ impl<R: Rng> Gen<'_, R> {
 
     fn access_key(&self, who: &str, prefix: &str) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in who.bytes().chain(self.acct.bytes()).chain(self.j.to_le_bytes()) {
+        for b in who
+            .bytes()
+            .chain(self.acct.bytes())
+            .chain(self.j.to_le_bytes())
+        {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
         format!("{prefix}{:016X}", h)
@@ -372,16 +542,27 @@ impl<R: Rng> Gen<'_, R> {
             Actor::Session(role, who) => {
                 let key = self.access_key(&format!("{role}/{who}"), "ASIA");
                 // The AssumeRole call that issued this session comes first in the file.
-                if !self.out.iter().any(|e| e["responseElements"]["credentials"]["accessKeyId"] == key.as_str()) {
+                if !self
+                    .out
+                    .iter()
+                    .any(|e| e["responseElements"]["credentials"]["accessKeyId"] == key.as_str())
+                {
                     self.assume_role(role, who, &key);
                 }
                 let (ip, ua) = ACTORS
                     .iter()
                     .find_map(|(a, _)| match a {
-                        Actor::User(n, ip, ua) if *n == who => Some((ip.to_string(), ua.to_string())),
+                        Actor::User(n, ip, ua) if *n == who => {
+                            Some((ip.to_string(), ua.to_string()))
+                        }
                         _ => None,
                     })
-                    .unwrap_or_else(|| ("10.0.12.34".into(), "aws-sdk-go-v2/1.26.0 os/linux lang/go#1.22".into()));
+                    .unwrap_or_else(|| {
+                        (
+                            "10.0.12.34".into(),
+                            "aws-sdk-go-v2/1.26.0 os/linux lang/go#1.22".into(),
+                        )
+                    });
                 (
                     json!({
                         "type": "AssumedRole", "principalId": format!("AROA{}:{who}", role.to_uppercase()),
@@ -407,7 +588,10 @@ impl<R: Rng> Gen<'_, R> {
 
     fn assume_role(&mut self, role: &str, who: &str, key: &str) {
         let acct = self.acct;
-        let (ui, ip, ua) = match ACTORS.iter().find(|(a, _)| matches!(a, Actor::User(n, _, _) if *n == who)) {
+        let (ui, ip, ua) = match ACTORS
+            .iter()
+            .find(|(a, _)| matches!(a, Actor::User(n, _, _) if *n == who))
+        {
             Some((actor, _)) => self.identity(*actor),
             None => self.identity(Actor::Service("codebuild.amazonaws.com")),
         };
@@ -429,7 +613,15 @@ impl<R: Rng> Gen<'_, R> {
         }));
     }
 
-    fn record(&mut self, actor: Actor, act: &Action, t: i64, error: Option<(&str, &str)>, params: Value, extra: &[(&str, Value)]) {
+    fn record(
+        &mut self,
+        actor: Actor,
+        act: &Action,
+        t: i64,
+        error: Option<(&str, &str)>,
+        params: Value,
+        extra: &[(&str, Value)],
+    ) {
         let (ui, ip, ua) = self.identity(actor);
         let request_id = self.event_id();
         let event_id = self.event_id();
@@ -456,7 +648,11 @@ impl<R: Rng> Gen<'_, R> {
         match (act.source, act.name) {
             ("s3.amazonaws.com", "GetObject" | "PutObject") => {
                 let b = BUCKETS[self.rng.random_range(0..BUCKETS.len())];
-                let k = format!("data/{:04}/part-{:05}.parquet", self.rng.random_range(0..50), self.rng.random_range(0..400));
+                let k = format!(
+                    "data/{:04}/part-{:05}.parquet",
+                    self.rng.random_range(0..50),
+                    self.rng.random_range(0..400)
+                );
                 json!({"bucketName": b, "key": k, "Host": format!("{b}.s3.amazonaws.com")})
             }
             ("lambda.amazonaws.com", _) => {
@@ -472,9 +668,15 @@ impl<R: Rng> Gen<'_, R> {
                 json!({"roleName": role, "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"})
             }
             ("iam.amazonaws.com", "CreateAccessKey") => json!({"userName": "ci-deploy"}),
-            ("s3.amazonaws.com", "PutBucketPolicy") => json!({"bucketName": "team-shared", "bucketPolicy": {"Version": "2012-10-17"}}),
-            ("kms.amazonaws.com", _) => json!({"keyId": "alias/app-secrets", "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
-            ("ssm.amazonaws.com", _) => json!({"name": "/prod/db/password", "withDecryption": true}),
+            ("s3.amazonaws.com", "PutBucketPolicy") => {
+                json!({"bucketName": "team-shared", "bucketPolicy": {"Version": "2012-10-17"}})
+            }
+            ("kms.amazonaws.com", _) => {
+                json!({"keyId": "alias/app-secrets", "encryptionAlgorithm": "SYMMETRIC_DEFAULT"})
+            }
+            ("ssm.amazonaws.com", _) => {
+                json!({"name": "/prod/db/password", "withDecryption": true})
+            }
             _ => Value::Null,
         }
     }
@@ -482,7 +684,11 @@ impl<R: Rng> Gen<'_, R> {
     fn ordinary(&mut self) {
         let weights: Vec<u32> = ACTORS.iter().map(|(_, w)| *w).collect();
         let actor = ACTORS[pick(self.rng, &weights)].0;
-        let table = if matches!(actor, Actor::Service(_)) { SERVICE_ACTIONS } else { PEOPLE_ACTIONS };
+        let table = if matches!(actor, Actor::Service(_)) {
+            SERVICE_ACTIONS
+        } else {
+            PEOPLE_ACTIONS
+        };
         let w: Vec<u32> = table.iter().map(|(_, w)| *w).collect();
         let act = &table[pick(self.rng, &w)].0;
         // Console users sign in now and then.
@@ -508,7 +714,10 @@ impl<R: Rng> Gen<'_, R> {
         let mut extra = Vec::new();
         if act.data && act.name == "GetObject" {
             let bytes = self.rng.random_range(1_000..5_000_000u64);
-            extra.push(("additionalEventData", json!({"bytesTransferredIn": 0, "bytesTransferredOut": bytes})));
+            extra.push((
+                "additionalEventData",
+                json!({"bytesTransferredIn": 0, "bytesTransferredOut": bytes}),
+            ));
         }
         if act.data {
             if let Some(b) = params["bucketName"].as_str() {
@@ -560,7 +769,12 @@ impl<R: Rng> Gen<'_, R> {
             }
             Incident::BulkDownload => {
                 let n = budget;
-                let act = Action { source: "s3.amazonaws.com", name: "GetObject", read_only: true, data: true };
+                let act = Action {
+                    source: "s3.amazonaws.com",
+                    name: "GetObject",
+                    read_only: true,
+                    data: true,
+                };
                 for i in 0..n {
                     let key = format!("exports/customers/2026/batch-{i:05}.csv.gz");
                     let t = t0 + (i as i64 * 120_000 / n as i64);
@@ -577,8 +791,14 @@ impl<R: Rng> Gen<'_, R> {
             }
             Incident::StopLogging => {
                 let act = a("cloudtrail.amazonaws.com", "StopLogging", false);
-                self.record(Actor::Session("BreakGlassRole", "dave"), &act, t0, None,
-                    json!({"name": format!("arn:aws:cloudtrail:us-east-1:{acct}:trail/org-trail")}), &[]);
+                self.record(
+                    Actor::Session("BreakGlassRole", "dave"),
+                    &act,
+                    t0,
+                    None,
+                    json!({"name": format!("arn:aws:cloudtrail:us-east-1:{acct}:trail/org-trail")}),
+                    &[],
+                );
             }
         }
         (self.out.len() - before) as u64

@@ -1,17 +1,22 @@
 //! Import through the real pipeline into a fresh database: real samples, malformed
 //! fixtures, re-imports, and a crash in the middle.
 
-use cairn::ingest::{self, source, LocalFiles, Summary};
+use cairn::ingest::{self, LocalFiles, Summary, source};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn shared_data(dir: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(dir);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(dir);
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipped: {} is absent (the shared samples are not part of a user's clone)", p.display());
+        eprintln!(
+            "skipped: {} is absent (the shared samples are not part of a user's clone)",
+            p.display()
+        );
         None
     }
 }
@@ -19,18 +24,31 @@ fn shared_data(dir: &str) -> Option<PathBuf> {
 async fn import(pool: &sqlx::SqlitePool, paths: &[PathBuf]) -> Summary {
     let (jobs, errors) = source::walk(paths);
     assert!(errors.is_empty(), "{errors:?}");
-    ingest::run(pool, Arc::new(LocalFiles), jobs, ingest::Options { threads: 2, progress: false })
-        .await
-        .expect("import runs")
+    ingest::run(
+        pool,
+        Arc::new(LocalFiles),
+        jobs,
+        ingest::Options {
+            threads: 2,
+            progress: false,
+        },
+    )
+    .await
+    .expect("import runs")
 }
 
 async fn count(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.expect("count")
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .expect("count")
 }
 
 #[tokio::test]
 async fn invictus_dataset_exact_counts_and_idempotent() {
-    let Some(data) = shared_data("invictus-ir-aws-dataset/CloudTrail") else { return };
+    let Some(data) = shared_data("invictus-ir-aws-dataset/CloudTrail") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     // Work on a copy so one file can be touched later.
     let copy = tmp.path().join("logs");
@@ -41,17 +59,38 @@ async fn invictus_dataset_exact_counts_and_idempotent() {
     }
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     let s = import(&pool, std::slice::from_ref(&copy)).await;
-    assert_eq!((s.files, s.events_new, s.events_duplicate, s.records_rejected), (55, 2900, 0, 0));
+    assert_eq!(
+        (
+            s.files,
+            s.events_new,
+            s.events_duplicate,
+            s.records_rejected
+        ),
+        (55, 2900, 0, 0)
+    );
     assert!(s.files_rejected.is_empty());
     assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
-    assert_eq!(count(&pool, "SELECT sum(events) FROM counts_minute").await, 2900);
-    assert_eq!(count(&pool, "SELECT sum(errors) FROM counts_minute").await, 300);
+    assert_eq!(
+        count(&pool, "SELECT sum(events) FROM counts_minute").await,
+        2900
+    );
+    assert_eq!(
+        count(&pool, "SELECT sum(errors) FROM counts_minute").await,
+        300
+    );
     // The file names say 218007301253; the events say otherwise and win.
     assert_eq!(
         count(&pool, "SELECT count(*) FROM events e JOIN terms t ON t.id = e.account_id WHERE t.value = '123837392027'").await,
         2900
     );
-    assert_eq!(count(&pool, "SELECT count(*) FROM principals WHERE display_name = 'bert-jan'").await, 1);
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM principals WHERE display_name = 'bert-jan'"
+        )
+        .await,
+        1
+    );
 
     // Again: every file is unchanged and skipped; nothing changes.
     let s = import(&pool, std::slice::from_ref(&copy)).await;
@@ -59,45 +98,85 @@ async fn invictus_dataset_exact_counts_and_idempotent() {
     assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
 
     // A touched file is read again and found to hold only known events.
-    let first = std::fs::read_dir(&copy).unwrap().next().unwrap().unwrap().path();
+    let first = std::fs::read_dir(&copy)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let body = std::fs::read(&first).unwrap();
     std::fs::write(&first, [body.as_slice(), b"\n"].concat()).unwrap();
     let s = import(&pool, std::slice::from_ref(&copy)).await;
     assert_eq!((s.files, s.files_unchanged, s.events_new), (1, 54, 0));
     assert!(s.events_duplicate > 0);
     assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 2900);
-    assert_eq!(count(&pool, "SELECT sum(events) FROM counts_minute").await, 2900);
+    assert_eq!(
+        count(&pool, "SELECT sum(events) FROM counts_minute").await,
+        2900
+    );
 }
 
 #[tokio::test]
 async fn every_shape_of_the_samples_goes_in() {
-    let Some(stratus) = shared_data("stratus-red-team-detonation-logs") else { return };
+    let Some(stratus) = shared_data("stratus-red-team-detonation-logs") else {
+        return;
+    };
     let tmp = tempfile::tempdir().unwrap();
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     // Bare arrays, the Records envelope and one gzip file hold the same 310 events.
-    let s = import(&pool, &[stratus.join("original"), stratus.join("records"), stratus.join("stratus_all_techniques.json.gz")]).await;
-    assert_eq!((s.events_new, s.events_duplicate, s.records_rejected), (310, 620, 0), "{s:?}");
+    let s = import(
+        &pool,
+        &[
+            stratus.join("original"),
+            stratus.join("records"),
+            stratus.join("stratus_all_techniques.json.gz"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (s.events_new, s.events_duplicate, s.records_rejected),
+        (310, 620, 0),
+        "{s:?}"
+    );
     // The index is JSON lines that are not CloudTrail records: each is rejected, with a reason.
     let s = import(&pool, &[stratus.join("stratus_all_techniques.index.jsonl")]).await;
     assert_eq!((s.events_new, s.records_rejected), (0, 310));
-    assert!(s.rejected_records[0].error.starts_with("not a CloudTrail record"));
+    assert!(
+        s.rejected_records[0]
+            .error
+            .starts_with("not a CloudTrail record")
+    );
 
-    let Some(guide) = shared_data("aws-cloudtrail-user-guide-examples") else { return };
+    let Some(guide) = shared_data("aws-cloudtrail-user-guide-examples") else {
+        return;
+    };
     // The LookupEvents response, as the API returns it.
-    let responses: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(guide.join("lookup_events_cli_responses.json")).unwrap()).unwrap();
+    let responses: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(guide.join("lookup_events_cli_responses.json")).unwrap(),
+    )
+    .unwrap();
     let lookup = tmp.path().join("lookup.json");
-    std::fs::write(&lookup, serde_json::to_vec(&responses[0]["response"]).unwrap()).unwrap();
+    std::fs::write(
+        &lookup,
+        serde_json::to_vec(&responses[0]["response"]).unwrap(),
+    )
+    .unwrap();
     let s = import(&pool, &[lookup]).await;
     assert!(s.events_new > 0 && s.records_rejected == 0, "{s:?}");
 
-    let Some(panther) = shared_data("panther-analysis-cloudtrail-tests") else { return };
+    let Some(panther) = shared_data("panther-analysis-cloudtrail-tests") else {
+        return;
+    };
     let s = import(&pool, &[panther.join("panther_cloudtrail_tests.json")]).await;
     // 464 records: 17 without eventTime and 2 with unreadable times are rejected;
     // duplicated eventIDs within an account count once.
     assert_eq!(s.records_rejected, 19, "{:?}", s.rejected_records);
     assert_eq!(s.events_new + s.events_duplicate, 464 - 19);
-    assert!(s.rejected_records.iter().any(|r| r.error.contains("redacted")));
+    assert!(
+        s.rejected_records
+            .iter()
+            .any(|r| r.error.contains("redacted"))
+    );
 }
 
 fn gz(body: &str) -> Vec<u8> {
@@ -124,19 +203,48 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
     std::fs::write(d.join("empty.json"), b"").unwrap();
     std::fs::write(d.join("empty-records.json"), br#"{"Records":[]}"#).unwrap();
     // Broken structure rejects the file; a broken record inside good structure only itself.
-    std::fs::write(d.join("invalid.json"), format!(r#"{{"Records":[{}]}}}}"#, rec(80, t))).unwrap();
-    std::fs::write(d.join("broken-record.json"), format!(r#"{{"Records":[{{"eventTime": }},{}]}}"#, rec(6, t))).unwrap();
-    let full = gz(&format!(r#"{{"Records":[{},{},{}]}}"#, rec(90, t), rec(91, t), rec(92, t)));
+    std::fs::write(
+        d.join("invalid.json"),
+        format!(r#"{{"Records":[{}]}}}}"#, rec(80, t)),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("broken-record.json"),
+        format!(r#"{{"Records":[{{"eventTime": }},{}]}}"#, rec(6, t)),
+    )
+    .unwrap();
+    let full = gz(&format!(
+        r#"{{"Records":[{},{},{}]}}"#,
+        rec(90, t),
+        rec(91, t),
+        rec(92, t)
+    ));
     std::fs::write(d.join("truncated.json.gz"), &full[..full.len() - 20]).unwrap();
     std::fs::write(
         day.join("a.json.gz"),
-        gz(&format!(r#"{{"Records":[{},{{"eventName":"NoTime","eventSource":"x"}},{}]}}"#, rec(1, t), rec(2, t))),
+        gz(&format!(
+            r#"{{"Records":[{},{{"eventName":"NoTime","eventSource":"x"}},{}]}}"#,
+            rec(1, t),
+            rec(2, t)
+        )),
     )
     .unwrap();
     // The same event in a second file, and a new one; gzip without the .gz name.
-    std::fs::write(day.join("b.json"), gz(&format!(r#"{{"Records":[{},{}]}}"#, rec(2, t), rec(3, t)))).unwrap();
-    std::fs::write(d.join("lines.json"), format!("{}\n{}\n", rec(4, "2024-01-01 00:00:05"), rec(5, t))).unwrap();
-    std::fs::write(digest.join("d.json.gz"), gz(r#"{"awsAccountId":"111122223333","digestStartTime":"x","logFiles":[]}"#)).unwrap();
+    std::fs::write(
+        day.join("b.json"),
+        gz(&format!(r#"{{"Records":[{},{}]}}"#, rec(2, t), rec(3, t))),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("lines.json"),
+        format!("{}\n{}\n", rec(4, "2024-01-01 00:00:05"), rec(5, t)),
+    )
+    .unwrap();
+    std::fs::write(
+        digest.join("d.json.gz"),
+        gz(r#"{"awsAccountId":"111122223333","digestStartTime":"x","logFiles":[]}"#),
+    )
+    .unwrap();
 
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     let s = import(&pool, &[d.clone()]).await;
@@ -147,7 +255,16 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
     let mut bad: Vec<(String, String)> = s
         .files_rejected
         .iter()
-        .map(|f| (Path::new(&f.path).file_name().unwrap().to_string_lossy().into_owned(), f.error.clone()))
+        .map(|f| {
+            (
+                Path::new(&f.path)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                f.error.clone(),
+            )
+        })
         .collect();
     bad.sort();
     assert_eq!(bad.len(), 3, "{bad:?}");
@@ -155,14 +272,29 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
     assert!(bad[0].1.contains("empty file"));
     assert_eq!(bad[1].0, "invalid.json");
     assert_eq!(bad[2].0, "truncated.json.gz");
-    let r = s.rejected_records.iter().find(|r| r.path.ends_with("a.json.gz")).unwrap();
+    let r = s
+        .rejected_records
+        .iter()
+        .find(|r| r.path.ends_with("a.json.gz"))
+        .unwrap();
     assert!(r.position == 2 && r.error == "no eventTime", "{r:?}");
-    let r = s.rejected_records.iter().find(|r| r.path.ends_with("broken-record.json")).unwrap();
-    assert!(r.position == 1 && r.error.starts_with("not valid JSON"), "{r:?}");
+    let r = s
+        .rejected_records
+        .iter()
+        .find(|r| r.path.ends_with("broken-record.json"))
+        .unwrap();
+    assert!(
+        r.position == 1 && r.error.starts_with("not valid JSON"),
+        "{r:?}"
+    );
     // Nothing of the truncated or invalid files went in.
     assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 6);
     assert_eq!(
-        count(&pool, "SELECT count(*) FROM ingest_files WHERE status = 'rejected'").await,
+        count(
+            &pool,
+            "SELECT count(*) FROM ingest_files WHERE status = 'rejected'"
+        )
+        .await,
         3
     );
     assert_eq!(count(&pool, "SELECT count(*) FROM ingest_rejects").await, 2);
@@ -178,7 +310,9 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
         .map(|j| {
             let mut text = String::new();
             use std::io::Read;
-            flate2::read::GzDecoder::new(&spec.file_body(j)[..]).read_to_string(&mut text).unwrap();
+            flate2::read::GzDecoder::new(&spec.file_body(j)[..])
+                .read_to_string(&mut text)
+                .unwrap();
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             v["Records"].as_array().unwrap().len() as i64
         })
@@ -186,7 +320,13 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
     let db = tmp.path().join("c.db");
     let bin = env!("CARGO_BIN_EXE_cairn");
     let mut child = std::process::Command::new(bin)
-        .args(["--db", db.to_str().unwrap(), "import", "--json", files.to_str().unwrap()])
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "import",
+            "--json",
+            files.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -200,8 +340,15 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
             break;
         }
         let committed = rt.block_on(async {
-            let Ok(pool) = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await else { return 0 };
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files").fetch_one(&pool).await.unwrap_or(0);
+            let Ok(pool) =
+                sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await
+            else {
+                return 0;
+            };
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
             pool.close().await;
             n
         });
@@ -214,22 +361,106 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
     }
     let _ = child.wait();
     let out = std::process::Command::new(bin)
-        .args(["--db", db.to_str().unwrap(), "import", "--json", files.to_str().unwrap()])
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "import",
+            "--json",
+            files.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     rt.block_on(async {
         let pool = cairn::db::connect(&db).await.unwrap();
         let total = count(&pool, "SELECT count(*) FROM events").await;
-        let distinct = count(&pool, "SELECT count(*) FROM (SELECT DISTINCT account_id, event_key FROM events)").await;
+        let distinct = count(
+            &pool,
+            "SELECT count(*) FROM (SELECT DISTINCT account_id, event_key FROM events)",
+        )
+        .await;
         let counted = count(&pool, "SELECT sum(events) FROM counts_minute").await;
         let ledger = count(&pool, "SELECT sum(events_new) FROM ingest_files").await;
-        assert_eq!(total, expected, "killed mid-way: {killed_mid_way}, rerun: {summary}");
+        assert_eq!(
+            total, expected,
+            "killed mid-way: {killed_mid_way}, rerun: {summary}"
+        );
         assert_eq!(distinct, total);
         assert_eq!(counted, total);
         assert_eq!(ledger, total);
-        assert_eq!(count(&pool, "SELECT count(*) FROM ingest_files").await as u64, spec.files());
+        assert_eq!(
+            count(&pool, "SELECT count(*) FROM ingest_files").await as u64,
+            spec.files()
+        );
     });
     eprintln!("killed mid-way: {killed_mid_way}");
+}
+
+/// Dedup walks the probe chain of row ids: events whose first ids clash take the next
+/// free ones, and a re-import finds each of them again, whatever the order.
+#[tokio::test]
+async fn events_whose_ids_clash_are_kept_apart_and_found_again() {
+    use cairn::ingest::store::event_hash;
+    use std::collections::HashMap;
+    let mask = (1u64 << app::schema::ID_HASH_BITS) - 1;
+    let mut slots: HashMap<u64, Vec<u32>> = HashMap::new();
+    let clash = (0u32..)
+        .find_map(|n| {
+            let key = format!("clash-{n}");
+            let slot = event_hash("111122223333", key.as_bytes()) & mask;
+            // Away from the end of the millisecond, where a probe would wrap around.
+            if slot > mask - 4 {
+                return None;
+            }
+            let ids = slots.entry(slot).or_default();
+            ids.push(n);
+            (ids.len() == 3).then(|| ids.clone())
+        })
+        .expect("a three-way clash exists");
+    let rec = |n: u32| {
+        format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","eventID":"clash-{n}","recipientAccountId":"111122223333","userIdentity":{{"type":"Root","arn":"arn:aws:iam::111122223333:root"}}}}"#
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first.json");
+    let second = tmp.path().join("second.json");
+    std::fs::write(
+        &first,
+        format!(r#"{{"Records":[{},{}]}}"#, rec(clash[0]), rec(clash[1])),
+    )
+    .unwrap();
+    // The later file repeats both in the other order and adds the third.
+    std::fs::write(
+        &second,
+        format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            rec(clash[2]),
+            rec(clash[1]),
+            rec(clash[0])
+        ),
+    )
+    .unwrap();
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    let s = import(&pool, std::slice::from_ref(&first)).await;
+    assert_eq!((s.events_new, s.events_duplicate), (2, 0));
+    let s = import(&pool, std::slice::from_ref(&second)).await;
+    assert_eq!((s.events_new, s.events_duplicate), (1, 2));
+    assert_eq!(count(&pool, "SELECT count(*) FROM events").await, 3);
+    assert_eq!(
+        count(&pool, "SELECT count(DISTINCT id >> 21) FROM events").await,
+        1,
+        "one millisecond"
+    );
+    assert_eq!(
+        count(&pool, "SELECT max(id) - min(id) FROM events").await,
+        2,
+        "three adjacent slots"
+    );
 }

@@ -10,7 +10,11 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -36,10 +40,18 @@ async fn pages_answer_with_the_right_status() {
     // An empty store says how to get data in.
     let (status, body) = get(addr, "/").await;
     assert_eq!(status, 200);
-    assert!(body.contains("No events yet") && body.contains("cairn import"), "{body}");
+    assert!(
+        body.contains("No events yet") && body.contains("cairn import"),
+        "{body}"
+    );
 
     // Bad query values fall back to defaults instead of failing.
-    for q in ["/?range=bogus", "/?from=yesterday&to=%3Cscript%3E", "/?before=-1", "/?before=99999999999999999999999"] {
+    for q in [
+        "/?range=bogus",
+        "/?from=yesterday&to=%3Cscript%3E",
+        "/?before=-1",
+        "/?before=99999999999999999999999",
+    ] {
         let (status, _) = get(addr, q).await;
         assert_eq!(status, 200, "{q}");
     }
@@ -70,16 +82,35 @@ async fn hostile_strings_are_escaped() {
     std::fs::write(&file, serde_json::to_vec(&rec).unwrap()).unwrap();
     let pool = cairn::db::connect(&db).await.unwrap();
     let (jobs, _) = cairn::ingest::source::walk(&[file]);
-    let s = cairn::ingest::run(&pool, std::sync::Arc::new(cairn::ingest::LocalFiles), jobs, Default::default()).await.unwrap();
+    let s = cairn::ingest::run(
+        &pool,
+        std::sync::Arc::new(cairn::ingest::LocalFiles),
+        jobs,
+        Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(s.events_new, 1);
-    let id: i64 = sqlx::query_scalar("SELECT id FROM events").fetch_one(&pool).await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     let addr = start(&db, &site).await;
     for path in ["/?range=all".to_string(), format!("/events/{id}")] {
         let (status, body) = get(addr, &path).await;
         assert_eq!(status, 200, "{path}");
-        assert!(!body.contains("<script>alert(1)"), "{path} renders event content as HTML");
-        assert!(!body.contains("<img src=x"), "{path} renders event content as HTML");
-        assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{path}: payload not shown as text");
+        assert!(
+            !body.contains("<script>alert(1)"),
+            "{path} renders event content as HTML"
+        );
+        assert!(
+            !body.contains("<img src=x"),
+            "{path} renders event content as HTML"
+        );
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{path}: payload not shown as text"
+        );
     }
 }

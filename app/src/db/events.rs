@@ -53,7 +53,11 @@ pub async fn histogram(
     .await?;
     let n = ((r.to_ms - first) + bucket_ms - 1) / bucket_ms;
     let mut out: Vec<Bucket> = (0..n.max(0))
-        .map(|i| Bucket { start_ms: first + i * bucket_ms, events: 0, errors: 0 })
+        .map(|i| Bucket {
+            start_ms: first + i * bucket_ms,
+            events: 0,
+            errors: 0,
+        })
         .collect();
     for (b, e, x) in rows {
         if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
@@ -124,7 +128,11 @@ pub async fn list(
             error_code: r.error_code,
         })
         .collect();
-    let next = if more { rows.last().map(|r| r.id) } else { None };
+    let next = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     Ok((rows, next))
 }
 
@@ -171,7 +179,8 @@ fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     match dict {
         Some(d) => {
-            let mut dec = zstd::stream::read::Decoder::with_dictionary(std::io::BufReader::new(raw), d)?;
+            let mut dec =
+                zstd::stream::read::Decoder::with_dictionary(std::io::BufReader::new(raw), d)?;
             dec.read_to_end(&mut out)?;
         }
         None => {
@@ -182,7 +191,8 @@ fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn pretty(v: Option<&serde_json::Value>) -> Option<String> {
-    v.filter(|v| !v.is_null()).and_then(|v| serde_json::to_string_pretty(v).ok())
+    v.filter(|v| !v.is_null())
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
 }
 
 /// One event in full, with its original record. `None` when there is no such event.
@@ -223,7 +233,8 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
             .fetch_optional(pool)
             .await?
     };
-    let raw = decompress(dict.as_deref(), &r.raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
+    let raw =
+        decompress(dict.as_deref(), &r.raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
     let value: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
     let resources: Vec<ResourceInfo> = match &r.resource_ids {
@@ -249,13 +260,20 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         .bind(key)
         .fetch_optional(pool)
         .await?
-        .map(|(event_id, principal, event_name)| IssuedBy { event_id, principal, event_name }),
+        .map(|(event_id, principal, event_name)| IssuedBy {
+            event_id,
+            principal,
+            event_name,
+        }),
         None => None,
     };
     Ok(Some(EventDetail {
         id: r.id,
         time_ms: r.event_time,
-        event_id: value.get("eventID").and_then(|v| v.as_str()).map(str::to_owned),
+        event_id: value
+            .get("eventID")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         account: r.account,
         region: r.region,
         source: r.source,

@@ -56,9 +56,17 @@ fn field(label: &'static str, value: Option<String>) -> impl IntoView {
 #[component]
 fn EventView(e: EventDetail) -> impl IntoView {
     let title = format!("{} by {}", e.name, e.principal.display);
-    let ro = e.read_only.map(|r| if r { "read-only".to_string() } else { "write".to_string() });
+    let ro = e.read_only.map(|r| {
+        if r {
+            "read-only".to_string()
+        } else {
+            "write".to_string()
+        }
+    });
     let outcome = match &e.error_code {
-        Some(code) => view! { <span class="badge badge--error">"⚠ Failed: " {code.clone()}</span> }.into_any(),
+        Some(code) => {
+            view! { <span class="badge badge--error">"⚠ Failed: " {code.clone()}</span> }.into_any()
+        }
         None => view! { <span class="badge badge--ok">"✓ Succeeded"</span> }.into_any(),
     };
     let issued = e.issued_by.clone().map(|i| {

@@ -6,7 +6,7 @@ use crate::components::{
 };
 use crate::fmt;
 use crate::model::Timeline;
-use crate::query::{bucket_for, Preset, TimeRange, TimelineQuery};
+use crate::query::{Preset, TimeRange, TimelineQuery, bucket_for};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -19,9 +19,22 @@ pub async fn get_timeline(query: TimelineQuery) -> Result<Timeline, ServerFnErro
     let range = query.resolve(chrono::Utc::now().timestamp_millis(), &store);
     let bucket_ms = bucket_for(range.to_ms - range.from_ms);
     let (total_events, total_errors) = events::totals(&pool, &range).await.map_err(db::opaque)?;
-    let buckets = events::histogram(&pool, &range, bucket_ms).await.map_err(db::opaque)?;
-    let (rows, next_before) = events::list(&pool, &range, query.before).await.map_err(db::opaque)?;
-    Ok(Timeline { range, bucket_ms, buckets, total_events, total_errors, rows, next_before, store })
+    let buckets = events::histogram(&pool, &range, bucket_ms)
+        .await
+        .map_err(db::opaque)?;
+    let (rows, next_before) = events::list(&pool, &range, query.before)
+        .await
+        .map_err(db::opaque)?;
+    Ok(Timeline {
+        range,
+        bucket_ms,
+        buckets,
+        total_events,
+        total_errors,
+        rows,
+        next_before,
+        store,
+    })
 }
 
 #[component]
@@ -62,8 +75,16 @@ fn TimelineBody(t: Timeline, query: TimelineQuery) -> impl IntoView {
         }
         .into_any();
     }
-    let error_rate = if t.total_events > 0 { t.total_errors as f64 * 100.0 / t.total_events as f64 } else { 0.0 };
-    let range_text = format!("{} – {} UTC", fmt::time(t.range.from_ms), fmt::time(t.range.to_ms));
+    let error_rate = if t.total_events > 0 {
+        t.total_errors as f64 * 100.0 / t.total_events as f64
+    } else {
+        0.0
+    };
+    let range_text = format!(
+        "{} – {} UTC",
+        fmt::time(t.range.from_ms),
+        fmt::time(t.range.to_ms)
+    );
     let newest_href = query.before.map(|_| query.with_before(None).href("/"));
     let older_href = t.next_before.map(|b| query.with_before(Some(b)).href("/"));
     let caption = match query.before {
@@ -76,7 +97,10 @@ fn TimelineBody(t: Timeline, query: TimelineQuery) -> impl IntoView {
             (Some(o), Some(n)) => format!(" from {} to {} UTC", fmt::time(o), fmt::time(n)),
             _ => String::new(),
         };
-        let text = format!("Nothing happened between {range_text}. The store holds {} events{span}. ", fmt::count(t.store.events));
+        let text = format!(
+            "Nothing happened between {range_text}. The store holds {} events{span}. ",
+            fmt::count(t.store.events)
+        );
         view! {
             <EmptyState title="No events in this range">
                 <p>

@@ -71,7 +71,10 @@ impl RawCompressor {
     }
 
     pub fn sampler(limit: usize) -> Self {
-        RawCompressor::Sample { samples: Vec::new(), limit }
+        RawCompressor::Sample {
+            samples: Vec::new(),
+            limit,
+        }
     }
 
     pub fn compress(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -114,11 +117,17 @@ pub fn decode<R: Read>(
 ) -> Result<Decoded, DecodeError> {
     let mut buffered = BufReader::with_capacity(
         256 * 1024,
-        HashRead { inner: reader, hasher: Sha256::new() },
+        HashRead {
+            inner: reader,
+            hasher: Sha256::new(),
+        },
     );
     let head = buffered.fill_buf().map_err(DecodeError::Open)?;
     let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    let mut out = Decoded { gzip, ..Decoded::default() };
+    let mut out = Decoded {
+        gzip,
+        ..Decoded::default()
+    };
     let mut position = 0u64;
     let mut fatal: Option<DecodeError> = None;
     let mut handle = |item: Item<'_>, offset: u64| -> Result<(), Stop> {
@@ -137,7 +146,13 @@ pub fn decode<R: Read>(
         };
         position += 1;
         out.records += 1;
-        let reject = |reason: String| Piece::Reject(RecordReject { position, offset, reason });
+        let reject = |reason: String| {
+            Piece::Reject(RecordReject {
+                position,
+                offset,
+                reason,
+            })
+        };
         let record = if lookup {
             match normalize::lookup_element_record(raw) {
                 Ok(r) => r,
@@ -181,7 +196,7 @@ pub fn decode<R: Read>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{write::GzEncoder, Compression};
+    use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
 
     fn run(bytes: &[u8]) -> Result<(Decoded, Vec<Piece>), DecodeError> {
@@ -223,7 +238,10 @@ mod tests {
         let body = format!(r#"{{"Records":[{REC},{REC},{REC}]}}"#);
         let full = gz(&body);
         let cut = &full[..full.len() / 2];
-        assert!(matches!(run(cut), Err(DecodeError::Gzip(_)) | Err(DecodeError::Split(_))));
+        assert!(matches!(
+            run(cut),
+            Err(DecodeError::Gzip(_)) | Err(DecodeError::Split(_))
+        ));
     }
 
     #[test]
@@ -240,7 +258,8 @@ mod tests {
         let body = format!("{REC}\n{REC}\n");
         let (d, pieces) = run(body.as_bytes()).unwrap();
         assert_eq!((d.records, pieces.len()), (2, 2));
-        let (d, pieces) = run(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).unwrap();
+        let (d, pieces) =
+            run(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).unwrap();
         assert!(d.digest);
         assert!(pieces.is_empty());
     }

@@ -50,7 +50,9 @@ pub async fn ensure(
     })
     .await
     .map_err(|e| ImportError::Thread(e.to_string()))?;
-    let Some(data) = trained else { return Ok((0, None)) };
+    let Some(data) = trained else {
+        return Ok((0, None));
+    };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO raw_dictionaries (created_at, data) VALUES (?1, ?2) RETURNING id",
     )
@@ -58,6 +60,10 @@ pub async fn ensure(
     .bind(&data)
     .fetch_one(pool)
     .await?;
-    tracing::info!(id, bytes = data.len(), "trained a compression dictionary for raw records");
+    tracing::info!(
+        id,
+        bytes = data.len(),
+        "trained a compression dictionary for raw records"
+    );
     Ok((id, Some(data)))
 }

@@ -9,4 +9,4 @@ pub mod source;
 pub mod split;
 pub mod store;
 
-pub use pipeline::{run, LocalFiles, Options, Source, Summary};
+pub use pipeline::{LocalFiles, Options, Source, Summary, run};

@@ -1,9 +1,7 @@
 //! Normalise stage: one CloudTrail record in, one [`Event`] out — the indexed columns,
 //! the principal, the resources — or a reason why the record cannot be stored.
 
-use super::record::{
-    IssuedCredentialsResponse, Record, RequestParams, Text, UserIdentity,
-};
+use super::record::{IssuedCredentialsResponse, Record, RequestParams, Text, UserIdentity};
 use chrono::{NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
 
@@ -114,8 +112,8 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     let rec: Record<'_> =
         serde_json::from_slice(raw).map_err(|e| RecordError::Json(e.to_string()))?;
     let time_text = rec.event_time.get().ok_or(RecordError::NoTime)?;
-    let time_ms = parse_event_time(time_text)
-        .ok_or_else(|| RecordError::BadTime(clip(time_text, 64)))?;
+    let time_ms =
+        parse_event_time(time_text).ok_or_else(|| RecordError::BadTime(clip(time_text, 64)))?;
 
     let insight = rec.insight_details.0.as_ref();
     let source = rec
@@ -257,7 +255,10 @@ fn valid_ms(ms: i64) -> Option<i64> {
 }
 
 fn arn_account(arn: &str) -> Option<String> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned)
+    arn.split(':')
+        .nth(4)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
 }
 
 fn tail(arn: &str) -> &str {
@@ -288,7 +289,11 @@ fn resolve_principal(
         return unknown("no userIdentity".into(), None);
     };
     let arn = ui.arn.get();
-    let account = ui.account_id.get().map(str::to_owned).or_else(|| arn.and_then(arn_account));
+    let account = ui
+        .account_id
+        .get()
+        .map(str::to_owned)
+        .or_else(|| arn.and_then(arn_account));
     let acct = account.as_deref().unwrap_or("unknown");
     let sc = ui.session_context.0.as_ref();
     let issuer = sc.and_then(|s| s.session_issuer.0.as_ref());
@@ -296,7 +301,9 @@ fn resolve_principal(
     let kind = ui.kind.get().unwrap_or("");
     let mut p = match kind {
         "Root" => {
-            let arn = arn.map(str::to_owned).unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"));
+            let arn = arn
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"));
             Principal {
                 display: format!("root ({acct})"),
                 key: arn.clone(),
@@ -309,7 +316,9 @@ fn resolve_principal(
         }
         "IAMUser" => {
             let name = ui.user_name.get().or(arn.map(tail)).unwrap_or("unknown");
-            let arn = arn.map(str::to_owned).unwrap_or_else(|| format!("arn:aws:iam::{acct}:user/{name}"));
+            let arn = arn
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("arn:aws:iam::{acct}:user/{name}"));
             Principal {
                 display: name.to_owned(),
                 key: arn.clone(),
@@ -333,7 +342,11 @@ fn resolve_principal(
                     kind: ikind.into(),
                     display: i.user_name.get().unwrap_or_else(|| tail(iarn)).to_owned(),
                     arn: Some(iarn.to_owned()),
-                    account: i.account_id.get().map(str::to_owned).or_else(|| arn_account(iarn)),
+                    account: i
+                        .account_id
+                        .get()
+                        .map(str::to_owned)
+                        .or_else(|| arn_account(iarn)),
                     origin: None,
                     parent: None,
                 }))
@@ -357,7 +370,11 @@ fn resolve_principal(
             };
             Principal {
                 key,
-                kind: if kind == "Role" { "Role".into() } else { kind.to_owned() },
+                kind: if kind == "Role" {
+                    "Role".into()
+                } else {
+                    kind.to_owned()
+                },
                 display,
                 arn: arn.map(str::to_owned),
                 account: account.clone(),
@@ -383,7 +400,11 @@ fn resolve_principal(
         }
         "SAMLUser" | "WebIdentityUser" => {
             let idp = ui.identity_provider.get().unwrap_or("unknown");
-            let user = ui.user_name.get().or(ui.principal_id.get()).unwrap_or("unknown");
+            let user = ui
+                .user_name
+                .get()
+                .or(ui.principal_id.get())
+                .unwrap_or("unknown");
             Principal {
                 key: format!("{}:{idp}:{user}", kind.to_ascii_lowercase()),
                 kind: kind.to_owned(),
@@ -396,7 +417,9 @@ fn resolve_principal(
         }
         "IdentityCenterUser" => {
             let obo = ui.on_behalf_of.0.as_ref();
-            let store = obo.and_then(|o| o.identity_store_arn.get()).unwrap_or("unknown");
+            let store = obo
+                .and_then(|o| o.identity_store_arn.get())
+                .unwrap_or("unknown");
             let user = obo
                 .and_then(|o| o.user_id.get())
                 .or(ui.user_name.get())
@@ -413,7 +436,11 @@ fn resolve_principal(
             }
         }
         "Directory" => {
-            let user = ui.user_name.get().or(ui.principal_id.get()).unwrap_or("unknown");
+            let user = ui
+                .user_name
+                .get()
+                .or(ui.principal_id.get())
+                .unwrap_or("unknown");
             Principal {
                 key: format!("directory:{acct}:{user}"),
                 kind: "Directory".into(),
@@ -463,7 +490,13 @@ fn unknown(who: String, account: Option<String>) -> Principal {
     }
 }
 
-fn push_resource(out: &mut Vec<Resource>, arn: String, kind: &str, name: &str, account: Option<&str>) {
+fn push_resource(
+    out: &mut Vec<Resource>,
+    arn: String,
+    kind: &str,
+    name: &str,
+    account: Option<&str>,
+) {
     if out.len() >= MAX_RESOURCES || out.iter().any(|r| r.arn == arn) {
         return;
     }
@@ -475,14 +508,25 @@ fn push_resource(out: &mut Vec<Resource>, arn: String, kind: &str, name: &str, a
     });
 }
 
-fn extract_resources(rec: &Record<'_>, source: &str, region: Option<&str>, account: &str) -> Vec<Resource> {
+fn extract_resources(
+    rec: &Record<'_>,
+    source: &str,
+    region: Option<&str>,
+    account: &str,
+) -> Vec<Resource> {
     let mut out = Vec::new();
     let region = region.unwrap_or("");
     if let Some(list) = rec.resources.0.as_ref() {
         for r in list.iter().filter_map(|r| r.0.as_ref()) {
             if let Some(arn) = r.arn.get() {
                 let kind = r.kind.get().unwrap_or("unknown");
-                push_resource(&mut out, arn.to_owned(), kind, resource_name(arn), r.account_id.get());
+                push_resource(
+                    &mut out,
+                    arn.to_owned(),
+                    kind,
+                    resource_name(arn),
+                    r.account_id.get(),
+                );
             }
         }
     }
@@ -494,42 +538,108 @@ fn extract_resources(rec: &Record<'_>, source: &str, region: Option<&str>, accou
     };
     let svc = source.strip_suffix(".amazonaws.com").unwrap_or(source);
     if let Some(bucket) = p.bucket_name.get() {
-        push_resource(&mut out, format!("arn:aws:s3:::{bucket}"), "AWS::S3::Bucket", bucket, None);
+        push_resource(
+            &mut out,
+            format!("arn:aws:s3:::{bucket}"),
+            "AWS::S3::Bucket",
+            bucket,
+            None,
+        );
         if let Some(key) = p.key.get() {
-            push_resource(&mut out, format!("arn:aws:s3:::{bucket}/{key}"), "AWS::S3::Object", key, None);
+            push_resource(
+                &mut out,
+                format!("arn:aws:s3:::{bucket}/{key}"),
+                "AWS::S3::Object",
+                key,
+                None,
+            );
         }
     }
     let ec2 = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
     if let Some(id) = p.instance_id.get() {
-        push_resource(&mut out, ec2("instance", id), "AWS::EC2::Instance", id, Some(account));
+        push_resource(
+            &mut out,
+            ec2("instance", id),
+            "AWS::EC2::Instance",
+            id,
+            Some(account),
+        );
     }
     if let Some(set) = p.instances_set.0.as_ref() {
         for id in set.items.iter().filter_map(|i| i.instance_id.get()) {
-            push_resource(&mut out, ec2("instance", id), "AWS::EC2::Instance", id, Some(account));
+            push_resource(
+                &mut out,
+                ec2("instance", id),
+                "AWS::EC2::Instance",
+                id,
+                Some(account),
+            );
         }
     }
     if let Some(id) = p.group_id.get() {
-        push_resource(&mut out, ec2("security-group", id), "AWS::EC2::SecurityGroup", id, Some(account));
+        push_resource(
+            &mut out,
+            ec2("security-group", id),
+            "AWS::EC2::SecurityGroup",
+            id,
+            Some(account),
+        );
     }
     if let Some(id) = p.snapshot_id.get() {
-        push_resource(&mut out, format!("arn:aws:ec2:{region}::snapshot/{id}"), "AWS::EC2::Snapshot", id, Some(account));
+        push_resource(
+            &mut out,
+            format!("arn:aws:ec2:{region}::snapshot/{id}"),
+            "AWS::EC2::Snapshot",
+            id,
+            Some(account),
+        );
     }
     if let Some(id) = p.image_id.get() {
-        push_resource(&mut out, format!("arn:aws:ec2:{region}::image/{id}"), "AWS::EC2::Image", id, Some(account));
+        push_resource(
+            &mut out,
+            format!("arn:aws:ec2:{region}::image/{id}"),
+            "AWS::EC2::Image",
+            id,
+            Some(account),
+        );
     }
     if svc == "iam" {
         if let Some(n) = p.role_name.get() {
-            push_resource(&mut out, format!("arn:aws:iam::{account}:role/{n}"), "AWS::IAM::Role", n, Some(account));
+            push_resource(
+                &mut out,
+                format!("arn:aws:iam::{account}:role/{n}"),
+                "AWS::IAM::Role",
+                n,
+                Some(account),
+            );
         }
         if let Some(n) = p.user_name.get() {
-            push_resource(&mut out, format!("arn:aws:iam::{account}:user/{n}"), "AWS::IAM::User", n, Some(account));
+            push_resource(
+                &mut out,
+                format!("arn:aws:iam::{account}:user/{n}"),
+                "AWS::IAM::User",
+                n,
+                Some(account),
+            );
         }
         if let Some(a) = p.policy_arn.get() {
-            push_resource(&mut out, a.to_owned(), "AWS::IAM::Policy", resource_name(a), None);
+            push_resource(
+                &mut out,
+                a.to_owned(),
+                "AWS::IAM::Policy",
+                resource_name(a),
+                None,
+            );
         }
     }
     if let Some(a) = p.role_arn.get() {
-        push_resource(&mut out, a.to_owned(), "AWS::IAM::Role", resource_name(a), None);
+        push_resource(
+            &mut out,
+            a.to_owned(),
+            "AWS::IAM::Role",
+            resource_name(a),
+            None,
+        );
     }
     if svc == "lambda" {
         if let Some(f) = p.function_name.get() {
@@ -562,12 +672,24 @@ fn extract_resources(rec: &Record<'_>, source: &str, region: Option<&str>, accou
                 format!("arn:aws:cloudtrail:{region}:{account}:trail/{n}")
             };
             let name = resource_name(&arn).to_owned();
-            push_resource(&mut out, arn, "AWS::CloudTrail::Trail", &name, Some(account));
+            push_resource(
+                &mut out,
+                arn,
+                "AWS::CloudTrail::Trail",
+                &name,
+                Some(account),
+            );
         }
     }
     if svc == "rds" {
         if let Some(n) = p.db_snapshot_identifier.get() {
-            push_resource(&mut out, format!("arn:aws:rds:{region}:{account}:snapshot:{n}"), "AWS::RDS::DBSnapshot", n, Some(account));
+            push_resource(
+                &mut out,
+                format!("arn:aws:rds:{region}:{account}:snapshot:{n}"),
+                "AWS::RDS::DBSnapshot",
+                n,
+                Some(account),
+            );
         }
     }
     if svc == "secretsmanager" {
@@ -577,7 +699,13 @@ fn extract_resources(rec: &Record<'_>, source: &str, region: Option<&str>, accou
             } else {
                 format!("arn:aws:secretsmanager:{region}:{account}:secret:{s}")
             };
-            push_resource(&mut out, arn, "AWS::SecretsManager::Secret", s, Some(account));
+            push_resource(
+                &mut out,
+                arn,
+                "AWS::SecretsManager::Secret",
+                s,
+                Some(account),
+            );
         }
     }
     out
@@ -594,15 +722,26 @@ fn resource_name(arn: &str) -> &str {
 fn issued_credential(rec: &Record<'_>, name: &str) -> Option<IssuedCredential> {
     if !matches!(
         name,
-        "AssumeRole" | "AssumeRoleWithSAML" | "AssumeRoleWithWebIdentity" | "GetFederationToken" | "GetSessionToken" | "AssumeRoot"
+        "AssumeRole"
+            | "AssumeRoleWithSAML"
+            | "AssumeRoleWithWebIdentity"
+            | "GetFederationToken"
+            | "GetSessionToken"
+            | "AssumeRoot"
     ) {
         return None;
     }
-    let resp: IssuedCredentialsResponse<'_> = serde_json::from_str(rec.response_elements?.get()).ok()?;
+    let resp: IssuedCredentialsResponse<'_> =
+        serde_json::from_str(rec.response_elements?.get()).ok()?;
     let access_key = resp.credentials.0.as_ref()?.access_key_id.get()?.to_owned();
     Some(IssuedCredential {
         access_key,
-        session_arn: resp.assumed_role_user.0.as_ref().and_then(|a| a.arn.get()).map(str::to_owned),
+        session_arn: resp
+            .assumed_role_user
+            .0
+            .as_ref()
+            .and_then(|a| a.arn.get())
+            .map(str::to_owned),
         source_identity: resp.source_identity.get().map(str::to_owned),
     })
 }
@@ -616,8 +755,14 @@ mod tests {
         assert_eq!(parse_event_time("1970-01-01T00:00:01Z"), Some(1000));
         let base = parse_event_time("2021-04-27T17:15:20Z").unwrap();
         assert_eq!(parse_event_time("2021-04-27 17:15:20"), Some(base));
-        assert_eq!(parse_event_time("2021-04-27 17:15:20.000000000"), Some(base));
-        assert_eq!(parse_event_time("2021-04-27 17:15:20.250"), Some(base + 250));
+        assert_eq!(
+            parse_event_time("2021-04-27 17:15:20.000000000"),
+            Some(base)
+        );
+        assert_eq!(
+            parse_event_time("2021-04-27 17:15:20.250"),
+            Some(base + 250)
+        );
         assert_eq!(parse_event_time("2021-04-27 17:15:20Z"), Some(base));
         assert_eq!(parse_event_time("2021-04-27T19:15:20+02:00"), Some(base));
         assert_eq!(parse_event_time("redacted"), None);
@@ -635,37 +780,73 @@ mod tests {
 
     #[test]
     fn identity_types() {
-        let e = rec(r#"{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","userName":"alice","accountId":"111122223333"}"#);
-        assert_eq!((e.principal.kind.as_str(), e.principal.display.as_str()), ("IAMUser", "alice"));
+        let e = rec(
+            r#"{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice","userName":"alice","accountId":"111122223333"}"#,
+        );
+        assert_eq!(
+            (e.principal.kind.as_str(), e.principal.display.as_str()),
+            ("IAMUser", "alice")
+        );
         assert_eq!(e.principal.key, "arn:aws:iam::111122223333:user/alice");
 
-        let e = rec(r#"{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/bob","accessKeyId":"ASIAX","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"},"sourceIdentity":"bob@example.com"}}"#);
+        let e = rec(
+            r#"{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/bob","accessKeyId":"ASIAX","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"},"sourceIdentity":"bob@example.com"}}"#,
+        );
         assert_eq!(e.principal.kind, "AssumedRole");
         assert_eq!(e.principal.display, "Admin/bob");
-        assert_eq!(e.principal.origin.as_deref(), Some("source identity bob@example.com"));
+        assert_eq!(
+            e.principal.origin.as_deref(),
+            Some("source identity bob@example.com")
+        );
         let parent = e.principal.parent.as_ref().unwrap();
-        assert_eq!((parent.kind.as_str(), parent.key.as_str()), ("Role", "arn:aws:iam::111122223333:role/Admin"));
+        assert_eq!(
+            (parent.kind.as_str(), parent.key.as_str()),
+            ("Role", "arn:aws:iam::111122223333:role/Admin")
+        );
         assert_eq!(e.access_key.as_deref(), Some("ASIAX"));
 
         let e = rec(r#"{"type":"Root","accountId":"111122223333"}"#);
-        assert_eq!((e.principal.kind.as_str(), e.principal.key.as_str()), ("Root", "arn:aws:iam::111122223333:root"));
+        assert_eq!(
+            (e.principal.kind.as_str(), e.principal.key.as_str()),
+            ("Root", "arn:aws:iam::111122223333:root")
+        );
 
         let e = rec(r#"{"type":"AWSService","invokedBy":"ec2.amazonaws.com"}"#);
-        assert_eq!((e.principal.kind.as_str(), e.principal.key.as_str()), ("AWSService", "service:ec2.amazonaws.com"));
+        assert_eq!(
+            (e.principal.kind.as_str(), e.principal.key.as_str()),
+            ("AWSService", "service:ec2.amazonaws.com")
+        );
 
-        let e = rec(r#"{"type":"FederatedUser","arn":"arn:aws:sts::111122223333:federated-user/carol","sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/dave","userName":"dave"}}}"#);
-        assert_eq!((e.principal.kind.as_str(), e.principal.display.as_str()), ("FederatedUser", "carol"));
+        let e = rec(
+            r#"{"type":"FederatedUser","arn":"arn:aws:sts::111122223333:federated-user/carol","sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/dave","userName":"dave"}}}"#,
+        );
+        assert_eq!(
+            (e.principal.kind.as_str(), e.principal.display.as_str()),
+            ("FederatedUser", "carol")
+        );
         assert_eq!(e.principal.parent.as_ref().unwrap().kind, "IAMUser");
 
-        let e = rec(r#"{"type":"SAMLUser","userName":"erin@corp","identityProvider":"arn:aws:iam::111122223333:saml-provider/Okta"}"#);
-        assert_eq!(e.principal.key, "samluser:arn:aws:iam::111122223333:saml-provider/Okta:erin@corp");
+        let e = rec(
+            r#"{"type":"SAMLUser","userName":"erin@corp","identityProvider":"arn:aws:iam::111122223333:saml-provider/Okta"}"#,
+        );
+        assert_eq!(
+            e.principal.key,
+            "samluser:arn:aws:iam::111122223333:saml-provider/Okta:erin@corp"
+        );
 
-        let e = rec(r#"{"type":"WebIdentityUser","userName":"frank","identityProvider":"accounts.google.com"}"#);
+        let e = rec(
+            r#"{"type":"WebIdentityUser","userName":"frank","identityProvider":"accounts.google.com"}"#,
+        );
         assert_eq!(e.principal.kind, "WebIdentityUser");
 
-        let e = rec(r#"{"type":"IdentityCenterUser","accountId":"111122223333","onBehalfOf":{"userId":"u-1","identityStoreArn":"arn:aws:identitystore::111122223333:identitystore/d-1"}}"#);
+        let e = rec(
+            r#"{"type":"IdentityCenterUser","accountId":"111122223333","onBehalfOf":{"userId":"u-1","identityStoreArn":"arn:aws:identitystore::111122223333:identitystore/d-1"}}"#,
+        );
         assert_eq!(e.principal.kind, "IdentityCenterUser");
-        assert_eq!(e.principal.origin.as_deref(), Some("Identity Center user u-1"));
+        assert_eq!(
+            e.principal.origin.as_deref(),
+            Some("Identity Center user u-1")
+        );
 
         let e = rec(r#"{"type":"AWSAccount","accountId":"999988887777","principalId":"AIDAX"}"#);
         assert_eq!(e.principal.kind, "AWSAccount");
@@ -692,7 +873,10 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         assert_eq!(normalize(b"[1]", None).unwrap_err(), RecordError::NotObject);
-        assert_eq!(normalize(br#"{"eventName":"X"}"#, None).unwrap_err(), RecordError::NoTime);
+        assert_eq!(
+            normalize(br#"{"eventName":"X"}"#, None).unwrap_err(),
+            RecordError::NoTime
+        );
         assert!(matches!(
             normalize(br#"{"eventName":"X","eventTime":"redacted"}"#, None),
             Err(RecordError::BadTime(_))
@@ -703,17 +887,36 @@ mod tests {
         );
         // A rule-test index line: a name and a time, nothing else of a record.
         assert_eq!(
-            normalize(br#"{"rule_id":"R","eventName":"X","eventTime":"2024-01-01T00:00:00Z"}"#, None).unwrap_err(),
+            normalize(
+                br#"{"rule_id":"R","eventName":"X","eventTime":"2024-01-01T00:00:00Z"}"#,
+                None
+            )
+            .unwrap_err(),
             RecordError::NotCloudTrail
         );
-        assert!(matches!(normalize(br#"{"eventTime":"#, None), Err(RecordError::Json(_))));
+        assert!(matches!(
+            normalize(br#"{"eventTime":"#, None),
+            Err(RecordError::Json(_))
+        ));
     }
 
     #[test]
     fn records_without_event_id_get_a_content_key() {
-        let a = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#, None).unwrap();
-        let b = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#, None).unwrap();
-        let c = normalize(br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"Y"}"#, None).unwrap();
+        let a = normalize(
+            br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#,
+            None,
+        )
+        .unwrap();
+        let b = normalize(
+            br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X"}"#,
+            None,
+        )
+        .unwrap();
+        let c = normalize(
+            br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"Y"}"#,
+            None,
+        )
+        .unwrap();
         assert_eq!(a.event_key, b.event_key);
         assert_ne!(a.event_key, c.event_key);
         assert_eq!(a.account, "unknown");
@@ -725,6 +928,9 @@ mod tests {
         let e = normalize(raw, None).unwrap();
         let c = e.issued.unwrap();
         assert_eq!(c.access_key, "ASIAEXAMPLE");
-        assert_eq!(c.session_arn.as_deref(), Some("arn:aws:sts::1:assumed-role/R/s"));
+        assert_eq!(
+            c.session_arn.as_deref(),
+            Some("arn:aws:sts::1:assumed-role/R/s")
+        );
     }
 }

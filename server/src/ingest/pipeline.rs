@@ -9,8 +9,8 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -99,9 +99,10 @@ impl Summary {
         match r.status {
             FileStatus::Imported => {}
             FileStatus::Skipped(_) => self.files_digest += 1,
-            FileStatus::Rejected(error) => {
-                self.files_rejected.push(FileProblem { path: r.job.display, error })
-            }
+            FileStatus::Rejected(error) => self.files_rejected.push(FileProblem {
+                path: r.job.display,
+                error,
+            }),
         }
     }
 
@@ -119,7 +120,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(4),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(4),
             progress: false,
         }
     }
@@ -192,8 +196,15 @@ pub async fn run(
     let dict = Arc::new(dict);
     let mut threads = Vec::new();
     for t in 0..opts.threads.max(1) {
-        let (todo, next, stop, main_tx, source, dict, bar) =
-            (todo.clone(), next.clone(), stop.clone(), main_tx.clone(), source.clone(), dict.clone(), bar.clone());
+        let (todo, next, stop, main_tx, source, dict, bar) = (
+            todo.clone(),
+            next.clone(),
+            stop.clone(),
+            main_tx.clone(),
+            source.clone(),
+            dict.clone(),
+            bar.clone(),
+        );
         let handle = std::thread::Builder::new()
             .name(format!("cairn-decode-{t}"))
             .spawn(move || {
@@ -206,7 +217,9 @@ pub async fn run(
                         return Ok(());
                     }
                     let idx = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(job) = todo.get(idx) else { return Ok(()) };
+                    let Some(job) = todo.get(idx) else {
+                        return Ok(());
+                    };
                     let (tx, rx) = mpsc::channel::<FileMsg>(4);
                     if main_tx.blocking_send(Incoming { idx, rx }).is_err() {
                         return Ok(());
@@ -229,16 +242,27 @@ pub async fn run(
     let source_name = source.name().to_owned();
     let writer_todo = todo.clone();
     let writer_stop = stop.clone();
-    let writer = std::thread::Builder::new().name("cairn-writer".into()).spawn(move || {
-        let written = Store::open(&db_path, dict_id).map_err(ImportError::from).and_then(|mut store| {
-            write_all(&mut store, &source_name, &writer_todo, &mut main_rx, &mut summary)
+    let writer = std::thread::Builder::new()
+        .name("cairn-writer".into())
+        .spawn(move || {
+            let written = Store::open(&db_path, dict_id)
+                .map_err(ImportError::from)
+                .and_then(|mut store| {
+                    write_all(
+                        &mut store,
+                        &source_name,
+                        &writer_todo,
+                        &mut main_rx,
+                        &mut summary,
+                    )?;
+                    Ok(store.close()?)
+                });
+            if written.is_err() {
+                writer_stop.store(true, Ordering::Relaxed);
+            }
+            drop(main_rx);
+            (written, summary)
         });
-        if written.is_err() {
-            writer_stop.store(true, Ordering::Relaxed);
-        }
-        drop(main_rx);
-        (written, summary)
-    });
     let writer = writer.map_err(|e| ImportError::Thread(e.to_string()))?;
     let (written, summary_back) = tokio::task::spawn_blocking(move || writer.join())
         .await
@@ -270,12 +294,14 @@ fn decode_one(
         chunk.push(piece);
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            tx.blocking_send(FileMsg::Chunk(full)).map_err(|_| decode::Stop)?;
+            tx.blocking_send(FileMsg::Chunk(full))
+                .map_err(|_| decode::Stop)?;
         }
         Ok(())
     })?;
     if !chunk.is_empty() {
-        tx.blocking_send(FileMsg::Chunk(chunk)).map_err(|_| DecodeError::Stopped)?;
+        tx.blocking_send(FileMsg::Chunk(chunk))
+            .map_err(|_| DecodeError::Stopped)?;
     }
     Ok(decoded)
 }

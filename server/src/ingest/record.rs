@@ -2,8 +2,8 @@
 //! from the input where possible. Every string may be hostile; a field of the wrong JSON
 //! type is read as absent instead of failing the whole record.
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;

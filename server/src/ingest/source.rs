@@ -63,7 +63,9 @@ pub fn parse_layout(key: &str) -> Layout {
         if rest.len() >= 3 && is_account(rest[0]) {
             if let Some(kind) = LogKind::from_dir(rest[1]) {
                 let date = (rest.len() >= 6
-                    && [rest[3], rest[4], rest[5]].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())))
+                    && [rest[3], rest[4], rest[5]]
+                        .iter()
+                        .all(|p| p.bytes().all(|b| b.is_ascii_digit())))
                 .then(|| format!("{}/{}/{}", rest[3], rest[4], rest[5]));
                 return Layout {
                     kind,
@@ -90,7 +92,13 @@ pub fn parse_layout(key: &str) -> Layout {
             }
         }
     }
-    Layout { kind: LogKind::Other, org_id: None, account: None, region: None, date: None }
+    Layout {
+        kind: LogKind::Other,
+        org_id: None,
+        account: None,
+        region: None,
+        date: None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,12 +128,18 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<FileJob>, Vec<WalkError>) {
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
     for root in paths {
-        for entry in walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
                     let path = e.path().unwrap_or(root).display().to_string();
-                    errors.push(WalkError { path, error: e.to_string() });
+                    errors.push(WalkError {
+                        path,
+                        error: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -135,7 +149,10 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<FileJob>, Vec<WalkError>) {
             let meta = match entry.metadata() {
                 Ok(m) => m,
                 Err(e) => {
-                    errors.push(WalkError { path: entry.path().display().to_string(), error: e.to_string() });
+                    errors.push(WalkError {
+                        path: entry.path().display().to_string(),
+                        error: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -145,7 +162,8 @@ pub fn walk(paths: &[PathBuf]) -> (Vec<FileJob>, Vec<WalkError>) {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(0);
-            let abs = std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path().to_path_buf());
+            let abs =
+                std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path().to_path_buf());
             let display = abs.display().to_string();
             jobs.push(FileJob {
                 layout: parse_layout(&display),
@@ -165,25 +183,42 @@ mod tests {
 
     #[test]
     fn awslogs_layouts() {
-        let l = parse_layout("bucket/pre/AWSLogs/123456789012/CloudTrail/eu-west-1/2024/05/06/123456789012_CloudTrail_eu-west-1_20240506T0000Z_abc.json.gz");
+        let l = parse_layout(
+            "bucket/pre/AWSLogs/123456789012/CloudTrail/eu-west-1/2024/05/06/123456789012_CloudTrail_eu-west-1_20240506T0000Z_abc.json.gz",
+        );
         assert_eq!(l.kind, LogKind::CloudTrail);
         assert_eq!(l.account.as_deref(), Some("123456789012"));
         assert_eq!(l.region.as_deref(), Some("eu-west-1"));
         assert_eq!(l.date.as_deref(), Some("2024/05/06"));
 
-        let l = parse_layout("AWSLogs/o-abc123/123456789012/CloudTrail-Insight/us-east-1/2024/05/06/x.json.gz");
-        assert_eq!((l.kind, l.org_id.as_deref()), (LogKind::Insight, Some("o-abc123")));
+        let l = parse_layout(
+            "AWSLogs/o-abc123/123456789012/CloudTrail-Insight/us-east-1/2024/05/06/x.json.gz",
+        );
+        assert_eq!(
+            (l.kind, l.org_id.as_deref()),
+            (LogKind::Insight, Some("o-abc123"))
+        );
 
-        let l = parse_layout("AWSLogs/123456789012/CloudTrail-NetworkActivity/us-east-1/2024/05/06/x.json.gz");
+        let l = parse_layout(
+            "AWSLogs/123456789012/CloudTrail-NetworkActivity/us-east-1/2024/05/06/x.json.gz",
+        );
         assert_eq!(l.kind, LogKind::NetworkActivity);
 
-        let l = parse_layout("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/06/x.json.gz");
+        let l =
+            parse_layout("AWSLogs/123456789012/CloudTrail-Digest/us-east-1/2024/05/06/x.json.gz");
         assert_eq!(l.kind, LogKind::Digest);
 
-        let l = parse_layout("/tmp/218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json");
-        assert_eq!((l.kind, l.account.as_deref()), (LogKind::CloudTrail, Some("218007301253")));
+        let l = parse_layout(
+            "/tmp/218007301253_CloudTrail_us-east-1_20230710T1220Z_WMiHxZgr5Hdd6UDc.json",
+        );
+        assert_eq!(
+            (l.kind, l.account.as_deref()),
+            (LogKind::CloudTrail, Some("218007301253"))
+        );
 
-        let l = parse_layout("/tmp/111122223333_CloudTrail-Digest_us-east-2_trail_us-east-2_20150817T150131Z.json.gz");
+        let l = parse_layout(
+            "/tmp/111122223333_CloudTrail-Digest_us-east-2_trail_us-east-2_20150817T150131Z.json.gz",
+        );
         assert_eq!(l.kind, LogKind::Digest);
 
         assert_eq!(parse_layout("/tmp/events.json").kind, LogKind::Other);

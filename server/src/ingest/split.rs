@@ -414,7 +414,10 @@ mod tests {
     #[test]
     fn lookup_events_shape() {
         let got = run(r#"{"NextToken":"t","Events":[{"CloudTrailEvent":"{\"a\":1}"}]}"#).unwrap();
-        assert_eq!(got, vec![Owned::L(r#"{"CloudTrailEvent":"{\"a\":1}"}"#.into())]);
+        assert_eq!(
+            got,
+            vec![Owned::L(r#"{"CloudTrailEvent":"{\"a\":1}"}"#.into())]
+        );
     }
 
     #[test]
@@ -438,8 +441,14 @@ mod tests {
 
     #[test]
     fn broken_input_is_reported() {
-        assert!(matches!(run(r#"{"Records":[{"a":1}"#), Err(SplitError::Truncated(_))));
-        assert!(matches!(run(r#"{"a":"unterminated"#), Err(SplitError::Truncated(_))));
+        assert!(matches!(
+            run(r#"{"Records":[{"a":1}"#),
+            Err(SplitError::Truncated(_))
+        ));
+        assert!(matches!(
+            run(r#"{"a":"unterminated"#),
+            Err(SplitError::Truncated(_))
+        ));
         assert!(matches!(run(r#"{"a":1]"#), Err(SplitError::Syntax { .. })));
         assert!(matches!(run("hello"), Err(SplitError::Syntax { .. })));
     }
