@@ -57,9 +57,25 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// At most `max` characters of `s`, with an ellipsis when cut: for headings, where the
+/// whole (possibly hostile, possibly huge) value is shown elsewhere on the page.
+pub fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clips_on_characters() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("ééééé", 2), "éé…");
+        assert_eq!(clip("", 0), "");
+    }
 
     #[test]
     fn formats() {

@@ -1,6 +1,7 @@
 //! Cairn's pages, components, server functions and the types they share.
 #![recursion_limit = "256"]
 
+pub mod auth;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -28,6 +29,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <ContentSecurityPolicy/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -35,6 +37,65 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// On the server, sends this page's Content-Security-Policy: scripts only from this site
+/// or inline with this response's nonce (Leptos's hydration scripts), nothing framed.
+#[component]
+fn ContentSecurityPolicy() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&policy) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+/// Who is signed in, for the top bar (`None` when nobody is).
+#[server]
+pub async fn get_me() -> Result<Option<auth::User>, ServerFnError> {
+    Ok(auth::current_user())
+}
+
+/// The top bar's links and account; only for someone signed in.
+#[component]
+fn TopbarLinks() -> impl IntoView {
+    let me = Resource::new(|| (), |_| get_me());
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                match me.await {
+                    Ok(Some(u)) => {
+                        let admin = u.can(auth::Role::Admin);
+                        view! {
+                            <nav class="topbar__nav" aria-label="Main">
+                                <a href="/">"Timeline"</a>
+                                {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
+                            </nav>
+                            <div class="topbar__account">
+                                <span class="topbar__user" data-testid="signed-in-as">
+                                    {u.name.clone()}<span class="muted">" · "{u.role.as_str()}</span>
+                                </span>
+                                <form method="post" action="/auth/logout" class="topbar__logout">
+                                    <button type="submit" class="button">"Sign out"</button>
+                                </form>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 
@@ -47,14 +108,16 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a class="topbar__brand" href="/">"Cairn"</a>
-                <nav class="topbar__nav" aria-label="Main">
-                    <a href="/">"Timeline"</a>
-                </nav>
+                <TopbarLinks/>
             </header>
             <main class="page">
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::timeline::TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/events/:id") view=pages::event::EventPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=pages::admin::AuditLogPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -108,3 +108,31 @@ pub struct EventDetail {
     pub additional_event_data: Option<String>,
     pub raw_pretty: String,
 }
+
+/// A dashboard user as the admin page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserEntry {
+    pub name: String,
+    pub role: String,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+/// One line of the dashboard's own audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+    pub client: Option<String>,
+}
+
+/// A page of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_before: Option<i64>,
+}

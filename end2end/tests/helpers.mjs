@@ -32,6 +32,31 @@ export function importInto(db, inputs) {
   return JSON.parse(out);
 }
 
+export const PASSWORD = 'a long enough password';
+
+/** Adds a dashboard user from the shell, as an operator would. */
+export function addUser(db, name, role, password = PASSWORD) {
+  execFileSync(BIN, ['--db', db, 'user', 'add', name, '--role', role, '--password-stdin'], { input: `${password}\n`, stdio: ['pipe', 'ignore', 'inherit'] });
+}
+
+/** Signs in through the sign-in form (works with JavaScript off too). */
+export async function signIn(page, base, name, password = PASSWORD) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((u) => !u.pathname.startsWith('/login'));
+}
+
+/** A new browser context already signed in as `name`. */
+export async function signedInContext(browser, base, name, options = {}) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  await signIn(page, base, name);
+  await page.close();
+  return context;
+}
+
 export function demoInto(db, events) {
   execFileSync(BIN, ['--db', db, 'demo', '--events', String(events), '--days', '3'], { stdio: 'ignore' });
 }
@@ -48,7 +73,7 @@ export async function startServer(db) {
   for (let i = 0; i < 200; i++) {
     try {
       const r = await fetch(`${base}/healthz`);
-      if (r.ok) return { base, stop: () => child.kill(), log: () => log };
+      if (r.ok) return { base, db, stop: () => child.kill(), log: () => log };
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BIN, INVICTUS, SHOTS, hasInvictus, importInto, demoInto, startServer, tempDb, launch, watchedPage } from './helpers.mjs';
+import { INVICTUS, SHOTS, hasInvictus, importInto, demoInto, startServer, tempDb, launch, watchedPage, addUser, signedInContext } from './helpers.mjs';
 
 let server, browser, expected;
 
@@ -17,6 +17,7 @@ before(async () => {
     demoInto(db, 3000);
     expected = null;
   }
+  addUser(db, 'vera', 'viewer');
   server = await startServer(db);
   browser = await launch();
 });
@@ -29,7 +30,7 @@ after(async () => {
 const fmt = (n) => n.toLocaleString('en-US');
 
 test('the timeline shows the imported counts', async () => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await signedInContext(browser, server.base, 'vera', { viewport: { width: 1400, height: 1000 } });
   const problems = [];
   const page = await watchedPage(context, problems);
   await page.goto(`${server.base}/?range=all`);
@@ -51,7 +52,7 @@ test('the timeline shows the imported counts', async () => {
 });
 
 test('the page hydrates and navigates without a reload', async () => {
-  const context = await browser.newContext();
+  const context = await signedInContext(browser, server.base, 'vera');
   const problems = [];
   const page = await watchedPage(context, problems);
   await page.goto(`${server.base}/?range=all`);
@@ -67,7 +68,7 @@ test('the page hydrates and navigates without a reload', async () => {
 });
 
 test('an event page opens from the table', async () => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await signedInContext(browser, server.base, 'vera', { viewport: { width: 1400, height: 1000 } });
   const problems = [];
   const page = await watchedPage(context, problems);
   await page.goto(`${server.base}/?range=all`);
@@ -85,7 +86,7 @@ test('an event page opens from the table', async () => {
 });
 
 test('everything works with JavaScript disabled', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
+  const context = await signedInContext(browser, server.base, 'vera', { javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   await page.goto(`${server.base}/?range=all`);
   if (expected) assert.equal(await page.getByTestId('kpi-events').textContent(), fmt(expected.events));
@@ -111,9 +112,11 @@ test('everything works with JavaScript disabled', async () => {
 });
 
 test('an empty database explains how to get data in', async () => {
-  const empty = await startServer(tempDb());
+  const emptyDb = tempDb();
+  addUser(emptyDb, 'vera', 'viewer');
+  const empty = await startServer(emptyDb);
   try {
-    const context = await browser.newContext({ javaScriptEnabled: false });
+    const context = await signedInContext(browser, empty.base, 'vera', { javaScriptEnabled: false });
     const page = await context.newPage();
     await page.goto(empty.base);
     assert.ok(await page.getByRole('heading', { name: 'No events yet' }).isVisible());

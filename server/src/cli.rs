@@ -1,4 +1,4 @@
-//! The command line: `cairn serve | import | demo | bench`.
+//! The command line: `cairn serve | user | import | demo | bench`.
 
 use crate::demo::{DemoSource, DemoSpec};
 use crate::ingest::{self, LocalFiles, pipeline::Summary, source};
@@ -41,6 +41,18 @@ pub enum Command {
         /// Found next to the binary when not given.
         #[arg(long, env = "CAIRN_SITE")]
         site: Option<PathBuf>,
+        /// Mark the session cookie Secure: set this when people reach Cairn over HTTPS
+        /// (through a TLS-terminating proxy).
+        #[arg(long, env = "CAIRN_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// Hours without a request after which a session ends.
+        #[arg(long, env = "CAIRN_SESSION_IDLE_HOURS", default_value_t = 8.0)]
+        session_idle_hours: f64,
+    },
+    /// Manage the people who may sign in to the dashboard.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Import CloudTrail files or folders (recursively).
     ///
@@ -86,17 +98,158 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is asked for on a terminal, or read from standard input
+    /// with --password-stdin.
+    Add {
+        name: String,
+        /// admin (everything), analyst (read, search, export, investigations) or viewer
+        /// (read only).
+        #[arg(long, value_parser = ["admin", "analyst", "viewer"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Set a user's password (their sessions end).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user (the last admin cannot be removed).
+    Remove { name: String },
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for a password on: pass --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Password again: ").context("reading the password")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow::Result<ExitCode> {
+    use crate::users;
+    let pool = crate::db::connect(db).await?;
+    let shell_actor = format!(
+        "shell:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let result = match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let role = app::auth::Role::parse(&role).context("unknown role")?;
+            let password = read_password(password_stdin)?;
+            users::create(&pool, &name, role, &password).await.map(|u| {
+                println!("added {} ({})", u.name, u.role);
+                ("user.add", Some(u.name), Some(format!("role {role}")))
+            })
+        }
+        UserCommand::List => {
+            let list = app::db::admin::users(&pool).await?;
+            if list.is_empty() {
+                println!(
+                    "no users yet: add the first admin with `cairn user add NAME --role admin`"
+                );
+            }
+            for u in list {
+                let last = u
+                    .last_login_at
+                    .map(app::fmt::time)
+                    .unwrap_or_else(|| "never signed in".into());
+                println!("{:<24} {:<8} {}", u.name, u.role, last);
+            }
+            pool.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            users::set_password(&pool, &name, &password)
+                .await
+                .map(|()| {
+                    println!("password set for {name}; their sessions have ended");
+                    (
+                        "user.password",
+                        Some(name),
+                        Some("password reset".to_owned()),
+                    )
+                })
+        }
+        UserCommand::Remove { name } => users::remove(&pool, &name).await.map(|()| {
+            println!("removed {name}");
+            ("user.remove", Some(name), None)
+        }),
+    };
+    let code = match result {
+        Ok((action, target, detail)) => {
+            users::audit(
+                &pool,
+                Some(&shell_actor),
+                action,
+                target.as_deref(),
+                detail.as_deref(),
+                Some("shell"),
+            )
+            .await;
+            ExitCode::SUCCESS
+        }
+        Err(e @ (users::UserError::Db(_) | users::UserError::Hash(_))) => return Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    };
+    pool.close().await;
+    Ok(code)
+}
+
 /// Runs one command; `Err` is a fatal error (exit status 2).
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { addr, site } => {
+        Command::User { command } => user_command(&cli.db, command).await,
+        Command::Serve {
+            addr,
+            site,
+            secure_cookies,
+            session_idle_hours,
+        } => {
+            if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
+                anyhow::bail!("--session-idle-hours must be a positive number");
+            }
+            let config = crate::web::WebConfig {
+                secure_cookies,
+                session_idle: std::time::Duration::from_secs_f64(
+                    (session_idle_hours * 3600.0).min(1e9),
+                ),
+            };
             let pool = crate::db::connect(&cli.db).await?;
             let site = match site {
                 Some(s) => s,
                 None => crate::web::find_site()
                     .context("cannot find the built site; pass --site DIR")?,
             };
-            crate::web::serve(pool, addr, site).await?;
+            crate::web::serve(pool, addr, site, config).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import {

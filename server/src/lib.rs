@@ -1,8 +1,10 @@
 //! The `cairn` server: command line, storage, the ingest pipelines and the web server.
 
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod ingest;
+pub mod users;
 pub mod web;

@@ -1,13 +1,15 @@
 //! The web server: Leptos pages and server functions over one shared state.
 
+use crate::auth::{self, AuthState, Throttle};
 use anyhow::Context;
 use app::db::Db;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, State};
 use axum::http::Request;
+use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use sqlx::SqlitePool;
@@ -19,6 +21,25 @@ use std::path::{Path, PathBuf};
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: SqlitePool,
+    pub auth: AuthState,
+}
+
+/// How sessions behave.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Mark the session cookie `Secure` (set when Cairn is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub session_idle: std::time::Duration,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            secure_cookies: false,
+            session_idle: std::time::Duration::from_secs(8 * 3600),
+        }
+    }
 }
 
 /// The built site next to the binary: `target/release/cairn` → `target/site`.
@@ -57,8 +78,15 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Builds the router (also used by the integration tests).
-pub fn router(pool: SqlitePool, addr: SocketAddr, site: &Path) -> Router {
+/// Builds the router (also used by the integration tests). Creates the session table
+/// when missing; expired sessions are deleted in the background.
+pub async fn router(
+    pool: SqlitePool,
+    addr: SocketAddr,
+    site: &Path,
+    config: &WebConfig,
+) -> anyhow::Result<Router> {
+    use tower_sessions::session_store::ExpiredDeletion;
     let leptos_options = LeptosOptions::builder()
         .output_name("cairn")
         .site_root(site.display().to_string())
@@ -66,15 +94,47 @@ pub fn router(pool: SqlitePool, addr: SocketAddr, site: &Path) -> Router {
         .site_addr(addr)
         .env(leptos::config::Env::PROD)
         .build();
+    let store = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+    store
+        .migrate()
+        .await
+        .context("creating the session table")?;
+    tokio::spawn(
+        store
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
+    );
+    let idle = time::Duration::seconds(
+        i64::try_from(config.session_idle.as_secs())
+            .unwrap_or(i64::MAX)
+            .max(60),
+    );
+    let sessions = tower_sessions::SessionManagerLayer::new(store)
+        .with_name("cairn_session")
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_secure(config.secure_cookies)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(idle));
+    let auth_state = AuthState {
+        pool: pool.clone(),
+        throttle: Throttle::default(),
+    };
     let state = AppState {
         leptos_options,
         pool,
+        auth: auth_state.clone(),
     };
     let routes = generate_route_list(app::App);
     let ctx_pool = state.pool.clone();
     let shell_options = state.leptos_options.clone();
-    Router::new()
+    // Layers listed last run first: trace, headers, same-origin check, session, user,
+    // page guard, then the route.
+    Ok(Router::new()
         .route("/healthz", get(healthz))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/setup", post(auth::setup))
+        .route("/admin/users/{action}", post(auth::manage_user))
         .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
@@ -88,13 +148,23 @@ pub fn router(pool: SqlitePool, addr: SocketAddr, site: &Path) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(from_fn_with_state(auth_state.clone(), auth::guard_pages))
+        .layer(from_fn_with_state(auth_state, auth::resolve_viewer))
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(auth::same_origin))
         .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(auth::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state))
 }
 
-pub async fn serve(pool: SqlitePool, addr: SocketAddr, site: PathBuf) -> anyhow::Result<()> {
-    let app = router(pool, addr, &site);
+pub async fn serve(
+    pool: SqlitePool,
+    addr: SocketAddr,
+    site: PathBuf,
+    config: WebConfig,
+) -> anyhow::Result<()> {
+    let app = router(pool, addr, &site, &config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -102,10 +172,13 @@ pub async fn serve(pool: SqlitePool, addr: SocketAddr, site: PathBuf) -> anyhow:
         "serving the dashboard on http://{addr} (site files in {})",
         site.display()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -1,48 +1,153 @@
-//! The real router on a free port: status codes and HTML as a browser gets them.
+//! The real router on a free port: status codes, access control and HTML as a browser
+//! gets them.
 
+use app::auth::Role;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+    /// The session cookie this answer sets, as `name=value`.
+    fn session(&self) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                return None;
+            }
+            let pair = v.trim().split(';').next()?.to_owned();
+            pair.starts_with("cairn_session=").then_some(pair)
+        })
+    }
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(c) = cookie {
+        req.push_str(&format!("Cookie: {c}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method != "GET" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (status, text)
+    Reply {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
+    request(addr, "GET", path, cookie, &[], "").await
+}
+
+/// A form post from the dashboard's own pages.
+async fn post_form(addr: SocketAddr, path: &str, cookie: Option<&str>, body: &str) -> Reply {
+    let origin = format!("http://{addr}");
+    let headers = [
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    request(addr, "POST", path, cookie, &headers, body).await
 }
 
 async fn start(db: &std::path::Path, site: &std::path::Path) -> SocketAddr {
     let pool = cairn::db::connect(db).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = cairn::web::router(pool, addr, site);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = cairn::web::router(pool, addr, site, &Default::default())
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
     addr
+}
+
+async fn add_user(db: &std::path::Path, name: &str, role: Role) {
+    let pool = cairn::db::connect(db).await.unwrap();
+    cairn::users::create(&pool, name, role, "a long enough password")
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// Signs in; returns the session cookie.
+async fn sign_in(addr: SocketAddr, name: &str) -> String {
+    let r = post_form(
+        addr,
+        "/auth/login",
+        None,
+        &format!("name={name}&password=a+long+enough+password"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.head);
+    assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.head);
+    r.session().expect("a session cookie")
+}
+
+fn site_dir(tmp: &tempfile::TempDir) -> std::path::PathBuf {
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    site
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_answer_with_the_right_status() {
     let tmp = tempfile::tempdir().unwrap();
-    let site = tmp.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
-    let addr = start(&tmp.path().join("c.db"), &site).await;
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "ana", Role::Viewer).await;
+    let addr = start(&db, &site).await;
+    let c = sign_in(addr, "ana").await;
+    let c = Some(c.as_str());
 
-    let (status, body) = get(addr, "/healthz").await;
-    assert_eq!(status, 200, "{body}");
+    let r = get(addr, "/healthz", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // An empty store says how to get data in.
-    let (status, body) = get(addr, "/").await;
-    assert_eq!(status, 200);
+    let r = get(addr, "/", c).await;
+    assert_eq!(r.status, 200);
     assert!(
-        body.contains("No events yet") && body.contains("cairn import"),
-        "{body}"
+        r.body.contains("No events yet") && r.body.contains("cairn import"),
+        "{}",
+        r.body
     );
 
     // Bad query values fall back to defaults instead of failing.
@@ -52,22 +157,429 @@ async fn pages_answer_with_the_right_status() {
         "/?before=-1",
         "/?before=99999999999999999999999",
     ] {
-        let (status, _) = get(addr, q).await;
-        assert_eq!(status, 200, "{q}");
+        assert_eq!(get(addr, q, c).await.status, 200, "{q}");
     }
 
     // Unknown events and pages are real 404s.
     for p in ["/events/1", "/events/not-a-number", "/no/such/page"] {
-        let (status, _) = get(addr, p).await;
-        assert_eq!(status, 404, "{p}");
+        assert_eq!(get(addr, p, c).await.status, 404, "{p}");
     }
+}
+
+/// Every page and every server function, asked anonymously, by a role below the one
+/// it needs, and by one that may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_server_function_checks_the_user_and_role() {
+    use app::pages::{admin, event, timeline};
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "root", Role::Admin).await;
+    add_user(&db, "vic", Role::Viewer).await;
+    let addr = start(&db, &site).await;
+    let admin = sign_in(addr, "root").await;
+    let viewer = sign_in(addr, "vic").await;
+
+    // Pages: the router's own list, so a new page cannot be forgotten here.
+    let public = ["/login", "/setup"];
+    let admin_only = ["/admin/users", "/admin/audit"];
+    let routes: Vec<String> = leptos_axum::generate_route_list(app::App)
+        .iter()
+        .map(|r| r.path().replace(":id", "1"))
+        .collect();
+    assert!(routes.len() >= 6, "{routes:?}");
+    for path in &routes {
+        let anon = get(addr, path, None).await;
+        if public.contains(&path.as_str()) {
+            continue;
+        }
+        assert_eq!(anon.status, 303, "anonymous {path}");
+        let to = anon.header("location").unwrap_or_default();
+        assert!(to.starts_with("/login"), "anonymous {path} goes to {to}");
+        let as_viewer = get(addr, path, Some(&viewer)).await;
+        let as_admin = get(addr, path, Some(&admin)).await;
+        if admin_only.contains(&path.as_str()) {
+            assert_eq!(as_viewer.status, 403, "viewer on {path}");
+            assert!(
+                as_viewer.body.contains(app::auth::FORBIDDEN),
+                "viewer on {path}"
+            );
+            assert_eq!(as_admin.status, 200, "admin on {path}");
+        } else {
+            assert!(
+                matches!(as_viewer.status, 200 | 404),
+                "viewer on {path}: {}",
+                as_viewer.status
+            );
+        }
+    }
+    // Signed in, the sign-in and set-up pages lead home.
+    assert_eq!(
+        get(addr, "/login", Some(&viewer))
+            .await
+            .header("location")
+            .as_deref(),
+        Some("/")
+    );
+    assert_eq!(
+        get(addr, "/setup", None)
+            .await
+            .header("location")
+            .as_deref(),
+        Some("/login")
+    );
+
+    // Server functions: every registered one must be listed here with its role.
+    let qs = |v: &dyn erased::Ser| v.qs();
+    let known: Vec<(&str, String, Option<Role>)> = vec![
+        (
+            "get_timeline",
+            qs(&timeline::GetTimeline {
+                query: Default::default(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_event",
+            qs(&event::GetEvent { id: 1 }),
+            Some(Role::Viewer),
+        ),
+        ("list_users", qs(&admin::ListUsers {}), Some(Role::Admin)),
+        (
+            "list_audit",
+            qs(&admin::ListAudit { before: None }),
+            Some(Role::Admin),
+        ),
+        ("get_me", qs(&app::GetMe {}), None),
+    ];
+    let fns: Vec<(&'static str, _)> = leptos::server_fn::axum::server_fn_paths().collect();
+    assert_eq!(fns.len(), known.len(), "{fns:?}");
+    for (path, _) in fns {
+        let name = path.trim_start_matches("/api/");
+        let (_, body, role) = known
+            .iter()
+            .find(|(n, _, _)| name.starts_with(n))
+            .unwrap_or_else(|| {
+                panic!("server function {path} is not listed in this test with the role it needs")
+            });
+        let call = |cookie: Option<String>| {
+            let body = body.clone();
+            async move { post_form(addr, path, cookie.as_deref(), &body).await }
+        };
+        let anon = call(None).await;
+        let low = call(Some(viewer.clone())).await;
+        let high = call(Some(admin.clone())).await;
+        match role {
+            None => assert_eq!(anon.status, 200, "{path}"),
+            Some(Role::Admin) => {
+                assert_eq!(anon.status, 401, "anonymous {path}");
+                assert_eq!(low.status, 403, "viewer {path}");
+                assert_eq!(high.status, 200, "admin {path}");
+            }
+            Some(_) => {
+                assert_eq!(anon.status, 401, "anonymous {path}");
+                assert_eq!(low.status, 200, "viewer {path}");
+            }
+        }
+    }
+
+    // Form endpoints: anonymous and viewer refused, and nothing changed.
+    for action in ["add", "role", "password", "remove"] {
+        let path = format!("/admin/users/{action}");
+        let body = "name=vic&role=admin&password=another+long+password";
+        assert_eq!(
+            post_form(addr, &path, None, body).await.status,
+            401,
+            "anonymous {path}"
+        );
+        assert_eq!(
+            post_form(addr, &path, Some(&viewer), body).await.status,
+            403,
+            "viewer {path}"
+        );
+    }
+    // The viewer's session still works: nothing above changed their account.
+    assert_eq!(get(addr, "/", Some(&viewer)).await.status, 200);
+}
+
+/// Small helper so the server functions' argument structs can be encoded alike.
+mod erased {
+    pub trait Ser {
+        fn qs(&self) -> String;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn qs(&self) -> String {
+            serde_qs::to_string(self).expect("encodes")
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_cross_site_posts_and_headers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    let addr = start(&db, &site).await;
+
+    // First run: every page leads to the one-time set-up, which creates an admin.
+    let r = get(addr, "/?range=7d", None).await;
+    assert_eq!(r.header("location").as_deref(), Some("/setup"));
+    assert_eq!(
+        get(addr, "/login", None)
+            .await
+            .header("location")
+            .as_deref(),
+        Some("/setup")
+    );
+    assert_eq!(get(addr, "/setup", None).await.status, 200);
+    let r = post_form(
+        addr,
+        "/auth/setup",
+        None,
+        "name=first&password=0123456789ab&confirm=0123456789ab",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let first = r.session().expect("signed in after set-up");
+    assert!(
+        r.header("set-cookie")
+            .unwrap_or_default()
+            .contains("HttpOnly")
+    );
+    assert!(
+        r.header("set-cookie")
+            .unwrap_or_default()
+            .contains("SameSite=Lax")
+    );
+    // A second set-up is refused.
+    let r = post_form(
+        addr,
+        "/auth/setup",
+        None,
+        "name=second&password=0123456789ab&confirm=0123456789ab",
+    )
+    .await;
+    assert_eq!(r.header("location").as_deref(), Some("/login"));
+
+    // Headers on pages, static files and errors alike.
+    for path in ["/", "/healthz", "/favicon.svg", "/login"] {
+        let r = get(addr, path, Some(&first)).await;
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(
+            r.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("referrer-policy").as_deref(),
+            Some("same-origin"),
+            "{path}"
+        );
+    }
+    let page = get(addr, "/", Some(&first)).await;
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a nonce");
+    assert!(
+        page.body.contains(&format!("nonce=\"{nonce}\"")),
+        "hydration script carries the nonce"
+    );
+
+    // Unknown name and wrong password get the same answer.
+    let unknown = post_form(
+        addr,
+        "/auth/login",
+        None,
+        "name=nobody&password=whatever+it+is",
+    )
+    .await;
+    let wrong = post_form(
+        addr,
+        "/auth/login",
+        None,
+        "name=first&password=whatever+it+is",
+    )
+    .await;
+    assert_eq!(unknown.header("location"), wrong.header("location"));
+    assert_eq!(
+        unknown.header("location").as_deref(),
+        Some("/login?error=invalid")
+    );
+
+    // The session id changes at sign-in, whatever id the browser brought.
+    let planted = "cairn_session=AAAAAAAAAAAAAAAAAAAAAA";
+    let r = post_form(
+        addr,
+        "/auth/login",
+        Some(planted),
+        "name=first&password=0123456789ab&next=%2Fevents%2F5%3Fa%3D1%26b%3D2",
+    )
+    .await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/events/5?a=1&b=2"),
+        "back to the deep link"
+    );
+    let fresh = r.session().unwrap();
+    assert_ne!(fresh, planted);
+    // Off-site "next" values are ignored.
+    for evil in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let body = format!("name=first&password=0123456789ab&next={}", url_escape(evil));
+        let r = post_form(addr, "/auth/login", None, &body).await;
+        assert_eq!(r.header("location").as_deref(), Some("/"), "{evil}");
+    }
+
+    // A post from another site is refused, even with a valid session.
+    let evil = [
+        ("Origin", "http://evil.example"),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let r = request(
+        addr,
+        "POST",
+        "/admin/users/add",
+        Some(&fresh),
+        &evil,
+        "name=x&role=admin&password=0123456789ab",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = request(
+        addr,
+        "POST",
+        "/auth/logout",
+        Some(&fresh),
+        &[("Sec-Fetch-Site", "cross-site")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        get(addr, "/", Some(&fresh)).await.status,
+        200,
+        "still signed in"
+    );
+
+    // An admin adds a viewer; a role change ends that viewer's session.
+    let r = post_form(
+        addr,
+        "/admin/users/add",
+        Some(&fresh),
+        "name=val&role=viewer&password=0123456789ab",
+    )
+    .await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/admin/users?done=added")
+    );
+    let val = post_form(addr, "/auth/login", None, "name=val&password=0123456789ab")
+        .await
+        .session()
+        .unwrap();
+    assert_eq!(get(addr, "/", Some(&val)).await.status, 200);
+    post_form(
+        addr,
+        "/admin/users/role",
+        Some(&fresh),
+        "name=val&role=analyst",
+    )
+    .await;
+    assert_eq!(
+        get(addr, "/", Some(&val)).await.status,
+        303,
+        "old session ended"
+    );
+    // The last admin cannot be demoted.
+    let r = post_form(
+        addr,
+        "/admin/users/role",
+        Some(&fresh),
+        "name=first&role=viewer",
+    )
+    .await;
+    assert!(
+        r.header("location").unwrap_or_default().contains("error="),
+        "{}",
+        r.head
+    );
+
+    // Sign-out ends the session on the server, not just in the browser.
+    let r = post_form(addr, "/auth/logout", Some(&fresh), "").await;
+    assert_eq!(r.header("location").as_deref(), Some("/login?signed_out=1"));
+    assert_eq!(get(addr, "/", Some(&fresh)).await.status, 303);
+
+    // Throttling: after five failures the right password is refused too, for a while.
+    for _ in 0..5 {
+        post_form(
+            addr,
+            "/auth/login",
+            None,
+            "name=first&password=not+the+password",
+        )
+        .await;
+    }
+    let r = post_form(
+        addr,
+        "/auth/login",
+        None,
+        "name=first&password=0123456789ab",
+    )
+    .await;
+    assert!(
+        r.header("location")
+            .unwrap_or_default()
+            .contains("error=throttled"),
+        "{}",
+        r.head
+    );
+
+    // The audit log saw all of it.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let actions: Vec<String> = sqlx::query_scalar("SELECT DISTINCT action FROM audit_log")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for a in [
+        "user.create",
+        "login",
+        "login.failed",
+        "login.throttled",
+        "user.add",
+        "user.role",
+        "logout",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_strings_are_escaped() {
     let tmp = tempfile::tempdir().unwrap();
-    let site = tmp.path().join("site");
-    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    let site = site_dir(&tmp);
     let db = tmp.path().join("c.db");
     let file = tmp.path().join("hostile.json");
     let payload = r#"</title></textarea><script>alert(1)</script><img src=x onerror=alert(2)>"#;
@@ -96,20 +608,22 @@ async fn hostile_strings_are_escaped() {
         .await
         .unwrap();
     pool.close().await;
+    add_user(&db, "ana", Role::Viewer).await;
     let addr = start(&db, &site).await;
+    let c = sign_in(addr, "ana").await;
     for path in ["/?range=all".to_string(), format!("/events/{id}")] {
-        let (status, body) = get(addr, &path).await;
-        assert_eq!(status, 200, "{path}");
+        let r = get(addr, &path, Some(&c)).await;
+        assert_eq!(r.status, 200, "{path}");
         assert!(
-            !body.contains("<script>alert(1)"),
+            !r.body.contains("<script>alert(1)"),
             "{path} renders event content as HTML"
         );
         assert!(
-            !body.contains("<img src=x"),
+            !r.body.contains("<img src=x"),
             "{path} renders event content as HTML"
         );
         assert!(
-            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            r.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "{path}: payload not shown as text"
         );
     }

@@ -1,5 +1,6 @@
 //! Read queries, one module per entity. Server-only.
 
+pub mod admin;
 pub mod events;
 
 use leptos::prelude::*;

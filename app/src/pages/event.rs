@@ -11,6 +11,7 @@ use leptos_router::hooks::use_params_map;
 #[server]
 pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
     use crate::db::{self, events};
+    crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
     events::detail(&pool, id).await.map_err(|e| {
         tracing::error!(error = %e, id, "cannot load event");
@@ -80,7 +81,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
     view! {
         <Title text=fmt::title(&title)/>
         <p class="breadcrumbs"><a href="/">"Timeline"</a> " / event"</p>
-        <h1 class="page__title event__title">{title}</h1>
+        <h1 class="page__title event__title" title=title.clone()>{fmt::clip(&title, 200)}</h1>
         <p class="event__meta">
             <time datetime=fmt::iso(e.time_ms)>{fmt::time(e.time_ms)} " UTC"</time>
             " · " {outcome}
@@ -133,7 +134,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                     <tbody>
                         {e.resources.iter().map(|r| view! {
                             <tr>
-                                <td>{r.kind.clone()}</td>
+                                <td class="cell-wrap">{r.kind.clone()}</td>
                                 <td class="cell-wrap">{r.name.clone()}</td>
                                 <td class="cell-wrap">{r.arn.clone()}</td>
                             </tr>

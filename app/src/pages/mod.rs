@@ -1,5 +1,7 @@
 //! Pages: each composes components and owns its server functions.
 
+pub mod admin;
+pub mod auth;
 pub mod event;
 pub mod not_found;
 pub mod timeline;

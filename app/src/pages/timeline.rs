@@ -6,7 +6,7 @@ use crate::components::{
 };
 use crate::fmt;
 use crate::model::Timeline;
-use crate::query::{Preset, TimeRange, TimelineQuery, bucket_for};
+use crate::query::{Preset, TimeRange, TimelineQuery};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -14,10 +14,11 @@ use leptos_router::hooks::use_query_map;
 #[server]
 pub async fn get_timeline(query: TimelineQuery) -> Result<Timeline, ServerFnError> {
     use crate::db::{self, events};
+    crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
     let store = events::store_info(&pool).await.map_err(db::opaque)?;
     let range = query.resolve(chrono::Utc::now().timestamp_millis(), &store);
-    let bucket_ms = bucket_for(range.to_ms - range.from_ms);
+    let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
     let (total_events, total_errors) = events::totals(&pool, &range).await.map_err(db::opaque)?;
     let buckets = events::histogram(&pool, &range, bucket_ms)
         .await

@@ -1,0 +1,110 @@
+//! Who is asking, and what they may do. The server's session layer resolves the signed-in
+//! user for every request and attaches it to the request; every server function checks
+//! it here itself, whatever the route in front of it already checked.
+
+use serde::{Deserialize, Serialize};
+
+/// What a person may do. Ordered: each role can do everything the ones below it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Read only.
+    Viewer,
+    /// Read, search, export, create and edit investigations.
+    Analyst,
+    /// Everything, including users, data sources and changes on the AWS side.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Analyst, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "analyst" => Some(Role::Analyst),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Viewer => "reads everything, changes nothing",
+            Role::Analyst => "reads, searches, exports, works on investigations",
+            Role::Admin => "everything, including users and data sources",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The signed-in user, as attached to each request by the session layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+impl User {
+    pub fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
+/// What the session layer found for a request: `None` inside means nobody is signed in.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Option<User>);
+
+/// Why a server function refused.
+pub const NOT_SIGNED_IN: &str = "not signed in";
+pub const FORBIDDEN: &str = "your role does not allow this";
+
+#[cfg(feature = "ssr")]
+mod server {
+    use super::*;
+    use leptos::prelude::*;
+
+    /// The user behind the current request, as the session layer resolved it.
+    pub fn current_user() -> Option<User> {
+        use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Viewer>().cloned())
+            .and_then(|v| v.0)
+    }
+
+    /// The current user when their role is at least `role`; an error (and a 401 or
+    /// 403 status) otherwise.
+    pub fn require(role: Role) -> Result<User, ServerFnError> {
+        let status = |code: http::StatusCode| {
+            if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+                r.set_status(code);
+            }
+        };
+        match current_user() {
+            None => {
+                status(http::StatusCode::UNAUTHORIZED);
+                Err(ServerFnError::new(NOT_SIGNED_IN))
+            }
+            Some(u) if !u.can(role) => {
+                status(http::StatusCode::FORBIDDEN);
+                Err(ServerFnError::new(FORBIDDEN))
+            }
+            Some(u) => Ok(u),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use server::{current_user, require};
