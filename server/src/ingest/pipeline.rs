@@ -318,13 +318,7 @@ fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<String>, FileStat
 }
 
 fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
-    for p in pieces {
-        match p {
-            Piece::Event(parsed) => store.add(file, parsed)?,
-            Piece::Reject(r) => store.reject_record(file, r),
-        }
-    }
-    Ok(())
+    store.add_pieces(file, pieces)
 }
 
 fn write_all(

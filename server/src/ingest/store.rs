@@ -6,8 +6,8 @@
 //! statements: one row costs a few microseconds, where a round trip through the async
 //! pool costs tens. Everything else reads through the sqlx pool.
 
-use super::decode::{Parsed, RecordReject};
-use super::normalize::{IssuedCredential, Principal, Resource};
+use super::decode::{Parsed, Piece, RecordReject};
+use super::normalize::{Principal, Resource};
 use super::source::FileJob;
 use app::schema::{ID_HASH_BITS, TermKind, event_row_id};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -67,9 +67,7 @@ pub struct Store {
     conn: Connection,
     dict_id: i64,
     in_tx: bool,
-    terms: Vec<HashMap<String, i64>>,
-    principals: HashMap<String, i64>,
-    resources: HashMap<String, i64>,
+    caches: Caches,
     files: Vec<FileReport>,
     counts: HashMap<i64, (i64, i64)>,
     principal_stats: HashMap<i64, PrincipalStat>,
@@ -120,6 +118,249 @@ impl Checkpointer {
         if self.thread.join().is_err() {
             tracing::warn!("the checkpoint thread panicked");
         }
+    }
+}
+
+/// What the writer remembers of rows already stored, so repeated values cost a hash
+/// lookup instead of a query.
+#[derive(Default)]
+struct Caches {
+    terms: Vec<HashMap<String, i64>>,
+    principals: HashMap<String, i64>,
+    resources: HashMap<String, i64>,
+}
+
+impl Caches {
+    fn new() -> Caches {
+        Caches {
+            terms: vec![HashMap::default(); TermKind::COUNT],
+            ..Default::default()
+        }
+    }
+    fn clear(&mut self) {
+        *self = Caches::new();
+    }
+}
+
+struct Statements<'c> {
+    event: rusqlite::CachedStatement<'c>,
+    event_is: rusqlite::CachedStatement<'c>,
+    term_new: rusqlite::CachedStatement<'c>,
+    term_id: rusqlite::CachedStatement<'c>,
+    principal: rusqlite::CachedStatement<'c>,
+    resource_new: rusqlite::CachedStatement<'c>,
+    resource_id: rusqlite::CachedStatement<'c>,
+    event_resource: rusqlite::CachedStatement<'c>,
+    issued: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Statements<'c> {
+    fn prepare(conn: &'c Connection) -> Result<Statements<'c>, StoreError> {
+        Ok(Statements {
+            event: conn.prepare_cached(INSERT_EVENT)?,
+            event_is: conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1 AND account_id = ?2 AND event_key = ?3")?,
+            term_new: conn.prepare_cached("INSERT OR IGNORE INTO terms (kind, value) VALUES (?1, ?2)")?,
+            term_id: conn.prepare_cached("SELECT id FROM terms WHERE kind = ?1 AND value = ?2")?,
+            principal: conn.prepare_cached(
+                "INSERT INTO principals (key, kind, display_name, arn, account, origin, parent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (key) DO UPDATE SET
+                   origin = coalesce(principals.origin, excluded.origin),
+                   parent_id = coalesce(principals.parent_id, excluded.parent_id)
+                 RETURNING id",
+            )?,
+            resource_new: conn
+                .prepare_cached("INSERT OR IGNORE INTO resources (arn, type, name, account) VALUES (?1, ?2, ?3, ?4)")?,
+            resource_id: conn.prepare_cached("SELECT id FROM resources WHERE arn = ?1")?,
+            event_resource: conn.prepare_cached(
+                "INSERT INTO event_resources (resource_id, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?,
+            issued: conn.prepare_cached(
+                "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?,
+        })
+    }
+}
+
+/// The per-event work of the store, over statements prepared for one chunk.
+struct Writer<'a> {
+    st: Statements<'a>,
+    conn: &'a Connection,
+    caches: &'a mut Caches,
+    dict_id: i64,
+}
+
+impl Writer<'_> {
+    fn term(&mut self, kind: TermKind, value: Option<&str>) -> Result<Option<i64>, StoreError> {
+        let Some(value) = value else { return Ok(None) };
+        if let Some(&id) = self.caches.terms[kind as usize].get(value) {
+            return Ok(Some(id));
+        }
+        // A plain insert, and the new row id, in the common case of a value not seen
+        // before; a lookup when an earlier import stored it.
+        let id = if self.st.term_new.execute(params![kind as i64, value])? == 1 {
+            self.conn.last_insert_rowid()
+        } else {
+            self.st
+                .term_id
+                .query_row(params![kind as i64, value], |r| r.get(0))?
+        };
+        self.caches.terms[kind as usize].insert(value.to_owned(), id);
+        Ok(Some(id))
+    }
+
+    fn principal(&mut self, p: &Principal) -> Result<i64, StoreError> {
+        if let Some(&id) = self.caches.principals.get(&p.key) {
+            return Ok(id);
+        }
+        let parent_id = match &p.parent {
+            Some(parent) => Some(self.principal(parent)?),
+            None => None,
+        };
+        let id: i64 = self.st.principal.query_row(
+            params![
+                p.key, p.kind, p.display, p.arn, p.account, p.origin, parent_id
+            ],
+            |r| r.get(0),
+        )?;
+        self.caches.principals.insert(p.key.clone(), id);
+        Ok(id)
+    }
+
+    fn resource(&mut self, r: &Resource) -> Result<i64, StoreError> {
+        if let Some(&id) = self.caches.resources.get(&r.arn) {
+            return Ok(id);
+        }
+        let id = if self
+            .st
+            .resource_new
+            .execute(params![r.arn, r.kind, r.name, r.account])?
+            == 1
+        {
+            self.conn.last_insert_rowid()
+        } else {
+            self.st
+                .resource_id
+                .query_row(params![r.arn], |row| row.get(0))?
+        };
+        self.caches.resources.insert(r.arn.clone(), id);
+        Ok(id)
+    }
+
+    /// Stores one event (or counts it as already present).
+    fn add(
+        &mut self,
+        report: &mut FileReport,
+        counts: &mut HashMap<i64, (i64, i64)>,
+        principal_stats: &mut HashMap<i64, PrincipalStat>,
+        parsed: Parsed,
+    ) -> Result<(), StoreError> {
+        let Parsed { event: e, raw_z } = parsed;
+        let account_id = self.term(TermKind::Account, Some(&e.account))?.unwrap_or(0);
+        let region = self.term(TermKind::Region, e.region.as_deref())?;
+        let source_id = self.term(TermKind::Source, Some(&e.source))?.unwrap_or(0);
+        let name_id = self.term(TermKind::Name, Some(&e.name))?.unwrap_or(0);
+        let event_type = self.term(TermKind::EventType, e.event_type.as_deref())?;
+        let category = self.term(TermKind::Category, e.category.as_deref())?;
+        let error_code = self.term(TermKind::ErrorCode, e.error_code.as_deref())?;
+        let error_message = self.term(TermKind::ErrorMessage, e.error_message.as_deref())?;
+        let source_ip = self.term(TermKind::SourceIp, e.source_ip.as_deref())?;
+        let user_agent = self.term(TermKind::UserAgent, e.user_agent.as_deref())?;
+        let access_key = self.term(TermKind::AccessKey, e.access_key.as_deref())?;
+        let principal_id = self.principal(&e.principal)?;
+        let issuer_id = match &e.principal.parent {
+            Some(p) => Some(self.principal(p)?),
+            None => None,
+        };
+        let mut resource_ids = Vec::with_capacity(e.resources.len());
+        for r in &e.resources {
+            resource_ids.push(self.resource(r)?);
+        }
+        let resources_json = resource_list(&resource_ids);
+        let hash = event_hash(&e.account, &e.event_key);
+        let span = 1i64 << ID_HASH_BITS;
+        let first = event_row_id(e.time_ms, hash);
+        let base = first & !(span - 1);
+        report.records += 1;
+        let mut id = first;
+        let mut stored = false;
+        for step in 0..4096 {
+            id = base + ((first - base + step) & (span - 1));
+            let n = self.st.event.execute(params![
+                id,
+                e.time_ms,
+                account_id,
+                e.event_key,
+                region,
+                source_id,
+                name_id,
+                event_type,
+                category,
+                e.read_only,
+                error_code,
+                error_message,
+                source_ip,
+                user_agent,
+                access_key,
+                principal_id,
+                issuer_id,
+                resources_json,
+                e.request_id,
+                e.shared_event_id,
+                self.dict_id,
+                raw_z,
+            ])?;
+            if n == 1 {
+                stored = true;
+                break;
+            }
+            // Not inserted: the id is taken, by this very event (a duplicate) or by
+            // another event whose id probed to the same slot, and the next one is tried.
+            let exists = self
+                .st
+                .event_is
+                .query_row(params![id, account_id, e.event_key], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if exists {
+                break;
+            }
+            if step == 4095 {
+                return Err(StoreError::IdSpace(first));
+            }
+        }
+        if !stored {
+            report.events_duplicate += 1;
+            return Ok(());
+        }
+        report.events_new += 1;
+        for rid in &resource_ids {
+            self.st.event_resource.execute(params![rid, id])?;
+        }
+        if let Some(c) = &e.issued {
+            self.st.issued.execute(params![
+                c.access_key,
+                id,
+                principal_id,
+                c.session_arn,
+                c.source_identity
+            ])?;
+        }
+        let c = counts.entry(e.time_ms.div_euclid(60_000)).or_insert((0, 0));
+        c.0 += 1;
+        c.1 += i64::from(e.error_code.is_some());
+        let s = principal_stats
+            .entry(principal_id)
+            .or_insert(PrincipalStat {
+                first: e.time_ms,
+                last: e.time_ms,
+                events: 0,
+            });
+        s.first = s.first.min(e.time_ms);
+        s.last = s.last.max(e.time_ms);
+        s.events += 1;
+        Ok(())
     }
 }
 
@@ -184,9 +425,7 @@ impl Store {
             conn,
             dict_id,
             in_tx: false,
-            terms: vec![HashMap::default(); TermKind::COUNT],
-            principals: HashMap::default(),
-            resources: HashMap::default(),
+            caches: Caches::new(),
             files: Vec::new(),
             counts: HashMap::default(),
             principal_stats: HashMap::default(),
@@ -217,11 +456,7 @@ impl Store {
     }
 
     fn forget_caches(&mut self) {
-        for t in &mut self.terms {
-            t.clear();
-        }
-        self.principals.clear();
-        self.resources.clear();
+        self.caches.clear();
     }
 
     /// Registers a file; its events follow through [`Store::add`].
@@ -251,198 +486,41 @@ impl Store {
         Ok(())
     }
 
-    pub fn reject_record(&mut self, file: usize, r: RecordReject) {
-        let f = &mut self.files[file];
-        f.rejected_records += 1;
-        if f.rejects.len() < REJECTS_KEPT {
-            f.rejects.push(r);
-        }
-    }
-
-    fn term(&mut self, kind: TermKind, value: Option<&str>) -> Result<Option<i64>, StoreError> {
-        let Some(value) = value else { return Ok(None) };
-        if let Some(&id) = self.terms[kind as usize].get(value) {
-            return Ok(Some(id));
-        }
-        let id: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO terms (kind, value) VALUES (?1, ?2)
-                 ON CONFLICT (kind, value) DO UPDATE SET value = excluded.value RETURNING id",
-            )?
-            .query_row(params![kind as i64, value], |r| r.get(0))?;
-        self.terms[kind as usize].insert(value.to_owned(), id);
-        Ok(Some(id))
-    }
-
-    fn principal(&mut self, p: &Principal) -> Result<i64, StoreError> {
-        if let Some(&id) = self.principals.get(&p.key) {
-            return Ok(id);
-        }
-        let parent_id = match &p.parent {
-            Some(parent) => Some(self.principal(parent)?),
-            None => None,
-        };
-        let id: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO principals (key, kind, display_name, arn, account, origin, parent_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (key) DO UPDATE SET
-                   origin = coalesce(principals.origin, excluded.origin),
-                   parent_id = coalesce(principals.parent_id, excluded.parent_id)
-                 RETURNING id",
-            )?
-            .query_row(
-                params![
-                    p.key, p.kind, p.display, p.arn, p.account, p.origin, parent_id
-                ],
-                |r| r.get(0),
-            )?;
-        self.principals.insert(p.key.clone(), id);
-        Ok(id)
-    }
-
-    fn resource(&mut self, r: &Resource) -> Result<i64, StoreError> {
-        if let Some(&id) = self.resources.get(&r.arn) {
-            return Ok(id);
-        }
-        let id: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO resources (arn, type, name, account) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (arn) DO UPDATE SET arn = excluded.arn RETURNING id",
-            )?
-            .query_row(params![r.arn, r.kind, r.name, r.account], |row| row.get(0))?;
-        self.resources.insert(r.arn.clone(), id);
-        Ok(id)
-    }
-
-    /// Stores one event of `file` (or counts it as already present).
-    pub fn add(&mut self, file: usize, parsed: Parsed) -> Result<(), StoreError> {
+    /// Stores a chunk of `file`'s events and rejected records, in file order. The
+    /// statements are looked up once per chunk, not once per event.
+    pub fn add_pieces(&mut self, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
         self.ensure_tx()?;
-        let Parsed { event: e, raw_z } = parsed;
-        let account_id = self.term(TermKind::Account, Some(&e.account))?.unwrap_or(0);
-        let region = self.term(TermKind::Region, e.region.as_deref())?;
-        let source_id = self.term(TermKind::Source, Some(&e.source))?.unwrap_or(0);
-        let name_id = self.term(TermKind::Name, Some(&e.name))?.unwrap_or(0);
-        let event_type = self.term(TermKind::EventType, e.event_type.as_deref())?;
-        let category = self.term(TermKind::Category, e.category.as_deref())?;
-        let error_code = self.term(TermKind::ErrorCode, e.error_code.as_deref())?;
-        let error_message = self.term(TermKind::ErrorMessage, e.error_message.as_deref())?;
-        let source_ip = self.term(TermKind::SourceIp, e.source_ip.as_deref())?;
-        let user_agent = self.term(TermKind::UserAgent, e.user_agent.as_deref())?;
-        let access_key = self.term(TermKind::AccessKey, e.access_key.as_deref())?;
-        let principal_id = self.principal(&e.principal)?;
-        let issuer_id = match &e.principal.parent {
-            Some(p) => Some(self.principal(p)?),
-            None => None,
+        let Store {
+            conn,
+            dict_id,
+            caches,
+            files,
+            counts,
+            principal_stats,
+            batch_events,
+            ..
+        } = self;
+        let mut w = Writer {
+            st: Statements::prepare(conn)?,
+            conn,
+            caches,
+            dict_id: *dict_id,
         };
-        let mut resource_ids = Vec::with_capacity(e.resources.len());
-        for r in &e.resources {
-            resource_ids.push(self.resource(r)?);
-        }
-        let resources_json = resource_list(&resource_ids);
-        let hash = event_hash(&e.account, &e.event_key);
-        let span = 1i64 << ID_HASH_BITS;
-        let first = event_row_id(e.time_ms, hash);
-        let base = first & !(span - 1);
-        self.files[file].records += 1;
-        self.batch_events += 1;
-        let mut id = first;
-        let mut stored = false;
-        for step in 0..4096 {
-            id = base + ((first - base + step) & (span - 1));
-            let n = self.conn.prepare_cached(INSERT_EVENT)?.execute(params![
-                id,
-                e.time_ms,
-                account_id,
-                e.event_key,
-                region,
-                source_id,
-                name_id,
-                event_type,
-                category,
-                e.read_only,
-                error_code,
-                error_message,
-                source_ip,
-                user_agent,
-                access_key,
-                principal_id,
-                issuer_id,
-                resources_json,
-                e.request_id,
-                e.shared_event_id,
-                self.dict_id,
-                raw_z,
-            ])?;
-            if n == 1 {
-                stored = true;
-                break;
-            }
-            // Not inserted: the id is taken, by this very event (a duplicate) or by
-            // another event whose id probed to the same slot, and the next one is tried.
-            let exists = self
-                .conn
-                .prepare_cached(
-                    "SELECT 1 FROM events WHERE id = ?1 AND account_id = ?2 AND event_key = ?3",
-                )?
-                .query_row(params![id, account_id, e.event_key], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if exists {
-                break;
-            }
-            if step == 4095 {
-                return Err(StoreError::IdSpace(first));
+        let report = &mut files[file];
+        for piece in pieces {
+            match piece {
+                Piece::Event(parsed) => {
+                    *batch_events += 1;
+                    w.add(report, counts, principal_stats, parsed)?;
+                }
+                Piece::Reject(r) => {
+                    report.rejected_records += 1;
+                    if report.rejects.len() < REJECTS_KEPT {
+                        report.rejects.push(r);
+                    }
+                }
             }
         }
-        if !stored {
-            self.files[file].events_duplicate += 1;
-            return Ok(());
-        }
-        self.files[file].events_new += 1;
-        for rid in &resource_ids {
-            self.conn
-                .prepare_cached("INSERT INTO event_resources (resource_id, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-                .execute(params![rid, id])?;
-        }
-        if let Some(c) = &e.issued {
-            self.issued(c, id, principal_id)?;
-        }
-        let c = self
-            .counts
-            .entry(e.time_ms.div_euclid(60_000))
-            .or_insert((0, 0));
-        c.0 += 1;
-        c.1 += i64::from(e.error_code.is_some());
-        let s = self
-            .principal_stats
-            .entry(principal_id)
-            .or_insert(PrincipalStat {
-                first: e.time_ms,
-                last: e.time_ms,
-                events: 0,
-            });
-        s.first = s.first.min(e.time_ms);
-        s.last = s.last.max(e.time_ms);
-        s.events += 1;
-        Ok(())
-    }
-
-    fn issued(
-        &mut self,
-        c: &IssuedCredential,
-        event_id: i64,
-        principal_id: i64,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![c.access_key, event_id, principal_id, c.session_arn, c.source_identity])?;
         Ok(())
     }
 
