@@ -16,7 +16,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --en
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 ADDR ?= 127.0.0.1:3000
 
-.PHONY: run test build tools browser unit e2e bench demo clean
+.PHONY: run test build tools browser unit e2e bench demo dev clean
 
 ## Build and serve the dashboard on ./data/cairn.db.
 run: build
@@ -68,6 +68,13 @@ e2e: build browser
 EVENTS ?= 1000000
 bench: build
 	$(CAIRN) bench --events $(EVENTS)
+
+## Development: rebuild and restart on every change (debug build, cargo-leptos).
+## Installs cargo-leptos 0.3.10 the first time (about 20 minutes on 2 cores).
+dev: tools
+	@[ "$$(cargo leptos --version 2>/dev/null)" = "cargo-leptos 0.3.10" ] || \
+		cargo install cargo-leptos@0.3.10 --locked --features no_downloads
+	PATH="$(NODE_BIN):$$PATH" cargo leptos watch -- serve --addr $(ADDR)
 
 ## Fill ./data/cairn.db with generated events.
 demo: build
