@@ -60,43 +60,36 @@ fn ContentSecurityPolicy() -> impl IntoView {
     }
 }
 
-/// Who is signed in, for the top bar (`None` when nobody is).
-#[server]
-pub async fn get_me() -> Result<Option<auth::User>, ServerFnError> {
-    Ok(auth::current_user())
-}
-
-/// The top bar's links and account; only for someone signed in.
+/// The top bar's links and account; only for someone signed in. The user is known
+/// synchronously on the server and handed to the browser with the page (a shared value),
+/// so the top bar needs no resource of its own and no second suspense boundary.
 #[component]
 fn TopbarLinks() -> impl IntoView {
-    let me = Resource::new(|| (), |_| get_me());
-    view! {
-        <Suspense>
-            {move || Suspend::new(async move {
-                match me.await {
-                    Ok(Some(u)) => {
-                        let admin = u.can(auth::Role::Admin);
-                        view! {
-                            <nav class="topbar__nav" aria-label="Main">
-                                <a href="/">"Timeline"</a>
-                                {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
-                            </nav>
-                            <div class="topbar__account">
-                                <span class="topbar__user" data-testid="signed-in-as">
-                                    {u.name.clone()}<span class="muted">" · "{u.role.as_str()}</span>
-                                </span>
-                                <form method="post" action="/auth/logout" class="topbar__logout">
-                                    <button type="submit" class="button">"Sign out"</button>
-                                </form>
-                            </div>
-                        }
-                            .into_any()
-                    }
-                    _ => ().into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    let me = leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        let user = auth::current_user();
+        #[cfg(not(feature = "ssr"))]
+        let user: Option<auth::User> = None;
+        user
+    })
+    .into_inner();
+    me.map(|u| {
+        let admin = u.can(auth::Role::Admin);
+        view! {
+            <nav class="topbar__nav" aria-label="Main">
+                <a href="/">"Timeline"</a>
+                {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
+            </nav>
+            <div class="topbar__account">
+                <span class="topbar__user" data-testid="signed-in-as">
+                    {u.name.clone()}<span class="muted">" · "{u.role.as_str()}</span>
+                </span>
+                <form method="post" action="/auth/logout" class="topbar__logout">
+                    <button type="submit" class="button">"Sign out"</button>
+                </form>
+            </div>
+        }
+    })
 }
 
 #[component]

@@ -245,11 +245,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let pool = crate::db::connect(&cli.db).await?;
             // `cargo leptos watch` says where it put the site it builds.
-            let site = match site.or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from)) {
-                Some(s) => s,
-                None => crate::web::find_site()
-                    .context("cannot find the built site; pass --site DIR")?,
-            };
+            let site =
+                match site.or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from)) {
+                    Some(s) => s,
+                    None => crate::web::find_site()
+                        .context("cannot find the built site; pass --site DIR")?,
+                };
             crate::web::serve(pool, addr, site, config).await?;
             Ok(ExitCode::SUCCESS)
         }
