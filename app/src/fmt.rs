@@ -115,3 +115,51 @@ mod title_tests {
         );
     }
 }
+
+/// Characters escaped in a path segment that holds a key or ARN (slashes stay: the
+/// routes take the rest of the path).
+const PATH_TAIL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The principal page of a principal key.
+pub fn principal_href(key: &str) -> String {
+    format!(
+        "/principals/{}",
+        percent_encoding::utf8_percent_encode(key, PATH_TAIL)
+    )
+}
+
+/// The resource page of an ARN.
+pub fn resource_href(arn: &str) -> String {
+    format!(
+        "/resources/{}",
+        percent_encoding::utf8_percent_encode(arn, PATH_TAIL)
+    )
+}
+
+#[cfg(test)]
+mod href_tests {
+    #[test]
+    fn keys_stay_legible_in_paths() {
+        assert_eq!(
+            super::principal_href("arn:aws:sts::1:assumed-role/R/s@x.com"),
+            "/principals/arn:aws:sts::1:assumed-role/R/s@x.com"
+        );
+        assert_eq!(
+            super::resource_href("a b?c#d%"),
+            "/resources/a%20b%3Fc%23d%25"
+        );
+    }
+}

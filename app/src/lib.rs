@@ -107,6 +107,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::timeline::TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/events/:id") view=pages::event::EventPage ssr=SsrMode::Async/>
+                    <Route path=path!("/principals/*key") view=pages::principal::PrincipalPage ssr=SsrMode::Async/>
+                    <Route path=path!("/resources/*arn") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage ssr=SsrMode::Async/>

@@ -1,5 +1,6 @@
 //! Data the server functions return to the pages.
 
+use crate::query::Field;
 use serde::{Deserialize, Serialize};
 
 /// A time range resolved to absolute UTC milliseconds, `[from_ms, to_ms)`.
@@ -31,25 +32,59 @@ pub struct EventRow {
     pub id: i64,
     pub time_ms: i64,
     pub principal: String,
+    pub principal_key: String,
     pub principal_kind: String,
     pub name: String,
     pub source: String,
     pub region: Option<String>,
     pub resource: Option<String>,
+    pub resource_arn: Option<String>,
     pub source_ip: Option<String>,
     pub error_code: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+/// Headline figures for a set of events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kpis {
+    pub events: i64,
+    pub errors: i64,
+    /// Errors that are refusals (`AccessDenied*`, `*UnauthorizedOperation`).
+    pub denied: i64,
+    /// Events that are not read-only.
+    pub writes: i64,
+    /// Distinct principals.
+    pub principals: i64,
+}
+
+/// One row of a top-N panel: `value` is what a filter on it matches, `label` what is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopRow {
+    pub value: String,
+    pub label: String,
+    pub events: i64,
+    pub errors: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopList {
+    pub field: Field,
+    pub rows: Vec<TopRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
     pub range: ResolvedRange,
+    /// The period just before `range`, as long as it, for the KPIs' change.
+    pub previous: ResolvedRange,
     pub bucket_ms: i64,
     pub buckets: Vec<Bucket>,
-    pub total_events: i64,
-    pub total_errors: i64,
+    pub kpis: Kpis,
+    pub previous_kpis: Kpis,
+    pub top: Vec<TopList>,
     pub rows: Vec<EventRow>,
-    /// Cursor of the next (older) page.
-    pub next_before: Option<i64>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<i64>,
     pub store: StoreInfo,
 }
 
@@ -107,6 +142,15 @@ pub struct EventDetail {
     pub response_elements: Option<String>,
     pub additional_event_data: Option<String>,
     pub raw_pretty: String,
+    /// Events around this one from the same request, shared event or principal.
+    pub related: Vec<RelatedEvent>,
+}
+
+/// An event near another, and why it is shown with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedEvent {
+    pub why: String,
+    pub row: EventRow,
 }
 
 /// A dashboard user as the admin page lists them.
@@ -135,4 +179,84 @@ pub struct AuditEntry {
 pub struct AuditPage {
     pub entries: Vec<AuditEntry>,
     pub next_before: Option<i64>,
+}
+
+/// Who a principal is, as the principal page's card shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalCard {
+    pub key: String,
+    pub kind: String,
+    pub display: String,
+    pub arn: Option<String>,
+    pub account: Option<String>,
+    pub origin: Option<String>,
+    /// The role behind a session: (key, display name).
+    pub parent: Option<(String, String)>,
+    pub first_seen_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+    pub events: i64,
+    pub console_logins: i64,
+    /// Whether the latest console sign-in used MFA, when there is one.
+    pub last_console_mfa: Option<bool>,
+}
+
+/// One step back along the credentials behind a session: `principal` called
+/// `event_name` (event `event_id`) and got the credentials the step before used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainStep {
+    pub principal_key: String,
+    pub principal: String,
+    pub kind: String,
+    pub event_id: i64,
+    pub event_name: String,
+    pub time_ms: i64,
+    pub source_ip: Option<String>,
+}
+
+/// A session of a role, or any principal in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalRow {
+    pub key: String,
+    pub display: String,
+    pub kind: String,
+    pub first_seen_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
+    pub events: i64,
+}
+
+/// A selection of events with its figures: what the principal and resource pages show
+/// under their cards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    pub range: ResolvedRange,
+    pub bucket_ms: i64,
+    pub buckets: Vec<Bucket>,
+    pub kpis: Kpis,
+    pub top: Vec<TopList>,
+    pub rows: Vec<EventRow>,
+    pub next_cursor: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalView {
+    pub card: PrincipalCard,
+    pub chain: Vec<ChainStep>,
+    pub sessions: Vec<PrincipalRow>,
+    pub activity: Activity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceCard {
+    pub arn: String,
+    pub kind: String,
+    pub name: String,
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceView {
+    pub card: ResourceCard,
+    /// Write events that touched it, newest first (in the range).
+    pub changes: Vec<EventRow>,
+    pub activity: Activity,
 }

@@ -21,6 +21,76 @@ impl TermKind {
     pub const COUNT: usize = 11;
 }
 
+/// Dimensions of the hourly summary (`rollup_hour.dim`), one per top-N panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Dim {
+    Principal = 0,
+    Name = 1,
+    Source = 2,
+    Resource = 3,
+    SourceIp = 4,
+    ErrorCode = 5,
+    Region = 6,
+    Account = 7,
+    /// Only in scans of a selection, not in the rollup.
+    UserAgent = 8,
+    AccessKey = 9,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 10] = [
+        Dim::Principal,
+        Dim::Name,
+        Dim::Source,
+        Dim::Resource,
+        Dim::SourceIp,
+        Dim::ErrorCode,
+        Dim::Region,
+        Dim::Account,
+        Dim::UserAgent,
+        Dim::AccessKey,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<Dim> {
+        Dim::ALL.into_iter().find(|d| *d as u8 == v)
+    }
+}
+
+/// Bits of `counts_minute.flags` and `rollup_hour.flags`.
+pub mod flags {
+    /// Not read-only.
+    pub const WRITE: i64 = 1;
+    /// Has an error code.
+    pub const ERROR: i64 = 2;
+    /// The error is a refusal (see [`super::is_denied`]).
+    pub const DENIED: i64 = 4;
+
+    pub fn of(read_only: Option<bool>, error_code: Option<&str>) -> i64 {
+        let mut f = 0;
+        if read_only == Some(false) {
+            f |= WRITE;
+        }
+        if let Some(code) = error_code {
+            f |= ERROR;
+            if super::is_denied(code) {
+                f |= DENIED;
+            }
+        }
+        f
+    }
+}
+
+/// The resource type left out of the resource rollup (one row per object would make it
+/// as big as the events).
+pub const S3_OBJECT: &str = "AWS::S3::Object";
+
+/// Whether an error code means the caller was not allowed (CIS CloudWatch control 4.1:
+/// `AccessDenied*` or `*UnauthorizedOperation`).
+pub fn is_denied(code: &str) -> bool {
+    code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation")
+}
+
 /// Bits of an event id below the millisecond: ids are `event_time_ms << 21 | hash`, so
 /// they sort by time and a time range is an id range.
 pub const ID_HASH_BITS: u32 = 21;

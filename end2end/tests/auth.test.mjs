@@ -37,7 +37,7 @@ test('first run: the set-up page creates the first admin, who manages users', as
   assert.equal(new URL(page.url()).pathname, '/');
 
   // Add a viewer through the admin page.
-  await page.getByRole('link', { name: 'Admin' }).click();
+  await page.getByRole('link', { name: 'Admin', exact: true }).click();
   await page.waitForURL(/\/admin\/users/);
   const add = page.locator('form[action="/admin/users/add"]');
   await add.getByLabel('Name').fill('vic');
@@ -69,7 +69,7 @@ test('first run: the set-up page creates the first admin, who manages users', as
   const viewer = await browser.newContext();
   const vpage = await viewer.newPage();
   await signIn(vpage, server.base, 'vic', 'viewer password 1');
-  assert.equal(await vpage.getByRole('link', { name: 'Admin' }).count(), 0);
+  assert.equal(await vpage.getByRole('link', { name: 'Admin', exact: true }).count(), 0);
   const r = await vpage.goto(`${server.base}/admin/users`);
   assert.equal(r.status(), 403);
   assert.ok((await vpage.textContent('body')).includes('your role does not allow this'));
@@ -81,7 +81,7 @@ test('a deep link survives sign-in, and a wrong password says so plainly', async
   const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
   const problems = [];
   const page = await watchedPage(context, problems);
-  const link = '/?from=2021-07-28&to=2021-08-03&before=99999999999999';
+  const link = '/?from=2021-07-28&to=2021-08-03&cursor=99999999999999';
   await page.goto(`${server.base}${link}`);
   assert.equal(new URL(page.url()).pathname, '/login');
   await page.getByLabel('Name').fill('deep');

@@ -91,7 +91,7 @@ async function assertUntouched(page, where) {
     imgs: document.querySelectorAll('img[src="x"], iframe, object, embed').length,
     handlers: [...document.querySelectorAll('*')].filter((e) => [...e.attributes].some((a) => a.name.startsWith('on'))).length,
     jsLinks: [...document.querySelectorAll('a[href], form[action]')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href') ?? a.getAttribute('action'))).length,
-    svgs: [...document.querySelectorAll('svg')].filter((s) => !s.classList.contains('chart__svg')).length,
+    svgs: [...document.querySelectorAll('svg')].filter((s) => !s.classList.contains('chart__svg') && !s.classList.contains('top-list__bar')).length,
     overflow: document.documentElement.scrollWidth - window.innerWidth,
   }));
   assert.equal(found.pwned, null, `${where}: a payload ran`);
@@ -121,6 +121,16 @@ for (const js of [true, false]) {
       if (js) await page.waitForLoadState('networkidle');
       await assertUntouched(page, href);
       if (js && i === hrefs.length - 1) await page.screenshot({ path: path.join(SHOTS, 'hostile-event.png'), fullPage: true });
+    }
+    // Principal and resource pages of hostile names, and a view filtered on one.
+    const more = await page.evaluate(() => [...new Set([...document.querySelectorAll('a[href^="/principals/"], a[href^="/resources/"], .top-list a')].map((a) => a.getAttribute('href')))].slice(0, 12));
+    await page.goto(`${server.base}/?range=all`);
+    const fromTable = await page.locator('table.events-table a[href^="/principals/"], table.events-table a[href^="/resources/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
+    assert.ok(fromTable.length >= 2, 'principal and resource links');
+    for (const href of [...fromTable.slice(0, 10), ...more]) {
+      await page.goto(`${server.base}${href}`);
+      if (js) await page.waitForLoadState('networkidle');
+      await assertUntouched(page, href);
     }
     await page.goto(`${server.base}/admin/audit`);
     await assertUntouched(page, 'audit');

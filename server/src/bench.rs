@@ -70,7 +70,7 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&pool)
         .await?;
-    let timings = time_queries(&pool).await?;
+    let timings = time_pages(&pool).await?;
     pool.close().await;
     let db_bytes = dir_bytes(&db_dir);
     let stored = summary.events_new.max(1);
@@ -91,54 +91,83 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     );
     println!("  database          {:.1} MiB", db_bytes as f64 / 1048576.0);
     println!("  bytes/event       {:.0}", db_bytes as f64 / stored as f64);
-    println!("  timeline queries (median of 5, server side):");
+    println!("  page queries (median of 5, server side):");
     for (what, ms) in timings {
-        println!("    {what:<28} {ms:>8.2} ms");
+        println!("    {what:<52} {ms:>8.1} ms");
     }
     let _ = std::fs::remove_dir_all(&db_dir);
     Ok(())
 }
 
-/// Times what the timeline page and the event page ask of the database.
-async fn time_queries(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f64)>> {
+/// Times what each page asks of the database (server side, median of 5), on whatever
+/// the database at hand holds: unfiltered and filtered timelines over several ranges,
+/// the next page, an event, a principal (a busy role and a session), a resource.
+pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f64)>> {
     use app::db::events;
-    use app::query::{Preset, TimeRange, TimelineQuery, bucket_for};
-    let mut out = Vec::new();
+    use app::pages::{principal, resource, timeline};
+    use app::query::EventQuery;
     let store = events::store_info(pool).await?;
     let now = store.newest_ms.unwrap_or(BENCH_END_MS);
-    for preset in [Preset::Day, Preset::Week, Preset::Month, Preset::All] {
-        let q = TimelineQuery {
-            range: TimeRange::Preset(preset),
-            before: None,
-        };
+    let top_principal: Option<String> = sqlx::query_scalar(
+        "SELECT key FROM principals WHERE kind IN ('IAMUser', 'Role') ORDER BY events DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let session: Option<String> = sqlx::query_scalar(
+        "SELECT key FROM principals WHERE kind = 'AssumedRole' ORDER BY events DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let top_resource: Option<String> = sqlx::query_scalar(
+        "SELECT r.arn FROM rollup_hour h JOIN resources r ON r.id = h.value WHERE h.dim = 3
+         GROUP BY h.value ORDER BY sum(h.events) DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let mut out = Vec::new();
+    let mut views: Vec<(String, String)> = Vec::new();
+    for r in ["range=24h", "range=7d", "range=30d", "range=all"] {
+        views.push((format!("timeline {r}"), r.to_string()));
+    }
+    for f in ["event=ConsoleLogin", "error=*", "access=write", "q=admin"] {
+        for r in ["range=24h", "range=all"] {
+            views.push((format!("timeline {r}&{f}"), format!("{r}&{f}")));
+        }
+    }
+    if let Some(p) = &top_principal {
+        views.push((
+            "timeline range=all&principal=<top>".into(),
+            EventQuery::default()
+                .with_range(app::query::TimeRange::Preset(app::query::Preset::All))
+                .with_filter(app::query::Field::Principal, p, false)
+                .to_query(),
+        ));
+    }
+    for (what, q) in &views {
+        let query = EventQuery::parse(q);
         let mut samples = Vec::new();
-        let mut cursor = None;
+        let mut next = None;
         for _ in 0..5 {
             let t = Instant::now();
-            let store = events::store_info(pool).await?;
-            let range = q.resolve(now, &store);
-            let bucket = bucket_for(range.to_ms - range.from_ms);
-            events::totals(pool, &range).await?;
-            events::histogram(pool, &range, bucket).await?;
-            let (_, next) = events::list(pool, &range, None).await?;
+            let tl = timeline::timeline(pool, &query, now).await?;
             samples.push(t.elapsed().as_secs_f64() * 1000.0);
-            cursor = next;
+            next = tl.next_cursor;
         }
-        out.push((format!("timeline {}", preset.key()), median(&mut samples)));
-        if preset == Preset::All {
-            let mut samples = Vec::new();
-            let range = q.resolve(now, &store);
-            for _ in 0..5 {
-                let t = Instant::now();
-                events::list(pool, &range, cursor).await?;
-                samples.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            out.push(("timeline all, page 2".into(), median(&mut samples)));
-            if let Some(id) = cursor {
+        out.push((what.clone(), median(&mut samples)));
+        if what == "timeline range=all" {
+            if let Some(c) = next {
+                let q2 = query.with_cursor(Some(c));
                 let mut samples = Vec::new();
                 for _ in 0..5 {
                     let t = Instant::now();
-                    events::detail(pool, id)
+                    timeline::timeline(pool, &q2, now).await?;
+                    samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                out.push(("timeline range=all, page 2".into(), median(&mut samples)));
+                let mut samples = Vec::new();
+                for _ in 0..5 {
+                    let t = Instant::now();
+                    events::detail(pool, c)
                         .await
                         .map_err(|e| anyhow::anyhow!(e))?;
                     samples.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -147,7 +176,61 @@ async fn time_queries(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f6
             }
         }
     }
+    let mut pages: Vec<(String, &str, String)> = Vec::new();
+    for (label, key) in [
+        ("busiest user/role", &top_principal),
+        ("busiest session", &session),
+    ] {
+        if let Some(k) = key {
+            for r in ["range=24h", "range=all"] {
+                pages.push((format!("principal ({label}) {r}"), "p", format!("{k}\n{r}")));
+            }
+        }
+    }
+    if let Some(arn) = &top_resource {
+        for r in ["range=24h", "range=all"] {
+            pages.push((
+                format!("resource (busiest) {r}"),
+                "r",
+                format!("{arn}\n{r}"),
+            ));
+        }
+    }
+    for (what, kind, arg) in pages {
+        let (key, q) = arg.split_once('\n').unwrap_or((&arg, ""));
+        let query = EventQuery::parse(q);
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            if kind == "p" {
+                principal::principal_view(pool, key, &query, now)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            } else {
+                resource::resource_view(pool, key, &query, now).await?;
+            }
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        out.push((what, median(&mut samples)));
+    }
     Ok(out)
+}
+
+/// `cairn bench --pages`: page timings on an existing database.
+pub async fn pages(db: &Path) -> anyhow::Result<()> {
+    let pool = crate::db::connect(db).await?;
+    let store = app::db::events::store_info(&pool).await?;
+    println!(
+        "cairn bench --pages: {} events in {}",
+        store.events,
+        db.display()
+    );
+    println!("  page queries (median of 5, server side):");
+    for (what, ms) in time_pages(&pool).await? {
+        println!("    {what:<52} {ms:>8.1} ms");
+    }
+    pool.close().await;
+    Ok(())
 }
 
 fn median(v: &mut [f64]) -> f64 {

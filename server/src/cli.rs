@@ -95,6 +95,9 @@ pub enum Command {
         /// Where the generated files are kept between runs.
         #[arg(long)]
         files: Option<PathBuf>,
+        /// Only time the pages, on the database given by --db (fill it with `cairn demo`).
+        #[arg(long)]
+        pages: bool,
     },
 }
 
@@ -312,8 +315,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             events,
             days,
             files,
+            pages,
         } => {
-            crate::bench::run(events, days, files).await?;
+            if pages {
+                crate::bench::pages(&cli.db).await?;
+            } else {
+                crate::bench::run(events, days, files).await?;
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

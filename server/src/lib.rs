@@ -5,6 +5,7 @@ pub mod bench;
 pub mod cli;
 pub mod db;
 pub mod demo;
+pub mod export;
 pub mod ingest;
 pub mod users;
 pub mod web;

@@ -135,6 +135,7 @@ pub async fn router(
         .route("/auth/logout", post(auth::logout))
         .route("/auth/setup", post(auth::setup))
         .route("/admin/users/{action}", post(auth::manage_user))
+        .route("/export/{file}", get(crate::export::export))
         .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),

@@ -187,7 +187,7 @@ async fn pages_answer_with_the_right_status() {
 /// it needs, and by one that may.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
-    use app::pages::{admin, event, timeline};
+    use app::pages::{admin, event, principal, resource, timeline};
     let tmp = tempfile::tempdir().unwrap();
     let site = site_dir(&tmp);
     let db = tmp.path().join("c.db");
@@ -261,6 +261,22 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             qs(&event::GetEvent { id: 1 }),
             Some(Role::Viewer),
         ),
+        (
+            "get_principal",
+            qs(&principal::GetPrincipal {
+                key: "arn:aws:iam::1:user/a".into(),
+                query: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_resource",
+            qs(&resource::GetResource {
+                arn: "arn:aws:s3:::b".into(),
+                query: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
         ("list_users", qs(&admin::ListUsers {}), Some(Role::Admin)),
         (
             "list_audit",
@@ -314,6 +330,18 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             "viewer {path}"
         );
     }
+    // Exports: signed-in users only.
+    for path in ["/export/events.csv", "/export/events.json?range=all"] {
+        let anon = get(addr, path, None).await;
+        assert_eq!(anon.status, 303, "anonymous {path}");
+        let ok = get(addr, path, Some(&viewer)).await;
+        assert_eq!(ok.status, 200, "viewer {path}");
+    }
+    assert_eq!(
+        get(addr, "/export/other.txt", Some(&viewer)).await.status,
+        404
+    );
+
     // The viewer's session still works: nothing above changed their account.
     assert_eq!(get(addr, "/", Some(&viewer)).await.status, 200);
 }
@@ -627,7 +655,21 @@ async fn hostile_strings_are_escaped() {
     add_user(&db, "ana", Role::Viewer).await;
     let addr = start(&db, &site).await;
     let c = sign_in(addr, "ana").await;
-    for path in ["/?range=all".to_string(), format!("/events/{id}")] {
+    let hostile_filters = format!(
+        "/?range=all&event={}&q={}",
+        url_escape(payload),
+        url_escape(payload)
+    );
+    for path in [
+        "/?range=all".to_string(),
+        format!("/events/{id}"),
+        "/principals/arn:aws:iam::111122223333:user/x?range=all".to_string(),
+        format!(
+            "{}?range=all",
+            app::fmt::resource_href(&format!("arn:aws:s3:::{payload}"))
+        ),
+        hostile_filters,
+    ] {
         let r = get(addr, &path, Some(&c)).await;
         assert_eq!(r.status, 200, "{path}");
         assert!(
@@ -643,4 +685,139 @@ async fn hostile_strings_are_escaped() {
             "{path}: payload not shown as text"
         );
     }
+}
+
+/// Undoes `Transfer-Encoding: chunked`.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_stream_exactly_the_selection() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    let file = tmp.path().join("x.json");
+    let records: Vec<serde_json::Value> = (0..5000)
+        .map(|i| {
+            serde_json::json!({
+                "eventVersion": "1.08", "eventTime": format!("2024-01-01T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60),
+                "eventSource": "s3.amazonaws.com", "eventName": if i % 1000 == 7 { "DeleteBucket" } else { "GetObject" },
+                "awsRegion": "us-east-1", "sourceIPAddress": "10.0.0.1",
+                "userAgent": "=HYPERLINK(\"http://evil.example/\",\"click\")",
+                "eventID": format!("00000000-0000-4000-8000-{i:012}"), "recipientAccountId": "111122223333",
+                "errorCode": if i % 1000 == 7 { Some("AccessDenied") } else { None },
+                "userIdentity": {"type": "IAMUser", "userName": "x", "arn": "arn:aws:iam::111122223333:user/x"},
+                "requestParameters": {"bucketName": "b, with \"quotes\"", "key": format!("k{i}")}
+            })
+        })
+        .collect();
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({"Records": records})).unwrap(),
+    )
+    .unwrap();
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let (jobs, _) = cairn::ingest::source::walk(&[file]);
+    let s = cairn::ingest::run(
+        &pool,
+        std::sync::Arc::new(cairn::ingest::LocalFiles),
+        jobs,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.events_new, 5000);
+    pool.close().await;
+    add_user(&db, "ana", Role::Viewer).await;
+    let addr = start(&db, &site).await;
+    let c = sign_in(addr, "ana").await;
+
+    // All of it, across several streamed pages, oldest first.
+    let r = get(
+        addr,
+        "/export/events.csv?from=2024-01-01&to=2024-01-01&sort=oldest",
+        Some(&c),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains("content-type: text/csv"),
+        "{}",
+        r.head
+    );
+    let csv = dechunk(&r.body);
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 5001);
+    assert!(lines[0].starts_with("time,account,region,event_source,event_name,principal"));
+    assert!(
+        lines[1].starts_with(
+            "2024-01-01T00:00:00Z,111122223333,us-east-1,s3.amazonaws.com,GetObject,x,"
+        )
+    );
+    // The formula is defused and quoted; the comma and quotes in a name are quoted.
+    assert!(
+        lines[1].contains(",\"'=HYPERLINK(\"\"http://evil.example/\"\",\"\"click\"\")\","),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(
+            "\"arn:aws:s3:::b, with \"\"quotes\"\" arn:aws:s3:::b, with \"\"quotes\"\"/k0\""
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[5000].starts_with("2024-01-01T01:23:19Z,"),
+        "{}",
+        lines[5000]
+    );
+
+    // A filter narrows it: the five refused deletions.
+    let r = get(
+        addr,
+        "/export/events.csv?from=2024-01-01&to=2024-01-01&error=AccessDenied",
+        Some(&c),
+    )
+    .await;
+    let csv = dechunk(&r.body);
+    assert_eq!(csv.split("\r\n").filter(|l| !l.is_empty()).count(), 6);
+
+    // JSON: the original records, in CloudTrail's own envelope.
+    let r = get(
+        addr,
+        "/export/events.json?from=2024-01-01&to=2024-01-01&event=DeleteBucket",
+        Some(&c),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&dechunk(&r.body)).expect("valid JSON");
+    let recs = v["Records"].as_array().unwrap();
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[0]["eventID"], "00000000-0000-4000-8000-000000004007");
+    assert_eq!(
+        recs[0]["userAgent"],
+        "=HYPERLINK(\"http://evil.example/\",\"click\")"
+    );
+    // Nothing selected: an empty but valid document.
+    let r = get(
+        addr,
+        "/export/events.json?from=2020-01-01&to=2020-01-01",
+        Some(&c),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&dechunk(&r.body)).expect("valid JSON");
+    assert_eq!(v["Records"].as_array().map(Vec::len), Some(0));
 }

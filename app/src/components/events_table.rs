@@ -1,10 +1,17 @@
 use crate::fmt;
 use crate::model::EventRow;
+use crate::query::{EventQuery, Field};
 use leptos::prelude::*;
 
 /// The event list. Every value is text; long values are cut by CSS, whole in `title`.
 #[component]
-pub fn EventsTable(rows: Vec<EventRow>, #[prop(into)] caption: String) -> impl IntoView {
+pub fn EventsTable(
+    rows: Vec<EventRow>,
+    #[prop(into)] caption: String,
+    /// The view the rows come from: IP and Region cells add a filter to it.
+    query: EventQuery,
+    #[prop(into)] path: String,
+) -> impl IntoView {
     view! {
         <div class="events-table__wrap">
             <table class="events-table">
@@ -37,7 +44,7 @@ pub fn EventsTable(rows: Vec<EventRow>, #[prop(into)] caption: String) -> impl I
                                         </a>
                                     </td>
                                     <td class="cell-clip" title=format!("{} ({})", r.principal, r.principal_kind)>
-                                        {r.principal.clone()}
+                                        <a href=fmt::principal_href(&r.principal_key)>{r.principal.clone()}</a>
                                     </td>
                                     <td class="cell-clip" title=r.name.clone()>
                                         <a href=href>{r.name.clone()}</a>
@@ -45,12 +52,14 @@ pub fn EventsTable(rows: Vec<EventRow>, #[prop(into)] caption: String) -> impl I
                                     <td class="cell-clip" title=r.source.clone()>
                                         {r.source.strip_suffix(".amazonaws.com").unwrap_or(&r.source).to_string()}
                                     </td>
-                                    <td class="cell-clip">{r.region.clone().unwrap_or_default()}</td>
-                                    <td class="cell-clip" title=r.resource.clone().unwrap_or_default()>
-                                        {r.resource.clone().unwrap_or_default()}
+                                    <td class="cell-clip">
+                                        {r.region.clone().map(|v| { let h = query.with_filter(Field::Region, &v, false).href(&path); view! { <a class="quiet-link" href=h>{v}</a> } })}
+                                    </td>
+                                    <td class="cell-clip" title=r.resource_arn.clone().unwrap_or_default()>
+                                        {r.resource_arn.clone().map(|arn| view! { <a href=fmt::resource_href(&arn)>{r.resource.clone().unwrap_or_default()}</a> })}
                                     </td>
                                     <td class="cell-clip" title=r.source_ip.clone().unwrap_or_default()>
-                                        {r.source_ip.clone().unwrap_or_default()}
+                                        {r.source_ip.clone().map(|v| { let h = query.with_filter(Field::SourceIp, &v, false).href(&path); view! { <a class="quiet-link" href=h>{v}</a> } })}
                                     </td>
                                     <td class="cell-clip events-table__error" title=err_title>
                                         {err.map(|e| view! { <span class="badge badge--error">"⚠ " {e}</span> })}

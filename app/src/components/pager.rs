@@ -1,12 +1,23 @@
 use leptos::prelude::*;
 
-/// Keyset paging links: back to the newest page, on to older events.
+/// Keyset paging links: back to the first page, on to the next.
 #[component]
-pub fn Pager(newest_href: Option<String>, older_href: Option<String>) -> impl IntoView {
+pub fn Pager(
+    first_href: Option<String>,
+    next_href: Option<String>,
+    /// Whether the list runs newest first (names the links "Newest" / "Older").
+    #[prop(default = true)]
+    newest_first: bool,
+) -> impl IntoView {
+    let (first, next) = if newest_first {
+        ("← Newest", "Older →")
+    } else {
+        ("← Oldest", "Newer →")
+    };
     view! {
         <nav class="pager" aria-label="Pages">
-            {newest_href.map(|h| view! { <a class="pager__link" href=h>"← Newest"</a> })}
-            {older_href.map(|h| view! { <a class="pager__link" rel="next" href=h>"Older →"</a> })}
+            {first_href.map(|h| view! { <a class="pager__link" href=h>{first}</a> })}
+            {next_href.map(|h| view! { <a class="pager__link" rel="next" href=h>{next}</a> })}
         </nav>
     }
 }

@@ -1,11 +1,15 @@
 use crate::fmt;
 use crate::model::ResolvedRange;
-use crate::query::{Preset, TimeRange, TimelineQuery};
+use crate::query::{EventQuery, Preset, TimeRange};
 use leptos::prelude::*;
 
 /// Presets as links and an absolute range as a GET form: both work without JavaScript.
 #[component]
-pub fn TimeRangeBar(query: TimelineQuery, resolved: ResolvedRange) -> impl IntoView {
+pub fn TimeRangeBar(
+    query: EventQuery,
+    resolved: ResolvedRange,
+    #[prop(into)] path: String,
+) -> impl IntoView {
     let current = query.range;
     view! {
         <div class="time-range">
@@ -13,7 +17,7 @@ pub fn TimeRangeBar(query: TimelineQuery, resolved: ResolvedRange) -> impl IntoV
                 {Preset::ALL
                     .into_iter()
                     .map(|p| {
-                        let href = query.with_range(TimeRange::Preset(p)).href("/");
+                        let href = query.with_range(TimeRange::Preset(p)).href(&path);
                         let active = current == TimeRange::Preset(p);
                         view! {
                             <a
@@ -29,7 +33,8 @@ pub fn TimeRangeBar(query: TimelineQuery, resolved: ResolvedRange) -> impl IntoV
                     })
                     .collect_view()}
             </nav>
-            <form class="time-range__form" method="get" action="/">
+            <form class="time-range__form" method="get" action=path.clone()>
+                <crate::components::filter_bar::HiddenQuery query=query.clone() skip=&["from", "to", "range"]/>
                 <label>
                     "From (UTC) "
                     <input type="datetime-local" name="from" value=fmt::minute(resolved.from_ms) required/>

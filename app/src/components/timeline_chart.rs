@@ -1,6 +1,6 @@
 use crate::fmt;
 use crate::model::{Bucket, ResolvedRange};
-use crate::query::{TimeRange, TimelineQuery};
+use crate::query::{EventQuery, TimeRange};
 use leptos::prelude::*;
 
 const W: f64 = 1000.0;
@@ -13,7 +13,8 @@ pub fn TimelineChart(
     buckets: Vec<Bucket>,
     bucket_ms: i64,
     range: ResolvedRange,
-    query: TimelineQuery,
+    query: EventQuery,
+    #[prop(into)] path: String,
 ) -> impl IntoView {
     let max = buckets.iter().map(|b| b.events).max().unwrap_or(0).max(1);
     let n = buckets.len().max(1) as f64;
@@ -40,7 +41,7 @@ pub fn TimelineChart(
             let eh = if b.errors > 0 { (b.errors as f64 / max as f64 * H).max(1.0) } else { 0.0 };
             let href = query
                 .with_range(TimeRange::Absolute { from_ms: b.start_ms, to_ms: b.start_ms + bucket_ms })
-                .href("/");
+                .href(&path);
             let title = format!(
                 "{} UTC: {} events, {} errors",
                 fmt::time(b.start_ms),

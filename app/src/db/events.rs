@@ -1,11 +1,15 @@
 //! Queries over `events`: totals and histogram from the per-minute counts, keyset pages
 //! by time-ordered id, one event in full.
 
+use super::filter::Selection;
 use crate::model::{
-    Bucket, EventDetail, EventRow, IssuedBy, PrincipalInfo, ResolvedRange, ResourceInfo, StoreInfo,
+    Bucket, EventDetail, EventRow, IssuedBy, Kpis, PrincipalInfo, ResolvedRange, ResourceInfo,
+    StoreInfo, TopList, TopRow,
 };
-use crate::schema::first_id_at;
-use sqlx::{FromRow, SqlitePool};
+use crate::query::{Field, Sort};
+use crate::schema::{Dim, TermKind, first_id_at};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use std::collections::HashMap;
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -22,16 +26,392 @@ pub async fn store_info(pool: &SqlitePool) -> Result<StoreInfo, sqlx::Error> {
     })
 }
 
-/// Events and errors in the range (minute-aligned).
-pub async fn totals(pool: &SqlitePool, r: &ResolvedRange) -> Result<(i64, i64), sqlx::Error> {
-    let (e, x): (Option<i64>, Option<i64>) = sqlx::query_as(
-        "SELECT sum(events), sum(errors) FROM counts_minute WHERE minute >= ?1 AND minute < ?2",
+/// The timeline's top-N panels, in order.
+pub const TIMELINE_DIMS: [Dim; 8] = [
+    Dim::Principal,
+    Dim::Name,
+    Dim::Resource,
+    Dim::SourceIp,
+    Dim::ErrorCode,
+    Dim::Source,
+    Dim::Region,
+    Dim::Account,
+];
+
+/// Top-N panels show this many rows.
+pub const TOP_N: usize = 8;
+/// How deep partial top lists go before they are merged (exact whenever a part has no
+/// more distinct values than this).
+const MERGE_DEPTH: i64 = 1000;
+
+/// Figures for a range: KPIs, the histogram and the top values of every dimension.
+#[derive(Debug, Clone, Default)]
+pub struct Facets {
+    pub kpis: Kpis,
+    pub buckets: Vec<Bucket>,
+    /// Per dimension: (value id, events, errors), most events first.
+    pub top: HashMap<u8, Vec<(i64, i64, i64)>>,
+}
+
+fn empty_buckets(r: &ResolvedRange, bucket_ms: i64) -> (i64, Vec<Bucket>) {
+    let first = r.from_ms.div_euclid(bucket_ms) * bucket_ms;
+    let n = ((r.to_ms - first) + bucket_ms - 1) / bucket_ms;
+    let out = (0..n.max(0))
+        .map(|i| Bucket {
+            start_ms: first + i * bucket_ms,
+            events: 0,
+            errors: 0,
+        })
+        .collect();
+    (first, out)
+}
+
+/// The denied error codes' term ids, as a JSON array.
+async fn denied_codes(pool: &SqlitePool) -> Result<String, sqlx::Error> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM terms WHERE kind = ?1
+         AND (value GLOB 'AccessDenied*' OR value GLOB '*UnauthorizedOperation')",
     )
-    .bind(r.from_ms.div_euclid(60_000))
-    .bind(r.to_ms.div_euclid(60_000))
-    .fetch_one(pool)
+    .bind(TermKind::ErrorCode as u8)
+    .fetch_all(pool)
     .await?;
-    Ok((e.unwrap_or(0), x.unwrap_or(0)))
+    Ok(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+}
+
+/// One pass over the selected events of a range: KPIs, histogram (when `bucket_ms` is
+/// given) and the top `depth` values of every dimension (when `depth > 0`). The events
+/// are read once into a temporary result and every figure is grouped from that.
+pub async fn scan_facets(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    bucket_ms: Option<i64>,
+    depth: i64,
+    objects: bool,
+) -> Result<Facets, sqlx::Error> {
+    let denied = denied_codes(pool).await?;
+    let bucket = bucket_ms.unwrap_or(i64::MAX);
+    let (first, mut buckets) = match bucket_ms {
+        Some(b) => empty_buckets(r, b),
+        None => (r.from_ms, Vec::new()),
+    };
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "WITH m AS MATERIALIZED (
+             SELECT e.id, e.event_time, e.principal_id, e.name_id, e.source_id, e.source_ip_id,
+                    e.error_code_id, e.region_id, e.account_id, e.read_only, e.resource_ids,
+                    e.user_agent_id, e.access_key_id
+             FROM events e WHERE e.id >= ",
+    );
+    qb.push_bind(first_id_at(r.from_ms));
+    qb.push(" AND e.id < ");
+    qb.push_bind(first_id_at(r.to_ms));
+    sel.push_where(&mut qb);
+    qb.push(
+        ")
+         SELECT -1, count(*), count(error_code_id), 0 FROM m
+         UNION ALL SELECT -2, coalesce(sum(read_only = 0), 0),
+             coalesce(sum(error_code_id IN (SELECT value FROM json_each(",
+    );
+    qb.push_bind(denied);
+    qb.push(
+        "))), 0), 0 FROM m
+         UNION ALL SELECT -3, count(DISTINCT principal_id), 0, 0 FROM m",
+    );
+    if bucket_ms.is_some() {
+        qb.push(" UNION ALL SELECT -4, (event_time - ");
+        qb.push_bind(first);
+        qb.push(") / ");
+        qb.push_bind(bucket);
+        qb.push(", count(*), count(error_code_id) FROM m GROUP BY 2");
+    }
+    if depth > 0 {
+        qb.push(
+            " UNION ALL SELECT dim, value, n, x FROM (
+                SELECT dim, value, n, x,
+                       row_number() OVER (PARTITION BY dim ORDER BY n DESC, value) AS rk
+                FROM (
+                    SELECT 0 AS dim, principal_id AS value, count(*) AS n, count(error_code_id) AS x FROM m GROUP BY 2
+                    UNION ALL SELECT 1, name_id, count(*), count(error_code_id) FROM m GROUP BY 2
+                    UNION ALL SELECT 2, source_id, count(*), count(error_code_id) FROM m GROUP BY 2
+                    UNION ALL SELECT 3, r.value, count(*), count(m.error_code_id) FROM m, json_each(m.resource_ids) r
+",
+        );
+        qb.push(if objects {
+            " GROUP BY 2"
+        } else {
+            " JOIN resources res ON res.id = r.value WHERE res.type <> 'AWS::S3::Object' GROUP BY 2"
+        });
+        qb.push(
+            "
+                    UNION ALL SELECT 4, source_ip_id, count(*), count(error_code_id) FROM m WHERE source_ip_id IS NOT NULL GROUP BY 2
+                    UNION ALL SELECT 5, error_code_id, count(*), count(error_code_id) FROM m WHERE error_code_id IS NOT NULL GROUP BY 2
+                    UNION ALL SELECT 6, region_id, count(*), count(error_code_id) FROM m WHERE region_id IS NOT NULL GROUP BY 2
+                    UNION ALL SELECT 7, account_id, count(*), count(error_code_id) FROM m GROUP BY 2
+                    UNION ALL SELECT 8, user_agent_id, count(*), count(error_code_id) FROM m WHERE user_agent_id IS NOT NULL GROUP BY 2
+                    UNION ALL SELECT 9, access_key_id, count(*), count(error_code_id) FROM m WHERE access_key_id IS NOT NULL GROUP BY 2
+                )
+            ) WHERE rk <= ",
+        );
+        qb.push_bind(depth);
+    }
+    let rows: Vec<(i64, i64, i64, i64)> = qb.build_query_as().fetch_all(pool).await?;
+    let mut f = Facets::default();
+    for (dim, a, b, c) in rows {
+        match dim {
+            -1 => {
+                f.kpis.events = a;
+                f.kpis.errors = b;
+            }
+            -2 => {
+                f.kpis.writes = a;
+                f.kpis.denied = b;
+            }
+            -3 => f.kpis.principals = a,
+            -4 => {
+                if let Some(slot) = usize::try_from(a).ok().and_then(|i| buckets.get_mut(i)) {
+                    slot.events = b;
+                    slot.errors = c;
+                }
+            }
+            d => {
+                if let Ok(d) = u8::try_from(d) {
+                    f.top.entry(d).or_default().push((a, b, c));
+                }
+            }
+        }
+    }
+    f.buckets = buckets;
+    Ok(f)
+}
+
+/// The same figures from the summary tables, for a selection they can answer (see
+/// [`Selection::rollup_mask`]): per-minute counts for the KPIs and histogram, hourly
+/// rollups for the top values, and the events themselves only for the partial hours at
+/// either end of the range.
+pub async fn summary_facets(
+    pool: &SqlitePool,
+    sel: &Selection,
+    (mask, want): (i64, i64),
+    r: &ResolvedRange,
+    bucket_ms: Option<i64>,
+    depth: i64,
+) -> Result<Facets, sqlx::Error> {
+    const HOUR: i64 = 3_600_000;
+    let mut f = Facets::default();
+    let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+        sqlx::query_as(
+            "SELECT sum(events), sum(CASE WHEN flags & 2 THEN events END),
+                    sum(CASE WHEN flags & 1 THEN events END), sum(CASE WHEN flags & 4 THEN events END)
+             FROM counts_minute WHERE minute >= ?1 AND minute < ?2 AND (flags & ?3) = ?4",
+        )
+        .bind(r.from_ms.div_euclid(60_000))
+        .bind(r.to_ms.div_euclid(60_000))
+        .bind(mask)
+        .bind(want)
+        .fetch_one(pool)
+        .await?;
+    f.kpis = Kpis {
+        events: k_events.unwrap_or(0),
+        errors: k_errors.unwrap_or(0),
+        writes: k_writes.unwrap_or(0),
+        denied: k_denied.unwrap_or(0),
+        principals: 0,
+    };
+    if let Some(b) = bucket_ms {
+        f.buckets = histogram(pool, r, b, (mask, want)).await?;
+    }
+    // Whole hours from the rollup, the ragged ends from the events.
+    let h0 = (r.from_ms + HOUR - 1).div_euclid(HOUR);
+    let h1 = r.to_ms.div_euclid(HOUR);
+    let mut parts: Vec<Facets> = Vec::new();
+    let mut principals: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    let whole = h0 < h1;
+    let edges: Vec<ResolvedRange> = if whole {
+        [(r.from_ms, h0 * HOUR), (h1 * HOUR, r.to_ms)]
+            .into_iter()
+            .filter(|(a, b)| a < b)
+            .map(|(from_ms, to_ms)| ResolvedRange {
+                from_ms,
+                to_ms,
+                preset: None,
+            })
+            .collect()
+    } else {
+        vec![r.clone()]
+    };
+    for edge in &edges {
+        // Edges are under two hours of events: no depth limit, so the merge is exact.
+        let mut e = scan_facets(pool, sel, edge, None, i64::MAX, false).await?;
+        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
+            principals.extend(p.iter().map(|(v, _, _)| *v));
+        }
+        e.buckets.clear();
+        parts.push(e);
+    }
+    if whole {
+        // Whole days from the daily rollup, the hours around them from the hourly one.
+        let d0 = (h0 + 23).div_euclid(24);
+        let d1 = h1.div_euclid(24);
+        let (d0, d1) = if d0 < d1 { (d0, d1) } else { (0, 0) };
+        let (ha, hb) = if d0 < d1 {
+            (d0 * 24, d1 * 24)
+        } else {
+            (h1, h1)
+        };
+        // Hours [h0, ha) and [hb, h1); days [d0, d1).
+        let all_principals: Vec<i64> = sqlx::query_scalar(
+            "SELECT value FROM rollup_day
+             WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
+             UNION SELECT value FROM rollup_hour
+             WHERE dim = ?1 AND ((hour >= ?2 AND hour < ?8) OR (hour >= ?9 AND hour < ?3))
+               AND (flags & ?4) = ?5",
+        )
+        .bind(Dim::Principal as u8)
+        .bind(h0)
+        .bind(h1)
+        .bind(mask)
+        .bind(want)
+        .bind(d0)
+        .bind(d1)
+        .bind(ha)
+        .bind(hb)
+        .fetch_all(pool)
+        .await?;
+        principals.extend(all_principals);
+        if depth > 0 {
+            let mut middle = Facets::default();
+            for dim in &Dim::ALL[..8] {
+                let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+                     FROM (
+                         SELECT value, flags, events FROM rollup_day
+                         WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
+                         UNION ALL
+                         SELECT value, flags, events FROM rollup_hour
+                         WHERE dim = ?1 AND ((hour >= ?2 AND hour < ?8) OR (hour >= ?9 AND hour < ?3))
+                           AND (flags & ?4) = ?5
+                     )
+                     GROUP BY value ORDER BY n DESC, value LIMIT ?10",
+                )
+                .bind(*dim as u8)
+                .bind(h0)
+                .bind(h1)
+                .bind(mask)
+                .bind(want)
+                .bind(d0)
+                .bind(d1)
+                .bind(ha)
+                .bind(hb)
+                .bind(MERGE_DEPTH.max(depth))
+                .fetch_all(pool)
+                .await?;
+                middle.top.insert(*dim as u8, rows);
+            }
+            parts.push(middle);
+        }
+    }
+    f.kpis.principals = principals.len() as i64;
+    if depth > 0 {
+        for dim in Dim::ALL {
+            let mut merged: HashMap<i64, (i64, i64)> = HashMap::new();
+            for p in &parts {
+                for (v, n, x) in p.top.get(&(dim as u8)).into_iter().flatten() {
+                    let m = merged.entry(*v).or_insert((0, 0));
+                    m.0 += n;
+                    m.1 += x;
+                }
+            }
+            let mut list: Vec<(i64, i64, i64)> =
+                merged.into_iter().map(|(v, (n, x))| (v, n, x)).collect();
+            list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            list.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
+            f.top.insert(dim as u8, list);
+        }
+    }
+    Ok(f)
+}
+
+/// Figures for a range: from the summaries when they can answer, else by a scan.
+/// `objects`: whether single S3 objects count in the resource list.
+pub async fn facets(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    bucket_ms: Option<i64>,
+    depth: i64,
+    objects: bool,
+) -> Result<Facets, sqlx::Error> {
+    match sel.rollup_mask() {
+        Some(mask) if !objects => summary_facets(pool, sel, mask, r, bucket_ms, depth).await,
+        _ => scan_facets(pool, sel, r, bucket_ms, depth, objects).await,
+    }
+}
+
+/// Names for the ids of the top lists: what a filter matches and what is shown.
+pub async fn label_top(
+    pool: &SqlitePool,
+    top: &HashMap<u8, Vec<(i64, i64, i64)>>,
+    dims: &[Dim],
+) -> Result<Vec<TopList>, sqlx::Error> {
+    let mut out = Vec::new();
+    for &dim in dims {
+        let rows = top.get(&(dim as u8)).cloned().unwrap_or_default();
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let names: Vec<(i64, String, String)> = match dim {
+            Dim::Principal => {
+                sqlx::query_as(
+                    "SELECT id, key, display_name || coalesce(' · ' || account, '') FROM principals
+                     WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(&ids_json)
+                .fetch_all(pool)
+                .await?
+            }
+            Dim::Resource => sqlx::query_as(
+                "SELECT id, arn, name FROM resources WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&ids_json)
+            .fetch_all(pool)
+            .await?,
+            _ => sqlx::query_as(
+                "SELECT id, value, value FROM terms WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&ids_json)
+            .fetch_all(pool)
+            .await?,
+        };
+        let names: HashMap<i64, (String, String)> =
+            names.into_iter().map(|(id, v, l)| (id, (v, l))).collect();
+        let field = match dim {
+            Dim::Principal => Field::Principal,
+            Dim::Name => Field::Name,
+            Dim::Source => Field::Source,
+            Dim::Resource => Field::Resource,
+            Dim::SourceIp => Field::SourceIp,
+            Dim::ErrorCode => Field::Error,
+            Dim::Region => Field::Region,
+            Dim::Account => Field::Account,
+            Dim::UserAgent => Field::UserAgent,
+            Dim::AccessKey => Field::AccessKey,
+        };
+        out.push(TopList {
+            field,
+            rows: rows
+                .into_iter()
+                .take(TOP_N)
+                .filter_map(|(id, events, errors)| {
+                    names.get(&id).map(|(value, label)| TopRow {
+                        value: value.clone(),
+                        label: label.clone(),
+                        events,
+                        errors,
+                    })
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Event and error counts per bucket of `bucket_ms`, every bucket of the range present.
@@ -39,26 +419,23 @@ pub async fn histogram(
     pool: &SqlitePool,
     r: &ResolvedRange,
     bucket_ms: i64,
+    (mask, want): (i64, i64),
 ) -> Result<Vec<Bucket>, sqlx::Error> {
-    let first = r.from_ms.div_euclid(bucket_ms) * bucket_ms;
+    let (first, mut out) = empty_buckets(r, bucket_ms);
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events), sum(errors) FROM counts_minute
-         WHERE minute >= ?1 AND minute < ?2 GROUP BY b ORDER BY b",
+        "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
+                coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+         FROM counts_minute
+         WHERE minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b",
     )
     .bind(r.from_ms.div_euclid(60_000))
     .bind(r.to_ms.div_euclid(60_000))
     .bind(first)
     .bind(bucket_ms)
+    .bind(mask)
+    .bind(want)
     .fetch_all(pool)
     .await?;
-    let n = ((r.to_ms - first) + bucket_ms - 1) / bucket_ms;
-    let mut out: Vec<Bucket> = (0..n.max(0))
-        .map(|i| Bucket {
-            start_ms: first + i * bucket_ms,
-            events: 0,
-            errors: 0,
-        })
-        .collect();
     for (b, e, x) in rows {
         if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
             slot.events = e;
@@ -73,60 +450,57 @@ struct RowDb {
     id: i64,
     event_time: i64,
     principal: String,
+    principal_key: String,
     principal_kind: String,
     name: String,
     source: String,
     region: Option<String>,
     resource: Option<String>,
+    resource_arn: Option<String>,
     source_ip: Option<String>,
     error_code: Option<String>,
+    read_only: Option<bool>,
 }
 
-/// One page of events in the range, newest first, below the `before` cursor. Returns
-/// the rows and the cursor of the next page.
+/// One page of the selected events in the range, in `sort` order, after the cursor.
+/// Returns the rows and the cursor of the next page.
 pub async fn list(
     pool: &SqlitePool,
+    sel: &Selection,
     r: &ResolvedRange,
-    before: Option<i64>,
+    sort: Sort,
+    cursor: Option<i64>,
+    limit: i64,
 ) -> Result<(Vec<EventRow>, Option<i64>), sqlx::Error> {
-    let upper = first_id_at(r.to_ms).min(before.unwrap_or(i64::MAX));
-    let rows: Vec<RowDb> = sqlx::query_as(
-        "SELECT e.id, e.event_time, p.display_name AS principal, p.kind AS principal_kind,
-                n.value AS name, s.value AS source, rg.value AS region, res.name AS resource,
-                ip.value AS source_ip, ec.value AS error_code
-         FROM events e
-         JOIN principals p ON p.id = e.principal_id
-         JOIN terms n ON n.id = e.name_id
-         JOIN terms s ON s.id = e.source_id
-         LEFT JOIN terms rg ON rg.id = e.region_id
-         LEFT JOIN terms ip ON ip.id = e.source_ip_id
-         LEFT JOIN terms ec ON ec.id = e.error_code_id
-         LEFT JOIN resources res ON res.id = json_extract(e.resource_ids, '$[0]')
-         WHERE e.id >= ?1 AND e.id < ?2
-         ORDER BY e.id DESC
-         LIMIT ?3",
-    )
-    .bind(first_id_at(r.from_ms))
-    .bind(upper)
-    .bind(PAGE_SIZE + 1)
-    .fetch_all(pool)
-    .await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
+    let (mut lo, mut hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
+    match (sort, cursor) {
+        (Sort::Newest, Some(c)) => hi = hi.min(c),
+        (Sort::Oldest, Some(c)) => lo = lo.max(c.saturating_add(1)),
+        (_, None) => {}
+    }
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
+    qb.push(" FROM (SELECT e.* FROM events e WHERE e.id >= ");
+    qb.push_bind(lo);
+    qb.push(" AND e.id < ");
+    qb.push_bind(hi);
+    sel.push_where(&mut qb);
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
+        Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
+    });
+    qb.push_bind(limit + 1);
+    qb.push(") e");
+    qb.push(ROW_JOINS);
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC",
+        Sort::Oldest => " ORDER BY e.id ASC",
+    });
+    let rows: Vec<RowDb> = qb.build_query_as().fetch_all(pool).await?;
+    let more = rows.len() as i64 > limit;
     let rows: Vec<EventRow> = rows
         .into_iter()
-        .take(PAGE_SIZE as usize)
-        .map(|r| EventRow {
-            id: r.id,
-            time_ms: r.event_time,
-            principal: r.principal,
-            principal_kind: r.principal_kind,
-            name: r.name,
-            source: r.source,
-            region: r.region,
-            resource: r.resource,
-            source_ip: r.source_ip,
-            error_code: r.error_code,
-        })
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(RowDb::into_row)
         .collect();
     let next = if more {
         rows.last().map(|r| r.id)
@@ -134,6 +508,93 @@ pub async fn list(
         None
     };
     Ok((rows, next))
+}
+
+/// Columns of an [`EventRow`] over `e` (with [`ROW_JOINS`]).
+const ROW_COLUMNS: &str =
+    "SELECT e.id, e.event_time, p.display_name AS principal, p.key AS principal_key,
+        p.kind AS principal_kind, n.value AS name, s.value AS source, rg.value AS region,
+        res.name AS resource, res.arn AS resource_arn, ip.value AS source_ip,
+        ec.value AS error_code, e.read_only";
+
+const ROW_JOINS: &str = "
+     JOIN principals p ON p.id = e.principal_id
+     JOIN terms n ON n.id = e.name_id
+     JOIN terms s ON s.id = e.source_id
+     LEFT JOIN terms rg ON rg.id = e.region_id
+     LEFT JOIN terms ip ON ip.id = e.source_ip_id
+     LEFT JOIN terms ec ON ec.id = e.error_code_id
+     LEFT JOIN resources res ON res.id = json_extract(e.resource_ids, '$[0]')";
+
+/// How far around an event related ones are looked for.
+const RELATED_WINDOW_MS: i64 = 10 * 60_000;
+
+/// Events within minutes of `id` from the same request, the same shared event (copies
+/// delivered to other accounts) or the same principal, nearest first in time order.
+pub async fn related(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Vec<crate::model::RelatedEvent>, sqlx::Error> {
+    let t = crate::schema::id_time(id);
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
+    qb.push(
+        ", CASE WHEN e.request_id = me.request_id THEN 'same request'
+                WHEN e.shared_event_id = me.shared_event_id THEN 'same shared event'
+                ELSE 'same principal' END AS why
+         FROM events me, events e",
+    );
+    qb.push(ROW_JOINS);
+    qb.push(" WHERE me.id = ");
+    qb.push_bind(id);
+    qb.push(" AND e.id >= ");
+    qb.push_bind(first_id_at(t - RELATED_WINDOW_MS));
+    qb.push(" AND e.id < ");
+    qb.push_bind(first_id_at(t + RELATED_WINDOW_MS));
+    qb.push(
+        " AND e.id <> me.id AND (e.request_id = me.request_id
+              OR e.shared_event_id = me.shared_event_id OR e.principal_id = me.principal_id)
+         ORDER BY (coalesce(e.request_id = me.request_id, 0)
+                   OR coalesce(e.shared_event_id = me.shared_event_id, 0)) DESC,
+                  abs(e.event_time - me.event_time), e.id
+         LIMIT 30",
+    );
+    #[derive(FromRow)]
+    struct Rel {
+        #[sqlx(flatten)]
+        row: RowDb,
+        why: String,
+    }
+    let rows: Vec<Rel> = qb.build_query_as().fetch_all(pool).await?;
+    let mut out: Vec<crate::model::RelatedEvent> = rows
+        .into_iter()
+        .map(|r| crate::model::RelatedEvent {
+            why: r.why,
+            row: r.row.into_row(),
+        })
+        .collect();
+    out.sort_by_key(|r| r.row.id);
+    Ok(out)
+}
+
+impl RowDb {
+    fn into_row(self) -> EventRow {
+        let r = self;
+        EventRow {
+            id: r.id,
+            time_ms: r.event_time,
+            principal: r.principal,
+            principal_key: r.principal_key,
+            principal_kind: r.principal_kind,
+            name: r.name,
+            source: r.source,
+            region: r.region,
+            resource: r.resource,
+            resource_arn: r.resource_arn,
+            source_ip: r.source_ip,
+            error_code: r.error_code,
+            read_only: r.read_only,
+        }
+    }
 }
 
 #[derive(FromRow)]
@@ -303,5 +764,164 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         response_elements: pretty(value.get("responseElements")),
         additional_event_data: pretty(value.get("additionalEventData")),
         raw_pretty: serde_json::to_string_pretty(&value).unwrap_or_default(),
+        related: related(pool, r.id).await?,
     }))
+}
+
+/// A selection's figures, top lists (of `dims`) and first page of rows.
+pub async fn activity(
+    pool: &SqlitePool,
+    sel: &Selection,
+    query: &crate::query::EventQuery,
+    range: &ResolvedRange,
+    dims: &[Dim],
+) -> Result<crate::model::Activity, sqlx::Error> {
+    let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
+    let f = facets(pool, sel, range, Some(bucket_ms), TOP_N as i64, true).await?;
+    let top = label_top(pool, &f.top, dims).await?;
+    let (rows, next_cursor) = list(pool, sel, range, query.sort, query.cursor, PAGE_SIZE).await?;
+    Ok(crate::model::Activity {
+        range: range.clone(),
+        bucket_ms,
+        buckets: f.buckets,
+        kpis: f.kpis,
+        top,
+        rows,
+        next_cursor,
+    })
+}
+
+/// The original record of an event, parsed.
+pub async fn record(pool: &SqlitePool, id: i64) -> Result<Option<serde_json::Value>, DetailError> {
+    let row: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    let Some((dict_id, raw)) = row else {
+        return Ok(None);
+    };
+    let dict: Option<Vec<u8>> = if dict_id == 0 {
+        None
+    } else {
+        sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
+            .bind(dict_id)
+            .fetch_optional(pool)
+            .await?
+    };
+    let bytes =
+        decompress(dict.as_deref(), &raw).map_err(|e| DetailError::Raw(id, e.to_string()))?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| DetailError::Raw(id, e.to_string()))
+}
+
+/// One event as exported: the indexed fields as text, and its original record.
+#[derive(Debug, FromRow)]
+pub struct ExportRow {
+    pub id: i64,
+    pub event_time: i64,
+    pub account: String,
+    pub region: Option<String>,
+    pub source: String,
+    pub name: String,
+    pub principal: String,
+    pub principal_key: String,
+    pub principal_kind: String,
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub read_only: Option<bool>,
+    pub resources: Option<String>,
+    pub request_id: Option<String>,
+    pub raw_dict: i64,
+    pub raw: Vec<u8>,
+}
+
+/// A page of the export (same order and cursor as [`list`]).
+pub async fn export_page(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    sort: Sort,
+    cursor: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ExportRow>, sqlx::Error> {
+    let (mut lo, mut hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
+    match (sort, cursor) {
+        (Sort::Newest, Some(c)) => hi = hi.min(c),
+        (Sort::Oldest, Some(c)) => lo = lo.max(c.saturating_add(1)),
+        (_, None) => {}
+    }
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "SELECT e.id, e.event_time, a.value AS account, rg.value AS region, s.value AS source,
+                n.value AS name, p.display_name AS principal, p.key AS principal_key,
+                p.kind AS principal_kind, ak.value AS access_key, ip.value AS source_ip,
+                ua.value AS user_agent, ec.value AS error_code, em.value AS error_message,
+                e.read_only,
+                (SELECT group_concat(r.arn, ' ') FROM json_each(e.resource_ids) j
+                 JOIN resources r ON r.id = j.value) AS resources,
+                e.request_id, e.raw_dict, e.raw
+         FROM (SELECT e.* FROM events e WHERE e.id >= ",
+    );
+    qb.push_bind(lo);
+    qb.push(" AND e.id < ");
+    qb.push_bind(hi);
+    sel.push_where(&mut qb);
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
+        Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
+    });
+    qb.push_bind(limit);
+    qb.push(
+        ") e
+         JOIN principals p ON p.id = e.principal_id
+         JOIN terms a ON a.id = e.account_id
+         JOIN terms n ON n.id = e.name_id
+         JOIN terms s ON s.id = e.source_id
+         LEFT JOIN terms rg ON rg.id = e.region_id
+         LEFT JOIN terms ak ON ak.id = e.access_key_id
+         LEFT JOIN terms ip ON ip.id = e.source_ip_id
+         LEFT JOIN terms ua ON ua.id = e.user_agent_id
+         LEFT JOIN terms ec ON ec.id = e.error_code_id
+         LEFT JOIN terms em ON em.id = e.error_message_id",
+    );
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC",
+        Sort::Oldest => " ORDER BY e.id ASC",
+    });
+    qb.build_query_as().fetch_all(pool).await
+}
+
+/// Decompresses original records, loading each dictionary once.
+#[derive(Default)]
+pub struct RawReader {
+    dicts: HashMap<i64, Option<Vec<u8>>>,
+}
+
+impl RawReader {
+    pub async fn read(
+        &mut self,
+        pool: &SqlitePool,
+        id: i64,
+        dict_id: i64,
+        raw: &[u8],
+    ) -> Result<Vec<u8>, DetailError> {
+        if dict_id != 0 && !self.dicts.contains_key(&dict_id) {
+            let d: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
+                    .bind(dict_id)
+                    .fetch_optional(pool)
+                    .await?;
+            self.dicts.insert(dict_id, d);
+        }
+        let dict = if dict_id == 0 {
+            None
+        } else {
+            self.dicts.get(&dict_id).and_then(|d| d.as_deref())
+        };
+        decompress(dict, raw).map_err(|e| DetailError::Raw(id, e.to_string()))
+    }
 }

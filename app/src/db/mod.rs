@@ -2,6 +2,9 @@
 
 pub mod admin;
 pub mod events;
+pub mod filter;
+pub mod principals;
+pub mod resources;
 
 use leptos::prelude::*;
 use sqlx::SqlitePool;

@@ -1,9 +1,10 @@
 //! `/events/{id}`: one event, laid out for reading, and its whole record.
 
-use crate::components::{error_panel::ErrorPanel, json_view::JsonView};
+use crate::components::{error_panel::ErrorPanel, events_table::EventsTable, json_view::JsonView};
 use crate::fmt;
 use crate::model::EventDetail;
 use crate::pages::not_found::NotFound;
+use crate::query::{EventQuery, Field, Preset, TimeRange};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -54,6 +55,20 @@ fn field(label: &'static str, value: Option<String>) -> impl IntoView {
     })
 }
 
+/// A value that opens the timeline filtered on it (all time).
+fn linked(label: &'static str, value: Option<String>, field: Field) -> impl IntoView {
+    value.map(|v| {
+        let href = EventQuery::default()
+            .with_range(TimeRange::Preset(Preset::All))
+            .with_filter(field, &v, false)
+            .href("/");
+        view! {
+            <dt>{label}</dt>
+            <dd class="field__value"><a href=href title=format!("All events with this {}", label.to_lowercase())>{v}</a></dd>
+        }
+    })
+}
+
 #[component]
 fn EventView(e: EventDetail) -> impl IntoView {
     let title = format!("{} by {}", e.name, e.principal.display);
@@ -90,36 +105,42 @@ fn EventView(e: EventDetail) -> impl IntoView {
             <section class="card" aria-labelledby="ev-what">
                 <h2 id="ev-what">"What"</h2>
                 <dl class="fields">
-                    {field("Event", Some(e.name.clone()))}
-                    {field("Service", Some(e.source.clone()))}
+                    {linked("Event", Some(e.name.clone()), Field::Name)}
+                    {linked("Service", Some(e.source.clone()), Field::Source)}
                     {field("Access", ro)}
                     {field("Type", e.event_type.clone())}
                     {field("Category", e.category.clone())}
-                    {field("Error code", e.error_code.clone())}
+                    {linked("Error code", e.error_code.clone(), Field::Error)}
                     {field("Error message", e.error_message.clone())}
                 </dl>
             </section>
             <section class="card" aria-labelledby="ev-who">
                 <h2 id="ev-who">"Who"</h2>
                 <dl class="fields">
-                    {field("Principal", Some(e.principal.display.clone()))}
+                    <dt>"Principal"</dt>
+                    <dd class="field__value">
+                        <a href=format!("{}?range=all", fmt::principal_href(&e.principal.key))>{e.principal.display.clone()}</a>
+                    </dd>
                     {field("Identity type", Some(e.principal.kind.clone()))}
                     {field("ARN", e.principal.arn.clone())}
                     {field("Role / issuer", e.principal.parent.clone())}
                     {field("Behind it", e.principal.origin.clone())}
                     {field("Principal account", e.principal.account.clone())}
-                    {field("Access key", e.access_key.clone())}
+                    {linked("Access key", e.access_key.clone(), Field::AccessKey)}
                     {issued}
                 </dl>
             </section>
             <section class="card" aria-labelledby="ev-where">
                 <h2 id="ev-where">"Where"</h2>
                 <dl class="fields">
-                    {field("Account", Some(e.account.clone()))}
-                    {field("Region", e.region.clone())}
-                    {field("Source IP", e.source_ip.clone())}
-                    {field("User agent", e.user_agent.clone())}
-                    {field("Request ID", e.request_id.clone())}
+                    {linked("Account", Some(e.account.clone()), Field::Account)}
+                    {linked("Region", e.region.clone(), Field::Region)}
+                    {linked("Source IP", e.source_ip.clone(), Field::SourceIp)}
+                    {linked("User agent", e.user_agent.clone(), Field::UserAgent)}
+                    {e.request_id.clone().map(|r| view! {
+                        <dt>"Request ID"</dt>
+                        <dd class="field__value"><a href="#related" title="Other events of this request">{r}</a></dd>
+                    })}
                     {field("Event ID", e.event_id.clone())}
                     {field("Shared event ID", e.shared_event_id.clone())}
                 </dl>
@@ -135,7 +156,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                         {e.resources.iter().map(|r| view! {
                             <tr>
                                 <td class="cell-wrap">{r.kind.clone()}</td>
-                                <td class="cell-wrap">{r.name.clone()}</td>
+                                <td class="cell-wrap"><a href=format!("{}?range=all", fmt::resource_href(&r.arn))>{r.name.clone()}</a></td>
                                 <td class="cell-wrap">{r.arn.clone()}</td>
                             </tr>
                         }).collect_view()}
@@ -143,6 +164,21 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 </table>
             </section>
         })}
+        <section class="card" id="related" aria-labelledby="ev-related" data-testid="related">
+            <h2 id="ev-related">"Related events"</h2>
+            {if e.related.is_empty() {
+                view! { <p class="muted">"Nothing from the same request, shared event or principal within ten minutes."</p> }.into_any()
+            } else {
+                let rows: Vec<crate::model::EventRow> = e.related.iter().map(|r| r.row.clone()).collect();
+                let why: Vec<String> = e.related.iter().map(|r| r.why.clone()).collect();
+                let counts = ["same request", "same shared event", "same principal"].map(|w| (w, why.iter().filter(|x| x.as_str() == w).count()));
+                let summary = counts.iter().filter(|(_, n)| *n > 0).map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join(", ");
+                view! {
+                    <p class="muted">{format!("Within ten minutes: {summary}.")}</p>
+                    <EventsTable rows=rows caption="Related events, in time order" query=EventQuery::default().with_range(TimeRange::Preset(Preset::All)) path="/"/>
+                }.into_any()
+            }}
+        </section>
         {e.request_parameters.clone().map(|t| view! { <JsonView label="Request parameters" text=t/> })}
         {e.response_elements.clone().map(|t| view! { <JsonView label="Response elements" text=t/> })}
         {e.additional_event_data.clone().map(|t| view! { <JsonView label="Additional event data" text=t/> })}

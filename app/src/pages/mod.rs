@@ -4,4 +4,6 @@ pub mod admin;
 pub mod auth;
 pub mod event;
 pub mod not_found;
+pub mod principal;
+pub mod resource;
 pub mod timeline;

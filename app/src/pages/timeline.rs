@@ -1,39 +1,84 @@
-//! `/`: the activity timeline.
+//! `/`: the activity timeline: any selection of events, its figures and its rows.
 
 use crate::components::{
-    empty_state::EmptyState, error_panel::ErrorPanel, events_table::EventsTable, pager::Pager,
-    time_range::TimeRangeBar, timeline_chart::TimelineChart,
+    empty_state::EmptyState,
+    error_panel::ErrorPanel,
+    events_table::EventsTable,
+    filter_bar::{FilterBar, FilterChips},
+    kpis::KpiStrip,
+    pager::Pager,
+    time_range::TimeRangeBar,
+    timeline_chart::TimelineChart,
+    top_list::TopPanel,
 };
 use crate::fmt;
 use crate::model::Timeline;
-use crate::query::{Preset, TimeRange, TimelineQuery};
+use crate::query::{EventQuery, Preset, Sort, TimeRange};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+/// Everything the timeline shows for a query (its canonical query string).
 #[server]
-pub async fn get_timeline(query: TimelineQuery) -> Result<Timeline, ServerFnError> {
-    use crate::db::{self, events};
+pub async fn get_timeline(query: String) -> Result<Timeline, ServerFnError> {
+    use crate::db;
     crate::auth::require(crate::auth::Role::Viewer)?;
+    let query = EventQuery::parse(&query);
     let pool = db::pool()?;
-    let store = events::store_info(&pool).await.map_err(db::opaque)?;
-    let range = query.resolve(chrono::Utc::now().timestamp_millis(), &store);
-    let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
-    let (total_events, total_errors) = events::totals(&pool, &range).await.map_err(db::opaque)?;
-    let buckets = events::histogram(&pool, &range, bucket_ms)
+    timeline(&pool, &query, chrono::Utc::now().timestamp_millis())
         .await
-        .map_err(db::opaque)?;
-    let (rows, next_before) = events::list(&pool, &range, query.before)
-        .await
-        .map_err(db::opaque)?;
+        .map_err(db::opaque)
+}
+
+/// The timeline's data at `now_ms`.
+#[cfg(feature = "ssr")]
+pub async fn timeline(
+    pool: &sqlx::SqlitePool,
+    query: &EventQuery,
+    now_ms: i64,
+) -> Result<Timeline, sqlx::Error> {
+    use crate::db::{events, filter};
+    use crate::model::ResolvedRange;
+    let store = events::store_info(pool).await?;
+    let range = query.resolve(now_ms, &store);
+    let span = range.to_ms - range.from_ms;
+    let previous = ResolvedRange {
+        from_ms: range.from_ms - span,
+        to_ms: range.from_ms,
+        preset: None,
+    };
+    let bucket_ms = crate::query::bucket_for(span);
+    let sel = filter::resolve(pool, query).await?;
+    let now = events::facets(
+        pool,
+        &sel,
+        &range,
+        Some(bucket_ms),
+        events::TOP_N as i64,
+        false,
+    )
+    .await?;
+    let before = events::facets(pool, &sel, &previous, None, 0, false).await?;
+    let top = events::label_top(pool, &now.top, &events::TIMELINE_DIMS).await?;
+    let (rows, next_cursor) = events::list(
+        pool,
+        &sel,
+        &range,
+        query.sort,
+        query.cursor,
+        events::PAGE_SIZE,
+    )
+    .await?;
     Ok(Timeline {
         range,
+        previous,
         bucket_ms,
-        buckets,
-        total_events,
-        total_errors,
+        buckets: now.buckets,
+        kpis: now.kpis,
+        previous_kpis: before.kpis,
+        top,
         rows,
-        next_before,
+        next_cursor,
         store,
     })
 }
@@ -43,25 +88,55 @@ pub fn TimelinePage() -> impl IntoView {
     let params = use_query_map();
     let query = Memo::new(move |_| {
         let p = params.read();
-        TimelineQuery::from_params(|k| p.get(k))
+        EventQuery::from_params(|k| p.get_all(k).unwrap_or_default())
     });
-    let data = Resource::new(move || query.get(), get_timeline);
+    let data = Resource::new(move || query.get().to_query(), get_timeline);
     view! {
         <Title text="Timeline"/>
         <h1 class="page__title">"Activity timeline"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading events…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading events…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(t) => view! { <TimelineBody t=t query=query.get_untracked()/> }.into_any(),
                     Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+    }
+}
+
+/// Copies the pinned link of this view (a plain link without JavaScript).
+#[component]
+fn ShareLink(href: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let h = href.clone();
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            ev.prevent_default();
+            if let Some(w) = web_sys::window() {
+                let origin = w.location().origin().unwrap_or_default();
+                let _ = w
+                    .navigator()
+                    .clipboard()
+                    .write_text(&format!("{origin}{h}"));
+                copied.set(true);
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&ev, &h);
+    };
+    view! {
+        <a class="button button--quiet" href=href on:click=on_click data-testid="share-link"
+            title="A link to exactly this view, with the time range fixed">
+            {move || if copied.get() { "✓ Link copied" } else { "Share link" }}
+        </a>
     }
 }
 
 #[component]
-fn TimelineBody(t: Timeline, query: TimelineQuery) -> impl IntoView {
+fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
+    let path = "/";
     if t.store.events == 0 {
         return view! {
             <EmptyState title="No events yet">
@@ -76,69 +151,87 @@ fn TimelineBody(t: Timeline, query: TimelineQuery) -> impl IntoView {
         }
         .into_any();
     }
-    let error_rate = if t.total_events > 0 {
-        t.total_errors as f64 * 100.0 / t.total_events as f64
-    } else {
-        0.0
-    };
     let range_text = format!(
         "{} – {} UTC",
         fmt::time(t.range.from_ms),
         fmt::time(t.range.to_ms)
     );
-    let newest_href = query.before.map(|_| query.with_before(None).href("/"));
-    let older_href = t.next_before.map(|b| query.with_before(Some(b)).href("/"));
-    let caption = match query.before {
-        None => format!("Newest events, {range_text}"),
-        Some(_) => format!("Older events, {range_text}"),
+    let period = format!(
+        "{} – {} UTC",
+        fmt::time(t.previous.from_ms),
+        fmt::time(t.previous.to_ms)
+    );
+    let first_href = query.cursor.map(|_| query.with_cursor(None).href(path));
+    let next_href = t.next_cursor.map(|c| query.with_cursor(Some(c)).href(path));
+    let (order, flip_label, flip_sort) = match query.sort {
+        Sort::Newest => ("Newest", "Oldest first", Sort::Oldest),
+        Sort::Oldest => ("Oldest", "Newest first", Sort::Newest),
     };
-    let all_href = query.with_range(TimeRange::Preset(Preset::All)).href("/");
-    let body = if t.total_events == 0 {
+    let caption = match query.cursor {
+        None => format!("{order} events, {range_text}"),
+        Some(_) => format!("{order} events, {range_text} (continued)"),
+    };
+    let share_href = query.with_cursor(None).pinned(&t.range).href(path);
+    let export_query = query.with_cursor(None).pinned(&t.range).to_query();
+    let csv_href = format!("/export/events.csv?{export_query}");
+    let json_href = format!("/export/events.json?{export_query}");
+    let all_href = query.with_range(TimeRange::Preset(Preset::All)).href(path);
+    let sort_href = query.with_sort(flip_sort).href(path);
+    let total = t.kpis.events;
+    let body = if total == 0 {
         let span = match (t.store.oldest_ms, t.store.newest_ms) {
             (Some(o), Some(n)) => format!(" from {} to {} UTC", fmt::time(o), fmt::time(n)),
             _ => String::new(),
         };
-        let text = format!(
-            "Nothing happened between {range_text}. The store holds {} events{span}. ",
-            fmt::count(t.store.events)
-        );
+        let text = if query.is_filtered() {
+            format!("No event between {range_text} matches these filters. ")
+        } else {
+            format!(
+                "Nothing happened between {range_text}. The store holds {} events{span}. ",
+                fmt::count(t.store.events)
+            )
+        };
         view! {
-            <EmptyState title="No events in this range">
+            <EmptyState title="No events match">
                 <p>
                     {text}
-                    <a href=all_href>"Show all time"</a>
+                    <a href=all_href>"Search all time"</a>
                 </p>
             </EmptyState>
         }
         .into_any()
     } else {
         view! {
-            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone()/>
-            <EventsTable rows=t.rows.clone() caption=caption/>
-            <Pager newest_href=newest_href older_href=older_href/>
+            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path/>
+            <div class="top-grid">
+                {t.top
+                    .iter()
+                    .cloned()
+                    .map(|list| view! { <TopPanel list=list query=query.clone() path=path total=total/> })
+                    .collect_view()}
+            </div>
+            <div class="table-tools">
+                <a class="quiet-link" href=sort_href>{flip_label}</a>
+                <span class="table-tools__export">
+                    "Export this selection: "
+                    <a href=csv_href download="events.csv">"CSV"</a>
+                    " · "
+                    <a href=json_href download="events.json">"JSON"</a>
+                </span>
+            </div>
+            <EventsTable rows=t.rows.clone() caption=caption query=query.clone() path=path/>
+            <Pager first_href=first_href next_href=next_href newest_first=query.sort == Sort::Newest/>
         }
         .into_any()
     };
     view! {
-        <TimeRangeBar query=query.clone() resolved=t.range.clone()/>
-        <section class="kpis" aria-label="Totals">
-            <div class="kpi">
-                <span class="kpi__label">"Events"</span>
-                <span class="kpi__value" data-testid="kpi-events">{fmt::count(t.total_events)}</span>
-            </div>
-            <div class="kpi">
-                <span class="kpi__label">"Errors"</span>
-                <span class="kpi__value" data-testid="kpi-errors">{fmt::count(t.total_errors)}</span>
-            </div>
-            <div class="kpi">
-                <span class="kpi__label">"Error rate"</span>
-                <span class="kpi__value">{format!("{error_rate:.1} %")}</span>
-            </div>
-            <div class="kpi">
-                <span class="kpi__label">"Range (UTC)"</span>
-                <span class="kpi__value kpi__value--small">{range_text.clone()}</span>
-            </div>
-        </section>
+        <div class="toolbar">
+            <TimeRangeBar query=query.clone() resolved=t.range.clone() path=path/>
+            <ShareLink href=share_href/>
+        </div>
+        <FilterBar query=query.clone() action=path/>
+        <FilterChips query=query.clone() path=path/>
+        <KpiStrip now=t.kpis before=t.previous_kpis period=period/>
         {body}
     }
     .into_any()

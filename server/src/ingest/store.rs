@@ -9,7 +9,7 @@
 use super::decode::{Parsed, Piece, RecordReject};
 use super::normalize::{Principal, Resource};
 use super::source::FileJob;
-use app::schema::{ID_HASH_BITS, TermKind, event_row_id};
+use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, event_row_id, flags};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
@@ -56,7 +56,39 @@ pub struct FileReport {
     pub status: FileStatus,
 }
 
+/// Counts kept in memory for a batch and added to the summary tables at commit.
 #[derive(Default)]
+struct Counts {
+    /// (minute, flags) -> events
+    minutes: HashMap<(i64, i64), i64>,
+    /// (dimension, hour, flags, value) -> events
+    rollup: HashMap<(u8, i64, i64, i64), i64>,
+}
+
+impl Counts {
+    fn clear(&mut self) {
+        self.minutes.clear();
+        self.rollup.clear();
+    }
+
+    fn roll(&mut self, dim: Dim, hour: i64, flags: i64, value: Option<i64>) {
+        if let Some(v) = value {
+            *self.rollup.entry((dim as u8, hour, flags, v)).or_insert(0) += 1;
+        }
+    }
+
+    /// The hourly rollup summed per day.
+    fn days(&self) -> Vec<((u8, i64, i64, i64), i64)> {
+        let mut days: HashMap<(u8, i64, i64, i64), i64> = HashMap::default();
+        for (&(dim, hour, f, v), &n) in &self.rollup {
+            *days.entry((dim, hour.div_euclid(24), f, v)).or_insert(0) += n;
+        }
+        let mut out: Vec<_> = days.into_iter().collect();
+        out.sort_unstable_by_key(|(k, _)| *k);
+        out
+    }
+}
+
 struct PrincipalStat {
     first: i64,
     last: i64,
@@ -69,7 +101,7 @@ pub struct Store {
     in_tx: bool,
     caches: Caches,
     files: Vec<FileReport>,
-    counts: HashMap<i64, (i64, i64)>,
+    counts: Counts,
     principal_stats: HashMap<i64, PrincipalStat>,
     batch_events: usize,
     batch_started: Instant,
@@ -252,7 +284,7 @@ impl Writer<'_> {
     fn add(
         &mut self,
         report: &mut FileReport,
-        counts: &mut HashMap<i64, (i64, i64)>,
+        counts: &mut Counts,
         principal_stats: &mut HashMap<i64, PrincipalStat>,
         parsed: Parsed,
     ) -> Result<(), StoreError> {
@@ -347,9 +379,24 @@ impl Writer<'_> {
                 c.source_identity
             ])?;
         }
-        let c = counts.entry(e.time_ms.div_euclid(60_000)).or_insert((0, 0));
-        c.0 += 1;
-        c.1 += i64::from(e.error_code.is_some());
+        let f = flags::of(e.read_only, e.error_code.as_deref());
+        *counts
+            .minutes
+            .entry((e.time_ms.div_euclid(60_000), f))
+            .or_insert(0) += 1;
+        let hour = e.time_ms.div_euclid(3_600_000);
+        counts.roll(Dim::Principal, hour, f, Some(principal_id));
+        counts.roll(Dim::Name, hour, f, Some(name_id));
+        counts.roll(Dim::Source, hour, f, Some(source_id));
+        for (rid, r) in resource_ids.iter().zip(&e.resources) {
+            if r.kind != S3_OBJECT {
+                counts.roll(Dim::Resource, hour, f, Some(*rid));
+            }
+        }
+        counts.roll(Dim::SourceIp, hour, f, source_ip);
+        counts.roll(Dim::ErrorCode, hour, f, error_code);
+        counts.roll(Dim::Region, hour, f, region);
+        counts.roll(Dim::Account, hour, f, Some(account_id));
         let s = principal_stats
             .entry(principal_id)
             .or_insert(PrincipalStat {
@@ -427,7 +474,7 @@ impl Store {
             in_tx: false,
             caches: Caches::new(),
             files: Vec::new(),
-            counts: HashMap::default(),
+            counts: Counts::default(),
             principal_stats: HashMap::default(),
             batch_events: 0,
             batch_started: Instant::now(),
@@ -593,15 +640,38 @@ impl Store {
     }
 
     fn write_batch_tail(&mut self) -> Result<(), StoreError> {
-        let counts: Vec<(i64, (i64, i64))> = self.counts.drain().collect();
-        for (minute, (n, e)) in counts {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO counts_minute (minute, events, errors) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (minute) DO UPDATE SET events = events + excluded.events,
-                     errors = errors + excluded.errors",
-                )?
-                .execute(params![minute, n, e])?;
+        // In key order: the upserts walk the summaries' B-trees front to back.
+        let mut minutes: Vec<((i64, i64), i64)> = self.counts.minutes.drain().collect();
+        minutes.sort_unstable_by_key(|(k, _)| *k);
+        {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO counts_minute (minute, flags, events) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (minute, flags) DO UPDATE SET events = events + excluded.events",
+            )?;
+            for ((minute, f), n) in minutes {
+                st.execute(params![minute, f, n])?;
+            }
+        }
+        let days = self.counts.days();
+        {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO rollup_day (dim, day, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (dim, day, flags, value) DO UPDATE SET events = events + excluded.events",
+            )?;
+            for ((dim, day, f, value), n) in days {
+                st.execute(params![dim, day, f, value, n])?;
+            }
+        }
+        let mut rollup: Vec<((u8, i64, i64, i64), i64)> = self.counts.rollup.drain().collect();
+        rollup.sort_unstable_by_key(|(k, _)| *k);
+        {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO rollup_hour (dim, hour, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (dim, hour, flags, value) DO UPDATE SET events = events + excluded.events",
+            )?;
+            for ((dim, hour, f, value), n) in rollup {
+                st.execute(params![dim, hour, f, value, n])?;
+            }
         }
         let stats: Vec<(i64, PrincipalStat)> = self.principal_stats.drain().collect();
         for (id, s) in stats {

@@ -1,0 +1,126 @@
+use crate::fmt;
+use crate::model::Kpis;
+use leptos::prelude::*;
+
+fn change(now: f64, before: f64, pct_points: bool) -> (String, &'static str) {
+    if pct_points {
+        let d = now - before;
+        let arrow = if d > 0.05 {
+            "▲"
+        } else if d < -0.05 {
+            "▼"
+        } else {
+            "="
+        };
+        return (
+            format!("{arrow} {:+.1} pts", d),
+            if d > 0.05 {
+                "up"
+            } else if d < -0.05 {
+                "down"
+            } else {
+                "flat"
+            },
+        );
+    }
+    if before == 0.0 {
+        return if now == 0.0 {
+            ("= no change".into(), "flat")
+        } else {
+            ("▲ new".into(), "up")
+        };
+    }
+    let p = (now - before) * 100.0 / before;
+    let arrow = if p > 0.5 {
+        "▲"
+    } else if p < -0.5 {
+        "▼"
+    } else {
+        "="
+    };
+    (
+        format!("{arrow} {p:+.0}%"),
+        if p > 0.5 {
+            "up"
+        } else if p < -0.5 {
+            "down"
+        } else {
+            "flat"
+        },
+    )
+}
+
+fn rate(n: i64, d: i64) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / d as f64
+    }
+}
+
+/// Headline figures, each with its change against the period before.
+#[component]
+pub fn KpiStrip(
+    now: Kpis,
+    #[prop(optional)] before: Option<Kpis>,
+    #[prop(optional, into)] period: String,
+) -> impl IntoView {
+    let compared = before.is_some();
+    let before = before.unwrap_or_default();
+    let items: Vec<(&str, &str, String, (String, &str))> = vec![
+        (
+            "Events",
+            "kpi-events",
+            fmt::count(now.events),
+            change(now.events as f64, before.events as f64, false),
+        ),
+        (
+            "Principals",
+            "kpi-principals",
+            fmt::count(now.principals),
+            change(now.principals as f64, before.principals as f64, false),
+        ),
+        (
+            "Error rate",
+            "kpi-errors",
+            format!("{:.1} %", rate(now.errors, now.events)),
+            change(
+                rate(now.errors, now.events),
+                rate(before.errors, before.events),
+                true,
+            ),
+        ),
+        (
+            "Access denied",
+            "kpi-denied",
+            format!("{:.1} %", rate(now.denied, now.events)),
+            change(
+                rate(now.denied, now.events),
+                rate(before.denied, before.events),
+                true,
+            ),
+        ),
+        (
+            "Write events",
+            "kpi-writes",
+            fmt::count(now.writes),
+            change(now.writes as f64, before.writes as f64, false),
+        ),
+    ];
+    view! {
+        <section class="kpis" aria-label="Totals">
+            {items
+                .into_iter()
+                .map(|(label, id, value, (delta, dir))| view! {
+                    <div class="kpi">
+                        <span class="kpi__label">{label}</span>
+                        <span class="kpi__value" data-testid=id>{value}</span>
+                        {compared.then(|| view! {
+                            <span class=format!("kpi__delta kpi__delta--{dir}") title=format!("against {}", period.clone())>{delta}</span>
+                        })}
+                    </div>
+                })
+                .collect_view()}
+        </section>
+    }
+}

@@ -1,0 +1,150 @@
+//! `/resources/{arn}`: everything that happened to one resource.
+
+use crate::components::{
+    activity::ActivitySection, error_panel::ErrorPanel, events_table::EventsTable,
+    filter_bar::FilterChips, time_range::TimeRangeBar,
+};
+use crate::fmt;
+use crate::model::ResourceView;
+use crate::pages::not_found::NotFound;
+use crate::query::{Access, EventQuery, Field};
+use crate::schema::Dim;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// Panels of the resource page.
+pub const RESOURCE_DIMS: [Dim; 5] = [
+    Dim::Principal,
+    Dim::Name,
+    Dim::SourceIp,
+    Dim::Resource,
+    Dim::ErrorCode,
+];
+
+#[server]
+pub async fn get_resource(
+    arn: String,
+    query: String,
+) -> Result<Option<ResourceView>, ServerFnError> {
+    use crate::db;
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = db::pool()?;
+    resource_view(
+        &pool,
+        &arn,
+        &EventQuery::parse(&query),
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .map_err(db::opaque)
+}
+
+/// The resource page's data at `now_ms`.
+#[cfg(feature = "ssr")]
+pub async fn resource_view(
+    pool: &sqlx::SqlitePool,
+    arn: &str,
+    query: &EventQuery,
+    now_ms: i64,
+) -> Result<Option<ResourceView>, sqlx::Error> {
+    use crate::db::{events, filter, resources};
+    let Some(card) = resources::card(pool, arn).await? else {
+        return Ok(None);
+    };
+    let store = events::store_info(pool).await?;
+    let range = query.resolve(now_ms, &store);
+    let fixed = query
+        .with_filter(Field::Resource, &card.arn, false)
+        .with_cursor(query.cursor);
+    let sel = filter::resolve(pool, &fixed).await?;
+    let mut activity = events::activity(pool, &sel, &fixed, &range, &RESOURCE_DIMS).await?;
+    // Related resources: the others named in the same events.
+    for list in &mut activity.top {
+        if list.field == Field::Resource {
+            list.rows.retain(|r| r.value != card.arn);
+        }
+    }
+    let writes = fixed.with_access(Some(Access::Write));
+    let wsel = filter::resolve(pool, &writes).await?;
+    let (changes, _) =
+        events::list(pool, &wsel, &range, crate::query::Sort::Newest, None, 20).await?;
+    Ok(Some(ResourceView {
+        card,
+        changes,
+        activity,
+    }))
+}
+
+#[component]
+pub fn ResourcePage() -> impl IntoView {
+    let params = use_params_map();
+    let qmap = use_query_map();
+    let arn = Memo::new(move |_| {
+        params
+            .read()
+            .get("arn")
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string()
+    });
+    let query = Memo::new(move |_| {
+        let p = qmap.read();
+        EventQuery::from_params(|k| p.get_all(k).unwrap_or_default())
+    });
+    let data = Resource::new(
+        move || (arn.get(), query.get().to_query()),
+        |(a, q)| get_resource(a, q),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading resource…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(Some(v)) => view! { <ResourceBody v=v query=query.get_untracked()/> }.into_any(),
+                    Ok(None) => view! { <NotFound/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
+    let c = v.card.clone();
+    let path = fmt::resource_href(&c.arn);
+    let timeline_href = query.with_filter(Field::Resource, &c.arn, false).href("/");
+    let changes = v.changes.clone();
+    let changes_view = if changes.is_empty() {
+        view! { <p class="muted">"No write events touched it in this range."</p> }.into_any()
+    } else {
+        view! {
+            <EventsTable rows=changes caption="Changes: write events, newest first" query=query.with_access(Some(Access::Write)) path=path.clone()/>
+        }
+        .into_any()
+    };
+    view! {
+        <Title text=fmt::title(&format!("{} (resource)", c.name))/>
+        <p class="breadcrumbs"><a href="/">"Timeline"</a> " / resource"</p>
+        <h1 class="page__title" title=c.arn.clone()>{fmt::clip(&c.name, 160)}</h1>
+        <section class="card" aria-labelledby="rs-what" data-testid="resource-card">
+            <h2 id="rs-what">"Resource"</h2>
+            <dl class="fields">
+                <dt>"Type"</dt><dd class="field__value">{c.kind.clone()}</dd>
+                <dt>"ARN"</dt><dd class="field__value">{c.arn.clone()}</dd>
+                {c.account.clone().map(|a| view! { <dt>"Account"</dt><dd class="field__value">{a}</dd> })}
+            </dl>
+            <p><a href=timeline_href>"Open in the timeline"</a></p>
+        </section>
+        <div class="toolbar">
+            <TimeRangeBar query=query.clone() resolved=v.activity.range.clone() path=path.clone()/>
+        </div>
+        <FilterChips query=query.clone() path=path.clone()/>
+        <section class="card" aria-labelledby="rs-changes" data-testid="changes">
+            <h2 id="rs-changes">"Changes"</h2>
+            {changes_view}
+        </section>
+        <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone()
+            headings=&["Principals involved", "Actions", "Source IPs", "Related resources", "Errors and denials"]/>
+    }
+}

@@ -1,0 +1,620 @@
+//! The investigation views' queries on a small fixture with known answers: the timeline
+//! with filters, the principal page (with the chain behind a session), the resource
+//! page, related events, and the summaries agreeing with a scan of the events.
+
+use app::db::{events, filter};
+use app::model::ResolvedRange;
+use app::pages::{principal, resource, timeline};
+use app::query::{EventQuery, Field};
+use cairn::ingest::{self, LocalFiles, source};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+
+const ACCT: &str = "111122223333";
+const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+const BOB: &str = "arn:aws:iam::111122223333:user/bob";
+const ROLE: &str = "arn:aws:iam::111122223333:role/AdminRole";
+const SESSION: &str = "arn:aws:sts::111122223333:assumed-role/AdminRole/alice-admin";
+const BUCKET: &str = "arn:aws:s3:::prod-data";
+/// 2024-03-01T00:00:00Z
+const DAY: i64 = 1_709_251_200_000;
+
+fn user(arn: &str, name: &str) -> Value {
+    json!({"type": "IAMUser", "principalId": format!("AIDA{name}"), "arn": arn, "accountId": ACCT,
+           "accessKeyId": format!("AKIA{}", name.to_uppercase()), "userName": name})
+}
+
+fn session() -> Value {
+    json!({"type": "AssumedRole", "principalId": "AROAADMIN:alice-admin", "arn": SESSION,
+           "accountId": ACCT, "accessKeyId": "ASIASESSION1",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAADMIN",
+               "arn": ROLE, "accountId": ACCT, "userName": "AdminRole"},
+               "attributes": {"mfaAuthenticated": "true", "creationDate": "2024-03-01T10:01:00Z"}}})
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rec(
+    n: u32,
+    time: &str,
+    who: Value,
+    source: &str,
+    name: &str,
+    region: &str,
+    ip: &str,
+    read_only: bool,
+    error: Option<&str>,
+    params: Value,
+    extra: Value,
+) -> Value {
+    let mut r = json!({
+        "eventVersion": "1.09", "userIdentity": who, "eventTime": time,
+        "eventSource": source, "eventName": name, "awsRegion": region,
+        "sourceIPAddress": ip, "userAgent": "aws-cli/2.15.0",
+        "requestParameters": params, "responseElements": null,
+        "requestID": format!("req-{n}"), "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+        "readOnly": read_only, "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": ACCT, "eventCategory": "Management"
+    });
+    if let Some(code) = error {
+        r["errorCode"] = json!(code);
+        r["errorMessage"] = json!(format!("{code} happened"));
+    }
+    if let (Some(o), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+fn fixture() -> Vec<Value> {
+    vec![
+        rec(
+            1,
+            "2024-03-01T10:00:00Z",
+            user(ALICE, "alice"),
+            "signin.amazonaws.com",
+            "ConsoleLogin",
+            "us-east-1",
+            "198.51.100.7",
+            false,
+            None,
+            json!(null),
+            json!({"additionalEventData": {"MFAUsed": "Yes"}}),
+        ),
+        rec(
+            2,
+            "2024-03-01T10:01:00Z",
+            user(ALICE, "alice"),
+            "sts.amazonaws.com",
+            "AssumeRole",
+            "us-east-1",
+            "198.51.100.7",
+            true,
+            None,
+            json!({"roleArn": ROLE, "roleSessionName": "alice-admin"}),
+            json!({"responseElements": {"credentials": {"accessKeyId": "ASIASESSION1"},
+                   "assumedRoleUser": {"arn": SESSION}}}),
+        ),
+        rec(
+            3,
+            "2024-03-01T10:02:00Z",
+            session(),
+            "s3.amazonaws.com",
+            "PutBucketPolicy",
+            "us-east-1",
+            "203.0.113.9",
+            false,
+            None,
+            json!({"bucketName": "prod-data"}),
+            json!({}),
+        ),
+        rec(
+            4,
+            "2024-03-01T10:03:00Z",
+            session(),
+            "s3.amazonaws.com",
+            "GetObject",
+            "us-east-1",
+            "203.0.113.9",
+            true,
+            None,
+            json!({"bucketName": "prod-data", "key": "secret/a.csv"}),
+            json!({"eventCategory": "Data", "managementEvent": false, "requestID": "req-3"}),
+        ),
+        rec(
+            5,
+            "2024-03-01T10:04:00Z",
+            user(BOB, "bob"),
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+            "us-east-1",
+            "192.0.2.5",
+            true,
+            Some("AccessDenied"),
+            json!({"secretId": "prod/db"}),
+            json!({"userAgent": "<script>alert(1)</script>"}),
+        ),
+        rec(
+            6,
+            "2024-03-01T10:05:00Z",
+            user(BOB, "bob"),
+            "s3.amazonaws.com",
+            "ListBuckets",
+            "us-east-1",
+            "192.0.2.5",
+            true,
+            None,
+            json!(null),
+            json!({}),
+        ),
+        rec(
+            7,
+            "2024-03-01T11:30:00Z",
+            user(ALICE, "alice"),
+            "cloudtrail.amazonaws.com",
+            "DeleteTrail",
+            "eu-west-1",
+            "198.51.100.7",
+            false,
+            Some("TrailNotFoundException"),
+            json!({"name": "main"}),
+            json!({}),
+        ),
+    ]
+}
+
+async fn store(dir: &Path) -> sqlx::SqlitePool {
+    let file = dir.join("fixture.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&json!({"Records": fixture()})).unwrap(),
+    )
+    .unwrap();
+    let pool = cairn::db::connect(&dir.join("c.db")).await.unwrap();
+    let (jobs, errors) = source::walk(&[file]);
+    assert!(errors.is_empty());
+    let s = ingest::run(
+        &pool,
+        Arc::new(LocalFiles),
+        jobs,
+        ingest::Options {
+            threads: 1,
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.events_new, 7);
+    pool
+}
+
+/// "Now" for the views: the end of the fixture's day.
+const NOW: i64 = DAY + 86_400_000 - 60_000;
+
+async fn names(pool: &sqlx::SqlitePool, q: &str) -> Vec<String> {
+    let t = timeline::timeline(pool, &EventQuery::parse(q), NOW)
+        .await
+        .unwrap();
+    t.rows.into_iter().map(|r| r.name).collect()
+}
+
+#[tokio::test]
+async fn timeline_filters_select_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let all = "from=2024-03-01&to=2024-03-01";
+    // Newest first; the whole day.
+    assert_eq!(
+        names(&pool, all).await,
+        [
+            "DeleteTrail",
+            "ListBuckets",
+            "GetSecretValue",
+            "GetObject",
+            "PutBucketPolicy",
+            "AssumeRole",
+            "ConsoleLogin"
+        ]
+    );
+    assert_eq!(
+        names(&pool, &format!("{all}&sort=oldest"))
+            .await
+            .first()
+            .map(String::as_str),
+        Some("ConsoleLogin")
+    );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "event=GetObject&event=ListBuckets",
+            &["ListBuckets", "GetObject"],
+        ),
+        (
+            "not_event=GetObject&not_event=ConsoleLogin&not_event=AssumeRole",
+            &[
+                "DeleteTrail",
+                "ListBuckets",
+                "GetSecretValue",
+                "PutBucketPolicy",
+            ],
+        ),
+        ("error=*", &["DeleteTrail", "GetSecretValue"]),
+        ("not_error=*&principal=bob", &["ListBuckets"]),
+        ("error=AccessDenied", &["GetSecretValue"]),
+        (
+            "access=write",
+            &["DeleteTrail", "PutBucketPolicy", "ConsoleLogin"],
+        ),
+        (
+            "access=read&source=s3.amazonaws.com",
+            &["ListBuckets", "GetObject"],
+        ),
+        ("region=eu-west-1", &["DeleteTrail"]),
+        ("ip=203.0.113.9", &["GetObject", "PutBucketPolicy"]),
+        // A role covers its sessions; a user by ARN, key or name.
+        (
+            &*format!("principal={ROLE}"),
+            &["GetObject", "PutBucketPolicy"],
+        ),
+        (
+            &*format!("principal={ALICE}"),
+            &["DeleteTrail", "AssumeRole", "ConsoleLogin"],
+        ),
+        (
+            "not_principal=alice&not_principal=bob",
+            &["GetObject", "PutBucketPolicy"],
+        ),
+        // Resources by ARN, by name, by type.
+        (
+            &*format!("resource={BUCKET}"),
+            &["GetObject", "PutBucketPolicy"],
+        ),
+        ("resource=secret/a.csv", &["GetObject"]),
+        ("resource=AWS::S3::Object", &["GetObject"]),
+        (
+            "not_resource=prod-data",
+            &[
+                "DeleteTrail",
+                "ListBuckets",
+                "GetSecretValue",
+                "AssumeRole",
+                "ConsoleLogin",
+            ],
+        ),
+        ("access_key=ASIASESSION1", &["GetObject", "PutBucketPolicy"]),
+        ("user_agent=<script>alert(1)</script>", &["GetSecretValue"]),
+        ("account=111122223333&event=ListBuckets", &["ListBuckets"]),
+        ("category=Data", &["GetObject"]),
+        // Free text: in names, principals, resources, IPs, error messages.
+        ("q=bucket", &["ListBuckets", "PutBucketPolicy"]),
+        ("q=192.0.2", &["ListBuckets", "GetSecretValue"]),
+        ("q=happened", &["DeleteTrail", "GetSecretValue"]),
+        ("q=100%25", &[]),
+        // A value that names nothing selects nothing; excluding it excludes nothing.
+        ("event=NoSuchCall", &[]),
+    ];
+    for (f, want) in cases {
+        assert_eq!(names(&pool, &format!("{all}&{f}")).await, *want, "{f}");
+    }
+    // Range: only the 11:00 hour.
+    assert_eq!(
+        names(&pool, "from=2024-03-01T11:00&to=2024-03-01T12:00").await,
+        ["DeleteTrail"]
+    );
+}
+
+#[tokio::test]
+async fn timeline_figures_and_top_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let t = timeline::timeline(
+        &pool,
+        &EventQuery::parse("from=2024-03-01&to=2024-03-01"),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            t.kpis.events,
+            t.kpis.errors,
+            t.kpis.denied,
+            t.kpis.writes,
+            t.kpis.principals
+        ),
+        (7, 2, 1, 3, 3)
+    );
+    assert_eq!(t.previous_kpis.events, 0);
+    assert_eq!(t.buckets.iter().map(|b| b.events).sum::<i64>(), 7);
+    // Ties in any order: sorted here by count, then value.
+    let top = |f: Field| -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> = t
+            .top
+            .iter()
+            .find(|l| l.field == f)
+            .unwrap()
+            .rows
+            .iter()
+            .map(|r| (r.value.clone(), r.events))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    };
+    assert_eq!(
+        top(Field::Principal),
+        [
+            (ALICE.to_string(), 3),
+            (BOB.to_string(), 2),
+            (SESSION.to_string(), 2)
+        ]
+    );
+    // Labels carry the account, so same-named users of two accounts stay apart.
+    let p = t.top.iter().find(|l| l.field == Field::Principal).unwrap();
+    assert_eq!(p.rows[0].label, "alice · 111122223333");
+    assert_eq!(
+        top(Field::Error),
+        [
+            ("AccessDenied".to_string(), 1),
+            ("TrailNotFoundException".to_string(), 1)
+        ]
+    );
+    // The timeline leaves single S3 objects out of its resource list.
+    assert_eq!(top(Field::Resource)[0], (BUCKET.to_string(), 2));
+    assert!(
+        top(Field::Resource)
+            .iter()
+            .all(|(arn, _)| !arn.contains("secret/a.csv"))
+    );
+    assert_eq!(top(Field::Region)[0], ("us-east-1".to_string(), 6));
+    // Filtered: figures of the selection only.
+    let t = timeline::timeline(
+        &pool,
+        &EventQuery::parse("from=2024-03-01&to=2024-03-01&principal=bob"),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            t.kpis.events,
+            t.kpis.errors,
+            t.kpis.denied,
+            t.kpis.principals
+        ),
+        (2, 1, 1, 1)
+    );
+}
+
+/// The summaries and a scan of the events give the same figures for every range the
+/// summaries answer: whole days, whole hours and ragged minutes, with and without the
+/// read/write and error filters.
+#[tokio::test]
+async fn summaries_agree_with_scans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = cairn::db::connect(&tmp.path().join("d.db")).await.unwrap();
+    let end = DAY + 3 * 86_400_000;
+    let spec = cairn::demo::DemoSpec::new(20_000, 3, 7, end);
+    let jobs = spec.jobs();
+    ingest::run(
+        &pool,
+        Arc::new(cairn::demo::DemoSource(spec)),
+        jobs,
+        ingest::Options {
+            threads: 2,
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    let ranges = [
+        (DAY, end),
+        (DAY + 7 * 60_000, end - 13 * 60_000),
+        (DAY + 86_400_000 + 3_600_000, DAY + 2 * 86_400_000),
+        (
+            DAY + 5 * 3_600_000 + 60_000,
+            DAY + 5 * 3_600_000 + 50 * 60_000,
+        ),
+        (end - 86_400_000 - 23 * 60_000, end - 60_000),
+    ];
+    for (from_ms, to_ms) in ranges {
+        for q in [
+            "",
+            "access=write",
+            "access=read",
+            "error=*",
+            "not_error=*",
+            "access=write&error=*",
+        ] {
+            let query = EventQuery::parse(q);
+            let sel = filter::resolve(&pool, &query).await.unwrap();
+            let mask = sel.rollup_mask().expect("the summaries answer this");
+            let r = ResolvedRange {
+                from_ms,
+                to_ms,
+                preset: None,
+            };
+            let b = app::query::bucket_for(to_ms - from_ms);
+            let s = events::summary_facets(&pool, &sel, mask, &r, Some(b), 50)
+                .await
+                .unwrap();
+            let x = events::scan_facets(&pool, &sel, &r, Some(b), 50, false)
+                .await
+                .unwrap();
+            assert_eq!(s.kpis, x.kpis, "{q} {from_ms}..{to_ms}");
+            if q.is_empty() {
+                assert!(s.kpis.events > 0, "{from_ms}..{to_ms}");
+            }
+            assert_eq!(s.buckets, x.buckets, "{q} {from_ms}..{to_ms}");
+            for dim in 0..8u8 {
+                let a = s.top.get(&dim).cloned().unwrap_or_default();
+                let c = x.top.get(&dim).cloned().unwrap_or_default();
+                assert_eq!(a, c, "dim {dim} {q} {from_ms}..{to_ms}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn principal_page_follows_a_session_back_to_its_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let all = EventQuery::parse("range=all");
+    let v = principal::principal_view(&pool, SESSION, &all, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.card.kind, "AssumedRole");
+    assert_eq!(v.card.parent.as_ref().map(|p| p.0.as_str()), Some(ROLE));
+    assert_eq!(v.chain.len(), 1);
+    assert_eq!(
+        (
+            v.chain[0].principal_key.as_str(),
+            v.chain[0].event_name.as_str()
+        ),
+        (ALICE, "AssumeRole")
+    );
+    assert_eq!(v.chain[0].source_ip.as_deref(), Some("198.51.100.7"));
+    assert_eq!(v.activity.kpis.events, 2);
+    let names: Vec<&str> = v.activity.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["GetObject", "PutBucketPolicy"]);
+    // Its resources include the object (the principal page counts single objects).
+    let res = v
+        .activity
+        .top
+        .iter()
+        .find(|l| l.field == Field::Resource)
+        .unwrap();
+    let arns: Vec<&str> = res.rows.iter().map(|r| r.value.as_str()).collect();
+    assert_eq!(arns, [BUCKET, "arn:aws:s3:::prod-data/secret/a.csv"]);
+
+    // The role: its sessions, and all their events.
+    let v = principal::principal_view(&pool, ROLE, &all, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        v.sessions
+            .iter()
+            .map(|s| s.key.as_str())
+            .collect::<Vec<_>>(),
+        [SESSION]
+    );
+    assert_eq!(v.activity.kpis.events, 2);
+
+    // The person: console use with MFA, no chain.
+    let v = principal::principal_view(&pool, ALICE, &all, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.card.console_logins, v.card.last_console_mfa),
+        (1, Some(true))
+    );
+    assert!(v.chain.is_empty());
+    assert_eq!(v.activity.kpis.events, 3);
+    let keys = v
+        .activity
+        .top
+        .iter()
+        .find(|l| l.field == Field::AccessKey)
+        .unwrap();
+    assert_eq!(keys.rows[0].value, "AKIAALICE");
+    // Filters on the page narrow it further.
+    let v = principal::principal_view(&pool, ALICE, &EventQuery::parse("range=all&error=*"), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.activity.rows.len(), 1);
+
+    assert!(
+        principal::principal_view(&pool, "arn:aws:iam::1:user/nobody", &all, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn resource_page_lists_changes_and_who() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let v = resource::resource_view(&pool, BUCKET, &EventQuery::parse("range=all"), NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.card.kind.as_str(), v.card.name.as_str()),
+        ("AWS::S3::Bucket", "prod-data")
+    );
+    assert_eq!(
+        v.changes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["PutBucketPolicy"]
+    );
+    assert_eq!(v.changes[0].source_ip.as_deref(), Some("203.0.113.9"));
+    assert_eq!(v.activity.kpis.events, 2);
+    let who = v
+        .activity
+        .top
+        .iter()
+        .find(|l| l.field == Field::Principal)
+        .unwrap();
+    assert_eq!(
+        who.rows
+            .iter()
+            .map(|r| (r.value.as_str(), r.events))
+            .collect::<Vec<_>>(),
+        [(SESSION, 2)]
+    );
+    // Related resources: the object, not the bucket itself.
+    let rel = v
+        .activity
+        .top
+        .iter()
+        .find(|l| l.field == Field::Resource)
+        .unwrap();
+    assert_eq!(
+        rel.rows
+            .iter()
+            .map(|r| r.value.as_str())
+            .collect::<Vec<_>>(),
+        ["arn:aws:s3:::prod-data/secret/a.csv"]
+    );
+    assert!(
+        resource::resource_view(&pool, "arn:aws:s3:::nope", &EventQuery::default(), NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_event_links_to_its_neighbours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let t = timeline::timeline(
+        &pool,
+        &EventQuery::parse("from=2024-03-01&to=2024-03-01&event=PutBucketPolicy"),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let id = t.rows[0].id;
+    let d = events::detail(&pool, id).await.unwrap().unwrap();
+    let rel: Vec<(&str, &str)> = d
+        .related
+        .iter()
+        .map(|r| (r.row.name.as_str(), r.why.as_str()))
+        .collect();
+    // GetObject shares the request ID and the session.
+    assert_eq!(rel, [("GetObject", "same request")]);
+    let d = events::detail(&pool, t.rows[0].id).await.unwrap().unwrap();
+    assert_eq!(d.principal.key, SESSION);
+    assert_eq!(
+        d.issued_by.map(|i| i.event_name),
+        Some("AssumeRole".to_string())
+    );
+}
