@@ -78,6 +78,7 @@ fn TopbarLinks() -> impl IntoView {
         view! {
             <nav class="topbar__nav" aria-label="Main">
                 <a href="/">"Timeline"</a>
+                <a href="/investigations">"Investigations"</a>
                 {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
             </nav>
             <div class="topbar__account">
@@ -107,6 +108,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::timeline::TimelinePage ssr=SsrMode::Async/>
                     <Route path=path!("/events/:id") view=pages::event::EventPage ssr=SsrMode::Async/>
+                    <Route path=path!("/investigations") view=pages::investigations::InvestigationsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/investigations/:id") view=pages::investigations::InvestigationPage ssr=SsrMode::Async/>
                     <Route path=path!("/principals/*key") view=pages::principal::PrincipalPage ssr=SsrMode::Async/>
                     <Route path=path!("/resources/*arn") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>

@@ -86,6 +86,8 @@ pub struct Timeline {
     /// Cursor of the next page.
     pub next_cursor: Option<i64>,
     pub store: StoreInfo,
+    /// Whether the reader may save the view as an investigation.
+    pub can_save: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +144,8 @@ pub struct EventDetail {
     pub response_elements: Option<String>,
     pub additional_event_data: Option<String>,
     pub raw_pretty: String,
+    /// Open investigations the reader may pin it to (id, title); empty for viewers.
+    pub pin_to: Vec<(i64, String)>,
     /// Events around this one from the same request, shared event or principal.
     pub related: Vec<RelatedEvent>,
 }
@@ -259,4 +263,45 @@ pub struct ResourceView {
     /// Write events that touched it, newest first (in the range).
     pub changes: Vec<EventRow>,
     pub activity: Activity,
+}
+
+/// An investigation as lists show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvestigationSummary {
+    pub id: i64,
+    pub title: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+    pub pinned: i64,
+}
+
+/// One change to an investigation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Investigation {
+    pub summary: InvestigationSummary,
+    pub notes: String,
+    /// The saved view's canonical query string.
+    pub query: String,
+    pub pinned: Vec<EventRow>,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An investigation and the view it saved, as its page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvestigationView {
+    pub investigation: Investigation,
+    pub timeline: Timeline,
+    /// Whether the reader may edit it.
+    pub can_edit: bool,
 }

@@ -12,6 +12,7 @@ before(async () => {
   const db = tempDb();
   demoInto(db, 4000);
   addUser(db, 'ivan', 'analyst');
+  addUser(db, 'wanda', 'viewer');
   server = await startServer(db);
   browser = await launch();
 });
@@ -38,8 +39,9 @@ async function journey(page, base, shot) {
   await page.waitForURL((u) => u.searchParams.has('event'));
   assert.deepEqual(param(page, 'event'), [name]);
   assert.equal(param(page, 'range')[0], 'all', 'the rest of the view is kept');
+  // With JavaScript the new view replaces the old one when its data is in: wait for it.
   const chips = page.getByTestId('filter-chips');
-  assert.match(await chips.textContent(), new RegExp(`Event name is ${name}`));
+  await chips.getByText(`Event name is ${name}`).waitFor();
   const names = await page.locator('table.events-table tbody tr td:nth-child(3)').allTextContents();
   assert.ok(names.length > 0);
   assert.ok(names.every((n) => n.trim() === name), `only ${name}: ${names.slice(0, 5)}`);
@@ -47,9 +49,11 @@ async function journey(page, base, shot) {
   // "−" excludes a value instead.
   await page.getByTestId('top-principal').locator('tbody tr').first().locator('a.top-list__exclude').click();
   await page.waitForURL((u) => u.searchParams.has('not_principal'));
+  await chips.getByText(/^Principal is not /).waitFor();
   // The chip's × removes its filter and keeps the other.
   await chips.getByRole('link', { name: `Remove filter: Event name is ${name}` }).click();
   await page.waitForURL((u) => !u.searchParams.has('event'));
+  await chips.getByText(/^Event name is /).waitFor({ state: 'detached' });
   assert.equal(param(page, 'not_principal').length, 1);
   const total = Number((await page.getByTestId('kpi-events').textContent()).replace(/,/g, ''));
   assert.ok(total > 0);
@@ -97,6 +101,7 @@ test('a session leads back to the person who started it; a resource shows its ch
   await page.goto(`${server.base}/?range=all&principal=AdminRole/alice`);
   await page.locator('table.events-table tbody tr td:nth-child(2) a').first().click();
   await page.waitForURL((u) => u.pathname.startsWith('/principals/'));
+  await page.getByTestId('identity').waitFor();
   assert.match(decodeURIComponent(new URL(page.url()).pathname), /assumed-role\/AdminRole\/alice$/);
   assert.match(await page.getByTestId('identity').textContent(), /AssumedRole/);
   const chain = page.getByTestId('chain');
@@ -104,6 +109,7 @@ test('a session leads back to the person who started it; a resource shows its ch
   await page.screenshot({ path: path.join(SHOTS, 'principal-session.png'), fullPage: true });
   await chain.getByRole('link', { name: 'alice', exact: true }).click();
   await page.waitForURL((u) => u.pathname.endsWith(':user/alice'));
+  await page.getByTestId('identity').getByText('IAMUser', { exact: true }).waitFor();
   assert.match(await page.getByTestId('identity').textContent(), /IAMUser/);
   assert.match(await page.getByTestId('identity').textContent(), /console sign-in/);
 
@@ -111,9 +117,53 @@ test('a session leads back to the person who started it; a resource shows its ch
   await page.goto(`${server.base}/?range=all&event=PutBucketPolicy`);
   await page.locator('table.events-table tbody tr td:nth-child(6) a').first().click();
   await page.waitForURL((u) => u.pathname.startsWith('/resources/'));
+  await page.getByTestId('changes').waitFor();
   const changes = page.getByTestId('changes');
   assert.match(await changes.textContent(), /PutBucketPolicy/);
   await page.screenshot({ path: path.join(SHOTS, 'resource.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await context.close();
+});
+
+test('an investigation saves the view; a colleague opens its link and sees the same', async () => {
+  const context = await signedInContext(browser, server.base, 'ivan', { viewport: { width: 1400, height: 1000 } });
+  const problems = [];
+  const page = await watchedPage(context, problems);
+  await page.goto(`${server.base}/?range=all&error=*`);
+  const events = await page.getByTestId('kpi-events').textContent();
+  await page.getByTestId('save-view').locator('summary').click();
+  await page.getByLabel('Title').fill('Denied calls <b>after</b> the deploy');
+  await page.getByLabel('Notes').fill('Seen first by the on-call.\nCheck the intern account.');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/\/investigations\/\d+$/);
+  const link = page.url();
+  assert.equal(await page.getByTestId('investigation-title').textContent(), 'Denied calls <b>after</b> the deploy');
+  // Pin an event from its page.
+  await page.locator('table.events-table tbody tr td:first-child a').first().click();
+  await page.waitForURL(/\/events\/\d+$/);
+  await page.getByTestId('pin-form').waitFor();
+  const pinned = new URL(page.url()).pathname;
+  await page.getByTestId('pin-form').getByRole('button', { name: 'Pin' }).click();
+  await page.waitForURL((u) => u.pathname === pinned);
+  await context.close();
+
+  // A colleague, signed in elsewhere, opens the link: same view, same figures, the pin.
+  const other = await signedInContext(browser, server.base, 'wanda', { viewport: { width: 1400, height: 1000 } });
+  const p2 = await watchedPage(other, problems);
+  await p2.goto(link);
+  assert.equal(await p2.getByTestId('investigation-title').textContent(), 'Denied calls <b>after</b> the deploy');
+  assert.equal(await p2.getByTestId('notes').textContent(), 'Seen first by the on-call.\nCheck the intern account.');
+  assert.equal(await p2.getByTestId('kpi-events').textContent(), events);
+  assert.match(await p2.getByTestId('filter-chips').textContent(), /Error is any error/);
+  assert.equal(await p2.getByTestId('pinned').locator('tbody tr').count(), 1);
+  assert.equal(await p2.getByTestId('pinned').locator('tbody tr a').first().getAttribute('href'), pinned);
+  assert.match(await p2.getByTestId('history').textContent(), /ivan opened/);
+  assert.equal(await p2.getByTestId('edit-investigation').count(), 0, 'a viewer gets no edit form');
+  await p2.screenshot({ path: path.join(SHOTS, 'investigation.png'), fullPage: true });
+  // The list links to it.
+  await p2.goto(`${server.base}/investigations`);
+  await p2.getByRole('link', { name: 'Denied calls <b>after</b> the deploy' }).click();
+  await p2.waitForURL(link);
+  assert.deepEqual(problems, []);
+  await other.close();
 });

@@ -7,5 +7,6 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod ingest;
+pub mod investigations;
 pub mod users;
 pub mod web;

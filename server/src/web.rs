@@ -137,6 +137,22 @@ pub async fn router(
         .route("/admin/users/{action}", post(auth::manage_user))
         .route("/export/{file}", get(crate::export::export))
         .route(
+            "/investigations/new",
+            post(crate::investigations::create_form),
+        )
+        .route(
+            "/investigations/{id}/edit",
+            post(crate::investigations::edit_form),
+        )
+        .route(
+            "/investigations/pin",
+            post(crate::investigations::pin_handler),
+        )
+        .route(
+            "/investigations/unpin",
+            post(crate::investigations::unpin_handler),
+        )
+        .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
         )

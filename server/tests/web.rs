@@ -187,7 +187,7 @@ async fn pages_answer_with_the_right_status() {
 /// it needs, and by one that may.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
-    use app::pages::{admin, event, principal, resource, timeline};
+    use app::pages::{admin, event, investigations, principal, resource, timeline};
     let tmp = tempfile::tempdir().unwrap();
     let site = site_dir(&tmp);
     let db = tmp.path().join("c.db");
@@ -278,6 +278,18 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             Some(Role::Viewer),
         ),
         ("list_users", qs(&admin::ListUsers {}), Some(Role::Admin)),
+        (
+            "list_investigations",
+            qs(&investigations::ListInvestigations {
+                status: "open".into(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_investigation",
+            qs(&investigations::GetInvestigation { id: 1 }),
+            Some(Role::Viewer),
+        ),
         (
             "list_audit",
             qs(&admin::ListAudit { before: None }),
@@ -820,4 +832,172 @@ async fn exports_stream_exactly_the_selection() {
     .await;
     let v: serde_json::Value = serde_json::from_str(&dechunk(&r.body)).expect("valid JSON");
     assert_eq!(v["Records"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn investigations_are_saved_shared_edited_and_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let end = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
+    let spec = cairn::demo::DemoSpec::new(2_000, 1, 3, end);
+    let jobs = spec.jobs();
+    cairn::ingest::run(
+        &pool,
+        std::sync::Arc::new(cairn::demo::DemoSource(spec)),
+        jobs,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let event_id: i64 = sqlx::query_scalar("SELECT max(id) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    add_user(&db, "ann", Role::Analyst).await;
+    add_user(&db, "vic", Role::Viewer).await;
+    let addr = start(&db, &site).await;
+    let ann = sign_in(addr, "ann").await;
+    let vic = sign_in(addr, "vic").await;
+
+    // Viewers and strangers cannot open one.
+    let form = "title=Keys+used+from+a+new+IP&notes=Started+from+alert+%2312&query=range%3D24h%26error%3D*&back=%2F";
+    assert_eq!(
+        post_form(addr, "/investigations/new", None, form)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        post_form(addr, "/investigations/new", Some(&vic), form)
+            .await
+            .status,
+        403
+    );
+    // A title is needed: back to the form's page with the reason.
+    let r = post_form(
+        addr,
+        "/investigations/new",
+        Some(&ann),
+        "title=++&query=&back=%2F%3Frange%3D7d",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("/?range=7d&error="),
+        "{}",
+        r.head
+    );
+
+    let r = post_form(addr, "/investigations/new", Some(&ann), form).await;
+    assert_eq!(r.status, 303, "{}", r.head);
+    let at = r.header("location").unwrap();
+    let id: i64 = at.trim_start_matches("/investigations/").parse().unwrap();
+    // The saved view has its range fixed.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let query: String = sqlx::query_scalar("SELECT query FROM investigations WHERE id = ?1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        query.starts_with("from=") && query.contains("&to=") && query.ends_with("&error=*"),
+        "{query}"
+    );
+
+    // Any signed-in colleague opens the same view by its link.
+    let page = get(addr, &at, Some(&vic)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Keys used from a new IP"));
+    assert!(page.body.contains("Started from alert #12"));
+    assert!(
+        page.body.contains("Error is any error"),
+        "the view's filter chip"
+    );
+    assert!(
+        !page.body.contains("/investigations/1/edit"),
+        "viewers get no edit form"
+    );
+    let page = get(addr, &at, Some(&ann)).await;
+    assert!(page.body.contains(&format!("/investigations/{id}/edit")));
+
+    // Pin an event, edit, close: each change lands in the history.
+    let pin = format!("investigation={id}&event={event_id}&back=%2Fevents%2F{event_id}");
+    assert_eq!(
+        post_form(addr, "/investigations/pin", Some(&vic), &pin)
+            .await
+            .status,
+        403
+    );
+    let r = post_form(addr, "/investigations/pin", Some(&ann), &pin).await;
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some(&*format!("/events/{event_id}"))
+    );
+    // Pinning twice changes nothing.
+    post_form(addr, "/investigations/pin", Some(&ann), &pin).await;
+    let bad = format!("investigation={id}&event=1&back=%2F");
+    assert_eq!(
+        post_form(addr, "/investigations/pin", Some(&ann), &bad)
+            .await
+            .status,
+        404
+    );
+    let edit = "title=Keys+used+from+a+new+IP+%28contained%29&notes=Rotated.&status=closed";
+    assert_eq!(
+        post_form(
+            addr,
+            &format!("/investigations/{id}/edit"),
+            Some(&vic),
+            edit
+        )
+        .await
+        .status,
+        403
+    );
+    let r = post_form(
+        addr,
+        &format!("/investigations/{id}/edit"),
+        Some(&ann),
+        edit,
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let history: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, action FROM investigation_history WHERE investigation_id = ?1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = history.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["opened", "pinned", "title", "notes edited", "closed"]
+    );
+    assert!(history.iter().all(|(who, _)| who == "ann"));
+    let pinned: i64 = sqlx::query_scalar("SELECT count(*) FROM investigation_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(pinned, 1);
+    // Closed ones are listed apart.
+    let open = get(addr, "/investigations", Some(&vic)).await;
+    assert!(!open.body.contains("(contained)"));
+    let closed = get(addr, "/investigations?status=closed", Some(&vic)).await;
+    assert!(closed.body.contains("Keys used from a new IP (contained)"));
+    // The event page offers open investigations only to those who may pin.
+    let ev = get(addr, &format!("/events/{event_id}"), Some(&ann)).await;
+    assert!(
+        !ev.body.contains("pin-form"),
+        "closed investigations are not offered"
+    );
+    assert_eq!(
+        get(addr, "/investigations/999", Some(&vic)).await.status,
+        404
+    );
 }

@@ -8,6 +8,7 @@ pub mod filter_bar;
 pub mod json_view;
 pub mod kpis;
 pub mod pager;
+pub mod save_view;
 pub mod time_range;
 pub mod timeline_chart;
 pub mod top_list;

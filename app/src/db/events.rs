@@ -526,6 +526,18 @@ const ROW_JOINS: &str = "
      LEFT JOIN terms ec ON ec.id = e.error_code_id
      LEFT JOIN resources res ON res.id = json_extract(e.resource_ids, '$[0]')";
 
+/// Events by id, in time order (ids that name no event are left out).
+pub async fn rows_by_ids(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<EventRow>, sqlx::Error> {
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
+    qb.push(" FROM events e");
+    qb.push(ROW_JOINS);
+    qb.push(" WHERE e.id IN (SELECT value FROM json_each(");
+    qb.push_bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()));
+    qb.push(")) ORDER BY e.id");
+    let rows: Vec<RowDb> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(RowDb::into_row).collect())
+}
+
 /// How far around an event related ones are looked for.
 const RELATED_WINDOW_MS: i64 = 10 * 60_000;
 
@@ -764,6 +776,7 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         response_elements: pretty(value.get("responseElements")),
         additional_event_data: pretty(value.get("additionalEventData")),
         raw_pretty: serde_json::to_string_pretty(&value).unwrap_or_default(),
+        pin_to: Vec::new(),
         related: related(pool, r.id).await?,
     }))
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod events;
 pub mod filter;
+pub mod investigations;
 pub mod principals;
 pub mod resources;
 

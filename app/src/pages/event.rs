@@ -14,10 +14,18 @@ pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
     use crate::db::{self, events};
     crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
-    events::detail(&pool, id).await.map_err(|e| {
+    let mut d = events::detail(&pool, id).await.map_err(|e| {
         tracing::error!(error = %e, id, "cannot load event");
         ServerFnError::new("the event cannot be loaded; see the server log")
-    })
+    })?;
+    if let Some(d) = &mut d
+        && crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst))
+    {
+        d.pin_to = db::investigations::open_titles(&pool)
+            .await
+            .map_err(db::opaque)?;
+    }
+    Ok(d)
 }
 
 #[component]
@@ -163,6 +171,22 @@ fn EventView(e: EventDetail) -> impl IntoView {
                     </tbody>
                 </table>
             </section>
+        })}
+        {(!e.pin_to.is_empty()).then(|| {
+            let back = format!("/events/{}", e.id);
+            view! {
+                <form class="inline-form card" method="post" action="/investigations/pin" data-testid="pin-form">
+                    <input type="hidden" name="event" value=e.id.to_string()/>
+                    <input type="hidden" name="back" value=back/>
+                    <label>
+                        "Pin this event to "
+                        <select name="investigation">
+                            {e.pin_to.iter().map(|(id, title)| view! { <option value=id.to_string()>{fmt::clip(title, 80)}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <button type="submit">"Pin"</button>
+                </form>
+            }
         })}
         <section class="card" id="related" aria-labelledby="ev-related" data-testid="related">
             <h2 id="ev-related">"Related events"</h2>

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod event;
+pub mod investigations;
 pub mod not_found;
 pub mod principal;
 pub mod resource;

@@ -25,9 +25,11 @@ pub async fn get_timeline(query: String) -> Result<Timeline, ServerFnError> {
     crate::auth::require(crate::auth::Role::Viewer)?;
     let query = EventQuery::parse(&query);
     let pool = db::pool()?;
-    timeline(&pool, &query, chrono::Utc::now().timestamp_millis())
+    let mut t = timeline(&pool, &query, chrono::Utc::now().timestamp_millis())
         .await
-        .map_err(db::opaque)
+        .map_err(db::opaque)?;
+    t.can_save = crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst));
+    Ok(t)
 }
 
 /// The timeline's data at `now_ms`.
@@ -80,6 +82,7 @@ pub async fn timeline(
         rows,
         next_cursor,
         store,
+        can_save: false,
     })
 }
 
@@ -135,7 +138,7 @@ fn ShareLink(href: String) -> impl IntoView {
 }
 
 #[component]
-fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
+pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
     let path = "/";
     if t.store.events == 0 {
         return view! {
@@ -224,11 +227,17 @@ fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         }
         .into_any()
     };
+    let save = t.can_save.then(|| {
+        let q = query.with_cursor(None);
+        let back = q.href(path);
+        view! { <crate::components::save_view::SaveView query=q back=back/> }
+    });
     view! {
         <div class="toolbar">
             <TimeRangeBar query=query.clone() resolved=t.range.clone() path=path/>
             <ShareLink href=share_href/>
         </div>
+        {save}
         <FilterBar query=query.clone() action=path/>
         <FilterChips query=query.clone() path=path/>
         <KpiStrip now=t.kpis before=t.previous_kpis period=period/>
