@@ -105,7 +105,7 @@ pub async fn scan_facets(
     qb.push_bind(first_id_at(r.from_ms));
     qb.push(" AND e.id < ");
     qb.push_bind(first_id_at(r.to_ms));
-    sel.push_where(&mut qb);
+    sel.push_where(&mut qb, (first_id_at(r.from_ms), first_id_at(r.to_ms)));
     qb.push(
         ")
          SELECT -1, count(*), count(error_code_id), 0 FROM m
@@ -263,8 +263,9 @@ pub async fn summary_facets(
             "SELECT value FROM rollup_day
              WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
              UNION SELECT value FROM rollup_hour
-             WHERE dim = ?1 AND ((hour >= ?2 AND hour < ?8) OR (hour >= ?9 AND hour < ?3))
-               AND (flags & ?4) = ?5",
+             WHERE dim = ?1 AND hour >= ?2 AND hour < ?8 AND (flags & ?4) = ?5
+             UNION SELECT value FROM rollup_hour
+             WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5",
         )
         .bind(Dim::Principal as u8)
         .bind(h0)
@@ -288,8 +289,10 @@ pub async fn summary_facets(
                          WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
                          UNION ALL
                          SELECT value, flags, events FROM rollup_hour
-                         WHERE dim = ?1 AND ((hour >= ?2 AND hour < ?8) OR (hour >= ?9 AND hour < ?3))
-                           AND (flags & ?4) = ?5
+                         WHERE dim = ?1 AND hour >= ?2 AND hour < ?8 AND (flags & ?4) = ?5
+                         UNION ALL
+                         SELECT value, flags, events FROM rollup_hour
+                         WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5
                      )
                      GROUP BY value ORDER BY n DESC, value LIMIT ?10",
                 )
@@ -483,7 +486,7 @@ pub async fn list(
     qb.push_bind(lo);
     qb.push(" AND e.id < ");
     qb.push_bind(hi);
-    sel.push_where(&mut qb);
+    sel.push_where(&mut qb, (lo, hi));
     qb.push(match sort {
         Sort::Newest => " ORDER BY e.id DESC LIMIT ",
         Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
@@ -882,7 +885,7 @@ pub async fn export_page(
     qb.push_bind(lo);
     qb.push(" AND e.id < ");
     qb.push_bind(hi);
-    sel.push_where(&mut qb);
+    sel.push_where(&mut qb, (lo, hi));
     qb.push(match sort {
         Sort::Newest => " ORDER BY e.id DESC LIMIT ",
         Sort::Oldest => " ORDER BY e.id ASC LIMIT ",

@@ -52,6 +52,9 @@ struct Clause {
     exclude: bool,
     /// JSON array of ids.
     ids: String,
+    /// The one id, when there is only one (an equality lets SQLite walk an index in
+    /// order instead of sorting everything an `IN` list matches).
+    single: Option<i64>,
 }
 
 /// The filters of a query as id sets, ready to be applied to `events e`.
@@ -101,8 +104,9 @@ impl Selection {
         Some((mask, want))
     }
 
-    /// Appends ` AND …` for every filter, for a query over `events e`.
-    pub fn push_where(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
+    /// Appends ` AND …` for every filter, for a query over `events e` whose ids lie in
+    /// `[lo, hi)` (the bounds keep resource lookups to the range too).
+    pub fn push_where(&self, qb: &mut QueryBuilder<'_, Sqlite>, (lo, hi): (i64, i64)) {
         for c in &self.clauses {
             match (c.target, c.exclude) {
                 (Target::Term(_, col), false) => {
@@ -119,6 +123,10 @@ impl Selection {
                     qb.push_bind(c.ids.clone());
                     qb.push(")))");
                 }
+                (Target::Principal, false) if c.single.is_some() => {
+                    qb.push(" AND e.principal_id = ");
+                    qb.push_bind(c.single);
+                }
                 (Target::Principal, exclude) => {
                     qb.push(if exclude {
                         " AND e.principal_id NOT IN (SELECT value FROM json_each("
@@ -130,10 +138,14 @@ impl Selection {
                 }
                 (Target::Resource, exclude) => {
                     qb.push(if exclude {
-                        " AND e.id NOT IN (SELECT event_id FROM event_resources WHERE resource_id IN (SELECT value FROM json_each("
+                        " AND e.id NOT IN (SELECT event_id FROM event_resources WHERE event_id >= "
                     } else {
-                        " AND e.id IN (SELECT event_id FROM event_resources WHERE resource_id IN (SELECT value FROM json_each("
+                        " AND e.id IN (SELECT event_id FROM event_resources WHERE event_id >= "
                     });
+                    qb.push_bind(lo);
+                    qb.push(" AND event_id < ");
+                    qb.push_bind(hi);
+                    qb.push(" AND resource_id IN (SELECT value FROM json_each(");
                     qb.push_bind(c.ids.clone());
                     qb.push(")))");
                 }
@@ -166,7 +178,11 @@ impl Selection {
             }
             qb.push("e.principal_id IN (SELECT value FROM json_each(");
             qb.push_bind(principals.clone());
-            qb.push(")) OR e.id IN (SELECT event_id FROM event_resources WHERE resource_id IN (SELECT value FROM json_each(");
+            qb.push(")) OR e.id IN (SELECT event_id FROM event_resources WHERE event_id >= ");
+            qb.push_bind(lo);
+            qb.push(" AND event_id < ");
+            qb.push_bind(hi);
+            qb.push(" AND resource_id IN (SELECT value FROM json_each(");
             qb.push_bind(resources.clone());
             qb.push("))))");
         }
@@ -263,6 +279,7 @@ pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sql
                 target: t,
                 exclude,
                 ids: json_ids(&ids),
+                single: (ids.len() == 1).then(|| ids[0]),
             });
         }
     }

@@ -2,7 +2,6 @@
 
 use super::events::{DetailError, record};
 use crate::model::{ChainStep, PrincipalCard, PrincipalRow};
-use crate::schema::TermKind;
 use sqlx::{FromRow, SqlitePool};
 
 #[derive(FromRow)]
@@ -40,12 +39,10 @@ pub async fn card(
     let Some(r) = row else { return Ok(None) };
     // Console sign-ins by it (or its sessions), and MFA on the latest one.
     let (logins, last): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), max(e.id) FROM events e
-         WHERE e.principal_id IN (SELECT ?1 UNION SELECT id FROM principals WHERE parent_id = ?1)
-           AND e.name_id = (SELECT id FROM terms WHERE kind = ?2 AND value = 'ConsoleLogin')",
+        "SELECT coalesce(sum(logins), 0), max(last_event_id) FROM principal_console
+         WHERE principal_id IN (SELECT ?1 UNION SELECT id FROM principals WHERE parent_id = ?1)",
     )
     .bind(r.id)
-    .bind(TermKind::Name as u8)
     .fetch_one(pool)
     .await?;
     let last_console_mfa = match last {

@@ -93,6 +93,9 @@ struct PrincipalStat {
     first: i64,
     last: i64,
     events: i64,
+    /// Console sign-ins and the newest one's row id.
+    logins: i64,
+    last_login: i64,
 }
 
 pub struct Store {
@@ -403,10 +406,16 @@ impl Writer<'_> {
                 first: e.time_ms,
                 last: e.time_ms,
                 events: 0,
+                logins: 0,
+                last_login: 0,
             });
         s.first = s.first.min(e.time_ms);
         s.last = s.last.max(e.time_ms);
         s.events += 1;
+        if e.name == "ConsoleLogin" {
+            s.logins += 1;
+            s.last_login = s.last_login.max(id);
+        }
         Ok(())
     }
 }
@@ -681,6 +690,16 @@ impl Store {
                      last_seen = max(coalesce(last_seen, ?3), ?3), events = events + ?4 WHERE id = ?1",
                 )?
                 .execute(params![id, s.first, s.last, s.events])?;
+            if s.logins > 0 {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO principal_console (principal_id, logins, last_event_id)
+                         VALUES (?1, ?2, ?3)
+                         ON CONFLICT (principal_id) DO UPDATE SET logins = logins + excluded.logins,
+                         last_event_id = max(last_event_id, excluded.last_event_id)",
+                    )?
+                    .execute(params![id, s.logins, s.last_login])?;
+            }
         }
         let now = chrono::Utc::now().timestamp_millis();
         for f in &self.files {
