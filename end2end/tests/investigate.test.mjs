@@ -66,6 +66,20 @@ test('drill down by clicking top-N rows and chips', async () => {
   await page.goto(`${server.base}/?range=all`);
   await page.waitForFunction(() => performance.getEntriesByType('resource').some((r) => r.name.endsWith('.wasm')));
   await page.waitForLoadState('networkidle');
+  // Hydrated, a drag across the histogram zooms to the dragged span.
+  const box = await page.locator('svg.chart__svg').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2, { steps: 5 });
+  assert.equal(await page.getByTestId('brush').count(), 1, 'the dragged span is shown');
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForURL((u) => u.searchParams.has('from') && u.searchParams.has('to'));
+  const zf = Date.parse(`${param(page, 'from')[0]}Z`);
+  const zt = Date.parse(`${param(page, 'to')[0]}Z`);
+  assert.ok(zt > zf, `${zf} < ${zt}`);
+  // Demo events span three days; a fifth of the chart is most of a day at most.
+  assert.ok(zt - zf < 86_400_000 && zt - zf > 3_600_000, `${(zt - zf) / 3_600_000} h`);
   await journey(page, server.base, 'timeline-filtered.png');
   // Sharing pins the relative range to absolute times.
   const share = await page.getByTestId('share-link').getAttribute('href');
@@ -103,6 +117,10 @@ test('a session leads back to the person who started it; a resource shows its ch
   await page.waitForURL((u) => u.pathname.startsWith('/principals/'));
   await page.getByTestId('identity').waitFor();
   assert.match(decodeURIComponent(new URL(page.url()).pathname), /assumed-role\/AdminRole\/alice$/);
+  // Reached by navigating in place: the histogram's bars are drawn (SVG links, not HTML).
+  const bars = await page.locator('svg.chart__svg a').evaluateAll((as) => as.map((a) => [a.namespaceURI, a.getBoundingClientRect().height]));
+  assert.ok(bars.length > 0, 'bars');
+  assert.ok(bars.every(([ns, h]) => ns === 'http://www.w3.org/2000/svg' && h > 0), JSON.stringify(bars.slice(0, 3)));
   assert.match(await page.getByTestId('identity').textContent(), /AssumedRole/);
   const chain = page.getByTestId('chain');
   assert.match(await chain.textContent(), /credentials from AssumeRole/);

@@ -7,7 +7,8 @@ const W: f64 = 1000.0;
 const H: f64 = 160.0;
 
 /// The events histogram: SVG drawn on the server, errors set apart at the foot of each
-/// bar; each bar links to its own time range. The figures are repeated in a table.
+/// bar; each bar links to its own time range, and once the page is hydrated a drag across
+/// the chart zooms to the dragged span. The figures are repeated in a table.
 #[component]
 pub fn TimelineChart(
     buckets: Vec<Bucket>,
@@ -49,12 +50,17 @@ pub fn TimelineChart(
                 fmt::count(b.errors)
             );
             let w = (bw - 1.0).max(0.5);
+            // The `<g>` makes this view SVG, so the macro builds an SVG `<a>` (an HTML one,
+            // as a separate view inside `<svg>` would get when rendered in the browser,
+            // is not drawn).
             view! {
-                <a href=href>
-                    <title>{title}</title>
-                    <rect class="chart__bar" x=x y=H - h width=w height=h></rect>
-                    {(eh > 0.0).then(|| view! { <rect class="chart__bar chart__bar--error" x=x y=H - eh width=w height=eh></rect> })}
-                </a>
+                <g>
+                    <a href=href>
+                        <title>{title}</title>
+                        <rect class="chart__bar" x=x y=H - h width=w height=h></rect>
+                        {(eh > 0.0).then(|| view! { <rect class="chart__bar chart__bar--error" x=x y=H - eh width=w height=eh></rect> })}
+                    </a>
+                </g>
             }
         })
         .collect_view();
@@ -72,11 +78,95 @@ pub fn TimelineChart(
         })
         .collect_view();
     let mid = range.from_ms + span / 2;
+    // Drag to zoom: the dragged fraction of the chart's width becomes the new range.
+    let t0 = buckets.first().map(|b| b.start_ms).unwrap_or(range.from_ms);
+    let t_span = (buckets.len().max(1) as i64) * bucket_ms;
+    let svg_ref = NodeRef::<leptos::svg::Svg>::new();
+    let start = RwSignal::new(None::<f64>);
+    let now = RwSignal::new(None::<f64>);
+    let dragged = RwSignal::new(false);
+    let frac = move |ev: &leptos::ev::MouseEvent| -> Option<f64> {
+        #[cfg(feature = "hydrate")]
+        {
+            let el = svg_ref.get_untracked()?;
+            let r = el.get_bounding_client_rect();
+            if r.width() <= 0.0 {
+                return None;
+            }
+            Some(((f64::from(ev.client_x()) - r.left()) / r.width()).clamp(0.0, 1.0))
+        }
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = ev;
+            None
+        }
+    };
+    let zoom_to = {
+        let query = query.clone();
+        let path = path.clone();
+        move |a: f64, b: f64| -> String {
+            let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+            let minute = 60_000;
+            let from_ms = (t0 + (lo * t_span as f64) as i64).div_euclid(minute) * minute;
+            let to_ms =
+                ((t0 + (hi * t_span as f64) as i64) + minute - 1).div_euclid(minute) * minute;
+            query
+                .with_range(TimeRange::Absolute {
+                    from_ms,
+                    to_ms: to_ms.max(from_ms + minute),
+                })
+                .href(&path)
+        }
+    };
+    let navigate = leptos_router::hooks::use_navigate();
+    let on_down = move |ev: leptos::ev::MouseEvent| {
+        if ev.button() == 0 {
+            if let Some(f) = frac(&ev) {
+                // Keeps the browser from dragging the bar's link instead.
+                ev.prevent_default();
+                start.set(Some(f));
+                now.set(Some(f));
+            }
+        }
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        if start.get_untracked().is_some() {
+            now.set(frac(&ev));
+        }
+    };
+    let on_up = move |ev: leptos::ev::MouseEvent| {
+        if let (Some(a), Some(b)) = (start.get_untracked(), frac(&ev)) {
+            if (a - b).abs() > 0.01 {
+                dragged.set(true);
+                navigate(&zoom_to(a, b), Default::default());
+            }
+        }
+        start.set(None);
+        now.set(None);
+    };
+    let on_leave = move |_: leptos::ev::MouseEvent| {
+        start.set(None);
+        now.set(None);
+    };
+    // A drag that ends on a bar must not also follow that bar's link.
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if dragged.get_untracked() {
+            ev.prevent_default();
+            dragged.set(false);
+        }
+    };
     view! {
         <figure class="chart">
-            <svg class="chart__svg" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label.clone()>
+            <svg class="chart__svg" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label.clone()
+                node_ref=svg_ref on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:mouseleave=on_leave on:click=on_click>
                 <line class="chart__axis" x1="0" y1=H x2=W y2=H></line>
                 {bars}
+                {move || match (start.get(), now.get()) {
+                    (Some(a), Some(b)) => Some(view! {
+                        <rect class="chart__brush" data-testid="brush" x=a.min(b) * W y="0" width=(a - b).abs() * W height=H></rect>
+                    }),
+                    _ => None,
+                }}
             </svg>
             <div class="chart__axis-labels" aria-hidden="true">
                 <span>{fmt::axis(range.from_ms, span)}</span>
