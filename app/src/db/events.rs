@@ -384,8 +384,17 @@ pub async fn label_top(
             .fetch_all(pool)
             .await?,
         };
-        let names: HashMap<i64, (String, String)> =
-            names.into_iter().map(|(id, v, l)| (id, (v, l))).collect();
+        let names: HashMap<i64, (String, String)> = names
+            .into_iter()
+            .map(|(id, v, l)| {
+                let l = if dim == Dim::Resource {
+                    resource_label(&v, &l)
+                } else {
+                    l
+                };
+                (id, (v, l))
+            })
+            .collect();
         let field = match dim {
             Dim::Principal => Field::Principal,
             Dim::Name => Field::Name,
@@ -415,6 +424,22 @@ pub async fn label_top(
         });
     }
     Ok(out)
+}
+
+/// A resource's name with the Region and account from its ARN, so the same name in two
+/// places reads differently: `alias/app-secrets · us-east-1 · 111122223333`.
+pub fn resource_label(arn: &str, name: &str) -> String {
+    let mut parts = arn.splitn(6, ':').skip(3);
+    let region = parts.next().unwrap_or("");
+    let account = parts.next().unwrap_or("");
+    let mut label = name.to_owned();
+    for p in [region, account] {
+        if !p.is_empty() {
+            label.push_str(" · ");
+            label.push_str(p);
+        }
+    }
+    label
 }
 
 /// Event and error counts per bucket of `bucket_ms`, every bucket of the range present.
@@ -939,5 +964,24 @@ impl RawReader {
             self.dicts.get(&dict_id).and_then(|d| d.as_deref())
         };
         decompress(dict, raw).map_err(|e| DetailError::Raw(id, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resource_labels_carry_region_and_account() {
+        assert_eq!(
+            super::resource_label(
+                "arn:aws:kms:us-east-1:111122223333:alias/app-secrets",
+                "alias/app-secrets"
+            ),
+            "alias/app-secrets · us-east-1 · 111122223333"
+        );
+        assert_eq!(
+            super::resource_label("arn:aws:s3:::bucket", "bucket"),
+            "bucket"
+        );
+        assert_eq!(super::resource_label("not an arn", "x"), "x");
     }
 }
