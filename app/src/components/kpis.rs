@@ -2,26 +2,22 @@ use crate::fmt;
 use crate::model::Kpis;
 use leptos::prelude::*;
 
+/// An arrow and a CSS modifier for a change of `d`, flat within `eps`.
+fn direction(d: f64, eps: f64) -> (&'static str, &'static str) {
+    if d > eps {
+        ("▲", "up")
+    } else if d < -eps {
+        ("▼", "down")
+    } else {
+        ("=", "flat")
+    }
+}
+
 fn change(now: f64, before: f64, pct_points: bool) -> (String, &'static str) {
     if pct_points {
         let d = now - before;
-        let arrow = if d > 0.05 {
-            "▲"
-        } else if d < -0.05 {
-            "▼"
-        } else {
-            "="
-        };
-        return (
-            format!("{arrow} {:+.1} pts", d),
-            if d > 0.05 {
-                "up"
-            } else if d < -0.05 {
-                "down"
-            } else {
-                "flat"
-            },
-        );
+        let (arrow, dir) = direction(d, 0.05);
+        return (format!("{arrow} {d:+.1} pts"), dir);
     }
     if before == 0.0 {
         return if now == 0.0 {
@@ -31,23 +27,8 @@ fn change(now: f64, before: f64, pct_points: bool) -> (String, &'static str) {
         };
     }
     let p = (now - before) * 100.0 / before;
-    let arrow = if p > 0.5 {
-        "▲"
-    } else if p < -0.5 {
-        "▼"
-    } else {
-        "="
-    };
-    (
-        format!("{arrow} {p:+.0}%"),
-        if p > 0.5 {
-            "up"
-        } else if p < -0.5 {
-            "down"
-        } else {
-            "flat"
-        },
-    )
+    let (arrow, dir) = direction(p, 0.5);
+    (format!("{arrow} {p:+.0}%"), dir)
 }
 
 fn rate(n: i64, d: i64) -> f64 {

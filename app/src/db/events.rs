@@ -258,60 +258,52 @@ pub async fn summary_facets(
         } else {
             (h1, h1)
         };
-        // Hours [h0, ha) and [hb, h1); days [d0, d1).
-        let all_principals: Vec<i64> = sqlx::query_scalar(
-            "SELECT value FROM rollup_day
-             WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
-             UNION SELECT value FROM rollup_hour
-             WHERE dim = ?1 AND hour >= ?2 AND hour < ?8 AND (flags & ?4) = ?5
-             UNION SELECT value FROM rollup_hour
-             WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5",
-        )
-        .bind(Dim::Principal as u8)
-        .bind(h0)
-        .bind(h1)
-        .bind(mask)
-        .bind(want)
-        .bind(d0)
-        .bind(d1)
-        .bind(ha)
-        .bind(hb)
-        .fetch_all(pool)
-        .await?;
-        principals.extend(all_principals);
-        if depth > 0 {
-            let mut middle = Facets::default();
-            for dim in &Dim::ALL[..8] {
-                let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-                    "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
-                     FROM (
-                         SELECT value, flags, events FROM rollup_day
-                         WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
-                         UNION ALL
-                         SELECT value, flags, events FROM rollup_hour
-                         WHERE dim = ?1 AND hour >= ?2 AND hour < ?8 AND (flags & ?4) = ?5
-                         UNION ALL
-                         SELECT value, flags, events FROM rollup_hour
-                         WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5
-                     )
-                     GROUP BY value ORDER BY n DESC, value LIMIT ?10",
-                )
-                .bind(*dim as u8)
-                .bind(h0)
-                .bind(h1)
-                .bind(mask)
-                .bind(want)
-                .bind(d0)
-                .bind(d1)
-                .bind(ha)
-                .bind(hb)
-                .bind(MERGE_DEPTH.max(depth))
-                .fetch_all(pool)
-                .await?;
-                middle.top.insert(*dim as u8, rows);
+        // Hours [h0, ha) and [hb, h1); days [d0, d1). Principals are always listed in
+        // full (they are counted); the other dimensions only when top lists are asked for.
+        let dims: &[Dim] = if depth > 0 {
+            &Dim::ALL[..8]
+        } else {
+            &Dim::ALL[..1]
+        };
+        let mut middle = Facets::default();
+        for dim in dims {
+            let limit = if *dim == Dim::Principal {
+                i64::MAX
+            } else {
+                MERGE_DEPTH.max(depth)
+            };
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+                 FROM (
+                     SELECT value, flags, events FROM rollup_day
+                     WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
+                     UNION ALL
+                     SELECT value, flags, events FROM rollup_hour
+                     WHERE dim = ?1 AND hour >= ?2 AND hour < ?8 AND (flags & ?4) = ?5
+                     UNION ALL
+                     SELECT value, flags, events FROM rollup_hour
+                     WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5
+                 )
+                 GROUP BY value ORDER BY n DESC, value LIMIT ?10",
+            )
+            .bind(*dim as u8)
+            .bind(h0)
+            .bind(h1)
+            .bind(mask)
+            .bind(want)
+            .bind(d0)
+            .bind(d1)
+            .bind(ha)
+            .bind(hb)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            if *dim == Dim::Principal {
+                principals.extend(rows.iter().map(|(v, _, _)| *v));
             }
-            parts.push(middle);
+            middle.top.insert(*dim as u8, rows);
         }
+        parts.push(middle);
     }
     f.kpis.principals = principals.len() as i64;
     if depth > 0 {
@@ -490,6 +482,17 @@ struct RowDb {
     read_only: Option<bool>,
 }
 
+/// The id range of a page: the time range, cut at the cursor on the side the sort
+/// order walks towards.
+fn page_bounds(r: &ResolvedRange, sort: Sort, cursor: Option<i64>) -> (i64, i64) {
+    let (lo, hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
+    match (sort, cursor) {
+        (Sort::Newest, Some(c)) => (lo, hi.min(c)),
+        (Sort::Oldest, Some(c)) => (lo.max(c.saturating_add(1)), hi),
+        (_, None) => (lo, hi),
+    }
+}
+
 /// One page of the selected events in the range, in `sort` order, after the cursor.
 /// Returns the rows and the cursor of the next page.
 pub async fn list(
@@ -500,12 +503,7 @@ pub async fn list(
     cursor: Option<i64>,
     limit: i64,
 ) -> Result<(Vec<EventRow>, Option<i64>), sqlx::Error> {
-    let (mut lo, mut hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
-    match (sort, cursor) {
-        (Sort::Newest, Some(c)) => hi = hi.min(c),
-        (Sort::Oldest, Some(c)) => lo = lo.max(c.saturating_add(1)),
-        (_, None) => {}
-    }
+    let (lo, hi) = page_bounds(r, sort, cursor);
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
     qb.push(" FROM (SELECT e.* FROM events e WHERE e.id >= ");
     qb.push_bind(lo);
@@ -726,16 +724,9 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let dict: Option<Vec<u8>> = if r.raw_dict == 0 {
-        None
-    } else {
-        sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
-            .bind(r.raw_dict)
-            .fetch_optional(pool)
-            .await?
-    };
-    let raw =
-        decompress(dict.as_deref(), &r.raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
+    let raw = RawReader::default()
+        .read(pool, r.id, r.raw_dict, &r.raw)
+        .await?;
     let value: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
     let resources: Vec<ResourceInfo> = match &r.resource_ids {
@@ -842,16 +833,7 @@ pub async fn record(pool: &SqlitePool, id: i64) -> Result<Option<serde_json::Val
     let Some((dict_id, raw)) = row else {
         return Ok(None);
     };
-    let dict: Option<Vec<u8>> = if dict_id == 0 {
-        None
-    } else {
-        sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
-            .bind(dict_id)
-            .fetch_optional(pool)
-            .await?
-    };
-    let bytes =
-        decompress(dict.as_deref(), &raw).map_err(|e| DetailError::Raw(id, e.to_string()))?;
+    let bytes = RawReader::default().read(pool, id, dict_id, &raw).await?;
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| DetailError::Raw(id, e.to_string()))
@@ -890,12 +872,7 @@ pub async fn export_page(
     cursor: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ExportRow>, sqlx::Error> {
-    let (mut lo, mut hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
-    match (sort, cursor) {
-        (Sort::Newest, Some(c)) => hi = hi.min(c),
-        (Sort::Oldest, Some(c)) => lo = lo.max(c.saturating_add(1)),
-        (_, None) => {}
-    }
+    let (lo, hi) = page_bounds(r, sort, cursor);
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
         "SELECT e.id, e.event_time, a.value AS account, rg.value AS region, s.value AS source,
                 n.value AS name, p.display_name AS principal, p.key AS principal_key,

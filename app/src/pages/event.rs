@@ -54,7 +54,8 @@ pub fn EventPage() -> impl IntoView {
     }
 }
 
-fn field(label: &'static str, value: Option<String>) -> impl IntoView {
+/// One `<dt>`/`<dd>` pair of a field list, left out when there is no value.
+pub fn field(label: &'static str, value: Option<String>) -> impl IntoView {
     value.map(|v| {
         view! {
             <dt>{label}</dt>

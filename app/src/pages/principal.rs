@@ -6,6 +6,7 @@ use crate::components::{
 };
 use crate::fmt;
 use crate::model::PrincipalView;
+use crate::pages::event::field;
 use crate::pages::not_found::NotFound;
 use crate::query::{EventQuery, Field};
 use crate::schema::Dim;
@@ -73,7 +74,7 @@ pub async fn principal_view(
     }))
 }
 
-/// The principal key in the path: everything after `/principals/`.
+/// A key or ARN taken from the rest of a path (`/principals/…`, `/resources/…`).
 pub fn key_from_path(p: &str) -> String {
     p.trim_start_matches('/').to_string()
 }
@@ -102,15 +103,6 @@ pub fn PrincipalPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn field(label: &'static str, value: Option<String>) -> impl IntoView {
-    value.map(|v| {
-        view! {
-            <dt>{label}</dt>
-            <dd class="field__value">{v}</dd>
-        }
-    })
 }
 
 #[component]

@@ -7,6 +7,7 @@ use crate::components::{
 use crate::fmt;
 use crate::model::ResourceView;
 use crate::pages::not_found::NotFound;
+use crate::pages::principal::key_from_path;
 use crate::query::{Access, EventQuery, Field};
 use crate::schema::Dim;
 use leptos::prelude::*;
@@ -80,14 +81,7 @@ pub async fn resource_view(
 pub fn ResourcePage() -> impl IntoView {
     let params = use_params_map();
     let qmap = use_query_map();
-    let arn = Memo::new(move |_| {
-        params
-            .read()
-            .get("arn")
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_string()
-    });
+    let arn = Memo::new(move |_| key_from_path(&params.read().get("arn").unwrap_or_default()));
     let query = Memo::new(move |_| {
         let p = qmap.read();
         EventQuery::from_params(|k| p.get_all(k).unwrap_or_default())
