@@ -10,6 +10,8 @@ pub mod model;
 pub mod pages;
 pub mod query;
 pub mod schema;
+#[cfg(feature = "ssr")]
+pub mod search;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

@@ -25,6 +25,10 @@ pub struct StoreInfo {
     pub events: i64,
     pub oldest_ms: Option<i64>,
     pub newest_ms: Option<i64>,
+    /// While the full-text index is being filled in for events stored before it existed:
+    /// the time before which request and response contents are not searchable yet.
+    #[serde(default)]
+    pub search_pending_before_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,16 @@ pub struct EventRow {
     pub source_ip: Option<String>,
     pub error_code: Option<String>,
     pub read_only: Option<bool>,
+    /// Where a free-text search matched this event (only filled for searches).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<Match>,
+}
+
+/// A field of a record that a search matched, by JSON path, with the text around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Match {
+    pub field: String,
+    pub text: String,
 }
 
 /// Headline figures for a set of events.
@@ -247,6 +261,9 @@ pub struct PrincipalView {
     pub chain: Vec<ChainStep>,
     pub sessions: Vec<PrincipalRow>,
     pub activity: Activity,
+    /// The signed-in user may save this view as an investigation.
+    #[serde(default)]
+    pub can_save: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,6 +280,9 @@ pub struct ResourceView {
     /// Write events that touched it, newest first (in the range).
     pub changes: Vec<EventRow>,
     pub activity: Activity,
+    /// The signed-in user may save this view as an investigation.
+    #[serde(default)]
+    pub can_save: bool,
 }
 
 /// An investigation as lists show it.

@@ -728,6 +728,7 @@ mod tests {
             events: 5,
             oldest_ms: Some(90_000),
             newest_ms: Some(200_000),
+            search_pending_before_ms: None,
         };
         let r = q("range=all").resolve(now, &store);
         assert_eq!((r.from_ms, r.to_ms), (60_000, 240_000));

@@ -81,6 +81,14 @@ pub mod flags {
     }
 }
 
+/// Summaries per entity (`entity_minute`, `entity_day`): what `kind` means, and the
+/// dimension single S3 objects are kept under there (apart from other resources).
+pub mod entity {
+    pub const PRINCIPAL: u8 = 0;
+    pub const RESOURCE: u8 = 1;
+    pub const OBJECT_DIM: u8 = 10;
+}
+
 /// The resource type left out of the resource rollup (one row per object would make it
 /// as big as the events).
 pub const S3_OBJECT: &str = "AWS::S3::Object";

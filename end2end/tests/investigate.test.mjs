@@ -104,6 +104,12 @@ test('the same drill-down works with JavaScript disabled', async () => {
   assert.equal(param(page, 'range')[0], 'all');
   const ips = await page.locator('table.events-table tbody tr td:nth-child(7)').allTextContents();
   assert.ok(ips.length > 0 && ips.every((n) => n.trim() === '203.0.113.44'), ips.slice(0, 5).join());
+  // Full text reaches into request parameters, and each result says where it matched.
+  await page.goto(`${server.base}/?range=all&q=symmetric_default`);
+  const matches = await page.getByTestId('search-match').allTextContents();
+  assert.ok(matches.length > 0, 'search results');
+  assert.ok(matches.every((m) => /Matched in requestParameters\.encryptionAlgorithm: SYMMETRIC_DEFAULT/.test(m)), matches.slice(0, 3).join(' | '));
+  await page.screenshot({ path: path.join(SHOTS, 'search.png'), fullPage: true });
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -184,4 +190,19 @@ test('an investigation saves the view; a colleague opens its link and sees the s
   await p2.waitForURL(link);
   assert.deepEqual(problems, []);
   await other.close();
+
+  // A principal's page is saved the same way: the investigation shows that principal.
+  const again = await signedInContext(browser, server.base, 'ivan', { viewport: { width: 1400, height: 1000 } });
+  const p3 = await watchedPage(again, problems);
+  await p3.goto(`${server.base}/?range=all&principal=AdminRole/alice`);
+  await p3.locator('table.events-table tbody tr td:nth-child(2) a').first().click();
+  await p3.waitForURL((u) => u.pathname.startsWith('/principals/'));
+  await p3.getByTestId('identity').waitFor();
+  await p3.getByTestId('save-view').locator('summary').click();
+  await p3.getByLabel('Title').fill('Everything alice did');
+  await p3.getByRole('button', { name: 'Save', exact: true }).click();
+  await p3.waitForURL(/\/investigations\/\d+$/);
+  assert.match(await p3.getByTestId('filter-chips').textContent(), /Principal is arn:aws:sts::\d+:assumed-role\/AdminRole\/alice/);
+  assert.deepEqual(problems, []);
+  await again.close();
 });

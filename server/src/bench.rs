@@ -132,7 +132,14 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
     for r in ["range=24h", "range=7d", "range=30d", "range=all"] {
         views.push((format!("timeline {r}"), r.to_string()));
     }
-    for f in ["event=ConsoleLogin", "error=*", "access=write", "q=admin"] {
+    for f in [
+        "event=ConsoleLogin",
+        "error=*",
+        "access=write",
+        "q=admin",
+        "q=ReadOnlyAccess",
+        "q=password",
+    ] {
         for r in ["range=24h", "range=all"] {
             views.push((format!("timeline {r}&{f}"), format!("{r}&{f}")));
         }

@@ -247,6 +247,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             let pool = crate::db::connect(&cli.db).await?;
+            // Events stored before the search index existed are indexed in the background.
+            let db_path = cli.db.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = crate::search_index::backfill(&db_path) {
+                    tracing::error!(error = %e, "indexing older events for search failed");
+                }
+            });
             // `cargo leptos watch` says where it put the site it builds.
             let site =
                 match site.or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from)) {

@@ -8,5 +8,6 @@ pub mod demo;
 pub mod export;
 pub mod ingest;
 pub mod investigations;
+pub mod search_index;
 pub mod users;
 pub mod web;

@@ -201,6 +201,38 @@ async fn names(pool: &sqlx::SqlitePool, q: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn search_index_backfill_covers_older_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = store(tmp.path()).await;
+    let db = tmp.path().join("c.db");
+    // Found only in additionalEventData, through the index.
+    let q = "from=2024-03-01&to=2024-03-01&q=yes";
+    assert_eq!(names(&pool, q).await, ["ConsoleLogin"]);
+    // As if the events had been stored before the index existed.
+    sqlx::query("INSERT INTO events_fts (events_fts) VALUES ('delete-all')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE search_index SET pending_below = (SELECT max(id) + 1 FROM events)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(names(&pool, q).await.is_empty());
+    let t = timeline::timeline(&pool, &EventQuery::parse(q), NOW)
+        .await
+        .unwrap();
+    assert!(t.store.search_pending_before_ms.is_some());
+    assert_eq!(cairn::search_index::backfill(&db).unwrap(), 7);
+    assert_eq!(names(&pool, q).await, ["ConsoleLogin"]);
+    let t = timeline::timeline(&pool, &EventQuery::parse(q), NOW)
+        .await
+        .unwrap();
+    assert_eq!(t.store.search_pending_before_ms, None);
+    // Run again: nothing left to do.
+    assert_eq!(cairn::search_index::backfill(&db).unwrap(), 0);
+}
+
+#[tokio::test]
 async fn timeline_filters_select_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let pool = store(tmp.path()).await;
@@ -291,12 +323,60 @@ async fn timeline_filters_select_exactly() {
         ("q=192.0.2", &["ListBuckets", "GetSecretValue"]),
         ("q=happened", &["DeleteTrail", "GetSecretValue"]),
         ("q=100%25", &[]),
+        // Full text: request parameters and response elements, by words.
+        ("q=prod/db", &["GetSecretValue"]),
+        (
+            "q=alice-admin",
+            &["GetObject", "PutBucketPolicy", "AssumeRole"],
+        ),
+        (
+            "q=ASIASESSION1",
+            &["GetObject", "PutBucketPolicy", "AssumeRole"],
+        ),
+        ("q=secret/a.csv", &["GetObject"]),
+        // Every word must match, each anywhere.
+        ("q=prod+data", &["GetObject", "PutBucketPolicy"]),
+        ("q=prod+happened", &["GetSecretValue"]),
+        // A word's last token may be cut short.
+        (
+            "q=alice-adm",
+            &["GetObject", "PutBucketPolicy", "AssumeRole"],
+        ),
+        // An eventID finds its event.
+        (
+            "q=00000000-0000-4000-8000-000000000005",
+            &["GetSecretValue"],
+        ),
+        // Only punctuation: nothing to search for, nothing matches.
+        ("q=%3A%3A", &[]),
         // A value that names nothing selects nothing; excluding it excludes nothing.
         ("event=NoSuchCall", &[]),
     ];
     for (f, want) in cases {
         assert_eq!(names(&pool, &format!("{all}&{f}")).await, *want, "{f}");
     }
+    // Where a search matched is shown per row, by field.
+    let t = timeline::timeline(
+        &pool,
+        &EventQuery::parse(&format!("{all}&q=ASIASESSION1")),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let fields: Vec<Vec<&str>> = t
+        .rows
+        .iter()
+        .map(|r| r.matches.iter().map(|m| m.field.as_str()).collect())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            vec!["userIdentity.accessKeyId"],
+            vec!["userIdentity.accessKeyId"],
+            vec!["responseElements.credentials.accessKeyId"],
+        ]
+    );
+    assert_eq!(t.rows[2].matches[0].text, "ASIASESSION1");
     // Range: only the 11:00 hour.
     assert_eq!(
         names(&pool, "from=2024-03-01T11:00&to=2024-03-01T12:00").await,
@@ -452,6 +532,144 @@ async fn summaries_agree_with_scans() {
                 assert_eq!(a, c, "dim {dim} {q} {from_ms}..{to_ms}");
             }
         }
+    }
+    // Per principal (a role with its sessions, one session) and per resource.
+    let role: String = sqlx::query_scalar(
+        "SELECT p.key FROM principals p WHERE p.kind = 'Role'
+         AND EXISTS (SELECT 1 FROM principals c WHERE c.parent_id = p.id)
+         ORDER BY p.id LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let session: String = sqlx::query_scalar(
+        "SELECT key FROM principals WHERE kind = 'AssumedRole' ORDER BY events DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let bucket: String = sqlx::query_scalar(
+        "SELECT r.arn FROM resources r JOIN event_resources er ON er.resource_id = r.id
+         WHERE r.type = 'AWS::S3::Bucket' GROUP BY r.id ORDER BY count(*) DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let scopes = [
+        EventQuery::default().with_filter(Field::Principal, &role, false),
+        EventQuery::default().with_filter(Field::Principal, &session, false),
+        EventQuery::default().with_filter(Field::Resource, &bucket, false),
+        EventQuery::default()
+            .with_filter(Field::Resource, &bucket, false)
+            .with_access(Some(app::query::Access::Write)),
+        EventQuery::parse("error=*").with_filter(Field::Principal, &role, false),
+    ];
+    let ranges = [
+        (DAY, end),
+        (DAY + 7 * 60_000, end - 13 * 60_000),
+        (DAY + 3 * 3_600_000 + 60_000, end - 5 * 3_600_000),
+        (DAY + 5 * 3_600_000, DAY + 9 * 3_600_000),
+    ];
+    for query in &scopes {
+        let sel = filter::resolve(&pool, query).await.unwrap();
+        let (kind, ids, mask) = sel
+            .entity_scope()
+            .expect("the entity summaries answer this");
+        for (from_ms, to_ms) in ranges {
+            let r = ResolvedRange {
+                from_ms,
+                to_ms,
+                preset: None,
+            };
+            let b = app::query::bucket_for(to_ms - from_ms);
+            for objects in [false, true] {
+                let what = format!("{} {from_ms}..{to_ms} objects={objects}", query.to_query());
+                let s = events::entity_facets(
+                    &pool,
+                    &sel,
+                    (kind, &ids, mask),
+                    &r,
+                    Some(b),
+                    50,
+                    objects,
+                )
+                .await
+                .unwrap();
+                let x = events::scan_facets(&pool, &sel, &r, Some(b), 50, objects)
+                    .await
+                    .unwrap();
+                if !what.contains("error") {
+                    assert!(x.kpis.events > 0, "{what}");
+                }
+                assert_eq!(s.kpis, x.kpis, "{what}");
+                assert_eq!(s.buckets, x.buckets, "{what}");
+                for dim in 0..10u8 {
+                    let a = s.top.get(&dim).cloned().unwrap_or_default();
+                    let c = x.top.get(&dim).cloned().unwrap_or_default();
+                    assert_eq!(a, c, "dim {dim} {what}");
+                }
+            }
+        }
+    }
+    // The migration's backfill from stored events builds the same summaries as the
+    // importer does.
+    async fn entity_rows(
+        pool: &sqlx::SqlitePool,
+    ) -> (
+        Vec<(i64, i64, i64, i64, i64)>,
+        Vec<(i64, i64, i64, i64, i64, i64, i64)>,
+    ) {
+        (
+            sqlx::query_as("SELECT * FROM entity_minute ORDER BY 1, 2, 3, 4")
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            sqlx::query_as("SELECT * FROM entity_day ORDER BY 1, 2, 3, 4, 5, 6")
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        )
+    }
+    let written = entity_rows(&pool).await;
+    assert!(written.0.len() > 100 && written.1.len() > 1000);
+    let migration = include_str!("../../migrations/20261202000005_entity_summaries.sql");
+    let backfill = &migration[migration
+        .find("-- Backfill from what is stored already.")
+        .unwrap()..];
+    sqlx::raw_sql("DELETE FROM entity_minute; DELETE FROM entity_day;")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(backfill).execute(&pool).await.unwrap();
+    assert!(
+        entity_rows(&pool).await == written,
+        "backfill differs from the importer"
+    );
+    let (changes, writes): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM resource_changes),
+                (SELECT count(*) FROM event_resources er JOIN events e ON e.id = er.event_id
+                 WHERE e.read_only = 0)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(changes > 0);
+    assert_eq!(changes, writes);
+    // A single S3 object, an exclusion or a second filter is scanned instead.
+    let object: String =
+        sqlx::query_scalar("SELECT arn FROM resources WHERE type = 'AWS::S3::Object' LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for q in [
+        format!("resource={object}&resource={bucket}"),
+        format!("not_principal={role}"),
+        format!("principal={role}&event=GetObject"),
+    ] {
+        let sel = filter::resolve(&pool, &EventQuery::parse(&q))
+            .await
+            .unwrap();
+        assert!(sel.entity_scope().is_none(), "{q}");
     }
 }
 

@@ -36,6 +36,7 @@ pub fn EventsTable(
                             let err = r.error_code.clone();
                             let err_title = err.clone().unwrap_or_default();
                             let is_err = err.is_some();
+                            let matches = r.matches.clone();
                             view! {
                                 <tr class=if is_err { "events-table__row events-table__row--error" } else { "events-table__row" }>
                                     <td class="events-table__time">
@@ -65,6 +66,18 @@ pub fn EventsTable(
                                         {err.map(|e| view! { <span class="badge badge--error">"⚠ " {e}</span> })}
                                     </td>
                                 </tr>
+                                {(!matches.is_empty()).then(|| view! {
+                                    <tr class="events-table__match" data-testid="search-match">
+                                        <td></td>
+                                        <td colspan="7">
+                                            <ul class="match-list">
+                                                {matches.into_iter().map(|m| view! {
+                                                    <li>"Matched in " <code>{m.field}</code> ": " <span class="match-list__text">{m.text}</span></li>
+                                                }).collect_view()}
+                                            </ul>
+                                        </td>
+                                    </tr>
+                                })}
                             }
                         })
                         .collect_view()}

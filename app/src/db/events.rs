@@ -19,10 +19,16 @@ pub async fn store_info(pool: &SqlitePool) -> Result<StoreInfo, sqlx::Error> {
         sqlx::query_as("SELECT sum(events), min(minute), max(minute) FROM counts_minute")
             .fetch_one(pool)
             .await?;
+    let pending: Option<i64> =
+        sqlx::query_scalar("SELECT pending_below FROM search_index WHERE id = 1")
+            .fetch_optional(pool)
+            .await?
+            .flatten();
     Ok(StoreInfo {
         events: events.unwrap_or(0),
         oldest_ms: oldest.map(|m| m * 60_000),
         newest_ms: newest.map(|m| m * 60_000 + 59_999),
+        search_pending_before_ms: pending.map(|id| id >> crate::schema::ID_HASH_BITS),
     })
 }
 
@@ -218,7 +224,7 @@ pub async fn summary_facets(
         principals: 0,
     };
     if let Some(b) = bucket_ms {
-        f.buckets = histogram(pool, r, b, (mask, want)).await?;
+        f.buckets = histogram(pool, r, b, (mask, want), None).await?;
     }
     // Whole hours from the rollup, the ragged ends from the events.
     let h0 = (r.from_ms + HOUR - 1).div_euclid(HOUR);
@@ -307,21 +313,137 @@ pub async fn summary_facets(
     }
     f.kpis.principals = principals.len() as i64;
     if depth > 0 {
-        for dim in Dim::ALL {
-            let mut merged: HashMap<i64, (i64, i64)> = HashMap::new();
-            for p in &parts {
-                for (v, n, x) in p.top.get(&(dim as u8)).into_iter().flatten() {
-                    let m = merged.entry(*v).or_insert((0, 0));
-                    m.0 += n;
-                    m.1 += x;
-                }
+        f.top = merge_top(&parts, depth);
+    }
+    Ok(f)
+}
+
+/// Top lists of several parts of a range added up, each cut to `depth`.
+fn merge_top(parts: &[Facets], depth: i64) -> HashMap<u8, Vec<(i64, i64, i64)>> {
+    let mut top = HashMap::new();
+    for dim in Dim::ALL {
+        let mut merged: HashMap<i64, (i64, i64)> = HashMap::new();
+        for p in parts {
+            for (v, n, x) in p.top.get(&(dim as u8)).into_iter().flatten() {
+                let m = merged.entry(*v).or_insert((0, 0));
+                m.0 += n;
+                m.1 += x;
             }
-            let mut list: Vec<(i64, i64, i64)> =
-                merged.into_iter().map(|(v, (n, x))| (v, n, x)).collect();
-            list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            list.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
-            f.top.insert(dim as u8, list);
         }
+        let mut list: Vec<(i64, i64, i64)> =
+            merged.into_iter().map(|(v, (n, x))| (v, n, x)).collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
+        top.insert(dim as u8, list);
+    }
+    top
+}
+
+/// The same figures for one principal (a role with its sessions) or one resource, from
+/// the per-entity summaries: minutes for the KPIs and histogram, days for the top lists,
+/// and the events themselves only for the partial days at either end. Ranges shorter
+/// than a whole day are scanned.
+pub async fn entity_facets(
+    pool: &SqlitePool,
+    sel: &Selection,
+    (kind, ids, (mask, want)): (u8, &str, (i64, i64)),
+    r: &ResolvedRange,
+    bucket_ms: Option<i64>,
+    depth: i64,
+    objects: bool,
+) -> Result<Facets, sqlx::Error> {
+    const DAY: i64 = 86_400_000;
+    let d0 = (r.from_ms + DAY - 1).div_euclid(DAY);
+    let d1 = r.to_ms.div_euclid(DAY);
+    if d0 >= d1 {
+        return scan_facets(pool, sel, r, bucket_ms, depth, objects).await;
+    }
+    let mut f = Facets::default();
+    let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
+        sqlx::query_as(
+            "SELECT sum(events), sum(CASE WHEN flags & 2 THEN events END),
+                    sum(CASE WHEN flags & 1 THEN events END), sum(CASE WHEN flags & 4 THEN events END)
+             FROM entity_minute WHERE kind = ?1 AND entity IN (SELECT value FROM json_each(?2))
+               AND minute >= ?3 AND minute < ?4 AND (flags & ?5) = ?6",
+        )
+        .bind(kind)
+        .bind(ids)
+        .bind(r.from_ms.div_euclid(60_000))
+        .bind(r.to_ms.div_euclid(60_000))
+        .bind(mask)
+        .bind(want)
+        .fetch_one(pool)
+        .await?;
+    f.kpis = Kpis {
+        events: k_events.unwrap_or(0),
+        errors: k_errors.unwrap_or(0),
+        writes: k_writes.unwrap_or(0),
+        denied: k_denied.unwrap_or(0),
+        principals: 0,
+    };
+    if let Some(b) = bucket_ms {
+        f.buckets = histogram(pool, r, b, (mask, want), Some((kind, ids))).await?;
+    }
+    let mut parts: Vec<Facets> = Vec::new();
+    let mut principals: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    for (from_ms, to_ms) in [(r.from_ms, d0 * DAY), (d1 * DAY, r.to_ms)] {
+        if from_ms >= to_ms {
+            continue;
+        }
+        let edge = ResolvedRange {
+            from_ms,
+            to_ms,
+            preset: None,
+        };
+        // Under a day of this entity's events each: no depth limit, so the merge is exact.
+        let mut e = scan_facets(pool, sel, &edge, None, i64::MAX, objects).await?;
+        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
+            principals.extend(p.iter().map(|(v, _, _)| *v));
+        }
+        e.buckets.clear();
+        parts.push(e);
+    }
+    let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
+    let mut middle = Facets::default();
+    for dim in dims {
+        let limit = if *dim == Dim::Principal {
+            i64::MAX
+        } else {
+            MERGE_DEPTH.max(depth)
+        };
+        // Single S3 objects are summarised apart; they join the resources when asked for.
+        let also = if *dim == Dim::Resource && objects {
+            crate::schema::entity::OBJECT_DIM
+        } else {
+            *dim as u8
+        };
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+             FROM entity_day
+             WHERE kind = ?1 AND entity IN (SELECT value FROM json_each(?2)) AND dim IN (?3, ?4)
+               AND day >= ?5 AND day < ?6 AND (flags & ?7) = ?8
+             GROUP BY value ORDER BY n DESC, value LIMIT ?9",
+        )
+        .bind(kind)
+        .bind(ids)
+        .bind(*dim as u8)
+        .bind(also)
+        .bind(d0)
+        .bind(d1)
+        .bind(mask)
+        .bind(want)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        if *dim == Dim::Principal {
+            principals.extend(rows.iter().map(|(v, _, _)| *v));
+        }
+        middle.top.insert(*dim as u8, rows);
+    }
+    parts.push(middle);
+    f.kpis.principals = principals.len() as i64;
+    if depth > 0 {
+        f.top = merge_top(&parts, depth);
     }
     Ok(f)
 }
@@ -336,10 +458,13 @@ pub async fn facets(
     depth: i64,
     objects: bool,
 ) -> Result<Facets, sqlx::Error> {
-    match sel.rollup_mask() {
-        Some(mask) if !objects => summary_facets(pool, sel, mask, r, bucket_ms, depth).await,
-        _ => scan_facets(pool, sel, r, bucket_ms, depth, objects).await,
+    if let Some(mask) = sel.rollup_mask().filter(|_| !objects) {
+        return summary_facets(pool, sel, mask, r, bucket_ms, depth).await;
     }
+    if let Some((kind, ids, mask)) = sel.entity_scope() {
+        return entity_facets(pool, sel, (kind, &ids, mask), r, bucket_ms, depth, objects).await;
+    }
+    scan_facets(pool, sel, r, bucket_ms, depth, objects).await
 }
 
 /// Names for the ids of the top lists: what a filter matches and what is shown.
@@ -440,22 +565,33 @@ pub async fn histogram(
     r: &ResolvedRange,
     bucket_ms: i64,
     (mask, want): (i64, i64),
+    entity: Option<(u8, &str)>,
 ) -> Result<Vec<Bucket>, sqlx::Error> {
     let (first, mut out) = empty_buckets(r, bucket_ms);
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let sql = if entity.is_some() {
+        "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
+                coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+         FROM entity_minute
+         WHERE kind = ?7 AND entity IN (SELECT value FROM json_each(?8))
+           AND minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b"
+    } else {
         "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
                 coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
          FROM counts_minute
-         WHERE minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b",
-    )
-    .bind(r.from_ms.div_euclid(60_000))
-    .bind(r.to_ms.div_euclid(60_000))
-    .bind(first)
-    .bind(bucket_ms)
-    .bind(mask)
-    .bind(want)
-    .fetch_all(pool)
-    .await?;
+         WHERE minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b"
+    };
+    let (kind, ids) = entity.unwrap_or((0, "[]"));
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(sql)
+        .bind(r.from_ms.div_euclid(60_000))
+        .bind(r.to_ms.div_euclid(60_000))
+        .bind(first)
+        .bind(bucket_ms)
+        .bind(mask)
+        .bind(want)
+        .bind(kind)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
     for (b, e, x) in rows {
         if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
             slot.events = e;
@@ -523,17 +659,57 @@ pub async fn list(
     });
     let rows: Vec<RowDb> = qb.build_query_as().fetch_all(pool).await?;
     let more = rows.len() as i64 > limit;
-    let rows: Vec<EventRow> = rows
+    let mut rows: Vec<EventRow> = rows
         .into_iter()
         .take(usize::try_from(limit).unwrap_or(0))
         .map(RowDb::into_row)
         .collect();
+    if !sel.words.is_empty() {
+        annotate_matches(pool, &mut rows, &sel.words).await?;
+    }
     let next = if more {
         rows.last().map(|r| r.id)
     } else {
         None
     };
     Ok((rows, next))
+}
+
+/// Fields matched per row shown under a search result.
+const MATCHES_SHOWN: usize = 3;
+
+/// Fills in where a search matched each row, from the rows' original records (a
+/// record that cannot be read is logged and shows no match).
+async fn annotate_matches(
+    pool: &SqlitePool,
+    rows: &mut [EventRow],
+    words: &[crate::search::Word],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let raws: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, raw_dict, raw FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(pool)
+    .await?;
+    let mut reader = RawReader::default();
+    for (id, dict, raw) in raws {
+        let record = match reader.read(pool, id, dict, &raw).await {
+            Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| DetailError::Raw(id, e.to_string())),
+            Err(e) => Err(e),
+        };
+        match record {
+            Ok(v) => {
+                if let Some(row) = rows.iter_mut().find(|r| r.id == id) {
+                    row.matches = crate::search::matched_fields(&v, words, MATCHES_SHOWN);
+                }
+            }
+            Err(DetailError::Db(e)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "cannot show where a search matched"),
+        }
+    }
+    Ok(())
 }
 
 /// Columns of an [`EventRow`] over `e` (with [`ROW_JOINS`]).
@@ -631,6 +807,7 @@ impl RowDb {
             source_ip: r.source_ip,
             error_code: r.error_code,
             read_only: r.read_only,
+            matches: Vec::new(),
         }
     }
 }
@@ -673,7 +850,8 @@ pub enum DetailError {
     Raw(i64, String),
 }
 
-fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Decompresses one stored original record.
+pub fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
     match dict {

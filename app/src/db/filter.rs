@@ -34,17 +34,36 @@ fn target(field: Field) -> Target {
     }
 }
 
-/// Columns of `events` the free text is looked for in (as interned values).
-const TEXT_COLUMNS: [&str; 8] = [
-    "name_id",
-    "source_id",
-    "source_ip_id",
-    "user_agent_id",
-    "error_code_id",
-    "error_message_id",
-    "access_key_id",
-    "region_id",
+/// Interned columns of `events` a search word is looked for in (as a substring of the
+/// value), with the kind of their terms.
+const TEXT_COLUMNS: [(TermKind, &str); 8] = [
+    (TermKind::Name, "name_id"),
+    (TermKind::Source, "source_id"),
+    (TermKind::SourceIp, "source_ip_id"),
+    (TermKind::UserAgent, "user_agent_id"),
+    (TermKind::ErrorCode, "error_code_id"),
+    (TermKind::ErrorMessage, "error_message_id"),
+    (TermKind::AccessKey, "access_key_id"),
+    (TermKind::Region, "region_id"),
 ];
+
+/// One search word, resolved: an event matches it through any of these.
+#[derive(Debug, Clone, Default)]
+struct WordClause {
+    /// Interned columns with the ids of the terms containing the word (JSON arrays);
+    /// columns where no term does are left out.
+    columns: Vec<(&'static str, String)>,
+    /// Principals whose key, name or ARN contains it.
+    principals: Option<String>,
+    /// Event names that contain it (`events_name` finds their events).
+    names: Option<String>,
+    /// Resources whose ARN contains it.
+    resources: Option<String>,
+    /// Events whose eventID it is.
+    event_ids: Option<String>,
+    /// The FTS5 expression over the rest of the record.
+    fts: String,
+}
 
 #[derive(Debug, Clone)]
 struct Clause {
@@ -55,6 +74,9 @@ struct Clause {
     /// The one id, when there is only one (an equality lets SQLite walk an index in
     /// order instead of sorting everything an `IN` list matches).
     single: Option<i64>,
+    /// Principals, or resources none of which is a single S3 object: the per-entity
+    /// summaries cover them.
+    summarised: bool,
 }
 
 /// The filters of a query as id sets, ready to be applied to `events e`.
@@ -64,8 +86,11 @@ pub struct Selection {
     /// `error=*` (Some(true)) / `not_error=*` (Some(false)).
     any_error: Option<bool>,
     access: Option<Access>,
-    /// Free text: matching term ids, principal ids, resource ids (JSON arrays).
-    text: Option<(String, String, String)>,
+    /// Free text, one clause per word (all must match); `Some` and empty when the
+    /// search has no word that can match anything.
+    text: Option<Vec<WordClause>>,
+    /// The search's words, to show where each event matched.
+    pub words: Vec<crate::search::Word>,
 }
 
 impl Selection {
@@ -80,10 +105,34 @@ impl Selection {
     /// When only read/write and error/no-error narrow the events, the `(flags & mask) =
     /// want` test that selects the same events in the summary tables.
     pub fn rollup_mask(&self) -> Option<(i64, i64)> {
-        use crate::schema::flags::{ERROR, WRITE};
         if !self.clauses.is_empty() || self.text.is_some() {
             return None;
         }
+        Some(self.flags_mask())
+    }
+
+    /// When the selection is one include filter on principals or (non-object) resources,
+    /// plus at most read/write and error/no-error: the entity kind, the entities (a JSON
+    /// array) and the flags test, with which `entity_minute` / `entity_day` answer it.
+    pub fn entity_scope(&self) -> Option<(u8, String, (i64, i64))> {
+        use crate::schema::entity;
+        let [c] = self.clauses.as_slice() else {
+            return None;
+        };
+        if c.exclude || !c.summarised || self.text.is_some() {
+            return None;
+        }
+        let kind = match c.target {
+            Target::Principal => entity::PRINCIPAL,
+            Target::Resource => entity::RESOURCE,
+            Target::Term(..) => return None,
+        };
+        Some((kind, c.ids.clone(), self.flags_mask()))
+    }
+
+    /// The `(flags & mask) = want` test for read/write and error/no-error.
+    fn flags_mask(&self) -> (i64, i64) {
+        use crate::schema::flags::{ERROR, WRITE};
         let (mut mask, mut want) = (0, 0);
         match self.access {
             Some(Access::Write) => {
@@ -101,7 +150,7 @@ impl Selection {
             Some(false) => mask |= ERROR,
             None => {}
         }
-        Some((mask, want))
+        (mask, want)
     }
 
     /// Appends ` AND …` for every filter, for a query over `events e` whose ids lie in
@@ -137,10 +186,17 @@ impl Selection {
                     qb.push("))");
                 }
                 (Target::Resource, exclude) => {
-                    qb.push(if exclude {
-                        " AND e.id NOT IN (SELECT event_id FROM event_resources WHERE event_id >= "
-                    } else {
-                        " AND e.id IN (SELECT event_id FROM event_resources WHERE event_id >= "
+                    qb.push(match (exclude, self.access) {
+                        (true, _) => {
+                            " AND e.id NOT IN (SELECT event_id FROM event_resources WHERE event_id >= "
+                        }
+                        // Only writes: the (small) list of each resource's changes.
+                        (false, Some(Access::Write)) => {
+                            " AND e.id IN (SELECT event_id FROM resource_changes WHERE event_id >= "
+                        }
+                        (false, _) => {
+                            " AND e.id IN (SELECT event_id FROM event_resources WHERE event_id >= "
+                        }
                     });
                     qb.push_bind(lo);
                     qb.push(" AND event_id < ");
@@ -169,24 +225,67 @@ impl Selection {
             }
             None => {}
         }
-        if let Some((terms, principals, resources)) = &self.text {
-            qb.push(" AND (");
-            for col in TEXT_COLUMNS {
-                qb.push(format_args!("e.{col} IN (SELECT value FROM json_each("));
-                qb.push_bind(terms.clone());
-                qb.push(")) OR ");
+        match &self.text {
+            Some(words) if words.is_empty() => {
+                qb.push(" AND 0");
             }
-            qb.push("e.principal_id IN (SELECT value FROM json_each(");
-            qb.push_bind(principals.clone());
-            qb.push(")) OR e.id IN (SELECT event_id FROM event_resources WHERE event_id >= ");
-            qb.push_bind(lo);
-            qb.push(" AND event_id < ");
-            qb.push_bind(hi);
-            qb.push(" AND resource_id IN (SELECT value FROM json_each(");
-            qb.push_bind(resources.clone());
-            qb.push("))))");
+            Some(words) => {
+                for w in words {
+                    push_word(qb, w, (lo, hi));
+                }
+            }
+            None => {}
         }
     }
+}
+
+/// ` AND (…)`: the event contains one search word somewhere. What an index can find
+/// (the full-text index, principals, event names, resources, eventIDs) is one set of
+/// ids, so SQLite reads only those events; interned columns without an index are
+/// checked per event, and only when some value of theirs contains the word.
+fn push_word(qb: &mut QueryBuilder<'_, Sqlite>, w: &WordClause, (lo, hi): (i64, i64)) {
+    qb.push(" AND (e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ");
+    qb.push_bind(w.fts.clone());
+    qb.push(" AND rowid >= ");
+    qb.push_bind(lo);
+    qb.push(" AND rowid < ");
+    qb.push_bind(hi);
+    let indexed = [("principal_id", &w.principals), ("name_id", &w.names)];
+    for (col, ids) in indexed {
+        if let Some(ids) = ids {
+            qb.push(format_args!(
+                " UNION ALL SELECT id FROM events WHERE {col} IN (SELECT value FROM json_each("
+            ));
+            qb.push_bind(ids.clone());
+            qb.push(")) AND id >= ");
+            qb.push_bind(lo);
+            qb.push(" AND id < ");
+            qb.push_bind(hi);
+        }
+    }
+    if let Some(ids) = &w.resources {
+        qb.push(
+            " UNION ALL SELECT event_id FROM event_resources WHERE resource_id IN \
+             (SELECT value FROM json_each(",
+        );
+        qb.push_bind(ids.clone());
+        qb.push(")) AND event_id >= ");
+        qb.push_bind(lo);
+        qb.push(" AND event_id < ");
+        qb.push_bind(hi);
+    }
+    if let Some(ids) = &w.event_ids {
+        qb.push(" UNION ALL SELECT value FROM json_each(");
+        qb.push_bind(ids.clone());
+        qb.push(")");
+    }
+    qb.push(")");
+    for (col, ids) in &w.columns {
+        qb.push(format_args!(" OR e.{col} IN (SELECT value FROM json_each("));
+        qb.push_bind(ids.clone());
+        qb.push("))");
+    }
+    qb.push(")");
 }
 
 fn json_strings<'a>(values: impl Iterator<Item = &'a str>) -> String {
@@ -275,50 +374,112 @@ pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sql
                 Target::Principal => principal_ids(pool, &values_json).await?,
                 Target::Resource => resource_ids(pool, &values_json).await?,
             };
+            let summarised = match t {
+                Target::Principal => true,
+                Target::Resource => {
+                    let objects: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM resources
+                         WHERE id IN (SELECT value FROM json_each(?1)) AND type = ?2",
+                    )
+                    .bind(json_ids(&ids))
+                    .bind(crate::schema::S3_OBJECT)
+                    .fetch_one(pool)
+                    .await?;
+                    objects == 0
+                }
+                Target::Term(..) => false,
+            };
             sel.clauses.push(Clause {
                 target: t,
                 exclude,
                 ids: json_ids(&ids),
                 single: (ids.len() == 1).then(|| ids[0]),
+                summarised,
             });
         }
     }
     if let Some(text) = &q.q {
-        let pattern = like_pattern(text);
-        let terms: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM terms WHERE kind IN (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             AND value LIKE ?1 ESCAPE '\\'",
-        )
-        .bind(&pattern)
-        .bind(TermKind::Name as u8)
-        .bind(TermKind::Source as u8)
-        .bind(TermKind::SourceIp as u8)
-        .bind(TermKind::UserAgent as u8)
-        .bind(TermKind::ErrorCode as u8)
-        .bind(TermKind::ErrorMessage as u8)
-        .bind(TermKind::AccessKey as u8)
-        .bind(TermKind::Region as u8)
-        .fetch_all(pool)
-        .await?;
-        let principals: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM principals WHERE key LIKE ?1 ESCAPE '\\'
-             OR display_name LIKE ?1 ESCAPE '\\' OR arn LIKE ?1 ESCAPE '\\'",
-        )
-        .bind(&pattern)
-        .fetch_all(pool)
-        .await?;
-        let resources: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM resources WHERE arn LIKE ?1 ESCAPE '\\'")
-                .bind(&pattern)
-                .fetch_all(pool)
-                .await?;
-        sel.text = Some((
-            json_ids(&terms),
-            json_ids(&principals),
-            json_ids(&resources),
-        ));
+        sel.words = crate::search::words(text);
+        let mut clauses = Vec::with_capacity(sel.words.len());
+        for w in &sel.words {
+            clauses.push(resolve_word(pool, w).await?);
+        }
+        sel.text = Some(clauses);
     }
     Ok(sel)
+}
+
+/// What one search word can match outside the full-text index.
+async fn resolve_word(
+    pool: &SqlitePool,
+    w: &crate::search::Word,
+) -> Result<WordClause, sqlx::Error> {
+    let pattern = like_pattern(&w.text);
+    let kinds = json_ids(&TEXT_COLUMNS.map(|(k, _)| k as i64));
+    let terms: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT kind, id FROM terms WHERE kind IN (SELECT value FROM json_each(?2))
+         AND value LIKE ?1 ESCAPE '\\' ORDER BY kind, id",
+    )
+    .bind(&pattern)
+    .bind(&kinds)
+    .fetch_all(pool)
+    .await?;
+    let mut clause = WordClause {
+        fts: w.fts(),
+        ..WordClause::default()
+    };
+    for (kind, col) in TEXT_COLUMNS {
+        let ids: Vec<i64> = terms
+            .iter()
+            .filter(|(k, _)| *k == kind as i64)
+            .map(|(_, id)| *id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        if kind == TermKind::Name {
+            clause.names = Some(json_ids(&ids));
+        } else {
+            clause.columns.push((col, json_ids(&ids)));
+        }
+    }
+    let principals: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM principals WHERE key LIKE ?1 ESCAPE '\\'
+         OR display_name LIKE ?1 ESCAPE '\\' OR arn LIKE ?1 ESCAPE '\\'",
+    )
+    .bind(&pattern)
+    .fetch_all(pool)
+    .await?;
+    if !principals.is_empty() {
+        clause.principals = Some(json_ids(&principals));
+    }
+    // Single S3 objects are many; their keys are in the index (request parameters), so
+    // only the other resources are matched by ARN, read through the type index.
+    let resources: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM resources WHERE (type < ?2 OR type > ?2) AND arn LIKE ?1 ESCAPE '\\'",
+    )
+    .bind(&pattern)
+    .bind(crate::schema::S3_OBJECT)
+    .fetch_all(pool)
+    .await?;
+    if !resources.is_empty() {
+        clause.resources = Some(json_ids(&resources));
+    }
+    // An eventID is not in the index; it is looked up by the dedup key instead.
+    if let Ok(uuid) = uuid::Uuid::try_parse(&w.text) {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT e.id FROM events e WHERE e.account_id IN
+               (SELECT id FROM terms WHERE kind = ?1) AND e.event_key = ?2",
+        )
+        .bind(TermKind::Account as u8)
+        .bind(uuid.as_bytes().as_slice())
+        .fetch_all(pool)
+        .await?;
+        if !ids.is_empty() {
+            clause.event_ids = Some(json_ids(&ids));
+        }
+    }
+    Ok(clause)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! `/resources/{arn}`: everything that happened to one resource.
 
+use crate::components::save_view::SaveView;
 use crate::components::{
     activity::ActivitySection, error_panel::ErrorPanel, events_table::EventsTable,
     filter_bar::FilterChips, time_range::TimeRangeBar,
@@ -8,6 +9,7 @@ use crate::fmt;
 use crate::model::ResourceView;
 use crate::pages::not_found::NotFound;
 use crate::pages::principal::key_from_path;
+use crate::pages::timeline::ShareLink;
 use crate::query::{Access, EventQuery, Field};
 use crate::schema::Dim;
 use leptos::prelude::*;
@@ -31,14 +33,18 @@ pub async fn get_resource(
     use crate::db;
     crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
-    resource_view(
+    let mut v = resource_view(
         &pool,
         &arn,
         &EventQuery::parse(&query),
         chrono::Utc::now().timestamp_millis(),
     )
     .await
-    .map_err(db::opaque)
+    .map_err(db::opaque)?;
+    if let Some(v) = &mut v {
+        v.can_save = crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst));
+    }
+    Ok(v)
 }
 
 /// The resource page's data at `now_ms`.
@@ -74,6 +80,7 @@ pub async fn resource_view(
         card,
         changes,
         activity,
+        can_save: false,
     }))
 }
 
@@ -108,6 +115,16 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
     let path = fmt::resource_href(&c.arn);
     let timeline_href = query.with_filter(Field::Resource, &c.arn, false).href("/");
+    let share_href = query
+        .with_cursor(None)
+        .pinned(&v.activity.range)
+        .href(&path);
+    let save = v.can_save.then(|| {
+        let saved = query
+            .with_cursor(None)
+            .with_filter(Field::Resource, &c.arn, false);
+        view! { <SaveView query=saved back=query.with_cursor(None).href(&path)/> }
+    });
     let changes = v.changes.clone();
     let changes_view = if changes.is_empty() {
         view! { <p class="muted">"No write events touched it in this range."</p> }.into_any()
@@ -132,7 +149,9 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
         </section>
         <div class="toolbar">
             <TimeRangeBar query=query.clone() resolved=v.activity.range.clone() path=path.clone()/>
+            <ShareLink href=share_href/>
         </div>
+        {save}
         <FilterChips query=query.clone() path=path.clone()/>
         <section class="card" aria-labelledby="rs-changes" data-testid="changes">
             <h2 id="rs-changes">"Changes"</h2>

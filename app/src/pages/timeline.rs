@@ -110,7 +110,7 @@ pub fn TimelinePage() -> impl IntoView {
 
 /// Copies the pinned link of this view (a plain link without JavaScript).
 #[component]
-fn ShareLink(href: String) -> impl IntoView {
+pub fn ShareLink(href: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let h = href.clone();
     let on_click = move |ev: leptos::ev::MouseEvent| {
@@ -227,6 +227,19 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         }
         .into_any()
     };
+    let search_note = query
+        .q
+        .as_ref()
+        .and(t.store.search_pending_before_ms)
+        .map(|before| {
+            view! {
+                <p class="notice" role="status">
+                    "The search index is still being built: request and response contents of events before "
+                    {fmt::time(before)}
+                    " UTC are not searched yet. Names, principals, resources, IPs, user agents and errors are."
+                </p>
+            }
+        });
     let save = t.can_save.then(|| {
         let q = query.with_cursor(None);
         let back = q.href(path);
@@ -240,6 +253,7 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         {save}
         <FilterBar query=query.clone() action=path/>
         <FilterChips query=query.clone() path=path/>
+        {search_note}
         <KpiStrip now=t.kpis before=t.previous_kpis period=period/>
         {body}
     }

@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read};
 pub struct Parsed {
     pub event: Event,
     pub raw_z: Vec<u8>,
+    /// What goes into the full-text index.
+    pub text: String,
 }
 
 /// A record that could not be stored, and why.
@@ -163,7 +165,11 @@ pub fn decode<R: Read>(
         };
         match normalize::normalize(&record, fallback_account) {
             Ok(event) => match compressor.compress(&record) {
-                Ok(raw_z) => on_piece(Piece::Event(Parsed { event, raw_z })),
+                Ok(raw_z) => on_piece(Piece::Event(Parsed {
+                    event,
+                    raw_z,
+                    text: super::text::search_text(&record),
+                })),
                 Err(e) => {
                     fatal = Some(DecodeError::Compress(e));
                     Err(Stop)

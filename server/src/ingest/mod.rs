@@ -8,5 +8,6 @@ pub mod record;
 pub mod source;
 pub mod split;
 pub mod store;
+pub mod text;
 
 pub use pipeline::{LocalFiles, Options, Source, Summary, run};

@@ -9,7 +9,7 @@
 use super::decode::{Parsed, Piece, RecordReject};
 use super::normalize::{Principal, Resource};
 use super::source::FileJob;
-use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, event_row_id, flags};
+use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, entity, event_row_id, flags};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
@@ -63,12 +63,37 @@ struct Counts {
     minutes: HashMap<(i64, i64), i64>,
     /// (dimension, hour, flags, value) -> events
     rollup: HashMap<(u8, i64, i64, i64), i64>,
+    /// (entity kind, entity, minute, flags) -> events
+    entity_minutes: HashMap<(u8, i64, i64, i64), i64>,
+    /// (entity kind, entity, dimension, day, flags, value) -> events
+    entity_days: HashMap<(u8, i64, u8, i64, i64, i64), i64>,
 }
 
 impl Counts {
     fn clear(&mut self) {
         self.minutes.clear();
         self.rollup.clear();
+        self.entity_minutes.clear();
+        self.entity_days.clear();
+    }
+
+    /// One event of `entity`, with the event's values per dimension.
+    fn entity(
+        &mut self,
+        (kind, entity): (u8, i64),
+        (minute, day, flags): (i64, i64, i64),
+        values: &[(u8, i64)],
+    ) {
+        *self
+            .entity_minutes
+            .entry((kind, entity, minute, flags))
+            .or_insert(0) += 1;
+        for &(dim, value) in values {
+            *self
+                .entity_days
+                .entry((kind, entity, dim, day, flags, value))
+                .or_insert(0) += 1;
+        }
     }
 
     fn roll(&mut self, dim: Dim, hour: i64, flags: i64, value: Option<i64>) {
@@ -102,6 +127,12 @@ pub struct Store {
     conn: Connection,
     dict_id: i64,
     in_tx: bool,
+    /// See [`Writer::index_below`]; read at the start of every transaction.
+    index_below: Option<i64>,
+    /// The batch's text for the full-text index, written in id order at commit: FTS5
+    /// writes a new segment whenever a rowid goes backwards, so inserting as events come
+    /// (in file order) would make thousands of tiny segments to merge.
+    texts: Vec<(i64, String)>,
     caches: Caches,
     files: Vec<FileReport>,
     counts: Counts,
@@ -186,6 +217,7 @@ struct Statements<'c> {
     resource_new: rusqlite::CachedStatement<'c>,
     resource_id: rusqlite::CachedStatement<'c>,
     event_resource: rusqlite::CachedStatement<'c>,
+    resource_change: rusqlite::CachedStatement<'c>,
     issued: rusqlite::CachedStatement<'c>,
 }
 
@@ -210,6 +242,9 @@ impl<'c> Statements<'c> {
             event_resource: conn.prepare_cached(
                 "INSERT INTO event_resources (resource_id, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             )?,
+            resource_change: conn.prepare_cached(
+                "INSERT INTO resource_changes (resource_id, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?,
             issued: conn.prepare_cached(
                 "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
@@ -224,6 +259,8 @@ struct Writer<'a> {
     conn: &'a Connection,
     caches: &'a mut Caches,
     dict_id: i64,
+    /// Events below this id wait for the search index backfill (`None`: none wait).
+    index_below: Option<i64>,
 }
 
 impl Writer<'_> {
@@ -289,9 +326,14 @@ impl Writer<'_> {
         report: &mut FileReport,
         counts: &mut Counts,
         principal_stats: &mut HashMap<i64, PrincipalStat>,
+        texts: &mut Vec<(i64, String)>,
         parsed: Parsed,
     ) -> Result<(), StoreError> {
-        let Parsed { event: e, raw_z } = parsed;
+        let Parsed {
+            event: e,
+            raw_z,
+            text,
+        } = parsed;
         let account_id = self.term(TermKind::Account, Some(&e.account))?.unwrap_or(0);
         let region = self.term(TermKind::Region, e.region.as_deref())?;
         let source_id = self.term(TermKind::Source, Some(&e.source))?.unwrap_or(0);
@@ -370,8 +412,14 @@ impl Writer<'_> {
             return Ok(());
         }
         report.events_new += 1;
+        if !text.is_empty() && self.index_below.is_none_or(|below| id >= below) {
+            texts.push((id, text));
+        }
         for rid in &resource_ids {
             self.st.event_resource.execute(params![rid, id])?;
+            if e.read_only == Some(false) {
+                self.st.resource_change.execute(params![rid, id])?;
+            }
         }
         if let Some(c) = &e.issued {
             self.st.issued.execute(params![
@@ -400,6 +448,43 @@ impl Writer<'_> {
         counts.roll(Dim::ErrorCode, hour, f, error_code);
         counts.roll(Dim::Region, hour, f, region);
         counts.roll(Dim::Account, hour, f, Some(account_id));
+        // Per principal and per resource (single objects are not summarised).
+        let mut values: Vec<(u8, i64)> = vec![
+            (Dim::Principal as u8, principal_id),
+            (Dim::Name as u8, name_id),
+            (Dim::Source as u8, source_id),
+            (Dim::Account as u8, account_id),
+        ];
+        for (dim, v) in [
+            (Dim::SourceIp, source_ip),
+            (Dim::ErrorCode, error_code),
+            (Dim::Region, region),
+            (Dim::UserAgent, user_agent),
+            (Dim::AccessKey, access_key),
+        ] {
+            if let Some(v) = v {
+                values.push((dim as u8, v));
+            }
+        }
+        for (rid, r) in resource_ids.iter().zip(&e.resources) {
+            let dim = if r.kind == S3_OBJECT {
+                entity::OBJECT_DIM
+            } else {
+                Dim::Resource as u8
+            };
+            values.push((dim, *rid));
+        }
+        let at = (
+            e.time_ms.div_euclid(60_000),
+            e.time_ms.div_euclid(86_400_000),
+            f,
+        );
+        counts.entity((entity::PRINCIPAL, principal_id), at, &values);
+        for (rid, r) in resource_ids.iter().zip(&e.resources) {
+            if r.kind != S3_OBJECT {
+                counts.entity((entity::RESOURCE, *rid), at, &values);
+            }
+        }
         let s = principal_stats
             .entry(principal_id)
             .or_insert(PrincipalStat {
@@ -481,6 +566,8 @@ impl Store {
             conn,
             dict_id,
             in_tx: false,
+            index_below: None,
+            texts: Vec::new(),
             caches: Caches::new(),
             files: Vec::new(),
             counts: Counts::default(),
@@ -506,6 +593,7 @@ impl Store {
         if !self.in_tx {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_tx = true;
+            self.index_below = crate::search_index::pending_below(&self.conn)?;
             self.batch_started = Instant::now();
         }
         Ok(())
@@ -549,10 +637,12 @@ impl Store {
         let Store {
             conn,
             dict_id,
+            index_below,
             caches,
             files,
             counts,
             principal_stats,
+            texts,
             batch_events,
             ..
         } = self;
@@ -561,13 +651,14 @@ impl Store {
             conn,
             caches,
             dict_id: *dict_id,
+            index_below: *index_below,
         };
         let report = &mut files[file];
         for piece in pieces {
             match piece {
                 Piece::Event(parsed) => {
                     *batch_events += 1;
-                    w.add(report, counts, principal_stats, parsed)?;
+                    w.add(report, counts, principal_stats, texts, parsed)?;
                 }
                 Piece::Reject(r) => {
                     report.rejected_records += 1;
@@ -596,6 +687,7 @@ impl Store {
                 self.forget_caches();
                 self.counts.clear();
                 self.principal_stats.clear();
+                self.texts.clear();
             }
             self.conn.execute_batch("RELEASE cairn_file")?;
             self.savepoint = false;
@@ -643,12 +735,22 @@ impl Store {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.in_tx = false;
                 self.forget_caches();
+                self.texts.clear();
                 Err(e)
             }
         }
     }
 
     fn write_batch_tail(&mut self) -> Result<(), StoreError> {
+        self.texts.sort_unstable_by_key(|(id, _)| *id);
+        {
+            let mut st = self
+                .conn
+                .prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?;
+            for (id, text) in self.texts.drain(..) {
+                st.execute(params![id, text])?;
+            }
+        }
         // In key order: the upserts walk the summaries' B-trees front to back.
         let mut minutes: Vec<((i64, i64), i64)> = self.counts.minutes.drain().collect();
         minutes.sort_unstable_by_key(|(k, _)| *k);
@@ -680,6 +782,30 @@ impl Store {
             )?;
             for ((dim, hour, f, value), n) in rollup {
                 st.execute(params![dim, hour, f, value, n])?;
+            }
+        }
+        let mut entity_minutes: Vec<_> = self.counts.entity_minutes.drain().collect();
+        entity_minutes.sort_unstable_by_key(|(k, _)| *k);
+        {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO entity_minute (kind, entity, minute, flags, events) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (kind, entity, minute, flags) DO UPDATE SET events = events + excluded.events",
+            )?;
+            for ((kind, entity, minute, f), n) in entity_minutes {
+                st.execute(params![kind, entity, minute, f, n])?;
+            }
+        }
+        let mut entity_days: Vec<_> = self.counts.entity_days.drain().collect();
+        entity_days.sort_unstable_by_key(|(k, _)| *k);
+        {
+            let mut st = self.conn.prepare_cached(
+                "INSERT INTO entity_day (kind, entity, dim, day, flags, value, events)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (kind, entity, dim, day, flags, value)
+                 DO UPDATE SET events = events + excluded.events",
+            )?;
+            for ((kind, entity, dim, day, f, value), n) in entity_days {
+                st.execute(params![kind, entity, dim, day, f, value, n])?;
             }
         }
         let stats: Vec<(i64, PrincipalStat)> = self.principal_stats.drain().collect();

@@ -1,0 +1,198 @@
+//! The text of a record that goes into the full-text index (`events_fts`): every string
+//! and integer value, one per line, except the fields [`app::search::indexed`] leaves
+//! out. Read straight off the record's bytes, without building a JSON tree.
+
+use app::search::{MAX_TEXT_BYTES, MAX_VALUE_CHARS, indexed};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
+
+/// The indexed text of one record. A record that is not valid JSON past some point
+/// (it was accepted by the normaliser, so this is rare) keeps the text read before it.
+pub fn search_text(record: &[u8]) -> String {
+    let mut out = String::new();
+    let mut de = serde_json::Deserializer::from_slice(record);
+    let _ = Collect {
+        out: &mut out,
+        depth: 0,
+        in_identity: false,
+    }
+    .deserialize(&mut de);
+    out
+}
+
+fn push(out: &mut String, v: &str) {
+    if out.len() >= MAX_TEXT_BYTES || !v.chars().any(char::is_alphanumeric) {
+        return;
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let cut = v
+        .char_indices()
+        .nth(MAX_VALUE_CHARS)
+        .map_or(v.len(), |(i, _)| i);
+    let room = MAX_TEXT_BYTES.saturating_sub(out.len());
+    let mut end = cut.min(room);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&v[..end]);
+}
+
+/// Walks one value: `depth` is how many objects deep it sits (1: a top-level field).
+struct Collect<'a> {
+    out: &'a mut String,
+    depth: usize,
+    in_identity: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Collect<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Collect<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        push(self.out, v);
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        push(self.out, &v.to_string());
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        push(self.out, &v.to_string());
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        let Collect {
+            out,
+            depth,
+            in_identity,
+        } = self;
+        while a
+            .next_element_seed(Collect {
+                out: &mut *out,
+                depth,
+                in_identity,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        let Collect {
+            out,
+            depth,
+            in_identity,
+        } = self;
+        let key_depth = depth + 1;
+        while let Some(key) = a.next_key_seed(Key {
+            depth: key_depth,
+            in_identity,
+        })? {
+            match key {
+                KeyIs::Skipped => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+                KeyIs::Indexed { identity } => a.next_value_seed(Collect {
+                    out: &mut *out,
+                    depth: key_depth,
+                    in_identity: in_identity || identity,
+                })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+enum KeyIs {
+    Skipped,
+    /// `identity`: the key is the top-level `userIdentity`.
+    Indexed {
+        identity: bool,
+    },
+}
+
+/// Decides about a key without keeping it.
+struct Key {
+    depth: usize,
+    in_identity: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = KeyIs;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<KeyIs, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = KeyIs;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, k: &str) -> Result<KeyIs, E> {
+        Ok(if indexed(k, self.depth, self.in_identity) {
+            KeyIs::Indexed {
+                identity: self.depth == 1 && k == "userIdentity",
+            }
+        } else {
+            KeyIs::Skipped
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_text;
+
+    #[test]
+    fn indexes_details_and_leaves_out_interned_fields() {
+        let rec = br#"{"eventVersion":"1.09","eventName":"PutBucketPolicy","eventSource":"s3.amazonaws.com",
+            "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/R/s","principalId":"AROA1:alice",
+              "sessionContext":{"sourceIdentity":"alice@example.com","attributes":{"mfaAuthenticated":"true"}}},
+            "requestParameters":{"bucketName":"prod-data","policy":{"Statement":[{"Principal":"*","Effect":"Allow"}]},"port":22,"flag":true,"ratio":0.5},
+            "additionalEventData":{"x-amz-id-2":"zzzzzz","note":"caf\u00e9"},
+            "resources":[{"ARN":"arn:aws:s3:::prod-data"}],"eventID":"abc","readOnly":false}"#;
+        assert_eq!(
+            search_text(rec),
+            "AROA1:alice\nalice@example.com\nprod-data\nAllow\n22\ncafé"
+        );
+    }
+
+    #[test]
+    fn long_values_and_records_are_cut() {
+        let long = "x".repeat(5000);
+        let rec = format!(r#"{{"requestParameters":{{"a":"{long}","b":"{long}"}}}}"#);
+        let t = search_text(rec.as_bytes());
+        assert_eq!(t.len(), 1024 * 2 + 1);
+        let many: Vec<String> = (0..100).map(|i| format!(r#""k{i}":"{long}""#)).collect();
+        let rec = format!(r#"{{"requestParameters":{{{}}}}}"#, many.join(","));
+        assert!(search_text(rec.as_bytes()).len() <= 8192);
+    }
+
+    #[test]
+    fn broken_json_keeps_what_was_read() {
+        assert_eq!(
+            search_text(br#"{"requestParameters":{"a":"one","b":"#),
+            "one"
+        );
+        assert_eq!(search_text(b"not json"), "");
+    }
+}
