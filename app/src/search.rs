@@ -2,12 +2,13 @@
 //! box entry becomes an FTS5 query, and which fields of a record a search matched.
 //!
 //! A search is a list of words; an event matches when every word matches it. A word
-//! matches as a case-insensitive substring of the event's interned values (event name,
-//! source, Region, source IP, user agent, access key, error code and message), of its
-//! principal (key, name, ARN) or of one of its resources' ARNs; or, through the FTS5
-//! index, as a run of whole words (the last one a prefix) anywhere in the rest of the
-//! record: request parameters, response elements, additional event data, service event
-//! details, session context and so on.
+//! matches as a case-insensitive substring of some of the event's interned values (event
+//! name, source, Region, user agent, error code), of its principal (key, name, ARN) or
+//! of one of its resources' ARNs; or, through the FTS5 index, as a run of whole words
+//! (the last one a prefix) anywhere in the rest of the record: source IP, access key,
+//! error message, request parameters, response elements, additional event data, service
+//! event details, session context and so on. Addresses and keys are in the index rather
+//! than matched as substrings so that finding them reads only the events that have them.
 
 use crate::model::Match;
 use serde_json::Value;
@@ -18,16 +19,14 @@ pub const MAX_WORDS: usize = 8;
 /// Top-level record fields left out of the full-text index: either interned and matched
 /// as substrings instead, or without words worth finding (times, flags, versions, ids
 /// with a lookup of their own).
-pub const TOP_SKIP: [&str; 19] = [
+pub const TOP_SKIP: [&str; 17] = [
     "eventVersion",
     "eventTime",
     "eventSource",
     "eventName",
     "awsRegion",
-    "sourceIPAddress",
     "userAgent",
     "errorCode",
-    "errorMessage",
     "requestID",
     "eventID",
     "sharedEventID",
@@ -41,10 +40,9 @@ pub const TOP_SKIP: [&str; 19] = [
 ];
 
 /// Fields of `userIdentity` left out (the principal covers them).
-pub const IDENTITY_SKIP: [&str; 8] = [
+pub const IDENTITY_SKIP: [&str; 7] = [
     "arn",
     "accountId",
-    "accessKeyId",
     "type",
     "creationDate",
     "mfaAuthenticated",
@@ -104,11 +102,24 @@ pub struct Word {
     pub tokens: Vec<String>,
 }
 
+/// A word's last token is taken as a prefix only from this length on: shorter ones
+/// (the `7` of an address) are whole, which is both what is meant and far cheaper than
+/// expanding every token that starts with them.
+pub const MIN_PREFIX: usize = 3;
+
 impl Word {
-    /// The FTS5 expression for this word: its tokens as one phrase, the last a prefix.
-    /// Tokens hold only letters and digits, so quoting them is enough.
+    fn prefix(&self) -> bool {
+        self.tokens
+            .last()
+            .is_some_and(|t| t.chars().count() >= MIN_PREFIX)
+    }
+
+    /// The FTS5 expression for this word: its tokens as one phrase, the last a prefix
+    /// (see [`MIN_PREFIX`]). Tokens hold only letters and digits, so quoting them is
+    /// enough.
     pub fn fts(&self) -> String {
-        format!("\"{}\"*", self.tokens.join(" "))
+        let star = if self.prefix() { "*" } else { "" };
+        format!("\"{}\"{star}", self.tokens.join(" "))
     }
 
     /// Whether `text` contains the word: as a substring, or as a run of whole tokens
@@ -123,8 +134,14 @@ impl Word {
         if have.len() < n {
             return false;
         }
+        let prefix = self.prefix();
         have.windows(n).any(|w| {
-            w[..n - 1] == self.tokens[..n - 1] && w[n - 1].starts_with(&self.tokens[n - 1])
+            w[..n - 1] == self.tokens[..n - 1]
+                && if prefix {
+                    w[n - 1].starts_with(&self.tokens[n - 1])
+                } else {
+                    w[n - 1] == self.tokens[n - 1]
+                }
         })
     }
 }
@@ -223,7 +240,7 @@ mod tests {
     fn words_and_expressions() {
         let w = words("  203.0.113.5  \"prod-data\" ::  ");
         assert_eq!(w.len(), 2);
-        assert_eq!(w[0].fts(), "\"203 0 113 5\"*");
+        assert_eq!(w[0].fts(), "\"203 0 113 5\"");
         assert_eq!(w[1].fts(), "\"prod data\"*");
         assert!(words(":: -- **").is_empty());
         assert_eq!(words(&"a ".repeat(20)).len(), MAX_WORDS);
@@ -231,13 +248,19 @@ mod tests {
 
     #[test]
     fn found_as_substring_or_token_run() {
-        let w = &words("prod-da")[0];
+        let w = &words("prod-dat")[0];
         assert!(w.found_in("arn:aws:s3:::PROD-DATA/x"));
         assert!(w.found_in("prod data lake"));
         assert!(!w.found_in("production data"));
+        assert!(!words("prod-da")[0].found_in("prod data lake"));
         let ip = &words("10.0.0")[0];
         assert!(ip.found_in("10.0.0.12"));
         assert!(!ip.found_in("10.1.0.0"));
+        // A short last token is whole: .7 is not .70.
+        let ip = &words("185.220.101.7")[0];
+        assert!(ip.found_in("x 185.220.101.7 y"));
+        assert!(!ip.found_in("185 220 101 70"));
+        assert!(words("ReadOnlyAcc")[0].found_in("arn:aws:iam::aws:policy/ReadOnlyAccess"));
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
         "q=admin",
         "q=ReadOnlyAccess",
         "q=password",
+        "q=185.220.101.7",
     ] {
         for r in ["range=24h", "range=all"] {
             views.push((format!("timeline {r}&{f}"), format!("{r}&{f}")));

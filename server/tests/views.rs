@@ -322,7 +322,16 @@ async fn timeline_filters_select_exactly() {
         ("q=bucket", &["ListBuckets", "PutBucketPolicy"]),
         ("q=192.0.2", &["ListBuckets", "GetSecretValue"]),
         ("q=happened", &["DeleteTrail", "GetSecretValue"]),
-        ("q=100%25", &[]),
+        // LIKE wildcards in a word are plain characters.
+        ("q=Delete%25Trail", &[]),
+        ("q=Delete_rail", &[]),
+        ("q=DeleteTrail", &["DeleteTrail"]),
+        // Addresses match by whole parts, in order.
+        (
+            "q=198.51.100",
+            &["DeleteTrail", "AssumeRole", "ConsoleLogin"],
+        ),
+        ("q=98.51", &[]),
         // Full text: request parameters and response elements, by words.
         ("q=prod/db", &["GetSecretValue"]),
         (

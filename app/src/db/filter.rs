@@ -35,15 +35,13 @@ fn target(field: Field) -> Target {
 }
 
 /// Interned columns of `events` a search word is looked for in (as a substring of the
-/// value), with the kind of their terms.
-const TEXT_COLUMNS: [(TermKind, &str); 8] = [
+/// value), with the kind of their terms. Source IPs, access keys and error messages are
+/// found through the full-text index instead (see `crate::search`).
+const TEXT_COLUMNS: [(TermKind, &str); 5] = [
     (TermKind::Name, "name_id"),
     (TermKind::Source, "source_id"),
-    (TermKind::SourceIp, "source_ip_id"),
     (TermKind::UserAgent, "user_agent_id"),
     (TermKind::ErrorCode, "error_code_id"),
-    (TermKind::ErrorMessage, "error_message_id"),
-    (TermKind::AccessKey, "access_key_id"),
     (TermKind::Region, "region_id"),
 ];
 

@@ -169,10 +169,11 @@ mod tests {
               "sessionContext":{"sourceIdentity":"alice@example.com","attributes":{"mfaAuthenticated":"true"}}},
             "requestParameters":{"bucketName":"prod-data","policy":{"Statement":[{"Principal":"*","Effect":"Allow"}]},"port":22,"flag":true,"ratio":0.5},
             "additionalEventData":{"x-amz-id-2":"zzzzzz","note":"caf\u00e9"},
-            "resources":[{"ARN":"arn:aws:s3:::prod-data"}],"eventID":"abc","readOnly":false}"#;
+            "resources":[{"ARN":"arn:aws:s3:::prod-data"}],"eventID":"abc","readOnly":false,
+            "sourceIPAddress":"203.0.113.9","errorCode":"AccessDenied","errorMessage":"not allowed"}"#;
         assert_eq!(
             search_text(rec),
-            "AROA1:alice\nalice@example.com\nprod-data\nAllow\n22\ncafé"
+            "AROA1:alice\nalice@example.com\nprod-data\nAllow\n22\ncafé\n203.0.113.9\nnot allowed"
         );
     }
 
