@@ -100,7 +100,7 @@ pub fn FilterChips(query: EventQuery, #[prop(into)] path: String) -> impl IntoVi
     }
     if let Some(t) = &query.q {
         chips.push((
-            format!("Text contains “{t}”"),
+            format!("Search “{t}”"),
             query.with_text(None).href(&path),
             String::new(),
         ));
