@@ -84,6 +84,11 @@ mod server {
             .and_then(|v| v.0)
     }
 
+    /// Whether the current user's role is at least `role` (false when signed out).
+    pub fn may(role: Role) -> bool {
+        current_user().is_some_and(|u| u.can(role))
+    }
+
     /// The current user when their role is at least `role`; an error (and a 401 or
     /// 403 status) otherwise.
     pub fn require(role: Role) -> Result<User, ServerFnError> {
@@ -107,4 +112,4 @@ mod server {
 }
 
 #[cfg(feature = "ssr")]
-pub use server::{current_user, require};
+pub use server::{current_user, may, require};

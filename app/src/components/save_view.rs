@@ -1,4 +1,6 @@
-use crate::query::EventQuery;
+use crate::components::time_range::TimeRangeBar;
+use crate::model::ResolvedRange;
+use crate::query::{EventQuery, Field};
 use leptos::prelude::*;
 
 /// "Save as investigation": a plain form post (analysts and admins only see it).
@@ -16,5 +18,32 @@ pub fn SaveView(query: EventQuery, #[prop(into)] back: String) -> impl IntoView 
                 <button type="submit">"Save"</button>
             </form>
         </details>
+    }
+}
+
+/// The toolbar of a principal's or resource's page: time range, "Share link" (range
+/// pinned) and, for those allowed, "Save as investigation" of the page's view, which is
+/// the page's query filtered to `field = value`.
+#[component]
+pub fn EntityToolbar(
+    query: EventQuery,
+    range: ResolvedRange,
+    #[prop(into)] path: String,
+    field: Field,
+    #[prop(into)] value: String,
+    can_save: bool,
+) -> impl IntoView {
+    let base = query.with_cursor(None);
+    let share_href = base.pinned(&range).href(&path);
+    let save = can_save.then(|| {
+        let saved = base.with_filter(field, &value, false);
+        view! { <SaveView query=saved back=base.href(&path)/> }
+    });
+    view! {
+        <div class="toolbar">
+            <TimeRangeBar query=query.clone() resolved=range path=path.clone()/>
+            <crate::pages::timeline::ShareLink href=share_href/>
+        </div>
+        {save}
     }
 }

@@ -229,31 +229,14 @@ pub async fn summary_facets(
     // Whole hours from the rollup, the ragged ends from the events.
     let h0 = (r.from_ms + HOUR - 1).div_euclid(HOUR);
     let h1 = r.to_ms.div_euclid(HOUR);
-    let mut parts: Vec<Facets> = Vec::new();
-    let mut principals: std::collections::HashSet<i64> = std::collections::HashSet::new();
     let whole = h0 < h1;
-    let edges: Vec<ResolvedRange> = if whole {
-        [(r.from_ms, h0 * HOUR), (h1 * HOUR, r.to_ms)]
-            .into_iter()
-            .filter(|(a, b)| a < b)
-            .map(|(from_ms, to_ms)| ResolvedRange {
-                from_ms,
-                to_ms,
-                preset: None,
-            })
-            .collect()
+    let edges = if whole {
+        vec![(r.from_ms, h0 * HOUR), (h1 * HOUR, r.to_ms)]
     } else {
-        vec![r.clone()]
+        vec![(r.from_ms, r.to_ms)]
     };
-    for edge in &edges {
-        // Edges are under two hours of events: no depth limit, so the merge is exact.
-        let mut e = scan_facets(pool, sel, edge, None, i64::MAX, false).await?;
-        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
-            principals.extend(p.iter().map(|(v, _, _)| *v));
-        }
-        e.buckets.clear();
-        parts.push(e);
-    }
+    // Edges are under two hours of events.
+    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, false).await?;
     if whole {
         // Whole days from the daily rollup, the hours around them from the hourly one.
         let d0 = (h0 + 23).div_euclid(24);
@@ -316,6 +299,32 @@ pub async fn summary_facets(
         f.top = merge_top(&parts, depth);
     }
     Ok(f)
+}
+
+/// Figures of the (short) `edges` of a range, each scanned with no depth limit so that
+/// merging them with the summaries is exact, and the principals seen in them. Empty
+/// edges are skipped.
+async fn scan_edges(
+    pool: &SqlitePool,
+    sel: &Selection,
+    edges: &[(i64, i64)],
+    objects: bool,
+) -> Result<(Vec<Facets>, std::collections::HashSet<i64>), sqlx::Error> {
+    let mut parts = Vec::new();
+    let mut principals = std::collections::HashSet::new();
+    for &(from_ms, to_ms) in edges.iter().filter(|(a, b)| a < b) {
+        let edge = ResolvedRange {
+            from_ms,
+            to_ms,
+            preset: None,
+        };
+        let e = scan_facets(pool, sel, &edge, None, i64::MAX, objects).await?;
+        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
+            principals.extend(p.iter().map(|(v, _, _)| *v));
+        }
+        parts.push(e);
+    }
+    Ok((parts, principals))
 }
 
 /// Top lists of several parts of a range added up, each cut to `depth`.
@@ -384,25 +393,9 @@ pub async fn entity_facets(
     if let Some(b) = bucket_ms {
         f.buckets = histogram(pool, r, b, (mask, want), Some((kind, ids))).await?;
     }
-    let mut parts: Vec<Facets> = Vec::new();
-    let mut principals: std::collections::HashSet<i64> = std::collections::HashSet::new();
-    for (from_ms, to_ms) in [(r.from_ms, d0 * DAY), (d1 * DAY, r.to_ms)] {
-        if from_ms >= to_ms {
-            continue;
-        }
-        let edge = ResolvedRange {
-            from_ms,
-            to_ms,
-            preset: None,
-        };
-        // Under a day of this entity's events each: no depth limit, so the merge is exact.
-        let mut e = scan_facets(pool, sel, &edge, None, i64::MAX, objects).await?;
-        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
-            principals.extend(p.iter().map(|(v, _, _)| *v));
-        }
-        e.buckets.clear();
-        parts.push(e);
-    }
+    // Under a day of this entity's events each.
+    let edges = [(r.from_ms, d0 * DAY), (d1 * DAY, r.to_ms)];
+    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, objects).await?;
     let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
     let mut middle = Facets::default();
     for dim in dims {

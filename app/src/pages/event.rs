@@ -19,7 +19,7 @@ pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
         ServerFnError::new("the event cannot be loaded; see the server log")
     })?;
     if let Some(d) = &mut d
-        && crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst))
+        && crate::auth::may(crate::auth::Role::Analyst)
     {
         d.pin_to = db::investigations::open_titles(&pool)
             .await

@@ -1,15 +1,13 @@
 //! `/principals/{key}`: who someone is, where their session came from, what they did.
 
-use crate::components::save_view::SaveView;
+use crate::components::save_view::EntityToolbar;
 use crate::components::{
     activity::ActivitySection, error_panel::ErrorPanel, filter_bar::FilterChips,
-    time_range::TimeRangeBar,
 };
 use crate::fmt;
 use crate::model::PrincipalView;
 use crate::pages::event::field;
 use crate::pages::not_found::NotFound;
-use crate::pages::timeline::ShareLink;
 use crate::query::{EventQuery, Field};
 use crate::schema::Dim;
 use leptos::prelude::*;
@@ -46,7 +44,7 @@ pub async fn get_principal(
         ServerFnError::new("the principal cannot be loaded; see the server log")
     })?;
     if let Some(v) = &mut v {
-        v.can_save = crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst));
+        v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }
     Ok(v)
 }
@@ -117,16 +115,6 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
     let path = fmt::principal_href(&c.key);
     let timeline_href = query.with_filter(Field::Principal, &c.key, false).href("/");
-    let share_href = query
-        .with_cursor(None)
-        .pinned(&v.activity.range)
-        .href(&path);
-    let save = v.can_save.then(|| {
-        let saved = query
-            .with_cursor(None)
-            .with_filter(Field::Principal, &c.key, false);
-        view! { <SaveView query=saved back=query.with_cursor(None).href(&path)/> }
-    });
     let mfa = match (c.console_logins, c.last_console_mfa) {
         (0, _) => "no console sign-in seen".to_string(),
         (n, Some(true)) => format!("{} console sign-ins; the latest with MFA", fmt::count(n)),
@@ -213,11 +201,8 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
             {chain_view}
         </div>
         {sessions_view}
-        <div class="toolbar">
-            <TimeRangeBar query=query.clone() resolved=v.activity.range.clone() path=path.clone()/>
-            <ShareLink href=share_href/>
-        </div>
-        {save}
+        <EntityToolbar query=query.clone() range=v.activity.range.clone() path=path.clone()
+            field=Field::Principal value=c.key.clone() can_save=v.can_save/>
         <FilterChips query=query.clone() path=path.clone()/>
         <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone()
             headings=&["Top actions", "Resources touched", "Source IPs", "User agents", "Errors and denials", "Access keys used"]/>

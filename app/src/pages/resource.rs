@@ -1,15 +1,14 @@
 //! `/resources/{arn}`: everything that happened to one resource.
 
-use crate::components::save_view::SaveView;
+use crate::components::save_view::EntityToolbar;
 use crate::components::{
     activity::ActivitySection, error_panel::ErrorPanel, events_table::EventsTable,
-    filter_bar::FilterChips, time_range::TimeRangeBar,
+    filter_bar::FilterChips,
 };
 use crate::fmt;
 use crate::model::ResourceView;
 use crate::pages::not_found::NotFound;
 use crate::pages::principal::key_from_path;
-use crate::pages::timeline::ShareLink;
 use crate::query::{Access, EventQuery, Field};
 use crate::schema::Dim;
 use leptos::prelude::*;
@@ -42,7 +41,7 @@ pub async fn get_resource(
     .await
     .map_err(db::opaque)?;
     if let Some(v) = &mut v {
-        v.can_save = crate::auth::current_user().is_some_and(|u| u.can(crate::auth::Role::Analyst));
+        v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }
     Ok(v)
 }
@@ -115,16 +114,6 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
     let path = fmt::resource_href(&c.arn);
     let timeline_href = query.with_filter(Field::Resource, &c.arn, false).href("/");
-    let share_href = query
-        .with_cursor(None)
-        .pinned(&v.activity.range)
-        .href(&path);
-    let save = v.can_save.then(|| {
-        let saved = query
-            .with_cursor(None)
-            .with_filter(Field::Resource, &c.arn, false);
-        view! { <SaveView query=saved back=query.with_cursor(None).href(&path)/> }
-    });
     let changes = v.changes.clone();
     let changes_view = if changes.is_empty() {
         view! { <p class="muted">"No write events touched it in this range."</p> }.into_any()
@@ -147,11 +136,8 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
             </dl>
             <p><a href=timeline_href>"Open in the timeline"</a></p>
         </section>
-        <div class="toolbar">
-            <TimeRangeBar query=query.clone() resolved=v.activity.range.clone() path=path.clone()/>
-            <ShareLink href=share_href/>
-        </div>
-        {save}
+        <EntityToolbar query=query.clone() range=v.activity.range.clone() path=path.clone()
+            field=Field::Resource value=c.arn.clone() can_save=v.can_save/>
         <FilterChips query=query.clone() path=path.clone()/>
         <section class="card" aria-labelledby="rs-changes" data-testid="changes">
             <h2 id="rs-changes">"Changes"</h2>
