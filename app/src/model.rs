@@ -94,7 +94,10 @@ pub struct Timeline {
     pub bucket_ms: i64,
     pub buckets: Vec<Bucket>,
     pub kpis: Kpis,
-    pub previous_kpis: Kpis,
+    /// The previous period's figures, when both it and this one were counted in full.
+    pub previous_kpis: Option<Kpis>,
+    /// When the figures stop short of the start of the range: where they start.
+    pub counted_from_ms: Option<i64>,
     pub top: Vec<TopList>,
     pub rows: Vec<EventRow>,
     /// Cursor of the next page.
@@ -250,6 +253,8 @@ pub struct Activity {
     pub bucket_ms: i64,
     pub buckets: Vec<Bucket>,
     pub kpis: Kpis,
+    /// When the figures stop short of the start of the range: where they start.
+    pub counted_from_ms: Option<i64>,
     pub top: Vec<TopList>,
     pub rows: Vec<EventRow>,
     pub next_cursor: Option<i64>,

@@ -108,7 +108,8 @@ pub struct Word {
 pub const MIN_PREFIX: usize = 3;
 
 impl Word {
-    fn prefix(&self) -> bool {
+    /// Whether the last token is taken as a prefix.
+    pub fn prefix(&self) -> bool {
         self.tokens
             .last()
             .is_some_and(|t| t.chars().count() >= MIN_PREFIX)
@@ -120,6 +121,25 @@ impl Word {
     pub fn fts(&self) -> String {
         let star = if self.prefix() { "*" } else { "" };
         format!("\"{}\"{star}", self.tokens.join(" "))
+    }
+
+    /// The same expression with the last token's prefix spelt out as the indexed tokens
+    /// it stands for: one phrase per token, any of them. An FTS5 prefix query merges the
+    /// lists of every token it covers over the whole index on each run, whatever range
+    /// it is asked about; whole tokens are looked up within the range.
+    pub fn fts_with(&self, last: &[String]) -> String {
+        if last.is_empty() {
+            return format!("\"{}\"", self.tokens.join(" "));
+        }
+        let head = &self.tokens[..self.tokens.len().saturating_sub(1)];
+        last.iter()
+            .map(|t| {
+                let mut phrase: Vec<&str> = head.iter().map(String::as_str).collect();
+                phrase.push(t);
+                format!("\"{}\"", phrase.join(" "))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ")
     }
 
     /// Whether `text` contains the word: as a substring, or as a run of whole tokens
@@ -242,6 +262,9 @@ mod tests {
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].fts(), "\"203 0 113 5\"");
         assert_eq!(w[1].fts(), "\"prod data\"*");
+        let spelt = w[1].fts_with(&["database".into(), "datum".into()]);
+        assert_eq!(spelt, "\"prod database\" OR \"prod datum\"");
+        assert_eq!(w[1].fts_with(&[]), "\"prod data\"");
         assert!(words(":: -- **").is_empty());
         assert_eq!(words(&"a ".repeat(20)).len(), MAX_WORDS);
     }

@@ -1,6 +1,10 @@
 use crate::components::{
-    empty_state::EmptyState, events_table::EventsTable, kpis::KpiStrip, pager::Pager,
-    timeline_chart::TimelineChart, top_list::TopPanel,
+    empty_state::EmptyState,
+    events_table::EventsTable,
+    kpis::{CountedNotice, KpiStrip},
+    pager::Pager,
+    timeline_chart::TimelineChart,
+    top_list::TopPanel,
 };
 use crate::fmt;
 use crate::model::Activity;
@@ -37,8 +41,11 @@ pub fn ActivitySection(
         .map(|c| query.with_cursor(Some(c)).href(&path));
     let total = a.kpis.events;
     view! {
+        {a.counted_from_ms.map(|from_ms| view! {
+            <CountedNotice from_ms=from_ms events=a.kpis.events range=a.range.clone() query=query.clone() path=path.clone()/>
+        })}
         <KpiStrip now=a.kpis/>
-        <TimelineChart buckets=a.buckets.clone() bucket_ms=a.bucket_ms range=a.range.clone() query=query.clone() path=path.clone()/>
+        <TimelineChart buckets=a.buckets.clone() bucket_ms=a.bucket_ms range=a.range.clone() query=query.clone() path=path.clone() counted_from_ms=a.counted_from_ms/>
         <div class="top-grid">
             {a.top
                 .iter()

@@ -1,5 +1,6 @@
 use crate::fmt;
-use crate::model::Kpis;
+use crate::model::{Kpis, ResolvedRange};
+use crate::query::{EventQuery, TimeRange};
 use leptos::prelude::*;
 
 /// An arrow and a CSS modifier for a change of `d`, flat within `eps`.
@@ -39,11 +40,39 @@ fn rate(n: i64, d: i64) -> f64 {
     }
 }
 
+/// Said above figures that stop short of the start of the range: from when they count,
+/// with a link to that span alone.
+#[component]
+pub fn CountedNotice(
+    from_ms: i64,
+    events: i64,
+    range: ResolvedRange,
+    query: EventQuery,
+    #[prop(into)] path: String,
+) -> impl IntoView {
+    let href = query
+        .with_range(TimeRange::Absolute {
+            from_ms,
+            to_ms: range.to_ms,
+        })
+        .href(&path);
+    view! {
+        <p class="notice" role="status" data-testid="counted-notice">
+            {format!(
+                "Many events match: the figures, chart and top lists count the newest {} of them, from {} UTC on. The list below pages through them all. ",
+                fmt::count(events),
+                fmt::time(from_ms)
+            )}
+            <a href=href>"Show only that span"</a>
+        </p>
+    }
+}
+
 /// Headline figures, each with its change against the period before.
 #[component]
 pub fn KpiStrip(
     now: Kpis,
-    #[prop(optional)] before: Option<Kpis>,
+    #[prop(default = None)] before: Option<Kpis>,
     #[prop(optional, into)] period: String,
 ) -> impl IntoView {
     let compared = before.is_some();

@@ -16,6 +16,9 @@ pub fn TimelineChart(
     range: ResolvedRange,
     query: EventQuery,
     #[prop(into)] path: String,
+    /// Where the counted figures start, when not at the start of the range.
+    #[prop(default = None)]
+    counted_from_ms: Option<i64>,
 ) -> impl IntoView {
     let max = buckets.iter().map(|b| b.events).max().unwrap_or(0).max(1);
     let n = buckets.len().max(1) as f64;
@@ -64,6 +67,19 @@ pub fn TimelineChart(
             }
         })
         .collect_view();
+    // The part of the range left uncounted, shaded.
+    let uncounted = counted_from_ms.and_then(|from| {
+        let t0 = buckets.first()?.start_ms;
+        let x = ((from - t0) as f64 / bucket_ms as f64 * bw).clamp(0.0, W);
+        let title = format!("Not counted: before {} UTC", fmt::time(from));
+        Some(view! {
+            <g>
+                <rect class="chart__uncounted" data-testid="uncounted" x="0" y="0" width=x height=H>
+                    <title>{title}</title>
+                </rect>
+            </g>
+        })
+    });
     let rows = buckets
         .iter()
         .filter(|b| b.events > 0)
@@ -160,6 +176,7 @@ pub fn TimelineChart(
             <svg class="chart__svg" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label.clone()
                 node_ref=svg_ref on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:mouseleave=on_leave on:click=on_click>
                 <line class="chart__axis" x1="0" y1=H x2=W y2=H></line>
+                {uncounted}
                 {bars}
                 {move || match (start.get(), now.get()) {
                     (Some(a), Some(b)) => Some(view! {

@@ -7,7 +7,7 @@ use crate::model::{
     StoreInfo, TopList, TopRow,
 };
 use crate::query::{Field, Sort};
-use crate::schema::{Dim, TermKind, first_id_at};
+use crate::schema::{Dim, ID_HASH_BITS, TermKind, first_id_at, id_time};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 use std::collections::HashMap;
 
@@ -50,6 +50,13 @@ pub const TOP_N: usize = 8;
 /// more distinct values than this).
 const MERGE_DEPTH: i64 = 1000;
 
+/// Figures that the summaries cannot answer are counted from the events, newest first,
+/// a window at a time, until at least this many have been counted; the figures then
+/// cover the windows read and say from when (see [`Facets::counted_from_ms`]). At a few
+/// microseconds per event, a common word searched over all of 10M events still answers
+/// in well under a second.
+pub const SCAN_CAP: i64 = 50_000;
+
 /// Figures for a range: KPIs, the histogram and the top values of every dimension.
 #[derive(Debug, Clone, Default)]
 pub struct Facets {
@@ -57,6 +64,9 @@ pub struct Facets {
     pub buckets: Vec<Bucket>,
     /// Per dimension: (value id, events, errors), most events first.
     pub top: HashMap<u8, Vec<(i64, i64, i64)>>,
+    /// Set when the figures stop short of the start of the range: they cover the events
+    /// from this time on (at least [`SCAN_CAP`] of them), exactly.
+    pub counted_from_ms: Option<i64>,
 }
 
 fn empty_buckets(r: &ResolvedRange, bucket_ms: i64) -> (i64, Vec<Bucket>) {
@@ -84,15 +94,32 @@ async fn denied_codes(pool: &SqlitePool) -> Result<String, sqlx::Error> {
     Ok(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
 }
 
+/// The column of `events` a dimension groups by (resources excepted: a JSON list).
+fn scan_column(dim: Dim) -> &'static str {
+    match dim {
+        Dim::Principal => "principal_id",
+        Dim::Name => "name_id",
+        Dim::Source => "source_id",
+        Dim::Resource => "resource_ids",
+        Dim::SourceIp => "source_ip_id",
+        Dim::ErrorCode => "error_code_id",
+        Dim::Region => "region_id",
+        Dim::Account => "account_id",
+        Dim::UserAgent => "user_agent_id",
+        Dim::AccessKey => "access_key_id",
+    }
+}
+
 /// One pass over the selected events of a range: KPIs, histogram (when `bucket_ms` is
 /// given) and the top `depth` values of every dimension (when `depth > 0`). The events
-/// are read once into a temporary result and every figure is grouped from that.
+/// are read once into a temporary result and every figure is grouped from that. Only
+/// the top lists of `dims` are made.
 pub async fn scan_facets(
     pool: &SqlitePool,
     sel: &Selection,
     r: &ResolvedRange,
     bucket_ms: Option<i64>,
-    depth: i64,
+    (depth, dims): (i64, &[Dim]),
     objects: bool,
 ) -> Result<Facets, sqlx::Error> {
     let denied = denied_codes(pool).await?;
@@ -130,31 +157,39 @@ pub async fn scan_facets(
         qb.push_bind(bucket);
         qb.push(", count(*), count(error_code_id) FROM m GROUP BY 2");
     }
-    if depth > 0 {
+    if depth > 0 && !dims.is_empty() {
         qb.push(
             " UNION ALL SELECT dim, value, n, x FROM (
                 SELECT dim, value, n, x,
                        row_number() OVER (PARTITION BY dim ORDER BY n DESC, value) AS rk
-                FROM (
-                    SELECT 0 AS dim, principal_id AS value, count(*) AS n, count(error_code_id) AS x FROM m GROUP BY 2
-                    UNION ALL SELECT 1, name_id, count(*), count(error_code_id) FROM m GROUP BY 2
-                    UNION ALL SELECT 2, source_id, count(*), count(error_code_id) FROM m GROUP BY 2
-                    UNION ALL SELECT 3, r.value, count(*), count(m.error_code_id) FROM m, json_each(m.resource_ids) r
-",
+                FROM (",
         );
-        qb.push(if objects {
-            " GROUP BY 2"
-        } else {
-            " JOIN resources res ON res.id = r.value WHERE res.type <> 'AWS::S3::Object' GROUP BY 2"
-        });
+        for (i, dim) in dims.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            let d = *dim as u8;
+            qb.push(match dim {
+                Dim::Resource if objects => format!(
+                    "SELECT {d} AS dim, r.value AS value, count(*) AS n, count(m.error_code_id) AS x
+                     FROM m, json_each(m.resource_ids) r GROUP BY 2"
+                ),
+                Dim::Resource => format!(
+                    "SELECT {d} AS dim, r.value AS value, count(*) AS n, count(m.error_code_id) AS x
+                     FROM m, json_each(m.resource_ids) r JOIN resources res ON res.id = r.value
+                     WHERE res.type <> 'AWS::S3::Object' GROUP BY 2"
+                ),
+                _ => {
+                    let col = scan_column(*dim);
+                    format!(
+                        "SELECT {d} AS dim, {col} AS value, count(*) AS n, count(error_code_id) AS x
+                         FROM m WHERE {col} IS NOT NULL GROUP BY 2"
+                    )
+                }
+            });
+        }
         qb.push(
             "
-                    UNION ALL SELECT 4, source_ip_id, count(*), count(error_code_id) FROM m WHERE source_ip_id IS NOT NULL GROUP BY 2
-                    UNION ALL SELECT 5, error_code_id, count(*), count(error_code_id) FROM m WHERE error_code_id IS NOT NULL GROUP BY 2
-                    UNION ALL SELECT 6, region_id, count(*), count(error_code_id) FROM m WHERE region_id IS NOT NULL GROUP BY 2
-                    UNION ALL SELECT 7, account_id, count(*), count(error_code_id) FROM m GROUP BY 2
-                    UNION ALL SELECT 8, user_agent_id, count(*), count(error_code_id) FROM m WHERE user_agent_id IS NOT NULL GROUP BY 2
-                    UNION ALL SELECT 9, access_key_id, count(*), count(error_code_id) FROM m WHERE access_key_id IS NOT NULL GROUP BY 2
                 )
             ) WHERE rk <= ",
         );
@@ -318,7 +353,7 @@ async fn scan_edges(
             to_ms,
             preset: None,
         };
-        let e = scan_facets(pool, sel, &edge, None, i64::MAX, objects).await?;
+        let e = scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), objects).await?;
         if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
             principals.extend(p.iter().map(|(v, _, _)| *v));
         }
@@ -365,7 +400,7 @@ pub async fn entity_facets(
     let d0 = (r.from_ms + DAY - 1).div_euclid(DAY);
     let d1 = r.to_ms.div_euclid(DAY);
     if d0 >= d1 {
-        return scan_facets(pool, sel, r, bucket_ms, depth, objects).await;
+        return scan_facets(pool, sel, r, bucket_ms, (depth, &Dim::ALL), objects).await;
     }
     let mut f = Facets::default();
     let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
@@ -441,14 +476,15 @@ pub async fn entity_facets(
     Ok(f)
 }
 
-/// Figures for a range: from the summaries when they can answer, else by a scan.
-/// `objects`: whether single S3 objects count in the resource list.
+/// Figures for a range: from the summaries when they can answer, else counted from the
+/// events, newest first, until at least [`SCAN_CAP`] have been. `objects`: whether
+/// single S3 objects count in the resource list; `dims`: the top lists wanted.
 pub async fn facets(
     pool: &SqlitePool,
     sel: &Selection,
     r: &ResolvedRange,
     bucket_ms: Option<i64>,
-    depth: i64,
+    (depth, dims): (i64, &[Dim]),
     objects: bool,
 ) -> Result<Facets, sqlx::Error> {
     if let Some(mask) = sel.rollup_mask().filter(|_| !objects) {
@@ -457,7 +493,102 @@ pub async fn facets(
     if let Some((kind, ids, mask)) = sel.entity_scope() {
         return entity_facets(pool, sel, (kind, &ids, mask), r, bucket_ms, depth, objects).await;
     }
-    scan_facets(pool, sel, r, bucket_ms, depth, objects).await
+    newest_facets(pool, sel, r, bucket_ms, (depth, dims), objects, SCAN_CAP).await
+}
+
+/// The first window of a newest-first walk over `span` ms.
+fn first_window(span: i64) -> i64 {
+    (span / 32).max(60_000)
+}
+
+/// The next window of a walk that has found `found` of the `want` events it needs in
+/// its first `walked` ms, the last window having been `w` ms long: as long as the rate
+/// so far says is left to read, a tenth more, from half to eight times the last.
+fn next_window(w: i64, walked: i64, found: i64, want: i64) -> i64 {
+    if found <= 0 {
+        return w.saturating_mul(8);
+    }
+    let left = i128::from(want - found).max(1);
+    let guess = left * i128::from(walked) * 11 / (i128::from(found) * 10);
+    let guess = i64::try_from(guess).unwrap_or(i64::MAX);
+    guess.clamp((w / 2).max(60_000), w.saturating_mul(8))
+}
+
+/// Figures counted from the events in windows walking back from the end of the range,
+/// until at least `cap` events have been counted or the range is done. Each window is
+/// scanned exactly and the windows added up, so the figures are exact for the span they
+/// cover; when that is not the whole range, [`Facets::counted_from_ms`] says where it
+/// starts. Reading a window at a time also keeps what a search word's index lookups
+/// collect to the window.
+pub async fn newest_facets(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    bucket_ms: Option<i64>,
+    (depth, dims): (i64, &[Dim]),
+    objects: bool,
+    cap: i64,
+) -> Result<Facets, sqlx::Error> {
+    // The principals of every window are needed to count them across windows.
+    let mut wanted: Vec<Dim> = if depth > 0 { dims.to_vec() } else { Vec::new() };
+    if !wanted.contains(&Dim::Principal) {
+        wanted.push(Dim::Principal);
+    }
+    let (first, mut buckets) = match bucket_ms {
+        Some(b) => empty_buckets(r, b),
+        None => (r.from_ms, Vec::new()),
+    };
+    let mut f = Facets::default();
+    let mut principals = std::collections::HashSet::new();
+    let mut parts = Vec::new();
+    let mut hi = r.to_ms;
+    let mut w = first_window(r.to_ms - r.from_ms);
+    while hi > r.from_ms {
+        let mut lo = hi.saturating_sub(w).max(r.from_ms);
+        if lo - r.from_ms < w / 4 {
+            lo = r.from_ms;
+        }
+        let window = ResolvedRange {
+            from_ms: lo,
+            to_ms: hi,
+            preset: None,
+        };
+        let part = scan_facets(pool, sel, &window, bucket_ms, (i64::MAX, &wanted), objects).await?;
+        f.kpis.events += part.kpis.events;
+        f.kpis.errors += part.kpis.errors;
+        f.kpis.writes += part.kpis.writes;
+        f.kpis.denied += part.kpis.denied;
+        if let Some(p) = part.top.get(&(Dim::Principal as u8)) {
+            principals.extend(p.iter().map(|(v, _, _)| *v));
+        }
+        if let Some(b) = bucket_ms {
+            for pb in part.buckets.iter().filter(|pb| pb.events > 0) {
+                let slot = usize::try_from((pb.start_ms - first) / b)
+                    .ok()
+                    .and_then(|i| buckets.get_mut(i));
+                if let Some(slot) = slot {
+                    slot.events += pb.events;
+                    slot.errors += pb.errors;
+                }
+            }
+        }
+        parts.push(part);
+        hi = lo;
+        if f.kpis.events >= cap {
+            break;
+        }
+        w = next_window(w, r.to_ms - hi, f.kpis.events, cap);
+    }
+    if hi > r.from_ms {
+        f.counted_from_ms = Some(hi);
+    }
+    f.kpis.principals = principals.len() as i64;
+    f.buckets = buckets;
+    if depth > 0 {
+        f.top = merge_top(&parts, depth);
+        f.top.retain(|d, _| dims.iter().any(|x| *x as u8 == *d));
+    }
+    Ok(f)
 }
 
 /// Names for the ids of the top lists: what a filter matches and what is shown.
@@ -623,7 +754,9 @@ fn page_bounds(r: &ResolvedRange, sort: Sort, cursor: Option<i64>) -> (i64, i64)
 }
 
 /// One page of the selected events in the range, in `sort` order, after the cursor.
-/// Returns the rows and the cursor of the next page.
+/// Returns the rows and the cursor of the next page. A search reads the range in
+/// windows from the end it starts at, growing until the page is full, so that a common
+/// word's index lookups stay within what the page needs.
 pub async fn list(
     pool: &SqlitePool,
     sel: &Selection,
@@ -633,26 +766,29 @@ pub async fn list(
     limit: i64,
 ) -> Result<(Vec<EventRow>, Option<i64>), sqlx::Error> {
     let (lo, hi) = page_bounds(r, sort, cursor);
-    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
-    qb.push(" FROM (SELECT e.* FROM events e WHERE e.id >= ");
-    qb.push_bind(lo);
-    qb.push(" AND e.id < ");
-    qb.push_bind(hi);
-    sel.push_where(&mut qb, (lo, hi));
-    qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
-        Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
-    });
-    qb.push_bind(limit + 1);
-    qb.push(") e");
-    qb.push(ROW_JOINS);
-    qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC",
-        Sort::Oldest => " ORDER BY e.id ASC",
-    });
-    let rows: Vec<RowDb> = qb.build_query_as().fetch_all(pool).await?;
-    let more = rows.len() as i64 > limit;
-    let mut rows: Vec<EventRow> = rows
+    let want = limit + 1;
+    let mut found: Vec<RowDb> = Vec::new();
+    if sel.words.is_empty() {
+        found = list_ids(pool, sel, (lo, hi), sort, want).await?;
+    } else {
+        let mut w = first_window(id_time(hi) - id_time(lo)).saturating_mul(1 << ID_HASH_BITS);
+        let (mut a, mut b) = (lo, hi);
+        while a < b && (found.len() as i64) < want {
+            let window = match sort {
+                Sort::Newest => (b.saturating_sub(w).max(a), b),
+                Sort::Oldest => (a, a.saturating_add(w).min(b)),
+            };
+            let more = list_ids(pool, sel, window, sort, want - found.len() as i64).await?;
+            found.extend(more);
+            match sort {
+                Sort::Newest => b = window.0,
+                Sort::Oldest => a = window.1,
+            }
+            w = w.saturating_mul(8);
+        }
+    }
+    let more = found.len() as i64 > limit;
+    let mut rows: Vec<EventRow> = found
         .into_iter()
         .take(usize::try_from(limit).unwrap_or(0))
         .map(RowDb::into_row)
@@ -666,6 +802,34 @@ pub async fn list(
         None
     };
     Ok((rows, next))
+}
+
+/// Up to `limit` selected events with ids in `[lo, hi)`, in `sort` order.
+async fn list_ids(
+    pool: &SqlitePool,
+    sel: &Selection,
+    (lo, hi): (i64, i64),
+    sort: Sort,
+    limit: i64,
+) -> Result<Vec<RowDb>, sqlx::Error> {
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
+    qb.push(" FROM (SELECT e.* FROM events e WHERE e.id >= ");
+    qb.push_bind(lo);
+    qb.push(" AND e.id < ");
+    qb.push_bind(hi);
+    sel.push_where(&mut qb, (lo, hi));
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
+        Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
+    });
+    qb.push_bind(limit);
+    qb.push(") e");
+    qb.push(ROW_JOINS);
+    qb.push(match sort {
+        Sort::Newest => " ORDER BY e.id DESC",
+        Sort::Oldest => " ORDER BY e.id ASC",
+    });
+    qb.build_query_as().fetch_all(pool).await
 }
 
 /// Fields matched per row shown under a search result.
@@ -980,14 +1144,24 @@ pub async fn activity(
     dims: &[Dim],
 ) -> Result<crate::model::Activity, sqlx::Error> {
     let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
-    let f = facets(pool, sel, range, Some(bucket_ms), TOP_N as i64, true).await?;
+    let (f, (rows, next_cursor)) = futures::try_join!(
+        facets(
+            pool,
+            sel,
+            range,
+            Some(bucket_ms),
+            (TOP_N as i64, dims),
+            true
+        ),
+        list(pool, sel, range, query.sort, query.cursor, PAGE_SIZE)
+    )?;
     let top = label_top(pool, &f.top, dims).await?;
-    let (rows, next_cursor) = list(pool, sel, range, query.sort, query.cursor, PAGE_SIZE).await?;
     Ok(crate::model::Activity {
         range: range.clone(),
         bucket_ms,
         buckets: f.buckets,
         kpis: f.kpis,
+        counted_from_ms: f.counted_from_ms,
         top,
         rows,
         next_cursor,

@@ -407,6 +407,30 @@ pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sql
     Ok(sel)
 }
 
+/// A prefix stands for at most this many indexed tokens before it is left to FTS5.
+const PREFIX_TERMS: i64 = 64;
+
+/// A word's full-text expression, with a prefix spelt out as the tokens the index holds
+/// that start with it (see [`crate::search::Word::fts_with`]), unless there are more than
+/// [`PREFIX_TERMS`] of them.
+async fn fts_expression(pool: &SqlitePool, w: &crate::search::Word) -> Result<String, sqlx::Error> {
+    let Some(last) = w.tokens.last().filter(|_| w.prefix()) else {
+        return Ok(w.fts());
+    };
+    let terms: Vec<String> = sqlx::query_scalar(
+        "SELECT term FROM events_fts_terms WHERE term >= ?1 AND term < ?2 LIMIT ?3",
+    )
+    .bind(last)
+    .bind(format!("{last}{}", char::MAX))
+    .bind(PREFIX_TERMS + 1)
+    .fetch_all(pool)
+    .await?;
+    if terms.len() as i64 > PREFIX_TERMS {
+        return Ok(w.fts());
+    }
+    Ok(w.fts_with(&terms))
+}
+
 /// What one search word can match outside the full-text index.
 async fn resolve_word(
     pool: &SqlitePool,
@@ -423,7 +447,7 @@ async fn resolve_word(
     .fetch_all(pool)
     .await?;
     let mut clause = WordClause {
-        fts: w.fts(),
+        fts: fts_expression(pool, w).await?,
         ..WordClause::default()
     };
     for (kind, col) in TEXT_COLUMNS {

@@ -5,7 +5,7 @@ use crate::components::{
     error_panel::ErrorPanel,
     events_table::EventsTable,
     filter_bar::{FilterBar, FilterChips},
-    kpis::KpiStrip,
+    kpis::{CountedNotice, KpiStrip},
     pager::Pager,
     time_range::TimeRangeBar,
     timeline_chart::TimelineChart,
@@ -51,33 +51,37 @@ pub async fn timeline(
     };
     let bucket_ms = crate::query::bucket_for(span);
     let sel = filter::resolve(pool, query).await?;
+    // The figures, the previous period's and the rows are read side by side.
     let now = events::facets(
         pool,
         &sel,
         &range,
         Some(bucket_ms),
-        events::TOP_N as i64,
+        (events::TOP_N as i64, &events::TIMELINE_DIMS),
         false,
-    )
-    .await?;
-    let before = events::facets(pool, &sel, &previous, None, 0, false).await?;
-    let top = events::label_top(pool, &now.top, &events::TIMELINE_DIMS).await?;
-    let (rows, next_cursor) = events::list(
+    );
+    let before = events::facets(pool, &sel, &previous, None, (0, &[]), false);
+    let page = events::list(
         pool,
         &sel,
         &range,
         query.sort,
         query.cursor,
         events::PAGE_SIZE,
-    )
-    .await?;
+    );
+    let (now, before, (rows, next_cursor)) = futures::try_join!(now, before, page)?;
+    // A change is only shown between two complete counts.
+    let before =
+        Some(before).filter(|b| now.counted_from_ms.is_none() && b.counted_from_ms.is_none());
+    let top = events::label_top(pool, &now.top, &events::TIMELINE_DIMS).await?;
     Ok(Timeline {
         range,
         previous,
         bucket_ms,
         buckets: now.buckets,
         kpis: now.kpis,
-        previous_kpis: before.kpis,
+        previous_kpis: before.map(|b| b.kpis),
+        counted_from_ms: now.counted_from_ms,
         top,
         rows,
         next_cursor,
@@ -205,7 +209,7 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         .into_any()
     } else {
         view! {
-            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path/>
+            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path counted_from_ms=t.counted_from_ms/>
             <div class="top-grid">
                 {t.top
                     .iter()
@@ -254,6 +258,9 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         <FilterBar query=query.clone() action=path/>
         <FilterChips query=query.clone() path=path/>
         {search_note}
+        {t.counted_from_ms.map(|from_ms| view! {
+            <CountedNotice from_ms=from_ms events=t.kpis.events range=t.range.clone() query=query.clone() path=path/>
+        })}
         <KpiStrip now=t.kpis before=t.previous_kpis period=period/>
         {body}
     }
