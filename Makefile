@@ -16,7 +16,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --en
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 ADDR ?= 127.0.0.1:3000
 
-.PHONY: run test build tools browser unit e2e bench demo dev clean
+.PHONY: run test build tools browser moto unit e2e bench demo dev clean
 
 ## Build and serve the dashboard on ./data/cairn.db.
 run: build
@@ -56,9 +56,16 @@ browser:
 		[ "$$(id -u)" = 0 ] && SUDO= || SUDO=sudo; \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+## moto, the AWS emulator the sync tests run against, in its own virtualenv.
+MOTO_VENV := $(HOME)/.cache/cairn/moto
+MOTO := $(MOTO_VENV)/bin/moto_server
+moto:
+	@[ -x $(MOTO) ] || { echo "installing moto[server] 5.2.1"; \
+		python3 -m venv $(MOTO_VENV) && $(MOTO_VENV)/bin/pip install -q 'moto[server]==5.2.1'; }
+
 ## Unit and integration tests (release profile: reuses the server build).
-unit: tools
-	cargo test --release --locked -p server -p app
+unit: tools moto
+	CAIRN_MOTO_SERVER=$(MOTO) cargo test --release --locked -p server -p app
 
 ## Browser journeys against the built server.
 e2e: build browser

@@ -48,6 +48,9 @@ pub enum Command {
         /// Hours without a request after which a session ends.
         #[arg(long, env = "CAIRN_SESSION_IDLE_HOURS", default_value_t = 8.0)]
         session_idle_hours: f64,
+        /// Minutes between sync passes over the sources (0: no syncing).
+        #[arg(long, env = "CAIRN_SYNC_EVERY", default_value_t = 5)]
+        sync_every: u64,
     },
     /// Manage the people who may sign in to the dashboard.
     User {
@@ -71,6 +74,29 @@ pub enum Command {
         /// Decoder threads (default: the number of cores, at most 4).
         #[arg(long)]
         threads: Option<usize>,
+    },
+    /// Manage the sources Cairn syncs from (AWS accounts, organization trail buckets).
+    Source {
+        #[command(subcommand)]
+        command: crate::source_cli::SourceCommand,
+    },
+    /// Sync from the sources: one pass with --once, else a pass every --every minutes.
+    ///
+    /// Exit status with --once: 0 all went in, 1 some file or folder was a problem (the
+    /// rest went in), 2 a pass failed.
+    Sync {
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Minutes between passes.
+        #[arg(long, default_value_t = 5)]
+        every: u64,
+        /// Print each pass's report as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Generate realistic demo events ending now and import them.
     Demo {
@@ -236,6 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             site,
             secure_cookies,
             session_idle_hours,
+            sync_every,
         } => {
             if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
                 anyhow::bail!("--session-idle-hours must be a positive number");
@@ -254,6 +281,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     tracing::error!(error = %e, "indexing older events for search failed");
                 }
             });
+            if sync_every > 0 {
+                let secrets = crate::secrets::SecretBox::for_db(&cli.db)?;
+                tokio::spawn(crate::sync::run_forever(
+                    pool.clone(),
+                    secrets,
+                    None,
+                    sync_every,
+                ));
+            }
             // `cargo leptos watch` says where it put the site it builds.
             let site =
                 match site.or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from)) {
@@ -302,6 +338,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Source { command } => crate::source_cli::source_command(&cli.db, command).await,
+        Command::Sync {
+            once,
+            source,
+            every,
+            json,
+        } => {
+            if once {
+                return crate::source_cli::sync_once(&cli.db, source.as_deref(), json).await;
+            }
+            let pool = crate::db::connect(&cli.db).await?;
+            let secrets = crate::secrets::SecretBox::for_db(&cli.db)?;
+            crate::sync::run_forever(pool, secrets, source, every.max(1)).await;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo { events, days, seed } => {
             let pool = crate::db::connect(&cli.db).await?;

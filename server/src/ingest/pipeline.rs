@@ -99,10 +99,12 @@ impl Summary {
         match r.status {
             FileStatus::Imported => {}
             FileStatus::Skipped(_) => self.files_digest += 1,
-            FileStatus::Rejected(error) => self.files_rejected.push(FileProblem {
-                path: r.job.display,
-                error,
-            }),
+            FileStatus::Rejected(error) | FileStatus::Unreachable(error) => {
+                self.files_rejected.push(FileProblem {
+                    path: r.job.display,
+                    error,
+                })
+            }
         }
     }
 
@@ -313,6 +315,7 @@ fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<String>, FileStat
             FileStatus::Skipped("log file integrity digest: no events".into()),
         ),
         Ok(d) => (Some(d.sha256.clone()), FileStatus::Imported),
+        Err(e @ DecodeError::Open(_)) => (None, FileStatus::Unreachable(e.to_string())),
         Err(e) => (None, FileStatus::Rejected(e.to_string())),
     }
 }

@@ -23,7 +23,7 @@ impl LogKind {
         }
     }
 
-    fn from_dir(s: &str) -> Option<LogKind> {
+    pub fn from_dir(s: &str) -> Option<LogKind> {
         Some(match s {
             "CloudTrail" => LogKind::CloudTrail,
             "CloudTrail-Insight" => LogKind::Insight,

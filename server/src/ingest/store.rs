@@ -40,6 +40,16 @@ pub enum FileStatus {
     Rejected(String),
     /// Read and found to hold no events on purpose (a digest file).
     Skipped(String),
+    /// Could not be read at all (a network or permission failure): reported, but left
+    /// out of the ledger so that the next pass tries it again.
+    Unreachable(String),
+}
+
+impl FileStatus {
+    /// Whether nothing of the file went in.
+    pub fn failed(&self) -> bool {
+        matches!(self, FileStatus::Rejected(_) | FileStatus::Unreachable(_))
+    }
 }
 
 /// Per-file figures, filled in as its rows are written.
@@ -680,7 +690,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.ensure_tx()?;
         if self.savepoint {
-            if matches!(status, FileStatus::Rejected(_)) {
+            if status.failed() {
                 self.conn.execute_batch("ROLLBACK TO cairn_file")?;
                 // The batch holds only this file (see `savepoint`): its rows, terms and
                 // aggregates are gone, so forget what was cached about them.
@@ -694,7 +704,7 @@ impl Store {
         }
         let f = &mut self.files[file];
         f.sha256 = sha256;
-        if matches!(status, FileStatus::Rejected(_)) {
+        if status.failed() {
             // The file went in not at all: its events count as neither new nor present.
             f.events_new = 0;
             f.events_duplicate = 0;
@@ -833,6 +843,7 @@ impl Store {
                 FileStatus::Imported => ("imported", None),
                 FileStatus::Rejected(e) => ("rejected", Some(e.as_str())),
                 FileStatus::Skipped(e) => ("skipped", Some(e.as_str())),
+                FileStatus::Unreachable(_) => continue,
             };
             let file_id: i64 = self
                 .conn

@@ -1,0 +1,294 @@
+//! The sync engine: one pass over every feed of a source, recorded in `sync_runs`, with
+//! what went wrong in `sync_errors`. `cairn serve` runs passes on a timer; `cairn sync
+//! --once` runs one.
+
+pub mod bucket;
+pub mod check;
+
+use crate::aws;
+use crate::ingest::{self, pipeline::ImportError};
+use crate::secrets::SecretBox;
+use crate::sources::{self, Source, SourceError};
+use serde::Serialize;
+use sqlx::SqlitePool;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{call} on {what}: {message}")]
+    Aws {
+        call: &'static str,
+        what: String,
+        message: String,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+impl SyncError {
+    pub fn aws(call: &'static str, what: &str, message: String) -> SyncError {
+        SyncError::Aws {
+            call,
+            what: what.to_owned(),
+            message,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub tuning: aws::Tuning,
+    /// Decoder threads of the import.
+    pub threads: usize,
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tuning: aws::Tuning::default(),
+            threads: ingest::Options::default().threads,
+            progress: false,
+        }
+    }
+}
+
+/// One thing that went wrong in a pass, while the rest went on.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    pub what: String,
+    pub error: String,
+}
+
+/// What a pass of one feed did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PassReport {
+    pub source: String,
+    pub feed: &'static str,
+    pub state: &'static str,
+    /// Folders of delivered files looked at.
+    pub folders: u64,
+    /// New files found, and those read.
+    pub found: u64,
+    pub files: u64,
+    pub files_rejected: u64,
+    pub events_new: u64,
+    pub events_duplicate: u64,
+    pub records_rejected: u64,
+    pub newest_ms: Option<i64>,
+    pub problems: Vec<Problem>,
+    /// Why the pass stopped, when it did.
+    pub error: Option<String>,
+}
+
+/// Problems kept per pass.
+const PROBLEMS_KEPT: usize = 100;
+
+/// Runs one pass of every feed of `source` and records it.
+pub async fn pass(
+    pool: &SqlitePool,
+    source: &Source,
+    opts: &Options,
+) -> Result<Vec<PassReport>, SyncError> {
+    let mut out = Vec::new();
+    if source.row.bucket.is_some() {
+        out.push(recorded(pool, source, "bucket", bucket_pass(pool, source, opts)).await?);
+    }
+    Ok(out)
+}
+
+/// Runs the feeds of every source that is not paused (or of the one named).
+pub async fn pass_all(
+    pool: &SqlitePool,
+    secrets: &SecretBox,
+    only: Option<&str>,
+    opts: &Options,
+) -> Result<Vec<PassReport>, SyncError> {
+    let names: Vec<String> = match only {
+        Some(n) => vec![sources::get(pool, n).await?.name],
+        None => sources::list(pool)
+            .await?
+            .into_iter()
+            .filter(|s| !s.paused)
+            .map(|s| s.name)
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for name in names {
+        let source = sources::load(pool, secrets, &name).await?;
+        out.extend(pass(pool, &source, opts).await?);
+    }
+    Ok(out)
+}
+
+/// Runs one feed's pass between a `running` row in `sync_runs` and its outcome.
+async fn recorded(
+    pool: &SqlitePool,
+    source: &Source,
+    feed: &'static str,
+    work: impl Future<Output = Result<PassReport, SyncError>>,
+) -> Result<PassReport, SyncError> {
+    let started = chrono::Utc::now().timestamp_millis();
+    let run_id: i64 = sqlx::query_scalar(
+        "INSERT INTO sync_runs (source_id, feed, started_at, state) VALUES (?1, ?2, ?3, 'running')
+         RETURNING id",
+    )
+    .bind(source.row.id)
+    .bind(feed)
+    .bind(started)
+    .fetch_one(pool)
+    .await?;
+    let mut report = match work.await {
+        Ok(r) => r,
+        Err(e) => PassReport {
+            error: Some(e.to_string()),
+            ..PassReport::default()
+        },
+    };
+    report.source = source.row.name.clone();
+    report.feed = feed;
+    report.state = match (&report.error, report.problems.is_empty()) {
+        (Some(_), _) => "failed",
+        (None, true) => "ok",
+        (None, false) => "partial",
+    };
+    match &report.error {
+        Some(e) => tracing::warn!(source = %report.source, feed, error = %e, "sync pass failed"),
+        None => tracing::info!(
+            source = %report.source,
+            feed,
+            found = report.found,
+            files = report.files,
+            events_new = report.events_new,
+            problems = report.problems.len(),
+            "sync pass done"
+        ),
+    }
+    let finished = chrono::Utc::now().timestamp_millis();
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE sync_runs SET finished_at = ?2, state = ?3, found = ?4, files = ?5,
+             files_rejected = ?6, events_new = ?7, events_duplicate = ?8, newest_ms = ?9, error = ?10
+         WHERE id = ?1",
+    )
+    .bind(run_id)
+    .bind(finished)
+    .bind(report.state)
+    .bind(report.found as i64)
+    .bind(report.files as i64)
+    .bind(report.files_rejected as i64)
+    .bind(report.events_new as i64)
+    .bind(report.events_duplicate as i64)
+    .bind(report.newest_ms)
+    .bind(&report.error)
+    .execute(&mut *tx)
+    .await?;
+    let mut problems: Vec<(&str, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.what.as_str(), p.error.as_str()))
+        .collect();
+    if let Some(e) = &report.error {
+        problems.push((feed, e.as_str()));
+    }
+    for (what, error) in problems {
+        sqlx::query(
+            "INSERT INTO sync_errors (source_id, run_id, at, feed, what, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(source.row.id)
+        .bind(run_id)
+        .bind(finished)
+        .bind(feed)
+        .bind(what)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// The trail bucket: every folder listed from its checkpoint, the new files imported.
+/// A folder that cannot be listed or a file that cannot be read is a problem of the
+/// pass; the other folders and files go on.
+async fn bucket_pass(
+    pool: &SqlitePool,
+    source: &Source,
+    opts: &Options,
+) -> Result<PassReport, SyncError> {
+    let mut report = PassReport::default();
+    let bucket = bucket::Bucket::open(source, &opts.tuning).await?;
+    let folders = bucket.folders(source).await?;
+    report.folders = folders.len() as u64;
+    let backfill_from = (chrono::Utc::now()
+        - chrono::Duration::days(source.row.backfill_days.clamp(1, 3650)))
+    .date_naive();
+    let mut jobs = Vec::new();
+    for folder in &folders {
+        match bucket.new_files(pool, folder, backfill_from).await {
+            Ok((found, newest)) => {
+                jobs.extend(found);
+                report.newest_ms = report.newest_ms.max(newest);
+            }
+            Err(e) => report.problems.push(Problem {
+                what: folder.prefix.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    report.found = jobs.len() as u64;
+    if jobs.is_empty() {
+        return Ok(report);
+    }
+    let summary = ingest::run(
+        pool,
+        Arc::new(bucket.objects()),
+        jobs,
+        ingest::Options {
+            threads: opts.threads,
+            progress: opts.progress,
+        },
+    )
+    .await?;
+    report.files = summary.files;
+    report.files_rejected = summary.files_rejected.len() as u64;
+    report.events_new = summary.events_new;
+    report.events_duplicate = summary.events_duplicate;
+    report.records_rejected = summary.records_rejected;
+    for f in summary.files_rejected.into_iter().take(PROBLEMS_KEPT) {
+        report.problems.push(Problem {
+            what: f.path,
+            error: f.error,
+        });
+    }
+    Ok(report)
+}
+
+/// Passes over every active source (or the one named), one every `every_minutes`, for
+/// as long as the process runs. A failing pass is logged and recorded; the next one
+/// starts on time.
+pub async fn run_forever(
+    pool: SqlitePool,
+    secrets: SecretBox,
+    only: Option<String>,
+    every_minutes: u64,
+) {
+    let opts = Options::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(
+        every_minutes.saturating_mul(60),
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = pass_all(&pool, &secrets, only.as_deref(), &opts).await {
+            tracing::error!(error = %e, "sync pass could not run");
+        }
+    }
+}

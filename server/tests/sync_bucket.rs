@@ -1,0 +1,483 @@
+//! The trail bucket feed against a real S3 API (moto), driven through the `cairn` binary
+//! as a person would: `cairn source add`, `cairn sync --once`.
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use flate2::{Compression, write::GzEncoder};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A moto server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let bin = std::env::var("CAIRN_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} (install moto[server], or set CAIRN_MOTO_SERVER): {e}")
+            });
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .force_path_style(true)
+            .http_client(http)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cairn` with the database at `db` and AWS credentials for moto.
+fn cairn(db: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("cairn runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `cairn sync --once --json` and returns its one report.
+fn sync(db: &Path) -> (i32, Value) {
+    let (code, out, err) = cairn(db, &["sync", "--once", "--json"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "one report: {out}\n{err}");
+    (code, serde_json::from_str(lines[0]).expect("a JSON report"))
+}
+
+fn record(account: &str, region: &str, n: usize, time: &str) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLE",
+            "arn": format!("arn:aws:iam::{account}:user/alice"),
+            "accountId": account,
+            "accessKeyId": "AKIAEXAMPLE",
+            "userName": "alice"
+        },
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": region,
+        "sourceIPAddress": "192.0.2.10",
+        "userAgent": "aws-cli/2.15",
+        "requestParameters": null,
+        "responseElements": null,
+        "requestID": format!("req-{account}-{region}-{n}"),
+        "eventID": format!("00000000-0000-4000-8000-{:012}", n),
+        "readOnly": true,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+        "eventCategory": "Management"
+    })
+}
+
+fn gz(records: &[Value]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
+        .unwrap();
+    e.finish().unwrap()
+}
+
+async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket("trail")
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .expect("put");
+}
+
+/// Today's delivery folder date, `YYYY/MM/DD`, so the files fall in the backfill period.
+fn day(offset: i64) -> (String, String) {
+    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(offset);
+    (
+        d.format("%Y/%m/%d").to_string(),
+        d.format("%Y%m%d").to_string(),
+    )
+}
+
+fn key(
+    org: Option<&str>,
+    account: &str,
+    kind: &str,
+    region: &str,
+    offset: i64,
+    suffix: &str,
+) -> String {
+    let (folder, stamp) = day(offset);
+    let org = org.map(|o| format!("{o}/")).unwrap_or_default();
+    format!(
+        "logs/AWSLogs/{org}{account}/{kind}/{region}/{folder}/{account}_{kind}_{region}_{stamp}T0005Z_{suffix}.json.gz"
+    )
+}
+
+async fn count(db: &Path, sql: &str) -> i64 {
+    let pool = cairn::db::connect(db).await.unwrap();
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_feed_syncs_exactly_once() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let time = |offset: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(offset))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    // Account A, two Regions over two days; an organization's account B; an Insights
+    // file; a digest file (no events); a file that is not gzip; a record repeated in a
+    // second file; a file older than the backfill period.
+    let a = "111111111111";
+    let b = "222222222222";
+    let mut n = 0;
+    let mut batch = |acct: &str, region: &str, count: usize, offset: i64| {
+        let v: Vec<Value> = (0..count)
+            .map(|_| {
+                n += 1;
+                record(acct, region, n, &time(offset))
+            })
+            .collect();
+        v
+    };
+    let f1 = batch(a, "us-east-1", 5, -2);
+    let f2 = batch(a, "us-east-1", 7, -1);
+    let f3 = batch(a, "eu-west-1", 4, -1);
+    let f4 = batch(b, "us-east-1", 6, -1);
+    let old = batch(a, "us-east-1", 3, -40);
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", -2, "AAAAAAAAAAAAAAAA"),
+        gz(&f1),
+    )
+    .await;
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", -1, "BBBBBBBBBBBBBBBB"),
+        gz(&f2),
+    )
+    .await;
+    // The repeat: f2's first record again, in another file.
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", -1, "CCCCCCCCCCCCCCCC"),
+        gz(&f2[..1]),
+    )
+    .await;
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "eu-west-1", -1, "DDDDDDDDDDDDDDDD"),
+        gz(&f3),
+    )
+    .await;
+    put(
+        &s3,
+        &key(
+            Some("o-abcdefghij"),
+            b,
+            "CloudTrail",
+            "us-east-1",
+            -1,
+            "EEEEEEEEEEEEEEEE",
+        ),
+        gz(&f4),
+    )
+    .await;
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", -40, "FFFFFFFFFFFFFFFF"),
+        gz(&old),
+    )
+    .await;
+    let bad = key(None, a, "CloudTrail", "eu-west-1", -1, "GGGGGGGGGGGGGGGG");
+    put(&s3, &bad, b"this is not a delivery file".to_vec()).await;
+    let (dfolder, dstamp) = day(-1);
+    put(
+        &s3,
+        &format!("logs/AWSLogs/{a}/CloudTrail-Digest/us-east-1/{dfolder}/{a}_CloudTrail-Digest_us-east-1_main_us-east-1_{dstamp}T010000Z.json.gz"),
+        gz(&[]),
+    )
+    .await;
+    let insight = json!({
+        "eventVersion": "1.07", "eventTime": time(-1), "awsRegion": "us-east-1",
+        "eventID": "00000000-0000-4000-9000-000000000001", "eventType": "AwsCloudTrailInsight",
+        "recipientAccountId": a, "sharedEventID": "11111111-0000-4000-9000-000000000001",
+        "insightDetails": {"state": "Start", "eventSource": "iam.amazonaws.com", "eventName": "DeleteUser",
+            "insightType": "ApiCallRateInsight"},
+        "eventCategory": "Insight"
+    });
+    put(
+        &s3,
+        &key(
+            None,
+            a,
+            "CloudTrail-Insight",
+            "us-east-1",
+            -1,
+            "HHHHHHHHHHHHHHHH",
+        ),
+        gz(&[insight]),
+    )
+    .await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "prod",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--endpoint-url",
+            &moto.url,
+            "--backfill-days",
+            "30",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // First pass: everything in the 30 days, the old file left out, the bad file named.
+    let (code, r) = sync(&db);
+    assert_eq!(code, 1, "a problem file makes the pass partial: {r}");
+    assert_eq!(r["state"], "partial", "{r}");
+    assert_eq!(r["folders"], 4, "{r}"); // A us-east-1, A eu-west-1, A Insight, B (org)
+    assert_eq!(r["found"], 7, "{r}");
+    assert_eq!(r["events_new"], 5 + 7 + 4 + 6 + 1, "{r}");
+    assert_eq!(r["events_duplicate"], 1, "{r}");
+    let problems = r["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{r}");
+    assert_eq!(problems[0]["what"], bad.as_str());
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 23);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sync_errors WHERE what LIKE '%GGGGGGGGGGGGGGGG%'"
+        )
+        .await,
+        1
+    );
+
+    // Again: nothing new, the bad file not read again.
+    let (code, r) = sync(&db);
+    assert_eq!(
+        (code, r["state"].as_str(), r["found"].as_i64()),
+        (0, Some("ok"), Some(0)),
+        "{r}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 23);
+
+    // A new file arrives, one that sorts before the last key of its day too.
+    let f5 = batch(a, "us-east-1", 9, 0);
+    let f6 = batch(a, "us-east-1", 2, -1);
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", 0, "IIIIIIIIIIIIIIII"),
+        gz(&f5),
+    )
+    .await;
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", -1, "0AAAAAAAAAAAAAAA"),
+        gz(&f6),
+    )
+    .await;
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        (r["found"].as_i64(), r["events_new"].as_i64()),
+        (Some(2), Some(11)),
+        "{r}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 34);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sync_runs WHERE state IN ('ok', 'partial')"
+        )
+        .await,
+        3
+    );
+
+    // Listed as a person would see it; a paused source is not synced.
+    let (_, out, _) = cairn(&db, &["source", "list"]);
+    assert!(
+        out.contains("prod\tactive\ts3://trail/logs\tall Regions\tlast pass ok"),
+        "{out}"
+    );
+    let (code, out, _) = cairn(&db, &["source", "check", "prod"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ bucket   s3:ListBucket"), "{out}");
+    assert!(out.contains("4 log folders"), "{out}");
+    assert!(out.contains("✓ bucket   s3:GetObject"), "{out}");
+    cairn(&db, &["source", "pause", "prod"]);
+    let (_, out, _) = cairn(&db, &["sync", "--once", "--json"]);
+    assert!(out.trim().is_empty(), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_reads_only_its_regions_and_organization() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut n = 1000;
+    for (org, acct, region) in [
+        (Some("o-aaaaaaaaaa"), "111111111111", "us-east-1"),
+        (Some("o-aaaaaaaaaa"), "111111111111", "eu-west-1"),
+        (Some("o-bbbbbbbbbb"), "333333333333", "us-east-1"),
+    ] {
+        let recs: Vec<Value> = (0..3)
+            .map(|_| {
+                n += 1;
+                record(acct, region, n, &now)
+            })
+            .collect();
+        put(
+            &s3,
+            &key(org, acct, "CloudTrail", region, 0, "AAAAAAAAAAAAAAAA"),
+            gz(&recs),
+        )
+        .await;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "org-a",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "/logs/",
+            "--org-id",
+            "o-aaaaaaaaaa",
+            "--regions",
+            "us-east-1",
+            "--endpoint-url",
+            &moto.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        (r["folders"].as_i64(), r["events_new"].as_i64()),
+        (Some(1), Some(3)),
+        "{r}"
+    );
+    // Bad input is refused with the reason, and nothing is stored.
+    let (code, _, err) = cairn(&db, &["source", "add", "x", "--bucket", "Not_A_Bucket"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not an S3 bucket name"), "{err}");
+    let (code, _, err) = cairn(&db, &["source", "add", "org-a", "--bucket", "trail"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists already"), "{err}");
+    // An unreachable bucket fails the pass with the call and reason, and is recorded.
+    cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "gone",
+            "--bucket",
+            "no-such-bucket",
+            "--endpoint-url",
+            &moto.url,
+        ],
+    );
+    let (code, out, _) = cairn(&db, &["sync", "--once", "--json", "--source", "gone"]);
+    assert_eq!(code, 2, "{out}");
+    let r: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["state"], "failed");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("s3:GetBucketLocation"),
+        "{r}"
+    );
+    let (code, out, _) = cairn(&db, &["source", "check", "gone"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("✗ bucket   s3:GetBucketLocation"), "{out}");
+    assert!(
+        out.contains("allow s3:GetBucketLocation on arn:aws:s3:::no-such-bucket"),
+        "{out}"
+    );
+}
