@@ -93,6 +93,10 @@ pub fn s3(config: &SdkConfig, source: &Source) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+pub fn sqs(config: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(config)
+}
+
 /// An SDK error as one line: the service's code and message when it sent them, else
 /// the transport's reason.
 pub fn describe<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
@@ -104,6 +108,49 @@ where
     match (e.code(), e.message()) {
         (Some(c), Some(m)) => format!("{c}: {m}"),
         (Some(c), None) => c.to_owned(),
-        _ => DisplayErrorContext(e).to_string(),
+        _ => transport(&DisplayErrorContext(e).to_string()),
+    }
+}
+
+/// A transport failure in a line: the SDK's chain of causes without its debug dump.
+fn transport(full: &str) -> String {
+    if full.contains("loading credentials") || full.contains("no credentials") {
+        return "no AWS credentials found (environment variables, --profile, SSO, instance or \
+                task role)"
+            .into();
+    }
+    // The SDK ends the chain with the debug form of the error, in parentheses.
+    let dump = [
+        "DispatchFailure(",
+        "TimeoutError(",
+        "ResponseError(",
+        "ConstructionFailure(",
+        "ServiceError(",
+    ]
+    .iter()
+    .filter_map(|m| full.find(&format!(" ({m}")))
+    .min();
+    let first = &full[..dump.unwrap_or(full.len())];
+    let mut short: String = first.chars().take(300).collect();
+    if short.len() < first.len() {
+        short.push('…');
+    }
+    short
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transport_failures_read_in_a_line() {
+        let imds = "dispatch failure: other: an error occurred while loading credentials: failed \
+                    to load IMDS session token (DispatchFailure(DispatchFailure { source: … }))";
+        assert!(super::transport(imds).starts_with("no AWS credentials found"));
+        let refused = "dispatch failure: io error: client error (Connect): tcp connect error: \
+                       Connection refused (os error 111) (DispatchFailure(…))";
+        assert_eq!(
+            super::transport(refused),
+            "dispatch failure: io error: client error (Connect): tcp connect error: Connection \
+             refused (os error 111)"
+        );
     }
 }

@@ -42,6 +42,9 @@ pub struct AddArgs {
     /// Only this organization's files (organization trails: AWSLogs/o-…/).
     #[arg(long)]
     pub org_id: Option<String>,
+    /// An SQS queue of file notifications (CloudTrail's through SNS, or S3 events).
+    #[arg(long)]
+    pub queue_url: Option<String>,
     /// Regions to read, comma-separated (default: every Region found).
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
@@ -82,6 +85,7 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 bucket: a.bucket,
                 prefix: a.prefix,
                 org_id: a.org_id,
+                queue_url: a.queue_url,
                 regions: a.regions,
                 profile: a.profile,
                 role_arn: a.role_arn,
@@ -135,6 +139,9 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                         format!("/{}", s.prefix)
                     };
                     feeds.push(format!("s3://{b}{p}"));
+                }
+                if let Some(q) = &s.queue_url {
+                    feeds.push(q.clone());
                 }
                 let regions = if s.regions.is_empty() {
                     "all Regions".to_owned()
@@ -210,16 +217,16 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
         if json {
             println!("{}", serde_json::to_string(r)?);
         } else {
+            let looked = match r.feed {
+                "queue" => format!(
+                    "{} messages ({} kept to retry)",
+                    r.messages, r.messages_kept
+                ),
+                _ => crate::sync::check::plural(r.folders as usize, "folder"),
+            };
             println!(
-                "{} {}: {} — {} folders, {} new files, {} read, {} events new, {} already present",
-                r.source,
-                r.feed,
-                r.state,
-                r.folders,
-                r.found,
-                r.files,
-                r.events_new,
-                r.events_duplicate
+                "{} {}: {} — {looked}, {} new files, {} read, {} events new, {} already present",
+                r.source, r.feed, r.state, r.found, r.files, r.events_new, r.events_duplicate
             );
             for p in &r.problems {
                 println!("  problem: {}: {}", p.what, p.error);

@@ -66,6 +66,9 @@ pub struct Summary {
     pub events_duplicate: u64,
     pub records_rejected: u64,
     pub files_rejected: Vec<FileProblem>,
+    /// Files that could not be fetched or opened at all (also in `files_rejected`): not
+    /// in the ledger, so tried again next time.
+    pub files_unreachable: Vec<String>,
     /// Files left alone because the ledger shows them imported and unchanged.
     pub files_unchanged: u64,
     /// Log-file-integrity digest files, which hold no events.
@@ -99,7 +102,12 @@ impl Summary {
         match r.status {
             FileStatus::Imported => {}
             FileStatus::Skipped(_) => self.files_digest += 1,
-            FileStatus::Rejected(error) | FileStatus::Unreachable(error) => {
+            FileStatus::Rejected(error) => self.files_rejected.push(FileProblem {
+                path: r.job.display,
+                error,
+            }),
+            FileStatus::Unreachable(error) => {
+                self.files_unreachable.push(r.job.display.clone());
                 self.files_rejected.push(FileProblem {
                     path: r.job.display,
                     error,

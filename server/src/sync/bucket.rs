@@ -52,6 +52,15 @@ impl Bucket {
         let Some(name) = source.row.bucket.clone() else {
             return Err(SyncError::Config("the source has no bucket".into()));
         };
+        Bucket::named(source, name, tuning).await
+    }
+
+    /// Any bucket, reached with the source's credentials (a notification may name one).
+    pub async fn named(
+        source: &Source,
+        name: String,
+        tuning: &aws::Tuning,
+    ) -> Result<Bucket, SyncError> {
         let home = aws::config(source, aws::HOME_REGION, tuning).await;
         let client = aws::s3(&home, source);
         let located = client

@@ -16,6 +16,15 @@ pub struct CheckLine {
     pub detail: String,
 }
 
+/// `1 account`, `2 accounts`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn refused(feed: &'static str, action: &'static str, resource: &str, e: &SyncError) -> CheckLine {
     CheckLine {
         feed,
@@ -31,7 +40,70 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
     if let Some(name) = &source.row.bucket {
         check_bucket(source, name, tuning, &mut out).await;
     }
+    if let Some(url) = &source.row.queue_url {
+        check_queue(source, url, tuning, &mut out).await;
+    }
     out
+}
+
+/// The queue's attributes, and a look at one message that leaves it on the queue
+/// (visibility timeout 0). Deleting cannot be tried without losing a message.
+async fn check_queue(source: &Source, url: &str, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let feed = "queue";
+    let region = super::queue::queue_region(url)
+        .or_else(|| source.row.regions.first().cloned())
+        .unwrap_or_else(|| aws::HOME_REGION.to_owned());
+    let sqs = aws::sqs(&aws::config(source, &region, tuning).await);
+    let arn = super::queue::queue_arn(url, &region);
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await;
+    match attrs {
+        Ok(a) => {
+            let waiting = a
+                .attributes()
+                .and_then(|m| m.get(&QueueAttributeName::ApproximateNumberOfMessages))
+                .cloned()
+                .unwrap_or_else(|| "?".into());
+            out.push(CheckLine {
+                feed,
+                action: "sqs:GetQueueAttributes",
+                ok: true,
+                detail: format!("{waiting} messages waiting"),
+            });
+        }
+        Err(e) => {
+            let e = SyncError::aws("sqs:GetQueueAttributes", url, aws::describe(&e));
+            out.push(refused(feed, "sqs:GetQueueAttributes", &arn, &e));
+            return;
+        }
+    }
+    let peek = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(1)
+        .visibility_timeout(0)
+        .wait_time_seconds(0)
+        .send()
+        .await;
+    out.push(match peek {
+        Ok(_) => CheckLine {
+            feed,
+            action: "sqs:ReceiveMessage",
+            ok: true,
+            detail: "messages can be read (sqs:DeleteMessage is needed too)".into(),
+        },
+        Err(e) => refused(
+            feed,
+            "sqs:ReceiveMessage",
+            &arn,
+            &SyncError::aws("sqs:ReceiveMessage", url, aws::describe(&e)),
+        ),
+    });
 }
 
 async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
@@ -66,11 +138,11 @@ async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &m
         action: "s3:ListBucket",
         ok: true,
         detail: format!(
-            "{} log folders under s3://{name}/{}: {} accounts, {} Regions",
-            folders.len(),
+            "{} under s3://{name}/{}: {}, {}",
+            plural(folders.len(), "log folder"),
             bucket.base,
-            accounts.len(),
-            regions.len()
+            plural(accounts.len(), "account"),
+            plural(regions.len(), "Region")
         ),
     });
     // One delivered file, read through.

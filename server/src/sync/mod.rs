@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod check;
+pub mod queue;
 
 use crate::aws;
 use crate::ingest::{self, pipeline::ImportError};
@@ -47,6 +48,8 @@ pub struct Options {
     /// Decoder threads of the import.
     pub threads: usize,
     pub progress: bool,
+    /// Seconds a receive waits on an empty queue before the pass ends.
+    pub queue_wait_seconds: i32,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             tuning: aws::Tuning::default(),
             threads: ingest::Options::default().threads,
             progress: false,
+            queue_wait_seconds: 2,
         }
     }
 }
@@ -72,8 +76,11 @@ pub struct PassReport {
     pub source: String,
     pub feed: &'static str,
     pub state: &'static str,
-    /// Folders of delivered files looked at.
+    /// Folders of delivered files looked at (bucket feed).
     pub folders: u64,
+    /// Messages received, and those left on the queue to be tried again (queue feed).
+    pub messages: u64,
+    pub messages_kept: u64,
     /// New files found, and those read.
     pub found: u64,
     pub files: u64,
@@ -99,6 +106,9 @@ pub async fn pass(
     let mut out = Vec::new();
     if source.row.bucket.is_some() {
         out.push(recorded(pool, source, "bucket", bucket_pass(pool, source, opts)).await?);
+    }
+    if source.row.queue_url.is_some() {
+        out.push(recorded(pool, source, "queue", queue::pass(pool, source, opts)).await?);
     }
     Ok(out)
 }

@@ -1,5 +1,5 @@
-//! The trail bucket feed against a real S3 API (moto), driven through the `cairn` binary
-//! as a person would: `cairn source add`, `cairn sync --once`.
+//! The sync feeds against real S3 and SQS APIs (moto), driven through the `cairn` binary
+//! as a person would: `cairn source add`, `cairn sync --once`, `cairn source check`.
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
@@ -46,12 +46,29 @@ impl Moto {
         }
     }
 
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let http = aws_smithy_http_client::Builder::new()
+    fn http() -> aws_sdk_s3::config::SharedHttpClient {
+        aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
             ))
-            .build_https();
+            .build_https()
+    }
+
+    fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .http_client(Moto::http())
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let http = Moto::http();
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -95,7 +112,11 @@ fn cairn(db: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// Runs `cairn sync --once --json` and returns its one report.
 fn sync(db: &Path) -> (i32, Value) {
-    let (code, out, err) = cairn(db, &["sync", "--once", "--json"]);
+    sync_args(db, &["sync", "--once", "--json"])
+}
+
+fn sync_args(db: &Path, args: &[&str]) -> (i32, Value) {
+    let (code, out, err) = cairn(db, args);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 1, "one report: {out}\n{err}");
     (code, serde_json::from_str(lines[0]).expect("a JSON report"))
@@ -480,4 +501,170 @@ async fn a_source_reads_only_its_regions_and_organization() {
         out.contains("allow s3:GetBucketLocation on arn:aws:s3:::no-such-bucket"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_feed_imports_what_notifications_name() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let sqs = moto.sqs();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let queue = sqs
+        .create_queue()
+        .queue_name("cloudtrail-files")
+        .send()
+        .await
+        .expect("queue")
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let a = "111111111111";
+    let mut n = 5000;
+    let mut file = |count: usize| -> Vec<Value> {
+        (0..count)
+            .map(|_| {
+                n += 1;
+                record(a, "us-east-1", n, &now)
+            })
+            .collect()
+    };
+    let k1 = key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA");
+    let k2 = key(None, a, "CloudTrail", "us-east-1", 0, "BBBBBBBBBBBBBBBB");
+    let k3 = key(None, a, "CloudTrail", "us-east-1", 0, "CCCCCCCCCCCCCCCC");
+    put(&s3, &k1, gz(&file(5))).await;
+    put(&s3, &k2, gz(&file(4))).await;
+    put(&s3, &k3, gz(&file(3))).await;
+    let cloudtrail = |k: &str| json!({"s3Bucket": "trail", "s3ObjectKey": [k]}).to_string();
+    let bodies = [
+        // CloudTrail's notification through SNS, and without the envelope.
+        json!({"Type": "Notification", "MessageId": "1", "TopicArn": "arn:aws:sns:us-east-1:111111111111:ct",
+               "Message": cloudtrail(&k1), "Timestamp": now}).to_string(),
+        cloudtrail(&k2),
+        // An S3 event, its key form-URL-encoded.
+        json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+               "s3": {"bucket": {"name": "trail"}, "object": {"key": k3.replace('/', "%2F"), "size": 1}}}]})
+        .to_string(),
+        // The same file named twice.
+        cloudtrail(&k1),
+        json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "trail"}).to_string(),
+        "<not a notification>".to_owned(),
+        // A file that is not there (removed by a lifecycle rule, say).
+        cloudtrail(&key(None, a, "CloudTrail", "us-east-1", 0, "ZZZZZZZZZZZZZZZZ")),
+    ];
+    for b in &bodies {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(b)
+            .send()
+            .await
+            .expect("send");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "q",
+            "--queue-url",
+            &queue,
+            "--endpoint-url",
+            &moto.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, r) = sync(&db);
+    assert_eq!(code, 1, "{r}");
+    assert_eq!(r["feed"], "queue");
+    assert_eq!(r["state"], "partial", "{r}");
+    assert_eq!(r["messages"], 7, "{r}");
+    assert_eq!(r["messages_kept"], 0, "{r}");
+    assert_eq!(
+        (r["found"].as_i64(), r["events_new"].as_i64()),
+        (Some(3), Some(12)),
+        "{r}"
+    );
+    let problems: Vec<String> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["what"], p["error"]))
+        .collect();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("not JSON")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("ZZZZZZZZZZZZZZZZ")),
+        "{problems:?}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 12);
+    // Every message is gone from the queue: none waiting, none in flight.
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let attr = |name: aws_sdk_sqs::types::QueueAttributeName| {
+        attrs
+            .attributes()
+            .and_then(|m| m.get(&name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        attr(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages),
+        "0"
+    );
+    assert_eq!(
+        attr(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        "0"
+    );
+    // A later notification for a file already in is read and let go.
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body(cloudtrail(&k2))
+        .send()
+        .await
+        .unwrap();
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        (r["messages"].as_i64(), r["found"].as_i64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    // The bucket read later brings nothing twice.
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "b",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--endpoint-url",
+            &moto.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "b"]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["found"], 0, "{r}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 12);
+    let (code, out, _) = cairn(&db, &["source", "check", "q"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("✓ queue    sqs:GetQueueAttributes"), "{out}");
+    assert!(out.contains("✓ queue    sqs:ReceiveMessage"), "{out}");
 }
