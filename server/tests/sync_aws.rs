@@ -668,3 +668,319 @@ async fn the_queue_feed_imports_what_notifications_name() {
     assert!(out.contains("✓ queue    sqs:GetQueueAttributes"), "{out}");
     assert!(out.contains("✓ queue    sqs:ReceiveMessage"), "{out}");
 }
+
+/// What the proxy does to requests: fail every `fail_every`-th one (throttling or 503,
+/// as each service says it), and hold each object download for `delay_get`.
+#[derive(Default)]
+struct Faults {
+    fail_every: u32,
+    delay_get: Duration,
+    seen: std::sync::atomic::AtomicU32,
+    failed: std::sync::atomic::AtomicU32,
+}
+
+/// A proxy in front of moto that injects `faults`; its URL is the endpoint to use.
+async fn fault_proxy(upstream: String, faults: std::sync::Arc<Faults>) -> String {
+    use axum::body::Body;
+    use axum::http::{Request, Response, StatusCode};
+    use http_body_util::BodyExt;
+    use std::sync::atomic::Ordering;
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<hyper::body::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let handler = move |req: Request<Body>| {
+        let (client, upstream, faults) = (client.clone(), upstream.clone(), faults.clone());
+        async move {
+            let n = faults.seen.fetch_add(1, Ordering::SeqCst) + 1;
+            let sqs = req.headers().get("x-amz-target").is_some();
+            if faults.fail_every > 0 && n % faults.fail_every == 0 {
+                faults.failed.fetch_add(1, Ordering::SeqCst);
+                return if sqs {
+                    Response::builder()
+                        .status(StatusCode::BAD_REQUEST)
+                        .header("content-type", "application/x-amz-json-1.0")
+                        .header("x-amzn-query-error", "ThrottlingException;Sender")
+                        .body(Body::from(r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#))
+                        .unwrap()
+                } else {
+                    Response::builder()
+                        .status(StatusCode::SERVICE_UNAVAILABLE)
+                        .header("content-type", "application/xml")
+                        .body(Body::from("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message><RequestId>x</RequestId><HostId>y</HostId></Error>"))
+                        .unwrap()
+                };
+            }
+            let download = req.method() == "GET" && req.uri().path().ends_with(".json.gz");
+            if download && !faults.delay_get.is_zero() {
+                tokio::time::sleep(faults.delay_get).await;
+            }
+            let (parts, body) = req.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let uri = format!(
+                "{upstream}{}",
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
+            let mut out = Request::builder().method(parts.method).uri(uri);
+            for (k, v) in &parts.headers {
+                out = out.header(k, v);
+            }
+            let answer = client
+                .request(out.body(http_body_util::Full::new(body)).unwrap())
+                .await;
+            match answer {
+                Ok(r) => {
+                    let (parts, body) = r.into_parts();
+                    let bytes = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    Response::from_parts(parts, Body::from(bytes))
+                }
+                Err(e) => Response::builder()
+                    .status(StatusCode::BAD_GATEWAY)
+                    .body(Body::from(e.to_string()))
+                    .unwrap(),
+            }
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_503s_lose_and_double_nothing() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    let sqs = moto.sqs();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let a = "111111111111";
+    let mut n = 20_000;
+    let mut keys = Vec::new();
+    for (i, region) in ["us-east-1", "eu-west-1", "ap-south-1"].iter().enumerate() {
+        for j in 0..6 {
+            let recs: Vec<Value> = (0..10)
+                .map(|_| {
+                    n += 1;
+                    record(a, region, n, &now)
+                })
+                .collect();
+            let k = key(
+                None,
+                a,
+                "CloudTrail",
+                region,
+                0,
+                &format!("{i}{j}AAAAAAAAAAAAAA"),
+            );
+            put(&s3, &k, gz(&recs)).await;
+            keys.push(k);
+        }
+    }
+    let queue = sqs
+        .create_queue()
+        .queue_name("files")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    for k in &keys[..9] {
+        let body = json!({"s3Bucket": "trail", "s3ObjectKey": [k]}).to_string();
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let faults = std::sync::Arc::new(Faults {
+        fail_every: 3,
+        ..Faults::default()
+    });
+    let proxy = fault_proxy(moto.url.clone(), faults.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    // The queue through the proxy first, then the bucket.
+    let proxied_queue = queue.replace(&moto.url, &proxy);
+    cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "q",
+            "--queue-url",
+            &proxied_queue,
+            "--endpoint-url",
+            &proxy,
+        ],
+    );
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        (r["found"].as_i64(), r["events_new"].as_i64()),
+        (Some(9), Some(90)),
+        "{r}"
+    );
+    cairn(&db, &["source", "remove", "q"]);
+    cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "b",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--endpoint-url",
+            &proxy,
+        ],
+    );
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        (r["found"].as_i64(), r["events_new"].as_i64()),
+        (Some(9), Some(90)),
+        "{r}"
+    );
+    let failed = faults.failed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(failed >= 10, "faults injected: {failed}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 180);
+    let (_, r) = sync(&db);
+    assert_eq!(r["found"], 0, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_files_loses_and_doubles_nothing() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let a = "111111111111";
+    let mut n = 40_000;
+    let files = 40;
+    for i in 0..files {
+        let recs: Vec<Value> = (0..100)
+            .map(|_| {
+                n += 1;
+                record(a, "us-east-1", n, &now)
+            })
+            .collect();
+        put(
+            &s3,
+            &key(
+                None,
+                a,
+                "CloudTrail",
+                "us-east-1",
+                0,
+                &format!("{i:02}AAAAAAAAAAAAAA"),
+            ),
+            gz(&recs),
+        )
+        .await;
+    }
+    // Each download held for 400 ms: the importer commits every few seconds, so a kill
+    // part-way leaves some files committed and the rest not.
+    let faults = std::sync::Arc::new(Faults {
+        delay_get: Duration::from_millis(400),
+        ..Faults::default()
+    });
+    let proxy = fault_proxy(moto.url.clone(), faults).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "b",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--endpoint-url",
+            &proxy,
+        ],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(&db)
+        .args(["sync", "--once", "--json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let started = Instant::now();
+    let committed = loop {
+        let c: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if c > 0 {
+            break c;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eprintln!("killed with {committed} of {files} files committed");
+    assert!(
+        committed < files,
+        "the kill came part-way: {committed} of {files} files in"
+    );
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        committed * 100,
+        "events and ledger committed together"
+    );
+    pool.close().await;
+    // Restarted: the rest comes in, nothing twice.
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["found"].as_i64(), Some(files - committed), "{r}");
+    assert_eq!(
+        r["events_new"].as_i64(),
+        Some((files - committed) * 100),
+        "{r}"
+    );
+    assert_eq!(r["events_duplicate"], 0, "{r}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, files * 100);
+}
