@@ -122,10 +122,11 @@ pub async fn resolve_viewer(
     next.run(req).await
 }
 
-/// Paths anyone may fetch: static files, sign-in, health, and the server functions
-/// (which check the user themselves).
+/// Paths anyone may fetch: static files, sign-in, health, metrics (behind their own
+/// token when one is set), and the server functions (which check the user themselves).
 fn is_public(path: &str) -> bool {
     path == "/healthz"
+        || path == "/metrics"
         || path == "/favicon.svg"
         || path == "/login"
         || path == "/setup"

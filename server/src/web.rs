@@ -62,6 +62,49 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
     handle_server_fns_with_context(move || provide_context(Db(pool.clone())), req).await
 }
 
+/// `/metrics` for Prometheus. With `CAIRN_METRICS_TOKEN` set, only a request with
+/// `Authorization: Bearer <token>` gets them.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if let Some(token) = std::env::var("CAIRN_METRICS_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "metrics need the bearer token",
+            )
+                .into_response();
+        }
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    match crate::sync::metrics::render(&state.pool, now).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "metrics failed");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(&state.pool)
@@ -131,6 +174,7 @@ pub async fn router(
     // page guard, then the route.
     Ok(Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/setup", post(auth::setup))

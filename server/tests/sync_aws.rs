@@ -192,6 +192,25 @@ fn key(
     )
 }
 
+/// Adds the source `name` reading the test bucket (`trail`, prefix `logs`) at `endpoint`.
+fn add_bucket_source(db: &Path, name: &str, endpoint: &str) {
+    let (code, out, err) = cairn(
+        db,
+        &[
+            "source",
+            "add",
+            name,
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--endpoint-url",
+            endpoint,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 async fn count(db: &Path, sql: &str) -> i64 {
     let pool = cairn::db::connect(db).await.unwrap();
     let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
@@ -401,6 +420,31 @@ async fn the_bucket_feed_syncs_exactly_once() {
     assert!(out.contains("✓ bucket   s3:ListBucket"), "{out}");
     assert!(out.contains("4 log folders"), "{out}");
     assert!(out.contains("✓ bucket   s3:GetObject"), "{out}");
+    // The same as metrics.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let text = cairn::sync::metrics::render(&pool, chrono::Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    pool.close().await;
+    for line in [
+        "cairn_events_stored 34",
+        "cairn_source_paused{source=\"prod\"} 0",
+        "cairn_sync_passes_total{source=\"prod\",feed=\"bucket\"} 3",
+        "cairn_sync_events_total{source=\"prod\",feed=\"bucket\"} 34",
+        "cairn_sync_files_rejected_total{source=\"prod\",feed=\"bucket\"} 1",
+        "cairn_sync_last_pass_state{source=\"prod\",feed=\"bucket\",state=\"ok\"} 1",
+        "cairn_sync_last_pass_state{source=\"prod\",feed=\"bucket\",state=\"failed\"} 0",
+        "cairn_sync_problems_total{source=\"prod\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+    assert!(
+        text.contains("cairn_sync_lag_seconds{source=\"prod\",feed=\"bucket\"} "),
+        "{text}"
+    );
     cairn(&db, &["source", "pause", "prod"]);
     let (_, out, _) = cairn(&db, &["sync", "--once", "--json"]);
     assert!(out.trim().is_empty(), "{out}");
@@ -644,21 +688,7 @@ async fn the_queue_feed_imports_what_notifications_name() {
         "{r}"
     );
     // The bucket read later brings nothing twice.
-    let (code, out, err) = cairn(
-        &db,
-        &[
-            "source",
-            "add",
-            "b",
-            "--bucket",
-            "trail",
-            "--prefix",
-            "logs",
-            "--endpoint-url",
-            &moto.url,
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    add_bucket_source(&db, "b", &moto.url);
     let (code, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "b"]);
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["found"], 0, "{r}");
@@ -842,20 +872,7 @@ async fn throttling_and_503s_lose_and_double_nothing() {
         "{r}"
     );
     cairn(&db, &["source", "remove", "q"]);
-    cairn(
-        &db,
-        &[
-            "source",
-            "add",
-            "b",
-            "--bucket",
-            "trail",
-            "--prefix",
-            "logs",
-            "--endpoint-url",
-            &proxy,
-        ],
-    );
+    add_bucket_source(&db, "b", &proxy);
     let (code, r) = sync(&db);
     assert_eq!(code, 0, "{r}");
     assert_eq!(
@@ -913,20 +930,7 @@ async fn a_crash_between_files_loses_and_doubles_nothing() {
     let proxy = fault_proxy(moto.url.clone(), faults).await;
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("c.db");
-    cairn(
-        &db,
-        &[
-            "source",
-            "add",
-            "b",
-            "--bucket",
-            "trail",
-            "--prefix",
-            "logs",
-            "--endpoint-url",
-            &proxy,
-        ],
-    );
+    add_bucket_source(&db, "b", &proxy);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("--db")
         .arg(&db)

@@ -191,6 +191,26 @@ async fn store(dir: &Path) -> sqlx::SqlitePool {
     pool
 }
 
+/// A database of `events` demo events over the three days that end at `DAY + 3 days`.
+async fn demo_store(dir: &Path, events: u64, seed: u64) -> (sqlx::SqlitePool, i64) {
+    let pool = cairn::db::connect(&dir.join("demo.db")).await.unwrap();
+    let end = DAY + 3 * 86_400_000;
+    let spec = cairn::demo::DemoSpec::new(events, 3, seed, end);
+    let jobs = spec.jobs();
+    ingest::run(
+        &pool,
+        Arc::new(cairn::demo::DemoSource(spec)),
+        jobs,
+        ingest::Options {
+            threads: 2,
+            progress: false,
+        },
+    )
+    .await
+    .unwrap();
+    (pool, end)
+}
+
 /// "Now" for the views: the end of the fixture's day.
 const NOW: i64 = DAY + 86_400_000 - 60_000;
 
@@ -482,21 +502,7 @@ async fn timeline_figures_and_top_lists() {
 #[tokio::test]
 async fn summaries_agree_with_scans() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = cairn::db::connect(&tmp.path().join("d.db")).await.unwrap();
-    let end = DAY + 3 * 86_400_000;
-    let spec = cairn::demo::DemoSpec::new(20_000, 3, 7, end);
-    let jobs = spec.jobs();
-    ingest::run(
-        &pool,
-        Arc::new(cairn::demo::DemoSource(spec)),
-        jobs,
-        ingest::Options {
-            threads: 2,
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
+    let (pool, end) = demo_store(tmp.path(), 20_000, 7).await;
     let ranges = [
         (DAY, end),
         (DAY + 7 * 60_000, end - 13 * 60_000),
@@ -850,21 +856,7 @@ async fn an_event_links_to_its_neighbours() {
 #[tokio::test]
 async fn figures_counted_newest_first_are_exact_for_what_they_cover() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = cairn::db::connect(&tmp.path().join("w.db")).await.unwrap();
-    let end = DAY + 3 * 86_400_000;
-    let spec = cairn::demo::DemoSpec::new(6_000, 3, 11, end);
-    let jobs = spec.jobs();
-    ingest::run(
-        &pool,
-        Arc::new(cairn::demo::DemoSource(spec)),
-        jobs,
-        ingest::Options {
-            threads: 2,
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
+    let (pool, end) = demo_store(tmp.path(), 6_000, 11).await;
     let range = |from_ms, to_ms| ResolvedRange {
         from_ms,
         to_ms,

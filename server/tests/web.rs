@@ -157,6 +157,15 @@ async fn pages_answer_with_the_right_status() {
 
     let r = get(addr, "/healthz", None).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    // Metrics for Prometheus, without signing in.
+    let r = get(addr, "/metrics", None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body
+            .contains("# TYPE cairn_events_stored gauge\ncairn_events_stored 0\n"),
+        "{}",
+        r.body
+    );
 
     // An empty store says how to get data in.
     let r = get(addr, "/", c).await;

@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod check;
+pub mod metrics;
 pub mod queue;
 
 use crate::aws;
