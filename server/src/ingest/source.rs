@@ -45,7 +45,8 @@ pub struct Layout {
     pub date: Option<String>,
 }
 
-fn is_account(s: &str) -> bool {
+/// Whether `s` is a 12-digit AWS account ID.
+pub fn is_account(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 

@@ -11,7 +11,7 @@
 use super::SyncError;
 use crate::aws;
 use crate::ingest::pipeline::Source as FileSource;
-use crate::ingest::source::{FileJob, LogKind, parse_layout};
+use crate::ingest::source::{FileJob, LogKind, is_account, parse_layout};
 use crate::sources::Source;
 use aws_sdk_s3::Client;
 use chrono::{Datelike, NaiveDate};
@@ -232,13 +232,7 @@ impl Bucket {
                 if known.get(key) == Some(&(size, Some(modified_ms))) {
                     continue;
                 }
-                jobs.push(FileJob {
-                    path: PathBuf::from(key),
-                    display: key.to_owned(),
-                    size: size as u64,
-                    modified_ms,
-                    layout: parse_layout(key),
-                });
+                jobs.push(file_job(key, size, modified_ms));
             }
         }
         Ok((jobs, newest_ms))
@@ -255,8 +249,15 @@ impl Bucket {
     }
 }
 
-fn is_account(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+/// The pipeline's job for the object at `key`.
+pub fn file_job(key: &str, size: i64, modified_ms: i64) -> FileJob {
+    FileJob {
+        path: PathBuf::from(key),
+        display: key.to_owned(),
+        size: size.max(0) as u64,
+        modified_ms,
+        layout: parse_layout(key),
+    }
 }
 
 /// Objects of a bucket, read for the pipeline's decoder threads. Each object is fetched

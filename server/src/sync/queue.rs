@@ -18,7 +18,6 @@ use crate::sources::Source;
 use serde_json::Value;
 use sqlx::SqlitePool;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A delivered file a message names.
@@ -334,13 +333,7 @@ impl Bucket {
         if known == Some((size, Some(modified_ms))) {
             return Ok(None);
         }
-        Ok(Some(FileJob {
-            path: PathBuf::from(key),
-            display: key.to_owned(),
-            size: size as u64,
-            modified_ms,
-            layout: parse_layout(key),
-        }))
+        Ok(Some(super::bucket::file_job(key, size, modified_ms)))
     }
 }
 
