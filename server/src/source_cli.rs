@@ -45,6 +45,11 @@ pub struct AddArgs {
     /// An SQS queue of file notifications (CloudTrail's through SNS, or S3 events).
     #[arg(long)]
     pub queue_url: Option<String>,
+    /// Bootstrap from LookupEvents: the last 90 days of management events in each
+    /// Region (2 calls a second per Region). Without a bucket or queue, it goes on
+    /// reading the new events each pass.
+    #[arg(long)]
+    pub lookup_events: bool,
     /// Regions to read, comma-separated (default: every Region found).
     #[arg(long, value_delimiter = ',')]
     pub regions: Vec<String>,
@@ -86,6 +91,7 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 prefix: a.prefix,
                 org_id: a.org_id,
                 queue_url: a.queue_url,
+                lookup_events: a.lookup_events,
                 regions: a.regions,
                 profile: a.profile,
                 role_arn: a.role_arn,
@@ -142,6 +148,9 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 }
                 if let Some(q) = &s.queue_url {
                     feeds.push(q.clone());
+                }
+                if s.lookup_events {
+                    feeds.push("LookupEvents".into());
                 }
                 let regions = if s.regions.is_empty() {
                     "all Regions".to_owned()
@@ -209,6 +218,7 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
     let secrets = SecretBox::for_db(db)?;
     let opts = sync::Options {
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        lookup_budget: None,
         ..sync::Options::default()
     };
     let reports = sync::pass_all(&pool, &secrets, only, &opts).await?;
@@ -221,6 +231,11 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
                 "queue" => format!(
                     "{} messages ({} kept to retry)",
                     r.messages, r.messages_kept
+                ),
+                "lookup" => format!(
+                    "{}, {}",
+                    crate::sync::check::plural(r.folders as usize, "Region"),
+                    crate::sync::check::plural(r.messages as usize, "page")
                 ),
                 _ => crate::sync::check::plural(r.folders as usize, "folder"),
             };

@@ -89,6 +89,13 @@ fn http_url(what: &str, s: &str) -> Result<(), SourceError> {
     }
 }
 
+/// Whether `s` has the shape of a Region name (`eu-west-1`).
+pub fn is_region(s: &str) -> bool {
+    chars_ok(s, 4, 32, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    }) && s.contains('-')
+}
+
 impl SourceSpec {
     /// Checks every field and puts it in its canonical form (prefix without slashes at
     /// either end, Regions sorted and unique).
@@ -135,10 +142,7 @@ impl SourceSpec {
         }
         for r in &mut self.regions {
             *r = r.trim().to_ascii_lowercase();
-            if !chars_ok(r, 4, 32, |c| {
-                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
-            }) || !r.contains('-')
-            {
+            if !is_region(r) {
                 return bad(format!("{r:?} is not an AWS Region"));
             }
         }
@@ -260,14 +264,22 @@ pub async fn load(
 }
 
 /// Removes a source with its sync history. Events it brought in stay.
+/// Removes a source, its sync history and its LookupEvents checkpoints (so a source
+/// added again under the name bootstraps afresh). Its events stay.
 pub async fn remove(pool: &SqlitePool, name: &str) -> Result<(), SourceError> {
+    let mut tx = pool.begin().await?;
     let done = sqlx::query("DELETE FROM sources WHERE name = ?1")
         .bind(name)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
+    sqlx::query("DELETE FROM ingest_files WHERE source = ?1")
+        .bind(format!("lookup://{name}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(())
 }
 

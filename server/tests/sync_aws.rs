@@ -709,15 +709,68 @@ struct Faults {
     failed: std::sync::atomic::AtomicU32,
 }
 
+type Upstream = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+fn upstream_client() -> Upstream {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Sends `req` on to `upstream` unchanged (moto does not check signatures).
+async fn forward(
+    client: &Upstream,
+    upstream: &str,
+    req: axum::http::Request<axum::body::Body>,
+) -> axum::http::Response<axum::body::Body> {
+    use axum::body::Body;
+    use axum::http::{Request, Response, StatusCode};
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let uri = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut out = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in &parts.headers {
+        out = out.header(k, v);
+    }
+    match client
+        .request(out.body(http_body_util::Full::new(body)).unwrap())
+        .await
+    {
+        Ok(r) => {
+            let (parts, body) = r.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Body::from(e.to_string()))
+            .unwrap(),
+    }
+}
+
 /// A proxy in front of moto that injects `faults`; its URL is the endpoint to use.
 async fn fault_proxy(upstream: String, faults: std::sync::Arc<Faults>) -> String {
     use axum::body::Body;
     use axum::http::{Request, Response, StatusCode};
-    use http_body_util::BodyExt;
     use std::sync::atomic::Ordering;
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<hyper::body::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
+    let client = upstream_client();
     let handler = move |req: Request<Body>| {
         let (client, upstream, faults) = (client.clone(), upstream.clone(), faults.clone());
         async move {
@@ -744,42 +797,7 @@ async fn fault_proxy(upstream: String, faults: std::sync::Arc<Faults>) -> String
             if download && !faults.delay_get.is_zero() {
                 tokio::time::sleep(faults.delay_get).await;
             }
-            let (parts, body) = req.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            let uri = format!(
-                "{upstream}{}",
-                parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/")
-            );
-            let mut out = Request::builder().method(parts.method).uri(uri);
-            for (k, v) in &parts.headers {
-                out = out.header(k, v);
-            }
-            let answer = client
-                .request(out.body(http_body_util::Full::new(body)).unwrap())
-                .await;
-            match answer {
-                Ok(r) => {
-                    let (parts, body) = r.into_parts();
-                    let bytes = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    Response::from_parts(parts, Body::from(bytes))
-                }
-                Err(e) => Response::builder()
-                    .status(StatusCode::BAD_GATEWAY)
-                    .body(Body::from(e.to_string()))
-                    .unwrap(),
-            }
+            forward(&client, &upstream, req).await
         }
     };
     let app = axum::Router::new().fallback(handler);
@@ -987,4 +1005,320 @@ async fn a_crash_between_files_loses_and_doubles_nothing() {
     );
     assert_eq!(r["events_duplicate"], 0, "{r}");
     assert_eq!(count(&db, "SELECT count(*) FROM events").await, files * 100);
+}
+
+/// A LookupEvents service of our own (moto has none), speaking CloudTrail's JSON 1.1:
+/// events newest first in pages of `MaxResults`, `NextToken` paging bound to the
+/// request's times, `ThrottlingException` on every `throttle_every`-th call. Every other
+/// request goes on to moto.
+#[derive(Default)]
+struct Lookup {
+    /// Per Region: `(event time ms, record)`, newest first.
+    events: std::sync::Mutex<std::collections::HashMap<String, Vec<(i64, Value)>>>,
+    throttle_every: u32,
+    calls: std::sync::atomic::AtomicU32,
+    throttled: std::sync::atomic::AtomicU32,
+    /// When each call reached it, per Region.
+    seen: std::sync::Mutex<Vec<(String, Instant)>>,
+}
+
+impl Lookup {
+    fn add(&self, region: &str, time_ms: i64, record: Value) {
+        let mut all = self.events.lock().unwrap();
+        let list = all.entry(region.to_owned()).or_default();
+        list.push((time_ms, record));
+        list.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+    }
+
+    fn answer(&self, region: &str, body: &[u8]) -> (u16, Value) {
+        use std::sync::atomic::Ordering;
+        self.seen
+            .lock()
+            .unwrap()
+            .push((region.to_owned(), Instant::now()));
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.throttle_every > 0 && n % self.throttle_every == 0 {
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            return (
+                400,
+                json!({"__type": "ThrottlingException", "message": "Rate exceeded"}),
+            );
+        }
+        let Ok(req) = serde_json::from_slice::<Value>(body) else {
+            return (400, json!({"__type": "SerializationException"}));
+        };
+        let ms = |k: &str| req.get(k).and_then(Value::as_f64).map(|s| (s * 1000.0) as i64);
+        let (start, end) = (ms("StartTime").unwrap_or(0), ms("EndTime").unwrap_or(i64::MAX));
+        if start > end {
+            return (400, json!({"__type": "InvalidTimeRangeException"}));
+        }
+        let max = req.get("MaxResults").and_then(Value::as_u64).unwrap_or(50) as usize;
+        if !(1..=50).contains(&max) {
+            return (400, json!({"__type": "InvalidMaxResultsException"}));
+        }
+        let bound = format!("{start}:{end}");
+        let offset = match req.get("NextToken").and_then(Value::as_str) {
+            None => 0,
+            Some(t) => match t.split_once('@') {
+                Some((o, b)) if b == bound => o.parse().unwrap_or(0),
+                _ => return (400, json!({"__type": "InvalidNextTokenException"})),
+            },
+        };
+        let all = self.events.lock().unwrap();
+        let matching: Vec<&(i64, Value)> = all
+            .get(region)
+            .map(|l| l.iter().filter(|(t, _)| *t >= start && *t <= end).collect())
+            .unwrap_or_default();
+        let page: Vec<Value> = matching
+            .iter()
+            .skip(offset)
+            .take(max)
+            .map(|(t, r)| {
+                json!({
+                    "EventId": r["eventID"],
+                    "EventName": r["eventName"],
+                    "ReadOnly": "true",
+                    "EventTime": *t as f64 / 1000.0,
+                    "EventSource": r["eventSource"],
+                    "Username": "alice",
+                    "Resources": [],
+                    "CloudTrailEvent": r.to_string(),
+                })
+            })
+            .collect();
+        let mut out = json!({ "Events": page });
+        if offset + max < matching.len() {
+            out["NextToken"] = json!(format!("{}@{bound}", offset + max));
+        }
+        (200, out)
+    }
+}
+
+/// Serves `lookup` and forwards the rest to `upstream`; returns its URL.
+async fn lookup_fake(upstream: String, lookup: std::sync::Arc<Lookup>) -> String {
+    use axum::body::Body;
+    use axum::http::{Request, Response};
+    use http_body_util::BodyExt;
+    let client = upstream_client();
+    let handler = move |req: Request<Body>| {
+        let (client, upstream, lookup) = (client.clone(), upstream.clone(), lookup.clone());
+        async move {
+            let target = req
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            if target != "CloudTrail_20131101.LookupEvents" {
+                return forward(&client, &upstream, req).await;
+            }
+            // The Region is in the signature's credential scope.
+            let region = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|a| a.split("Credential=").nth(1))
+                .and_then(|c| c.split('/').nth(2))
+                .unwrap_or("")
+                .to_owned();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let (status, answer) = lookup.answer(&region, &body);
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
+                .body(Body::from(answer.to_string()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket()
+        .bucket("trail")
+        .send()
+        .await
+        .expect("bucket");
+    let lookup = std::sync::Arc::new(Lookup {
+        throttle_every: 6,
+        ..Lookup::default()
+    });
+    let a = "111111111111";
+    let now = chrono::Utc::now().timestamp_millis() / 1000 * 1000;
+    let minute = 60_000;
+    // us-east-1: 700 events over the last two months, three to a second so that pages
+    // end between events of one second; 20 more from 95 days ago, past what
+    // LookupEvents is asked for.
+    let t_of = |i: i64| now - 5 * minute - (i / 3) * 350 * minute;
+    for i in 0..700i64 {
+        let t = t_of(i);
+        lookup.add("us-east-1", t, record(a, "us-east-1", i as usize, &iso(t)));
+    }
+    for i in 0..20i64 {
+        let t = now - 95 * 86_400_000 - i * minute;
+        lookup.add("us-east-1", t, record(a, "us-east-1", 900 + i as usize, &iso(t)));
+    }
+    for i in 0..60i64 {
+        let t = now - 10 * minute - i * 1000 * minute;
+        lookup.add("eu-west-1", t, record(a, "eu-west-1", 1000 + i as usize, &iso(t)));
+    }
+    let fake = lookup_fake(moto.url.clone(), lookup.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("l.db");
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source", "add", "boot", "--lookup-events", "--regions", "us-east-1,eu-west-1",
+            "--endpoint-url", &fake,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cairn(&db, &["source", "check", "boot"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cloudtrail:LookupEvents") && out.contains("eu-west-1"), "{out}");
+
+    // A first pass, killed once a chunk of us-east-1 is in and before its end.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(&db)
+        .args(["sync", "--once", "--json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let c: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ingest_files WHERE source = 'lookup://boot'
+             AND path LIKE 'us-east-1/%' AND path NOT LIKE '%/done'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if c > 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing committed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ingest_files WHERE source = 'lookup://boot' AND path LIKE 'us-east-1/%/done'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(done, 0, "the kill came before us-east-1 was read to its start");
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(before > 0 && before < 760, "part-way: {before}");
+    pool.close().await;
+
+    // Restarted: the rest, from the oldest event in, and nothing from past 90 days.
+    lookup.seen.lock().unwrap().clear();
+    let (code, r) = sync(&db);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["feed"], "lookup", "{r}");
+    assert_eq!(r["events_new"].as_i64(), Some(760 - before), "{r}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 760);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM events e JOIN terms t ON t.id = e.region_id
+             WHERE t.value = 'eu-west-1'"
+        )
+        .await,
+        60
+    );
+    // Throttled calls were waited out, and no Region was asked twice within 480 ms in
+    // that pass.
+    let throttled = lookup.throttled.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(throttled >= 2, "throttled {throttled} times");
+    let seen = lookup.seen.lock().unwrap().clone();
+    for region in ["us-east-1", "eu-west-1"] {
+        let times: Vec<Instant> = seen
+            .iter()
+            .filter(|(r, _)| r == region)
+            .map(|(_, t)| *t)
+            .collect();
+        for w in times.windows(2) {
+            let gap = w[1].duration_since(w[0]);
+            assert!(gap >= Duration::from_millis(480), "{region}: calls {gap:?} apart");
+        }
+    }
+
+    // Bootstrapped, with no bucket or queue: later passes read what is new.
+    let (_, r) = sync(&db);
+    assert_eq!(r["events_new"], 0, "{r}");
+    lookup.add("us-east-1", now + 1000, record(a, "us-east-1", 5000, &iso(now + 1000)));
+    std::thread::sleep(Duration::from_millis(1100));
+    let (_, r) = sync(&db);
+    assert_eq!(r["events_new"], 1, "{r}");
+
+    // The bucket later brings ten of the same events and five new ones.
+    let mut recs: Vec<Value> = (0..10)
+        .map(|i| record(a, "us-east-1", i, &iso(t_of(i as i64))))
+        .collect();
+    recs.extend((0..5).map(|i| record(a, "us-east-1", 6000 + i, &iso(now))));
+    put(&s3, &key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA"), gz(&recs)).await;
+    add_bucket_source(&db, "bucket", &fake);
+    let (_, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "bucket"]);
+    assert_eq!((r["events_new"].as_i64(), r["events_duplicate"].as_i64()), (Some(5), Some(10)), "{r}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
+
+    // A source naming no Regions asks every Region every account has.
+    let (code, out, err) = cairn(
+        &db,
+        &["source", "add", "every", "--lookup-events", "--endpoint-url", &fake],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    lookup.seen.lock().unwrap().clear();
+    let (_, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "every"]);
+    assert_eq!(r["folders"], 17, "{r}");
+    assert_eq!(r["events_new"], 0, "{r}");
+    let asked: std::collections::BTreeSet<String> = lookup
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(r, _)| r.clone())
+        .collect();
+    assert_eq!(asked.len(), 17, "{asked:?}");
+    // Removed, its checkpoints go; the events stay.
+    assert_eq!(cairn(&db, &["source", "remove", "every"]).0, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM ingest_files WHERE source = 'lookup://every'").await,
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
 }

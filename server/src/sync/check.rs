@@ -43,7 +43,38 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
     if let Some(url) = &source.row.queue_url {
         check_queue(source, url, tuning, &mut out).await;
     }
+    if source.row.lookup_events {
+        check_lookup(source, tuning, &mut out).await;
+    }
     out
+}
+
+/// One LookupEvents call of one event, in the first Region read.
+async fn check_lookup(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+    let region = source
+        .row
+        .regions
+        .first()
+        .map_or(aws::HOME_REGION, String::as_str);
+    let ct = aws_sdk_cloudtrail::Client::new(&aws::config(source, region, tuning).await);
+    let got = ct.lookup_events().max_results(1).send().await;
+    out.push(match got {
+        Ok(page) => CheckLine {
+            feed: "lookup",
+            action: "cloudtrail:LookupEvents",
+            ok: true,
+            detail: match page.events().first().and_then(|e| e.event_time()) {
+                Some(t) => format!("{region}: newest event {t}"),
+                None => format!("{region}: no events in the last 90 days"),
+            },
+        },
+        Err(e) => refused(
+            "lookup",
+            "cloudtrail:LookupEvents",
+            "*",
+            &SyncError::aws("cloudtrail:LookupEvents", region, aws::describe(&e)),
+        ),
+    });
 }
 
 /// The queue's attributes, and a look at one message that leaves it on the queue

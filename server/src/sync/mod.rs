@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod check;
+pub mod lookup;
 pub mod metrics;
 pub mod queue;
 
@@ -51,6 +52,10 @@ pub struct Options {
     pub progress: bool,
     /// Seconds a receive waits on an empty queue before the pass ends.
     pub queue_wait_seconds: i32,
+    /// How long the LookupEvents feed reads in one pass (`None`: until done).
+    pub lookup_budget: Option<std::time::Duration>,
+    /// The least time between two LookupEvents calls in one Region (the limit is 2/s).
+    pub lookup_interval: std::time::Duration,
 }
 
 impl Default for Options {
@@ -60,6 +65,8 @@ impl Default for Options {
             threads: ingest::Options::default().threads,
             progress: false,
             queue_wait_seconds: 2,
+            lookup_budget: Some(std::time::Duration::from_secs(240)),
+            lookup_interval: std::time::Duration::from_millis(500),
         }
     }
 }
@@ -110,6 +117,9 @@ pub async fn pass(
     }
     if source.row.queue_url.is_some() {
         out.push(recorded(pool, source, "queue", queue::pass(pool, source, opts)).await?);
+    }
+    if source.row.lookup_events {
+        out.push(recorded(pool, source, "lookup", lookup::pass(pool, source, opts)).await?);
     }
     Ok(out)
 }
