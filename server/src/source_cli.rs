@@ -219,6 +219,7 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
     let opts = sync::Options {
         progress: !json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         lookup_budget: None,
+        inventory_every: std::time::Duration::ZERO,
         ..sync::Options::default()
     };
     let reports = sync::pass_all(&pool, &secrets, only, &opts).await?;
@@ -232,6 +233,12 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
                     "{} messages ({} kept to retry)",
                     r.messages, r.messages_kept
                 ),
+                "inventory" => format!(
+                    "{}, {} seen, {} changed",
+                    crate::sync::check::plural(r.folders as usize, "Region"),
+                    crate::sync::check::plural(r.found as usize, "trail"),
+                    r.files
+                ),
                 "lookup" => format!(
                     "{}, {}",
                     crate::sync::check::plural(r.folders as usize, "Region"),
@@ -239,10 +246,15 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
                 ),
                 _ => crate::sync::check::plural(r.folders as usize, "folder"),
             };
-            println!(
-                "{} {}: {} — {looked}, {} new files, {} read, {} events new, {} already present",
-                r.source, r.feed, r.state, r.found, r.files, r.events_new, r.events_duplicate
-            );
+            if r.feed == "inventory" {
+                println!("{} {}: {} — {looked}", r.source, r.feed, r.state);
+            } else {
+                println!(
+                    "{} {}: {} — {looked}, {} new files, {} read, {} events new, {} already \
+                     present",
+                    r.source, r.feed, r.state, r.found, r.files, r.events_new, r.events_duplicate
+                );
+            }
             for p in &r.problems {
                 println!("  problem: {}: {}", p.what, p.error);
             }

@@ -46,7 +46,34 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
     if source.row.lookup_events {
         check_lookup(source, tuning, &mut out).await;
     }
+    check_inventory(source, tuning, &mut out).await;
     out
+}
+
+/// The trails of the first Region read (the inventory needs DescribeTrails, then
+/// GetTrailStatus, GetEventSelectors, GetInsightSelectors and ListTags on each).
+async fn check_inventory(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+    let region = source
+        .row
+        .regions
+        .first()
+        .map_or(aws::HOME_REGION, String::as_str);
+    let ct = aws_sdk_cloudtrail::Client::new(&aws::config(source, region, tuning).await);
+    let got = ct.describe_trails().include_shadow_trails(true).send().await;
+    out.push(match got {
+        Ok(t) => CheckLine {
+            feed: "trails",
+            action: "cloudtrail:DescribeTrails",
+            ok: true,
+            detail: format!("{region}: {}", plural(t.trail_list().len(), "trail")),
+        },
+        Err(e) => refused(
+            "trails",
+            "cloudtrail:DescribeTrails",
+            "*",
+            &SyncError::aws("cloudtrail:DescribeTrails", region, aws::describe(&e)),
+        ),
+    });
 }
 
 /// One LookupEvents call of one event, in the first Region read.

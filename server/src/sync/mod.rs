@@ -4,6 +4,7 @@
 
 pub mod bucket;
 pub mod check;
+pub mod inventory;
 pub mod lookup;
 pub mod metrics;
 pub mod queue;
@@ -56,6 +57,8 @@ pub struct Options {
     pub lookup_budget: Option<std::time::Duration>,
     /// The least time between two LookupEvents calls in one Region (the limit is 2/s).
     pub lookup_interval: std::time::Duration,
+    /// How often the trail inventory is taken.
+    pub inventory_every: std::time::Duration,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             queue_wait_seconds: 2,
             lookup_budget: Some(std::time::Duration::from_secs(240)),
             lookup_interval: std::time::Duration::from_millis(500),
+            inventory_every: inventory::EVERY,
         }
     }
 }
@@ -120,6 +124,11 @@ pub async fn pass(
     }
     if source.row.lookup_events {
         out.push(recorded(pool, source, "lookup", lookup::pass(pool, source, opts)).await?);
+    }
+    if inventory::due(pool, source.row.id, opts.inventory_every).await? {
+        out.push(
+            recorded(pool, source, "inventory", inventory::pass(pool, source, opts)).await?,
+        );
     }
     Ok(out)
 }
