@@ -68,8 +68,8 @@ unit: tools moto
 	CAIRN_MOTO_SERVER=$(MOTO) cargo test --release --locked -p server -p app
 
 ## Browser journeys against the built server.
-e2e: build browser
-	CAIRN_BIN=$(CAIRN) CAIRN_SITE=$(SITE) node --test --test-concurrency=1 end2end/tests/
+e2e: build browser moto
+	CAIRN_BIN=$(CAIRN) CAIRN_SITE=$(SITE) CAIRN_MOTO_SERVER=$(MOTO) node --test --test-concurrency=1 end2end/tests/
 
 ## Import benchmark: 1,000,000 events (override with EVENTS=...).
 EVENTS ?= 1000000

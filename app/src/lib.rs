@@ -118,6 +118,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::admin::AuditLogPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/sources") view=pages::sources::SourcesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/sources/:name") view=pages::sources::SourcePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -330,3 +330,160 @@ pub struct InvestigationView {
     /// Whether the reader may edit it.
     pub can_edit: bool,
 }
+
+/// A sync source as the sources page lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    pub name: String,
+    /// `s3://bucket/prefix`, the queue URL, `LookupEvents`.
+    pub feeds: Vec<String>,
+    pub regions: Vec<String>,
+    pub paused: bool,
+    /// The worst state of the latest pass of each feed (`running` first).
+    pub state: Option<String>,
+    pub last_pass_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    /// The newest delivery or event time any feed has seen.
+    pub newest_ms: Option<i64>,
+    pub events_total: i64,
+    pub problems_24h: i64,
+}
+
+/// A source's settings, as its edit form shows them (the external ID never leaves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceSettings {
+    pub name: String,
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub org_id: Option<String>,
+    pub queue_url: Option<String>,
+    pub lookup_events: bool,
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+    pub has_external_id: bool,
+    pub session_name: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub backfill_days: i64,
+    pub paused: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SourceSettings {
+    /// What the source reads, as shown: `s3://bucket/prefix`, the queue, LookupEvents.
+    pub fn feeds(&self) -> Vec<String> {
+        let mut feeds = Vec::new();
+        if let Some(b) = &self.bucket {
+            if self.prefix.is_empty() {
+                feeds.push(format!("s3://{b}"));
+            } else {
+                feeds.push(format!("s3://{b}/{}", self.prefix));
+            }
+        }
+        if let Some(q) = &self.queue_url {
+            feeds.push(q.clone());
+        }
+        if self.lookup_events {
+            feeds.push("LookupEvents".into());
+        }
+        feeds
+    }
+}
+
+/// How one feed of a source is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedStatus {
+    pub feed: String,
+    pub state: String,
+    pub last_started_at: i64,
+    pub last_finished_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub newest_ms: Option<i64>,
+    pub found_last: i64,
+    pub files_last: i64,
+    pub events_last: i64,
+    pub duplicates_last: i64,
+    pub files_total: i64,
+    pub events_total: i64,
+    pub passes: i64,
+    pub error: Option<String>,
+    /// While a pass runs: files in so far of those it found.
+    pub running_files: Option<(i64, i64)>,
+}
+
+/// How far the LookupEvents bootstrap of one Region has read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionProgress {
+    pub region: String,
+    /// Oldest event read back to (ms), and the window's start.
+    pub reached_ms: Option<i64>,
+    pub start_ms: i64,
+    pub done: bool,
+    pub fraction: f64,
+}
+
+/// Something that went wrong in a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProblem {
+    pub at: i64,
+    pub feed: String,
+    pub what: String,
+    pub error: String,
+}
+
+/// One line of a "check access" run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckLineView {
+    pub feed: String,
+    pub action: String,
+    pub ok: bool,
+    /// Refused, but something else stands in.
+    #[serde(default)]
+    pub optional: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRun {
+    pub at: i64,
+    pub by: Option<String>,
+    pub lines: Vec<CheckLineView>,
+}
+
+/// A trail as the source's latest inventory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailSummary {
+    pub region: String,
+    pub arn: String,
+    pub name: String,
+    pub home_region: Option<String>,
+    pub shadow: bool,
+    pub gone: bool,
+    pub logging: Option<bool>,
+    pub multi_region: bool,
+    pub organization: bool,
+    pub selectors: String,
+    pub latest_delivery: Option<i64>,
+    pub delivery_error: Option<String>,
+    pub changed_at: i64,
+    pub changes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceDetail {
+    /// The server's clock when read, for "ago" and lag figures.
+    pub now_ms: i64,
+    pub settings: SourceSettings,
+    pub feeds: Vec<FeedStatus>,
+    pub lookup: Vec<RegionProgress>,
+    pub problems: Vec<SyncProblem>,
+    pub check: Option<CheckRun>,
+    pub trails: Vec<TrailSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceList {
+    pub now_ms: i64,
+    pub sources: Vec<SourceSummary>,
+}

@@ -442,7 +442,7 @@ pub async fn setup(
 }
 
 /// The admin behind a form post, or the answer that refuses it.
-fn admin_of(parts: &axum::http::request::Parts) -> Result<User, Response> {
+pub fn admin_of(parts: &axum::http::request::Parts) -> Result<User, Response> {
     match parts.extensions.get::<Viewer>().and_then(|v| v.0.clone()) {
         None => Err((StatusCode::UNAUTHORIZED, "not signed in").into_response()),
         Some(u) if !u.can(Role::Admin) => {

@@ -267,11 +267,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
                 anyhow::bail!("--session-idle-hours must be a positive number");
             }
+            let secrets = crate::secrets::SecretBox::for_db(&cli.db)?;
             let config = crate::web::WebConfig {
                 secure_cookies,
                 session_idle: std::time::Duration::from_secs_f64(
                     (session_idle_hours * 3600.0).min(1e9),
                 ),
+                secrets: Some(secrets.clone()),
             };
             let pool = crate::db::connect(&cli.db).await?;
             // Events stored before the search index existed are indexed in the background.
@@ -282,7 +284,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             });
             if sync_every > 0 {
-                let secrets = crate::secrets::SecretBox::for_db(&cli.db)?;
                 tokio::spawn(crate::sync::run_forever(
                     pool.clone(),
                     secrets,

@@ -13,6 +13,7 @@ pub mod search_index;
 pub mod secrets;
 pub mod source_cli;
 pub mod sources;
+pub mod sources_web;
 pub mod sync;
 pub mod users;
 pub mod web;

@@ -20,8 +20,15 @@ pub enum SecretError {
 }
 
 /// Seals and opens secrets with the database's key.
+#[derive(Clone)]
 pub struct SecretBox {
     cipher: ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(..)")
+    }
 }
 
 /// Where the key of the database at `db` lives: `CAIRN_SECRET_KEY_FILE`, else

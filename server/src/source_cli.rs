@@ -172,13 +172,17 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
         }
         SourceCommand::Check { name } => {
             let source = sources::load(&pool, &secrets, &name).await?;
-            let lines = crate::sync::check::check(&source, &sync::Options::default().tuning).await;
+            let lines = crate::sync::check::check(&source, &crate::sync::check::tuning()).await;
             let mut ok = true;
             for l in &lines {
-                ok &= l.ok;
+                ok &= l.ok || l.optional;
                 println!(
                     "{} {:<8} {:<24} {}",
-                    if l.ok { "✓" } else { "✗" },
+                    match (l.ok, l.optional) {
+                        (true, _) => "✓",
+                        (false, true) => "!",
+                        (false, false) => "✗",
+                    },
                     l.feed,
                     l.action,
                     l.detail

@@ -231,6 +231,83 @@ pub async fn add(
     }
 }
 
+/// Replaces the settings of the source `name` with `spec` (which may rename it). The
+/// sealed external ID is kept when `spec` brings none, unless `clear_external_id`.
+pub async fn update(
+    pool: &SqlitePool,
+    secrets: &SecretBox,
+    name: &str,
+    spec: SourceSpec,
+    clear_external_id: bool,
+) -> Result<(), SourceError> {
+    let old = get(pool, name).await?;
+    let kept = spec.external_id.is_none() && old.has_external_id && !clear_external_id;
+    let spec = spec.validate()?;
+    if kept && spec.role_arn.is_none() {
+        return Err(SourceError::Invalid(
+            "the stored external ID needs a role ARN: give one, or clear the external ID".into(),
+        ));
+    }
+    if spec.name != name {
+        // The LookupEvents checkpoints are named after the source.
+        let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files WHERE source = ?1")
+            .bind(format!("lookup://{}", spec.name))
+            .fetch_one(pool)
+            .await?;
+        if moved > 0 {
+            return Err(SourceError::Invalid(format!(
+                "LookupEvents checkpoints named {:?} exist already",
+                spec.name
+            )));
+        }
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let regions = serde_json::to_string(&spec.regions).unwrap_or_else(|_| "[]".into());
+    let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
+    let mut tx = pool.begin().await?;
+    let r = sqlx::query(
+        "UPDATE sources SET name = ?2, bucket = ?3, prefix = ?4, org_id = ?5, queue_url = ?6,
+             lookup_events = ?7, regions = ?8, profile = ?9, role_arn = ?10,
+             external_id = CASE WHEN ?11 THEN external_id ELSE ?12 END, session_name = ?13,
+             endpoint_url = ?14, backfill_days = ?15, updated_at = ?16
+         WHERE id = ?1",
+    )
+    .bind(old.id)
+    .bind(&spec.name)
+    .bind(&spec.bucket)
+    .bind(&spec.prefix)
+    .bind(&spec.org_id)
+    .bind(&spec.queue_url)
+    .bind(spec.lookup_events)
+    .bind(regions)
+    .bind(&spec.profile)
+    .bind(&spec.role_arn)
+    .bind(kept)
+    .bind(sealed)
+    .bind(&spec.session_name)
+    .bind(&spec.endpoint_url)
+    .bind(spec.backfill_days)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    match r {
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(SourceError::Duplicate(spec.name));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if spec.name != name {
+        sqlx::query("UPDATE ingest_files SET source = ?2 WHERE source = ?1")
+            .bind(format!("lookup://{name}"))
+            .bind(format!("lookup://{}", spec.name))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn list(pool: &SqlitePool) -> Result<Vec<SourceRow>, SourceError> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM sources ORDER BY name"))

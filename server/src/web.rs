@@ -31,6 +31,9 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// A session ends after this long without a request.
     pub session_idle: std::time::Duration,
+    /// Seals the secrets of sources added from the sources page (none: that page
+    /// cannot add or sync sources).
+    pub secrets: Option<crate::secrets::SecretBox>,
 }
 
 impl Default for WebConfig {
@@ -38,6 +41,7 @@ impl Default for WebConfig {
         WebConfig {
             secure_cookies: false,
             session_idle: std::time::Duration::from_secs(8 * 3600),
+            secrets: None,
         }
     }
 }
@@ -179,6 +183,13 @@ pub async fn router(
         .route("/auth/logout", post(auth::logout))
         .route("/auth/setup", post(auth::setup))
         .route("/admin/users/{action}", post(auth::manage_user))
+        .route(
+            "/admin/source-actions/{action}",
+            post(crate::sources_web::manage_source).with_state(crate::sources_web::SourcesState {
+                pool: state.pool.clone(),
+                secrets: config.secrets.clone(),
+            }),
+        )
         .route("/export/{file}", get(crate::export::export))
         .route(
             "/investigations/new",

@@ -110,6 +110,22 @@ fn cairn(db: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `cairn sync --once` in the background, to be killed part-way.
+fn spawn_sync(db: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .arg("--db")
+        .arg(db)
+        .args(["sync", "--once", "--json"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn runs")
+}
+
 /// Runs `cairn sync --once --json` and returns its one report.
 fn sync(db: &Path) -> (i32, Value) {
     sync_args(db, &["sync", "--once", "--json"])
@@ -123,7 +139,10 @@ fn sync_args(db: &Path, args: &[&str]) -> (i32, Value) {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON report"))
         .collect();
-    let feeds: Vec<&Value> = reports.iter().filter(|r| r["feed"] != "inventory").collect();
+    let feeds: Vec<&Value> = reports
+        .iter()
+        .filter(|r| r["feed"] != "inventory")
+        .collect();
     match feeds.len() {
         1 => (code, feeds[0].clone()),
         0 if reports.len() == 1 => (code, reports[0].clone()),
@@ -957,18 +976,7 @@ async fn a_crash_between_files_loses_and_doubles_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("c.db");
     add_bucket_source(&db, "b", &proxy);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(&db)
-        .args(["sync", "--once", "--json"])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sync(&db);
     let pool = cairn::db::connect(&db).await.unwrap();
     let started = Instant::now();
     let committed = loop {
@@ -1055,8 +1063,15 @@ impl Lookup {
         let Ok(req) = serde_json::from_slice::<Value>(body) else {
             return (400, json!({"__type": "SerializationException"}));
         };
-        let ms = |k: &str| req.get(k).and_then(Value::as_f64).map(|s| (s * 1000.0) as i64);
-        let (start, end) = (ms("StartTime").unwrap_or(0), ms("EndTime").unwrap_or(i64::MAX));
+        let ms = |k: &str| {
+            req.get(k)
+                .and_then(Value::as_f64)
+                .map(|s| (s * 1000.0) as i64)
+        };
+        let (start, end) = (
+            ms("StartTime").unwrap_or(0),
+            ms("EndTime").unwrap_or(i64::MAX),
+        );
         if start > end {
             return (400, json!({"__type": "InvalidTimeRangeException"}));
         }
@@ -1117,6 +1132,20 @@ async fn lookup_fake(upstream: String, lookup: std::sync::Arc<Lookup>) -> String
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
+            if req.uri().path() == "/listRegions" {
+                // account:ListRegions (REST-JSON), which moto lacks too: the Regions this
+                // account has enabled, one of them opted in.
+                let regions = json!({"Regions": [
+                    {"RegionName": "af-south-1", "RegionOptStatus": "ENABLED"},
+                    {"RegionName": "eu-west-1", "RegionOptStatus": "ENABLED_BY_DEFAULT"},
+                    {"RegionName": "us-east-1", "RegionOptStatus": "ENABLED_BY_DEFAULT"},
+                ]});
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Body::from(regions.to_string()))
+                    .unwrap();
+            }
             if target != "CloudTrail_20131101.LookupEvents" {
                 return forward(&client, &upstream, req).await;
             }
@@ -1186,11 +1215,19 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     }
     for i in 0..20i64 {
         let t = now - 95 * 86_400_000 - i * minute;
-        lookup.add("us-east-1", t, record(a, "us-east-1", 900 + i as usize, &iso(t)));
+        lookup.add(
+            "us-east-1",
+            t,
+            record(a, "us-east-1", 900 + i as usize, &iso(t)),
+        );
     }
     for i in 0..60i64 {
         let t = now - 10 * minute - i * 1000 * minute;
-        lookup.add("eu-west-1", t, record(a, "eu-west-1", 1000 + i as usize, &iso(t)));
+        lookup.add(
+            "eu-west-1",
+            t,
+            record(a, "eu-west-1", 1000 + i as usize, &iso(t)),
+        );
     }
     let fake = lookup_fake(moto.url.clone(), lookup.clone()).await;
     let tmp = tempfile::tempdir().unwrap();
@@ -1198,28 +1235,26 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     let (code, out, err) = cairn(
         &db,
         &[
-            "source", "add", "boot", "--lookup-events", "--regions", "us-east-1,eu-west-1",
-            "--endpoint-url", &fake,
+            "source",
+            "add",
+            "boot",
+            "--lookup-events",
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--endpoint-url",
+            &fake,
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = cairn(&db, &["source", "check", "boot"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("cloudtrail:LookupEvents") && out.contains("eu-west-1"), "{out}");
+    assert!(
+        out.contains("cloudtrail:LookupEvents") && out.contains("eu-west-1"),
+        "{out}"
+    );
 
     // A first pass, killed once a chunk of us-east-1 is in and before its end.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(&db)
-        .args(["sync", "--once", "--json"])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_sync(&db);
     let pool = cairn::db::connect(&db).await.unwrap();
     let started = Instant::now();
     loop {
@@ -1233,7 +1268,10 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
         if c > 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "nothing committed");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nothing committed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().unwrap();
@@ -1244,7 +1282,10 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(done, 0, "the kill came before us-east-1 was read to its start");
+    assert_eq!(
+        done, 0,
+        "the kill came before us-east-1 was read to its start"
+    );
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&pool)
         .await
@@ -1281,14 +1322,21 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
             .collect();
         for w in times.windows(2) {
             let gap = w[1].duration_since(w[0]);
-            assert!(gap >= Duration::from_millis(480), "{region}: calls {gap:?} apart");
+            assert!(
+                gap >= Duration::from_millis(480),
+                "{region}: calls {gap:?} apart"
+            );
         }
     }
 
     // Bootstrapped, with no bucket or queue: later passes read what is new.
     let (_, r) = sync(&db);
     assert_eq!(r["events_new"], 0, "{r}");
-    lookup.add("us-east-1", now + 1000, record(a, "us-east-1", 5000, &iso(now + 1000)));
+    lookup.add(
+        "us-east-1",
+        now + 1000,
+        record(a, "us-east-1", 5000, &iso(now + 1000)),
+    );
     std::thread::sleep(Duration::from_millis(1100));
     let (_, r) = sync(&db);
     assert_eq!(r["events_new"], 1, "{r}");
@@ -1298,21 +1346,43 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
         .map(|i| record(a, "us-east-1", i, &iso(t_of(i as i64))))
         .collect();
     recs.extend((0..5).map(|i| record(a, "us-east-1", 6000 + i, &iso(now))));
-    put(&s3, &key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA"), gz(&recs)).await;
+    put(
+        &s3,
+        &key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA"),
+        gz(&recs),
+    )
+    .await;
     add_bucket_source(&db, "bucket", &fake);
     let (_, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "bucket"]);
-    assert_eq!((r["events_new"].as_i64(), r["events_duplicate"].as_i64()), (Some(5), Some(10)), "{r}");
+    assert_eq!(
+        (r["events_new"].as_i64(), r["events_duplicate"].as_i64()),
+        (Some(5), Some(10)),
+        "{r}"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
 
-    // A source naming no Regions asks every Region every account has.
+    // A source naming no Regions asks those enabled in its account, opted-in ones too.
     let (code, out, err) = cairn(
         &db,
-        &["source", "add", "every", "--lookup-events", "--endpoint-url", &fake],
+        &[
+            "source",
+            "add",
+            "every",
+            "--lookup-events",
+            "--endpoint-url",
+            &fake,
+        ],
     );
     assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cairn(&db, &["source", "check", "every"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("✓ regions  account:ListRegions") && out.contains("3 Regions enabled"),
+        "{out}"
+    );
     lookup.seen.lock().unwrap().clear();
     let (_, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "every"]);
-    assert_eq!(r["folders"], 17, "{r}");
+    assert_eq!(r["folders"], 3, "{r}");
     assert_eq!(r["events_new"], 0, "{r}");
     let asked: std::collections::BTreeSet<String> = lookup
         .seen
@@ -1321,11 +1391,48 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
         .iter()
         .map(|(r, _)| r.clone())
         .collect();
-    assert_eq!(asked.len(), 17, "{asked:?}");
+    assert_eq!(
+        asked.into_iter().collect::<Vec<_>>(),
+        ["af-south-1", "eu-west-1", "us-east-1"]
+    );
+    // Where ListRegions is refused (moto has none), the 17 Regions every account has.
+    let (code, out, err) = cairn(
+        &db,
+        &[
+            "source",
+            "add",
+            "fixed",
+            "--lookup-events",
+            "--endpoint-url",
+            &moto.url,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = cairn(&db, &["source", "check", "fixed"]);
+    assert!(out.contains("! regions  account:ListRegions"), "{out}");
+    assert_eq!(code, 1, "LookupEvents itself is refused by moto: {out}");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let fixed = cairn::sources::load(
+        &pool,
+        &cairn::secrets::SecretBox::for_db(&db).unwrap(),
+        "fixed",
+    )
+    .await
+    .unwrap();
+    let regions = cairn::sync::lookup::regions(&pool, &fixed, &cairn::aws::Tuning::default())
+        .await
+        .unwrap();
+    assert_eq!(regions.len(), 17, "{regions:?}");
+    pool.close().await;
+    assert_eq!(cairn(&db, &["source", "remove", "fixed"]).0, 0);
     // Removed, its checkpoints go; the events stay.
     assert_eq!(cairn(&db, &["source", "remove", "every"]).0, 0);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM ingest_files WHERE source = 'lookup://every'").await,
+        count(
+            &db,
+            "SELECT count(*) FROM ingest_files WHERE source = 'lookup://every'"
+        )
+        .await,
         0
     );
     assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
@@ -1382,7 +1489,11 @@ async fn the_trail_inventory_keeps_each_change() {
         .await
         .expect("trail");
     let main_arn = main.trail_arn().unwrap().to_owned();
-    use1.start_logging().name("main").send().await.expect("logging");
+    use1.start_logging()
+        .name("main")
+        .send()
+        .await
+        .expect("logging");
     use aws_sdk_cloudtrail::types::{DataResource, EventSelector, ReadWriteType, Tag};
     use1.put_event_selectors()
         .trail_name("main")
@@ -1403,7 +1514,13 @@ async fn the_trail_inventory_keeps_each_change() {
         .expect("selectors");
     use1.add_tags()
         .resource_id(&main_arn)
-        .tags_list(Tag::builder().key("team").value("<b>sec</b>").build().unwrap())
+        .tags_list(
+            Tag::builder()
+                .key("team")
+                .value("<b>sec</b>")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("tags");
@@ -1419,8 +1536,17 @@ async fn the_trail_inventory_keeps_each_change() {
     let (code, out, err) = cairn(
         &db,
         &[
-            "source", "add", "inv", "--bucket", "trail", "--prefix", "logs", "--regions",
-            "eu-west-1,us-east-1", "--endpoint-url", &moto.url,
+            "source",
+            "add",
+            "inv",
+            "--bucket",
+            "trail",
+            "--prefix",
+            "logs",
+            "--regions",
+            "eu-west-1,us-east-1",
+            "--endpoint-url",
+            &moto.url,
         ],
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -1442,8 +1568,16 @@ async fn the_trail_inventory_keeps_each_change() {
     let (code, r) = reports(&db, &["sync", "--once", "--json"]);
     let inv = inventory_of(&r);
     assert_eq!(code, 0, "{r:?}");
-    assert_eq!((inv["state"].as_str(), inv["folders"].as_i64()), (Some("ok"), Some(2)), "{inv}");
-    assert_eq!((inv["found"].as_i64(), inv["files"].as_i64()), (Some(3), Some(3)), "{inv}");
+    assert_eq!(
+        (inv["state"].as_str(), inv["folders"].as_i64()),
+        (Some("ok"), Some(2)),
+        "{inv}"
+    );
+    assert_eq!(
+        (inv["found"].as_i64(), inv["files"].as_i64()),
+        (Some(3), Some(3)),
+        "{inv}"
+    );
     let rows = snapshots(db.clone()).await;
     let home = rows
         .iter()
@@ -1467,14 +1601,26 @@ async fn the_trail_inventory_keeps_each_change() {
     // Nothing changed: nothing written.
     let (_, r) = reports(&db, &["sync", "--once", "--json"]);
     let inv = inventory_of(&r);
-    assert_eq!((inv["found"].as_i64(), inv["files"].as_i64()), (Some(3), Some(0)), "{inv}");
+    assert_eq!(
+        (inv["found"].as_i64(), inv["files"].as_i64()),
+        (Some(3), Some(0)),
+        "{inv}"
+    );
 
     // Logging stopped: a change at home. Local deleted: gone.
     use1.stop_logging().name("main").send().await.expect("stop");
-    euw1.delete_trail().name("local").send().await.expect("delete");
+    euw1.delete_trail()
+        .name("local")
+        .send()
+        .await
+        .expect("delete");
     let (_, r) = reports(&db, &["sync", "--once", "--json"]);
     let inv = inventory_of(&r);
-    assert_eq!((inv["found"].as_i64(), inv["files"].as_i64()), (Some(2), Some(2)), "{inv}");
+    assert_eq!(
+        (inv["found"].as_i64(), inv["files"].as_i64()),
+        (Some(2), Some(2)),
+        "{inv}"
+    );
     let rows = snapshots(db.clone()).await;
     assert_eq!(rows.len(), 5);
     let main_history: Vec<&Value> = rows
@@ -1496,7 +1642,110 @@ async fn the_trail_inventory_keeps_each_change() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert!(!cairn::sync::inventory::due(&pool, source_id, cairn::sync::inventory::EVERY).await.unwrap());
-    assert!(cairn::sync::inventory::due(&pool, source_id, Duration::ZERO).await.unwrap());
+    assert!(
+        !cairn::sync::inventory::due(&pool, source_id, cairn::sync::inventory::EVERY)
+            .await
+            .unwrap()
+    );
+    assert!(
+        cairn::sync::inventory::due(&pool, source_id, Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
+    use cairn::sources::{self, SourceError, SourceSpec};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("e.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let secrets = cairn::secrets::SecretBox::for_db(&db).unwrap();
+    let spec = |name: &str| SourceSpec {
+        name: name.into(),
+        lookup_events: true,
+        role_arn: Some("arn:aws:iam::111111111111:role/read".into()),
+        backfill_days: 90,
+        ..SourceSpec::default()
+    };
+    sources::add(
+        &pool,
+        &secrets,
+        SourceSpec {
+            external_id: Some("ext-1".into()),
+            ..spec("a")
+        },
+    )
+    .await
+    .unwrap();
+    sources::add(&pool, &secrets, spec("c")).await.unwrap();
+    sqlx::query(
+        "INSERT INTO ingest_files (source, path, size, kind, status, imported_at)
+         VALUES ('lookup://a', 'us-east-1/1-2/done', 0, 'other', 'imported', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Renamed without a new external ID: the sealed one and the checkpoints follow.
+    sources::update(&pool, &secrets, "a", spec("b"), false)
+        .await
+        .unwrap();
+    let b = sources::load(&pool, &secrets, "b").await.unwrap();
+    assert_eq!(b.external_id.as_deref(), Some("ext-1"));
+    let moved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ingest_files WHERE source = 'lookup://b'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(moved, 1);
+    // The stored ID needs its role; a new one replaces it; clearing removes it.
+    let no_role = SourceSpec {
+        role_arn: None,
+        ..spec("b")
+    };
+    assert!(matches!(
+        sources::update(&pool, &secrets, "b", no_role.clone(), false).await,
+        Err(SourceError::Invalid(_))
+    ));
+    sources::update(
+        &pool,
+        &secrets,
+        "b",
+        SourceSpec {
+            external_id: Some("ext-2".into()),
+            ..spec("b")
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        sources::load(&pool, &secrets, "b")
+            .await
+            .unwrap()
+            .external_id
+            .as_deref(),
+        Some("ext-2")
+    );
+    sources::update(&pool, &secrets, "b", no_role, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        sources::load(&pool, &secrets, "b")
+            .await
+            .unwrap()
+            .external_id,
+        None
+    );
+    // A name taken, or an unknown source, is refused.
+    assert!(matches!(
+        sources::update(&pool, &secrets, "b", spec("c"), false).await,
+        Err(SourceError::Duplicate(_))
+    ));
+    assert!(matches!(
+        sources::update(&pool, &secrets, "zz", spec("zz"), false).await,
+        Err(SourceError::NotFound(_))
+    ));
     pool.close().await;
 }

@@ -6,6 +6,7 @@ pub mod filter;
 pub mod investigations;
 pub mod principals;
 pub mod resources;
+pub mod sources;
 
 use leptos::prelude::*;
 use sqlx::SqlitePool;

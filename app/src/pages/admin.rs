@@ -72,6 +72,7 @@ pub fn UsersPage() -> impl IntoView {
         <h1 class="page__title">"Users"</h1>
         <nav class="subnav" aria-label="Administration">
             <a href="/admin/users" aria-current="page">"Users"</a>
+            <a href="/admin/sources">"Sources"</a>
             <a href="/admin/audit">"Audit log"</a>
         </nav>
         {move || done().map(|d| view! { <p class="notice" role="status">{d}</p> })}
@@ -155,6 +156,7 @@ pub fn AuditLogPage() -> impl IntoView {
         <h1 class="page__title">"Audit log"</h1>
         <nav class="subnav" aria-label="Administration">
             <a href="/admin/users">"Users"</a>
+            <a href="/admin/sources">"Sources"</a>
             <a href="/admin/audit" aria-current="page">"Audit log"</a>
         </nav>
         <p class="muted">"Sign-ins, failed sign-ins, user and role changes, exports and sharing, newest first."</p>

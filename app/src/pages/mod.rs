@@ -7,4 +7,5 @@ pub mod investigations;
 pub mod not_found;
 pub mod principal;
 pub mod resource;
+pub mod sources;
 pub mod timeline;

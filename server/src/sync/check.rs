@@ -13,6 +13,8 @@ pub struct CheckLine {
     /// The IAM action tried.
     pub action: &'static str,
     pub ok: bool,
+    /// A refused optional call does not fail the check: something else stands in.
+    pub optional: bool,
     pub detail: String,
 }
 
@@ -30,7 +32,17 @@ fn refused(feed: &'static str, action: &'static str, resource: &str, e: &SyncErr
         feed,
         action,
         ok: false,
+        optional: false,
         detail: format!("{e} (allow {action} on {resource})"),
+    }
+}
+
+/// How hard checks retry: a person waits on the answer, so two tries, not a pass's eight.
+pub fn tuning() -> aws::Tuning {
+    aws::Tuning {
+        max_attempts: 2,
+        initial_backoff: std::time::Duration::from_millis(200),
+        max_backoff: std::time::Duration::from_secs(1),
     }
 }
 
@@ -46,6 +58,28 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
     if source.row.lookup_events {
         check_lookup(source, tuning, &mut out).await;
     }
+    if source.row.regions.is_empty() {
+        out.push(match super::lookup::enabled_regions(source, tuning).await {
+            Ok(r) => CheckLine {
+                feed: "regions",
+                action: "account:ListRegions",
+                ok: true,
+                optional: true,
+                detail: format!("{} enabled", plural(r.len(), "Region")),
+            },
+            Err(e) => CheckLine {
+                feed: "regions",
+                action: "account:ListRegions",
+                ok: false,
+                optional: true,
+                detail: format!(
+                    "{e} (optional: without it, the {} Regions every account has and those the \
+                     bucket delivered from are read; allow account:ListRegions on *)",
+                    super::lookup::DEFAULT_REGIONS.len()
+                ),
+            },
+        });
+    }
     check_inventory(source, tuning, &mut out).await;
     out
 }
@@ -53,18 +87,18 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
 /// The trails of the first Region read (the inventory needs DescribeTrails, then
 /// GetTrailStatus, GetEventSelectors, GetInsightSelectors and ListTags on each).
 async fn check_inventory(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
-    let region = source
-        .row
-        .regions
-        .first()
-        .map_or(aws::HOME_REGION, String::as_str);
-    let ct = aws_sdk_cloudtrail::Client::new(&aws::config(source, region, tuning).await);
-    let got = ct.describe_trails().include_shadow_trails(true).send().await;
+    let (region, ct) = cloudtrail(source, tuning).await;
+    let got = ct
+        .describe_trails()
+        .include_shadow_trails(true)
+        .send()
+        .await;
     out.push(match got {
         Ok(t) => CheckLine {
             feed: "trails",
             action: "cloudtrail:DescribeTrails",
             ok: true,
+            optional: false,
             detail: format!("{region}: {}", plural(t.trail_list().len(), "trail")),
         },
         Err(e) => refused(
@@ -76,20 +110,30 @@ async fn check_inventory(source: &Source, tuning: &aws::Tuning, out: &mut Vec<Ch
     });
 }
 
-/// One LookupEvents call of one event, in the first Region read.
-async fn check_lookup(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+/// A CloudTrail client in the first Region the source reads (the home Region if all).
+async fn cloudtrail<'a>(
+    source: &'a Source,
+    tuning: &aws::Tuning,
+) -> (&'a str, aws_sdk_cloudtrail::Client) {
     let region = source
         .row
         .regions
         .first()
         .map_or(aws::HOME_REGION, String::as_str);
-    let ct = aws_sdk_cloudtrail::Client::new(&aws::config(source, region, tuning).await);
+    let client = aws_sdk_cloudtrail::Client::new(&aws::config(source, region, tuning).await);
+    (region, client)
+}
+
+/// One LookupEvents call of one event, in the first Region read.
+async fn check_lookup(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+    let (region, ct) = cloudtrail(source, tuning).await;
     let got = ct.lookup_events().max_results(1).send().await;
     out.push(match got {
         Ok(page) => CheckLine {
             feed: "lookup",
             action: "cloudtrail:LookupEvents",
             ok: true,
+            optional: false,
             detail: match page.events().first().and_then(|e| e.event_time()) {
                 Some(t) => format!("{region}: newest event {t}"),
                 None => format!("{region}: no events in the last 90 days"),
@@ -131,6 +175,7 @@ async fn check_queue(source: &Source, url: &str, tuning: &aws::Tuning, out: &mut
                 feed,
                 action: "sqs:GetQueueAttributes",
                 ok: true,
+                optional: false,
                 detail: format!("{waiting} messages waiting"),
             });
         }
@@ -153,6 +198,7 @@ async fn check_queue(source: &Source, url: &str, tuning: &aws::Tuning, out: &mut
             feed,
             action: "sqs:ReceiveMessage",
             ok: true,
+            optional: false,
             detail: "messages can be read (sqs:DeleteMessage is needed too)".into(),
         },
         Err(e) => refused(
@@ -178,6 +224,7 @@ async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &m
         feed,
         action: "s3:GetBucketLocation",
         ok: true,
+        optional: false,
         detail: format!("s3://{name}"),
     });
     let folders = match bucket.folders(source).await {
@@ -195,6 +242,7 @@ async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &m
         feed,
         action: "s3:ListBucket",
         ok: true,
+        optional: false,
         detail: format!(
             "{} under s3://{name}/{}: {}, {}",
             plural(folders.len(), "log folder"),
@@ -234,6 +282,7 @@ async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &m
                 feed,
                 action: "s3:GetObject",
                 ok: true,
+                optional: false,
                 detail: key.to_owned(),
             },
             Err(e) => refused(
@@ -249,6 +298,7 @@ async fn check_bucket(source: &Source, name: &str, tuning: &aws::Tuning, out: &m
         feed,
         action: "s3:GetObject",
         ok: true,
+        optional: false,
         detail: "no delivered file to read yet".into(),
     });
 }

@@ -45,7 +45,8 @@ pub struct Seen {
 }
 
 fn time(t: Option<&DateTime>) -> Value {
-    t.and_then(|t| t.to_millis().ok()).map_or(Value::Null, Value::from)
+    t.and_then(|t| t.to_millis().ok())
+        .map_or(Value::Null, Value::from)
 }
 
 fn text(s: Option<&str>) -> Value {
@@ -53,9 +54,13 @@ fn text(s: Option<&str>) -> Value {
 }
 
 /// One pass: every Region's trails, each Region in its own transaction.
-pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<PassReport, SyncError> {
+pub async fn pass(
+    pool: &SqlitePool,
+    source: &Source,
+    opts: &Options,
+) -> Result<PassReport, SyncError> {
     let mut report = PassReport::default();
-    let regions = super::lookup::regions(pool, source).await?;
+    let regions = super::lookup::regions(pool, source, &opts.tuning).await?;
     let mut refused = 0;
     for region in &regions {
         let client = Client::new(&aws::config(source, region, &opts.tuning).await);
@@ -75,7 +80,10 @@ pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<
         }
     }
     if refused == regions.len() && refused > 0 {
-        report.error = report.problems.pop().map(|p| format!("{}: {}", p.what, p.error));
+        report.error = report
+            .problems
+            .pop()
+            .map(|p| format!("{}: {}", p.what, p.error));
     }
     Ok(report)
 }
@@ -182,7 +190,11 @@ async fn trail(
                 tags.insert(tag.key().to_owned(), tag.value().unwrap_or("").to_owned());
             }
         }
-        Value::Object(tags.into_iter().map(|(k, v)| (k, Value::from(v))).collect::<Map<_, _>>())
+        Value::Object(
+            tags.into_iter()
+                .map(|(k, v)| (k, Value::from(v)))
+                .collect::<Map<_, _>>(),
+        )
     } else {
         Value::Null
     };
@@ -314,7 +326,10 @@ async fn store(
             continue;
         }
         let last: Value = serde_json::from_str(config).unwrap_or(Value::Null);
-        let home = last.get("home_region").and_then(Value::as_str).map(str::to_owned);
+        let home = last
+            .get("home_region")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let s = Seen {
             arn: arn.clone(),
             home_region: home,

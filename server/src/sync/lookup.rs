@@ -19,14 +19,14 @@ use crate::ingest::{self, pipeline::Source as FileSource, source::parse_layout};
 use crate::sources::Source;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use sqlx::SqlitePool;
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// The Regions every account has enabled (opt-in Regions are read when the source
-/// names them or the trail bucket holds files from them).
+/// The Regions every account has enabled, read when `account:ListRegions` is refused
+/// (opt-in Regions are then read when the source names them or the trail bucket holds
+/// files from them).
 pub const DEFAULT_REGIONS: [&str; 17] = [
     "ap-northeast-1",
     "ap-northeast-2",
@@ -59,67 +59,17 @@ const ATTEMPTS: u32 = 8;
 
 /// The ledger's name for the pages of `source`.
 pub fn ledger(source: &str) -> String {
-    format!("lookup://{source}")
+    app::db::sources::lookup_ledger(source)
 }
 
-/// What the ledger says about one Region.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The latest window asked for, `(start, end)` in ms.
-    pub window: Option<(i64, i64)>,
-    /// The oldest event time committed in that window.
-    pub reached: Option<i64>,
-    pub done: bool,
-    /// Whether some earlier window was completed (the bootstrap is over).
-    pub bootstrapped: bool,
-}
-
-impl Progress {
-    /// The share of the latest window read, 0 to 1.
-    pub fn fraction(&self) -> f64 {
-        match (self.window, self.reached, self.done) {
-            (_, _, true) => 1.0,
-            (Some((s, e)), Some(r), _) if e > s => ((e - r) as f64 / (e - s) as f64).clamp(0.0, 1.0),
-            _ => 0.0,
-        }
-    }
-}
-
-/// Reads the ledger rows of one Region (`<region>/<start>-<end>/<oldest ms>|done`).
-pub fn progress_of(paths: &[String]) -> Progress {
-    let mut windows: BTreeMap<(i64, i64), (Option<i64>, bool)> = BTreeMap::new();
-    for p in paths {
-        let mut parts = p.split('/').skip(1);
-        let (Some(w), Some(last)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let Some((s, e)) = w.split_once('-') else {
-            continue;
-        };
-        let (Ok(s), Ok(e)) = (s.parse::<i64>(), e.parse::<i64>()) else {
-            continue;
-        };
-        let entry = windows.entry((e, s)).or_default();
-        if last == "done" {
-            entry.1 = true;
-        } else if let Ok(t) = last.parse::<i64>() {
-            entry.0 = Some(entry.0.map_or(t, |r: i64| r.min(t)));
-        }
-    }
-    let bootstrapped = windows.values().any(|(_, done)| *done);
-    match windows.into_iter().next_back() {
-        Some(((e, s), (reached, done))) => Progress {
-            window: Some((s, e)),
-            reached,
-            done,
-            bootstrapped,
-        },
-        None => Progress::default(),
-    }
-}
+pub use app::db::sources::{Progress, progress_of};
 
 /// Ledger rows of `region` for `source`.
-pub async fn progress(pool: &SqlitePool, source: &str, region: &str) -> Result<Progress, sqlx::Error> {
+pub async fn progress(
+    pool: &SqlitePool,
+    source: &str,
+    region: &str,
+) -> Result<Progress, sqlx::Error> {
     let paths: Vec<String> = sqlx::query_scalar(
         "SELECT path FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
     )
@@ -131,11 +81,26 @@ pub async fn progress(pool: &SqlitePool, source: &str, region: &str) -> Result<P
     Ok(progress_of(&paths))
 }
 
-/// The Regions the feed reads: the source's, else those every account has plus any the
-/// trail bucket delivered from.
-pub async fn regions(pool: &SqlitePool, source: &Source) -> Result<Vec<String>, sqlx::Error> {
+/// The Regions the feeds read: the source's; else the Regions enabled in its account
+/// (`account:ListRegions`); when that call is refused, the Regions every account has plus
+/// any the trail bucket delivered from.
+pub async fn regions(
+    pool: &SqlitePool,
+    source: &Source,
+    tuning: &aws::Tuning,
+) -> Result<Vec<String>, sqlx::Error> {
     if !source.row.regions.is_empty() {
         return Ok(source.row.regions.clone());
+    }
+    match enabled_regions(source, tuning).await {
+        Ok(r) if !r.is_empty() => return Ok(r),
+        Ok(_) => {}
+        Err(e) => tracing::info!(
+            source = %source.row.name,
+            error = %e,
+            "account:ListRegions refused: reading the Regions every account has and those the \
+             bucket delivered from"
+        ),
     }
     let mut out: Vec<String> = DEFAULT_REGIONS.iter().map(|r| (*r).to_owned()).collect();
     if let Some(b) = &source.row.bucket {
@@ -146,6 +111,37 @@ pub async fn regions(pool: &SqlitePool, source: &Source) -> Result<Vec<String>, 
         .fetch_all(pool)
         .await?;
         out.extend(seen.into_iter().filter(|r| crate::sources::is_region(r)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The Regions enabled in the source's account (enabled by default or opted in). Tried
+/// twice at most: without it the feeds fall back to a fixed list.
+pub async fn enabled_regions(source: &Source, tuning: &aws::Tuning) -> Result<Vec<String>, String> {
+    use aws_sdk_account::types::RegionOptStatus;
+    let config = aws::config(source, aws::HOME_REGION, tuning).await;
+    let conf = aws_sdk_account::config::Builder::from(&config)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .build();
+    let client = aws_sdk_account::Client::from_conf(conf);
+    let mut pages = client
+        .list_regions()
+        .region_opt_status_contains(RegionOptStatus::Enabled)
+        .region_opt_status_contains(RegionOptStatus::EnabledByDefault)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws::describe(&e))?;
+        out.extend(
+            page.regions()
+                .iter()
+                .filter_map(|r| r.region_name())
+                .filter(|r| crate::sources::is_region(r))
+                .map(str::to_owned),
+        );
     }
     out.sort();
     out.dedup();
@@ -199,7 +195,11 @@ struct RegionEnd {
 }
 
 /// One pass of the feed over every Region, the Regions side by side.
-pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<PassReport, SyncError> {
+pub async fn pass(
+    pool: &SqlitePool,
+    source: &Source,
+    opts: &Options,
+) -> Result<PassReport, SyncError> {
     let mut report = PassReport::default();
     let now = chrono::Utc::now().timestamp_millis();
     let days = source.row.backfill_days.clamp(1, HISTORY_DAYS);
@@ -208,7 +208,7 @@ pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<
     let deadline = opts.lookup_budget.map(|b| Instant::now() + b);
     let (tx, mut rx) = mpsc::channel::<Chunk>(4);
     let mut tasks = tokio::task::JoinSet::new();
-    for region in regions(pool, source).await? {
+    for region in regions(pool, source, &opts.tuning).await? {
         let p = progress(pool, &source.row.name, &region).await?;
         let Some((start, end, until)) = plan(&p, now, days, follow) else {
             continue;
@@ -218,7 +218,15 @@ pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<
         let client = aws_sdk_cloudtrail::Client::new(&config);
         let tx = tx.clone();
         let interval = opts.lookup_interval;
-        tasks.spawn(read_region(client, region, (start, end), until, interval, deadline, tx));
+        tasks.spawn(read_region(
+            client,
+            region,
+            (start, end),
+            until,
+            interval,
+            deadline,
+            tx,
+        ));
     }
     drop(tx);
     let ledger = ledger(&source.row.name);
@@ -226,7 +234,10 @@ pub async fn pass(pool: &SqlitePool, source: &Source, opts: &Options) -> Result<
     while let Some(chunk) = rx.recv().await {
         let path = match chunk.oldest {
             Some(t) => format!("{}/{}-{}/{t}", chunk.region, chunk.window.0, chunk.window.1),
-            None => format!("{}/{}-{}/done", chunk.region, chunk.window.0, chunk.window.1),
+            None => format!(
+                "{}/{}-{}/done",
+                chunk.region, chunk.window.0, chunk.window.1
+            ),
         };
         let job = ingest::source::FileJob {
             path: path.clone().into(),
@@ -368,11 +379,14 @@ async fn read_region(
                 "CloudTrailEvent": record,
             }));
         }
-        token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+        token = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
         let last = token.is_none();
         if (pages_in_chunk >= CHUNK_PAGES || last) && !events.is_empty() {
-            let body = serde_json::to_vec(&serde_json::json!({ "Events": events }))
-                .unwrap_or_default();
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "Events": events })).unwrap_or_default();
             let chunk = Chunk {
                 region: region.clone(),
                 window,
@@ -460,29 +474,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn progress_is_read_from_the_ledger_rows() {
-        assert_eq!(progress_of(&[]), Progress::default());
-        let rows = [
-            "us-east-1/100-900/700".to_owned(),
-            "us-east-1/100-900/500".to_owned(),
-            "us-east-1/100-900/done".to_owned(),
-            "us-east-1/880-2000/1500".to_owned(),
-            "us-east-1/880-2000/1200".to_owned(),
-            "us-east-1/bad/row".to_owned(),
-        ];
-        let p = progress_of(&rows);
-        assert_eq!(p.window, Some((880, 2000)));
-        assert_eq!(p.reached, Some(1200));
-        assert!(!p.done && p.bootstrapped);
-        assert!((p.fraction() - 800.0 / 1120.0).abs() < 1e-9);
-    }
-
-    #[test]
     fn plans_resume_from_the_oldest_event_committed() {
         let day = 86_400_000;
         let now = 100 * day;
         // First pass: the whole history.
-        assert_eq!(plan(&Progress::default(), now, 90, false), Some((10 * day, now, now)));
+        assert_eq!(
+            plan(&Progress::default(), now, 90, false),
+            Some((10 * day, now, now))
+        );
         // Cut short: the same window, from a second after the oldest event in.
         let cut = Progress {
             window: Some((10 * day, 99 * day)),
@@ -495,10 +494,7 @@ mod tests {
             Some((10 * day, 99 * day, 50 * day + 1000))
         );
         // Done: over for a source with a bucket; else the new events, with an overlap.
-        let done = Progress {
-            done: true,
-            ..cut
-        };
+        let done = Progress { done: true, ..cut };
         assert_eq!(plan(&done, now, 90, false), None);
         assert_eq!(
             plan(&done, now, 90, true),

@@ -106,6 +106,61 @@ pub struct PassReport {
     pub error: Option<String>,
 }
 
+/// The sources a pass is running for in this process: a timer's pass and "sync now"
+/// never run one source twice at once.
+static RUNNING: std::sync::Mutex<std::collections::BTreeSet<i64>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Holds a source's place in [`RUNNING`] until dropped.
+pub struct Running(i64);
+
+impl Running {
+    /// `None` when a pass of the source is running already.
+    pub fn claim(source_id: i64) -> Option<Running> {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(source_id).then_some(Running(source_id))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Marks the passes a stopped process left `running` as failed. Called when a process
+/// that runs passes on a timer starts.
+pub async fn close_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE sync_runs SET state = 'failed', finished_at = started_at,
+             error = 'interrupted: the process running it stopped'
+         WHERE state = 'running'",
+    )
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Records how many files a running pass found, for its progress.
+async fn note_found(pool: &SqlitePool, source_id: i64, feed: &str, found: u64) {
+    let r = sqlx::query(
+        "UPDATE sync_runs SET found = ?3 WHERE id = (
+             SELECT max(id) FROM sync_runs WHERE source_id = ?1 AND feed = ?2)
+         AND state = 'running'",
+    )
+    .bind(source_id)
+    .bind(feed)
+    .bind(found as i64)
+    .execute(pool)
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "cannot record a pass's progress");
+    }
+}
+
 /// Problems kept per pass.
 const PROBLEMS_KEPT: usize = 100;
 
@@ -127,7 +182,13 @@ pub async fn pass(
     }
     if inventory::due(pool, source.row.id, opts.inventory_every).await? {
         out.push(
-            recorded(pool, source, "inventory", inventory::pass(pool, source, opts)).await?,
+            recorded(
+                pool,
+                source,
+                "inventory",
+                inventory::pass(pool, source, opts),
+            )
+            .await?,
         );
     }
     Ok(out)
@@ -152,6 +213,10 @@ pub async fn pass_all(
     let mut out = Vec::new();
     for name in names {
         let source = sources::load(pool, secrets, &name).await?;
+        let Some(_running) = Running::claim(source.row.id) else {
+            tracing::info!(source = %name, "a pass of this source is running already");
+            continue;
+        };
         out.extend(pass(pool, &source, opts).await?);
     }
     Ok(out)
@@ -277,6 +342,7 @@ async fn bucket_pass(
     if jobs.is_empty() {
         return Ok(report);
     }
+    note_found(pool, source.row.id, "bucket", report.found).await;
     let summary = ingest::run(
         pool,
         Arc::new(bucket.objects()),
@@ -311,6 +377,14 @@ pub async fn run_forever(
     every_minutes: u64,
 ) {
     let opts = Options::default();
+    match close_interrupted(&pool).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            passes = n,
+            "passes left running by a stopped process marked failed"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot close interrupted passes"),
+    }
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(
         every_minutes.saturating_mul(60),
     ));
