@@ -278,7 +278,7 @@ fn SourceView(d: SourceDetail) -> impl IntoView {
     view! {
         <Title text=format!("Source {}", fmt::clip(&name, 60))/>
         <h1 class="page__title">"Source " {name.clone()}</h1>
-        {subnav("")}
+        {subnav("/admin/sources")}
         {feedback()}
         <p class="muted">
             {feeds.join(" · ")} " · Regions: "
