@@ -149,15 +149,16 @@ pub async fn feeds(pool: &SqlitePool, source_id: i64) -> Result<Vec<FeedStatus>,
         i64,
         i64,
         i64,
+        Option<i64>,
     )> = sqlx::query_as(
         "SELECT r.feed, r.state, r.started_at, r.finished_at, r.newest_ms, r.found, r.files,
                 r.events_new, r.events_duplicate, r.error,
                 (SELECT max(finished_at) FROM sync_runs
                   WHERE source_id = r.source_id AND feed = r.feed AND state IN ('ok', 'partial')),
-                t.files, t.events, t.passes
+                t.files, t.events, t.passes, t.newest
          FROM sync_runs r
          JOIN (SELECT feed, max(id) AS id, sum(files) AS files, sum(events_new) AS events,
-                      count(*) AS passes
+                      count(*) AS passes, max(newest_ms) AS newest
                FROM sync_runs WHERE source_id = ?1 GROUP BY feed) t ON t.id = r.id
          ORDER BY CASE r.feed WHEN 'bucket' THEN 1 WHEN 'queue' THEN 2 WHEN 'lookup' THEN 3
                   ELSE 4 END",
@@ -172,19 +173,12 @@ pub async fn feeds(pool: &SqlitePool, source_id: i64) -> Result<Vec<FeedStatus>,
         } else {
             None
         };
-        let newest: Option<i64> = sqlx::query_scalar(
-            "SELECT max(newest_ms) FROM sync_runs WHERE source_id = ?1 AND feed = ?2",
-        )
-        .bind(source_id)
-        .bind(&r.0)
-        .fetch_one(pool)
-        .await?;
         out.push(FeedStatus {
             feed: r.0,
             state: r.1,
             last_started_at: r.2,
             last_finished_at: r.3,
-            newest_ms: newest.or(r.4),
+            newest_ms: r.14.or(r.4),
             found_last: r.5,
             files_last: r.6,
             events_last: r.7,
