@@ -23,6 +23,13 @@ pub fn minute(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// `2026-11-23 19:52`, as the range inputs take it.
+pub fn minute_text(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// Short axis label: time of day within a day, date otherwise.
 pub fn axis(ms: i64, span_ms: i64) -> String {
     let Some(t) = DateTime::from_timestamp_millis(ms) else {
@@ -139,6 +146,87 @@ pub fn principal_href(key: &str) -> String {
         "/principals/{}",
         percent_encoding::utf8_percent_encode(key, PATH_TAIL)
     )
+}
+
+/// The page of a source IP address (or the service name AWS records in its place).
+pub fn ip_href(addr: &str) -> String {
+    format!(
+        "/ips/{}",
+        percent_encoding::utf8_percent_encode(addr, PATH_SEGMENT)
+    )
+}
+
+/// The page of an access key.
+pub fn access_key_href(key: &str) -> String {
+    format!(
+        "/access-keys/{}",
+        percent_encoding::utf8_percent_encode(key, PATH_SEGMENT)
+    )
+}
+
+/// Characters escaped in a single path segment (slashes too).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &PATH_TAIL.add(b'/');
+
+/// `href` with `query` appended, when there is one.
+pub fn with_query(href: String, query: &str) -> String {
+    if query.is_empty() {
+        href
+    } else {
+        format!("{href}?{query}")
+    }
+}
+
+/// A value split for cutting in the middle: the tail that tells similar values apart
+/// is kept whole, the head gives way. The tail is what follows the last space, else the
+/// last slash, when that is short (`command/iam.create-access-key`, a session name, an
+/// object's file name); a value without either (a host name, a key) is cut at its end.
+pub fn head_tail(s: &str) -> (String, String) {
+    const SHORT: usize = 40;
+    let chars: Vec<char> = s.chars().collect();
+    let near_end = |sep: char| {
+        chars
+            .iter()
+            .rposition(|c| *c == sep)
+            .filter(|i| *i > 0 && chars.len() - i <= SHORT)
+    };
+    match near_end(' ').or_else(|| near_end('/')) {
+        Some(cut) if chars.len() > 24 => {
+            (chars[..cut].iter().collect(), chars[cut..].iter().collect())
+        }
+        _ => (s.to_string(), String::new()),
+    }
+}
+
+/// A label and the qualifier appended to it (`alice · 111122223333`): the part from
+/// the first ` · ` on gives way first.
+pub fn label_suffix(s: &str) -> (&str, &str) {
+    match s.find(" · ") {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    }
+}
+
+#[cfg(test)]
+mod head_tail_tests {
+    use super::head_tail;
+
+    #[test]
+    fn the_telling_end_stays_whole() {
+        let ua = "aws-cli/2.13.5 Python/3.11.4 Linux/5.15 exe/x86_64 prompt/off command/iam.create-access-key";
+        let (h, t) = head_tail(ua);
+        assert_eq!(t, " command/iam.create-access-key");
+        assert_eq!(format!("{h}{t}"), ua);
+        assert_eq!(head_tail("alice"), ("alice".to_string(), String::new()));
+        let (_, t) = head_tail("AdminRole/alice-admin-session-0042");
+        assert_eq!(t, "/alice-admin-session-0042");
+        // Nothing to keep apart: cut at the end.
+        let host = "secretsmanager.amazonaws.com";
+        assert_eq!(head_tail(host), (host.to_string(), String::new()));
+        assert_eq!(
+            super::label_suffix("alice · 111122223333"),
+            ("alice", " · 111122223333")
+        );
+    }
 }
 
 /// The resource page of an ARN.

@@ -114,6 +114,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/investigations/:id") view=pages::investigations::InvestigationPage ssr=SsrMode::Async/>
                     <Route path=path!("/principals/*key") view=pages::principal::PrincipalPage ssr=SsrMode::Async/>
                     <Route path=path!("/resources/*arn") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
+                    <Route path=path!("/ips/:addr") view=pages::address::AddressPage ssr=SsrMode::Async/>
+                    <Route path=path!("/access-keys/:key") view=pages::address::AccessKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/top/:field") view=pages::top::TopAllPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage ssr=SsrMode::Async/>

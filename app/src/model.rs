@@ -10,6 +10,31 @@ pub struct ResolvedRange {
     pub to_ms: i64,
     /// The preset it came from (`24h`), if any.
     pub preset: Option<String>,
+    /// How the page picked it, when no range was given.
+    #[serde(default)]
+    pub picked: Option<Picked>,
+}
+
+impl ResolvedRange {
+    pub fn new(from_ms: i64, to_ms: i64) -> ResolvedRange {
+        ResolvedRange {
+            from_ms,
+            to_ms,
+            preset: None,
+            picked: None,
+        }
+    }
+}
+
+/// How a page picked its range when none was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Picked {
+    /// The last 24 hours.
+    LastDay,
+    /// Nothing happened in the last 24 hours: the 24 hours up to the newest event.
+    LatestDay,
+    /// The entity's own active period, first to last seen.
+    ActivePeriod,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +69,9 @@ pub struct EventRow {
     pub resource: Option<String>,
     pub resource_arn: Option<String>,
     pub source_ip: Option<String>,
-    pub error_code: Option<String>,
+    /// The event's error: its code, else its message or failure field (`None`: it
+    /// succeeded).
+    pub error: Option<String>,
     pub read_only: Option<bool>,
     /// Where a free-text search matched this event (only filled for searches).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,27 +111,36 @@ pub struct TopRow {
 pub struct TopList {
     pub field: Field,
     pub rows: Vec<TopRow>,
+    /// How many values the selection has (the rows are the top of them), and whether
+    /// that is exact or a lower bound.
+    pub distinct: i64,
+    pub exact: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
     pub range: ResolvedRange,
-    /// The period just before `range`, as long as it, for the KPIs' change.
-    pub previous: ResolvedRange,
+    /// The period the figures are compared with, if any (see `EventQuery::comparison`).
+    pub compare: Option<ResolvedRange>,
     pub bucket_ms: i64,
     pub buckets: Vec<Bucket>,
     pub kpis: Kpis,
-    /// The previous period's figures, when both it and this one were counted in full.
-    pub previous_kpis: Option<Kpis>,
+    /// The comparison period's figures, when both it and this one were counted in full.
+    pub compare_kpis: Option<Kpis>,
     /// When the figures stop short of the start of the range: where they start.
     pub counted_from_ms: Option<i64>,
     pub top: Vec<TopList>,
     pub rows: Vec<EventRow>,
     /// Cursor of the next page.
     pub next_cursor: Option<i64>,
+    /// A column order sorted only the events from here on.
+    pub sorted_from_ms: Option<i64>,
     pub store: StoreInfo,
     /// Whether the reader may save the view as an investigation.
     pub can_save: bool,
+    /// What the filters' values are called (a principal's key, a resource's ARN → its
+    /// name), for the chips.
+    pub names: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,8 +182,12 @@ pub struct EventDetail {
     pub event_type: Option<String>,
     pub category: Option<String>,
     pub read_only: Option<bool>,
+    /// The record's `errorCode` and `errorMessage`.
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The event's error as Cairn files it: the code, else the message, else the
+    /// failure field (`ConsoleLogin: Failure`); `None`: it succeeded.
+    pub error: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub access_key: Option<String>,
@@ -165,7 +205,16 @@ pub struct EventDetail {
     pub pin_to: Vec<(i64, String)>,
     /// Events around this one from the same request, shared event or principal.
     pub related: Vec<RelatedEvent>,
+    /// More related events than shown were found.
+    pub related_capped: bool,
+    /// Investigations it is pinned to (id, title).
+    pub pinned_in: Vec<(i64, String)>,
+    /// The reader may pin and unpin.
+    pub can_pin: bool,
 }
+
+/// Related events an event page shows at most.
+pub const RELATED_SHOWN: i64 = 30;
 
 /// An event near another, and why it is shown with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,9 +265,18 @@ pub struct PrincipalCard {
     pub first_seen_ms: Option<i64>,
     pub last_seen_ms: Option<i64>,
     pub events: i64,
-    pub console_logins: i64,
-    /// Whether the latest console sign-in used MFA, when there is one.
-    pub last_console_mfa: Option<bool>,
+    pub console: ConsoleSignIns,
+}
+
+/// A principal's console sign-ins (its sessions' included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSignIns {
+    pub succeeded: i64,
+    /// Successful ones that used MFA.
+    pub with_mfa: i64,
+    pub failed: i64,
+    /// Whether the newest successful one used MFA, when there is one.
+    pub last_ok_mfa: Option<bool>,
 }
 
 /// One step back along the credentials behind a session: `principal` called
@@ -258,6 +316,8 @@ pub struct Activity {
     pub top: Vec<TopList>,
     pub rows: Vec<EventRow>,
     pub next_cursor: Option<i64>,
+    /// A column order sorted only the events from here on.
+    pub sorted_from_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -277,6 +337,8 @@ pub struct ResourceCard {
     pub kind: String,
     pub name: String,
     pub account: Option<String>,
+    pub first_seen_ms: Option<i64>,
+    pub last_seen_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +391,8 @@ pub struct InvestigationView {
     pub timeline: Timeline,
     /// Whether the reader may edit it.
     pub can_edit: bool,
+    /// The view shown when the reader changed the saved one on the page.
+    pub view: Option<String>,
 }
 
 /// A sync source as the sources page lists it.

@@ -9,23 +9,25 @@
 //! | key | meaning |
 //! |---|---|
 //! | `from`, `to` | ISO 8601 date or date-time, UTC; a bare `to` date includes that day |
-//! | `range` | `1h`, `24h` (default), `7d`, `30d`, `90d`, `all` |
+//! | `range` | `1h`, `24h`, `7d`, `30d`, `90d`, `all`; without a range the page picks (see [`TimeRange::Auto`]) |
 //! | `account`, `region`, `source`, `event`, `principal`, `access_key`, `resource`, `ip`, `user_agent`, `error`, `type`, `category` | include; repeat for "any of" |
 //! | `not_<key>` | exclude; `error=*` is "any error", `not_error=*` "no error" |
 //! | `access` | `read` or `write` |
 //! | `q` | free text |
-//! | `sort` | `oldest` (newest first by default) |
-//! | `cursor` | keyset cursor of the next page |
+//! | `sort` | `oldest` (newest first by default), or a column (`principal`, `event`, `source`, `region`, `resource`, `ip`, `error`), `-` before it for descending |
+//! | `rows` | rows a page: `50` (default), `200`, `1000` |
+//! | `compare` | what the figures are compared with: the previous period (default), `week` (the same time a week before), `none`; or `compare_from` and `compare_to` |
+//! | `cursor` | the page after this event id (time order), or the rows skipped (column order) |
+//! | `at` | (read only) jump to a time: becomes the cursor that starts the page there |
 
-use crate::model::{ResolvedRange, StoreInfo};
+use crate::model::{Picked, ResolvedRange, StoreInfo};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Preset {
     Hour,
-    #[default]
     Day,
     Week,
     Month,
@@ -81,20 +83,19 @@ impl Preset {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum TimeRange {
+    /// None given: the page picks. The timeline shows the last 24 hours, or when they
+    /// hold no event the 24 hours up to the newest one; a principal's, resource's,
+    /// address's or key's page shows its own active period, first to last seen.
+    #[default]
+    Auto,
     Preset(Preset),
     /// `[from_ms, to_ms)`, minute-aligned; `to_ms == i64::MAX` means "until now".
     Absolute {
         from_ms: i64,
         to_ms: i64,
     },
-}
-
-impl Default for TimeRange {
-    fn default() -> Self {
-        TimeRange::Preset(Preset::default())
-    }
 }
 
 /// What a filter looks at. The order here is the order of keys in a canonical URL.
@@ -199,13 +200,23 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// How a chip reads: `Event name is ConsoleLogin`, `Error is any`.
+    /// How a chip reads: `Event name is ConsoleLogin`, `Error is any error`.
     pub fn describe(&self) -> String {
-        let verb = if self.exclude { "is not" } else { "is" };
+        self.describe_as(None)
+    }
+
+    /// The same, with the value shown by a name (a principal's rather than its key).
+    pub fn describe_as(&self, name: Option<&str>) -> String {
+        let verb = match (self.field, self.exclude) {
+            (Field::UserAgent, false) => "contains",
+            (Field::UserAgent, true) => "does not contain",
+            (_, false) => "is",
+            (_, true) => "is not",
+        };
         let value = if self.field == Field::Error && self.value == ANY {
             "any error"
         } else {
-            &self.value
+            name.unwrap_or(&self.value)
         };
         format!("{} {verb} {value}", self.field.label())
     }
@@ -217,18 +228,133 @@ pub enum Access {
     Write,
 }
 
+/// The order of the events list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Sort {
     #[default]
     Newest,
     Oldest,
+    /// By a column's value (descending when `true`), newest first among equals.
+    Column(Column, bool),
 }
+
+/// A column of the events table other than the time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Column {
+    Principal,
+    Event,
+    Source,
+    Region,
+    Resource,
+    SourceIp,
+    Error,
+}
+
+impl Column {
+    pub const ALL: [Column; 7] = [
+        Column::Principal,
+        Column::Event,
+        Column::Source,
+        Column::Region,
+        Column::Resource,
+        Column::SourceIp,
+        Column::Error,
+    ];
+
+    /// The `sort` value.
+    pub fn key(self) -> &'static str {
+        match self {
+            Column::Principal => "principal",
+            Column::Event => "event",
+            Column::Source => "source",
+            Column::Region => "region",
+            Column::Resource => "resource",
+            Column::SourceIp => "ip",
+            Column::Error => "error",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Column::Principal => "Principal",
+            Column::Event => "Event",
+            Column::Source => "Source",
+            Column::Region => "Region",
+            Column::Resource => "Resource",
+            Column::SourceIp => "Source IP",
+            Column::Error => "Error",
+        }
+    }
+}
+
+impl Sort {
+    /// The `sort` value, `None` for the default.
+    pub fn key(self) -> Option<String> {
+        match self {
+            Sort::Newest => None,
+            Sort::Oldest => Some("oldest".into()),
+            Sort::Column(c, false) => Some(c.key().into()),
+            Sort::Column(c, true) => Some(format!("-{}", c.key())),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "oldest" | "time" => return Some(Sort::Oldest),
+            "newest" | "-time" => return Some(Sort::Newest),
+            _ => {}
+        }
+        let (desc, key) = match s.strip_prefix('-') {
+            Some(k) => (true, k),
+            None => (false, s),
+        };
+        Column::ALL
+            .into_iter()
+            .find(|c| c.key() == key)
+            .map(|c| Sort::Column(c, desc))
+    }
+
+    /// Whether the list runs in time order (keyset pages by event id).
+    pub fn by_time(self) -> bool {
+        matches!(self, Sort::Newest | Sort::Oldest)
+    }
+}
+
+/// Rows a page of events may hold.
+pub const PAGE_SIZES: [i64; 3] = [50, 200, 1000];
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+
+/// What the figures are compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Compare {
+    /// The period just before, as long as the range (none for "all time").
+    #[default]
+    Previous,
+    /// The same span a week earlier.
+    Week,
+    /// No comparison.
+    Off,
+    /// A chosen range, `[from_ms, to_ms)`.
+    Range { from_ms: i64, to_ms: i64 },
+}
+
+/// A time range that could not be read, kept as typed so the form can show it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeProblem {
+    pub from: String,
+    pub to: String,
+    /// What is wrong, in a sentence.
+    pub reason: String,
+}
+
+/// Longest typed `from`/`to` kept to show again.
+const MAX_TYPED: usize = 64;
 
 /// Longest value kept from a URL (longer ones are dropped), and most filters kept.
 pub const MAX_VALUE: usize = 2048;
 pub const MAX_FILTERS: usize = 64;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventQuery {
     pub range: TimeRange,
     /// Sorted and deduplicated (see [`EventQuery::normalise`]).
@@ -236,8 +362,30 @@ pub struct EventQuery {
     pub access: Option<Access>,
     pub q: Option<String>,
     pub sort: Sort,
-    /// Keyset cursor: the id after which (in sort order) the page starts.
+    /// Rows a page (one of [`PAGE_SIZES`]).
+    pub rows: i64,
+    pub compare: Compare,
+    /// Keyset cursor: the id after which (in time order) the page starts; for a column
+    /// order, the rows skipped.
     pub cursor: Option<i64>,
+    /// The `from`/`to` given, when they could not be read (never in a canonical URL).
+    pub range_problem: Option<RangeProblem>,
+}
+
+impl Default for EventQuery {
+    fn default() -> Self {
+        EventQuery {
+            range: TimeRange::Auto,
+            filters: Vec::new(),
+            access: None,
+            q: None,
+            sort: Sort::Newest,
+            rows: DEFAULT_PAGE_SIZE,
+            compare: Compare::Previous,
+            cursor: None,
+            range_problem: None,
+        }
+    }
 }
 
 const MINUTE: i64 = 60_000;
@@ -319,19 +467,54 @@ impl EventQuery {
     /// Reads the query from URL parameters (`get_all(key)` gives every value of a key);
     /// anything unreadable takes its default.
     pub fn from_params(get_all: impl Fn(&str) -> Vec<String>) -> EventQuery {
-        let first = |k: &str| get_all(k).into_iter().next();
-        let absolute = match (
-            first("from").and_then(|f| parse_instant(&f, false)),
-            first("to").and_then(|t| parse_instant(&t, true)),
-        ) {
-            (Some(from_ms), Some(to_ms)) if from_ms < to_ms => {
-                Some(TimeRange::Absolute { from_ms, to_ms })
+        let first = |k: &str| {
+            get_all(k)
+                .into_iter()
+                .next()
+                .filter(|v| !v.trim().is_empty())
+        };
+        let (from_raw, to_raw) = (first("from"), first("to"));
+        let mut range_problem = None;
+        let absolute = match (&from_raw, &to_raw) {
+            (None, None) => None,
+            (from, to) => {
+                let from_ms = from.as_deref().map(|f| parse_instant(f, false));
+                let to_ms = to.as_deref().map(|t| parse_instant(t, true));
+                let parsed: Result<Option<TimeRange>, String> = match (from_ms, to_ms) {
+                    (Some(Some(f)), Some(Some(t))) if f < t => Ok(Some(TimeRange::Absolute {
+                        from_ms: f,
+                        to_ms: t,
+                    })),
+                    (Some(Some(f)), None) => Ok(Some(TimeRange::Absolute {
+                        from_ms: f,
+                        to_ms: i64::MAX,
+                    })),
+                    (Some(None), _) => Err(format!(
+                        "“From” ({}) is not a date or time: write it as 2021-07-28 or 2021-07-28 10:00 (UTC, 24-hour).",
+                        crate::fmt::clip(from.as_deref().unwrap_or(""), 40)
+                    )),
+                    (_, Some(None)) => Err(format!(
+                        "“To” ({}) is not a date or time: write it as 2021-07-28 or 2021-07-28 10:00 (UTC, 24-hour).",
+                        crate::fmt::clip(to.as_deref().unwrap_or(""), 40)
+                    )),
+                    (None, Some(Some(_))) => Err("A range needs a “From” time as well as a “To”.".to_string()),
+                    (Some(Some(_)), Some(Some(_))) => {
+                        Err("“From” is after “To”: the range is reversed.".to_string())
+                    }
+                    (None, None) => Ok(None),
+                };
+                match parsed {
+                    Ok(r) => r,
+                    Err(reason) => {
+                        range_problem = Some(RangeProblem {
+                            from: crate::fmt::clip(from.as_deref().unwrap_or(""), MAX_TYPED),
+                            to: crate::fmt::clip(to.as_deref().unwrap_or(""), MAX_TYPED),
+                            reason,
+                        });
+                        None
+                    }
+                }
             }
-            (Some(from_ms), None) if first("to").is_none() => Some(TimeRange::Absolute {
-                from_ms,
-                to_ms: i64::MAX,
-            }),
-            _ => None,
         };
         let range = absolute
             .or_else(|| {
@@ -359,23 +542,79 @@ impl EventQuery {
             Some("write") => Some(Access::Write),
             _ => None,
         };
-        let sort = match first("sort").as_deref() {
-            Some("oldest") => Sort::Oldest,
-            _ => Sort::Newest,
+        let sort = first("sort")
+            .and_then(|s| Sort::parse(s.trim()))
+            .unwrap_or_default();
+        let rows = first("rows")
+            .and_then(|r| r.trim().parse::<i64>().ok())
+            .filter(|r| PAGE_SIZES.contains(r))
+            .unwrap_or(DEFAULT_PAGE_SIZE);
+        let compare = match (
+            first("compare_from").and_then(|f| parse_instant(&f, false)),
+            first("compare_to").and_then(|t| parse_instant(&t, true)),
+        ) {
+            (Some(from_ms), Some(to_ms)) if from_ms < to_ms => Compare::Range { from_ms, to_ms },
+            _ => match first("compare").as_deref().map(str::trim) {
+                Some("week") => Compare::Week,
+                Some("none") => Compare::Off,
+                _ => Compare::Previous,
+            },
         };
-        let cursor = first("cursor")
-            .and_then(|b| b.trim().parse::<i64>().ok())
-            .filter(|b| *b > 0);
+        // `at` jumps to a time: the cursor that starts a time-ordered page there.
+        let at = first("at")
+            .and_then(|a| parse_instant(&a, false))
+            .filter(|_| sort.by_time());
+        let cursor = match at {
+            Some(t) => Some(match sort {
+                // Events at or before that minute.
+                Sort::Newest => crate::schema::first_id_at(t + MINUTE),
+                // Events from that minute on.
+                _ => crate::schema::first_id_at(t) - 1,
+            }),
+            None => first("cursor")
+                .and_then(|b| b.trim().parse::<i64>().ok())
+                .filter(|b| *b > 0),
+        };
         let mut q = EventQuery {
             range,
             filters,
             access,
             q: first("q").and_then(|v| clean(&v)),
             sort,
+            rows,
+            compare,
             cursor,
+            range_problem,
         };
         q.normalise();
         q
+    }
+
+    /// Whether `key` is a parameter of the query model (a page may take others).
+    pub fn is_key(key: &str) -> bool {
+        const OWN: [&str; 13] = [
+            "from", "to", "range", "access", "q", "sort", "rows", "compare", "compare_from",
+            "compare_to", "cursor", "at", "",
+        ];
+        OWN.contains(&key) || Field::ALL.iter().any(|f| f.key() == key || f.not_key() == key)
+    }
+
+    /// The canonical form of a query string as typed or submitted by a form (empty
+    /// fields, repeats, `at`), when it differs and says nothing the canonical form
+    /// would lose: `None` when it is canonical already, carries a parameter the model
+    /// does not know, or a range that could not be read (kept to be shown again).
+    pub fn canonical_of(raw: &str) -> Option<String> {
+        let raw = raw.trim_start_matches('?');
+        let known = form_urlencoded::parse(raw.as_bytes()).all(|(k, _)| EventQuery::is_key(&k));
+        if !known {
+            return None;
+        }
+        let q = EventQuery::parse(raw);
+        if q.range_problem.is_some() {
+            return None;
+        }
+        let canonical = q.to_query();
+        (canonical != raw).then_some(canonical)
     }
 
     /// Parses a query string (with or without the leading `?`).
@@ -398,7 +637,7 @@ impl EventQuery {
     pub fn to_query(&self) -> String {
         let mut s = QueryWriter::default();
         match self.range {
-            TimeRange::Preset(p) if p == Preset::default() => {}
+            TimeRange::Auto => {}
             TimeRange::Preset(p) => {
                 s.append_pair("range", p.key());
             }
@@ -429,8 +668,20 @@ impl EventQuery {
         if let Some(q) = &self.q {
             s.append_pair("q", q);
         }
-        if self.sort == Sort::Oldest {
-            s.append_pair("sort", "oldest");
+        if let Some(k) = self.sort.key() {
+            s.append_pair("sort", &k);
+        }
+        if self.rows != DEFAULT_PAGE_SIZE {
+            s.append_pair("rows", &self.rows.to_string());
+        }
+        match self.compare {
+            Compare::Previous => {}
+            Compare::Week => s.append_pair("compare", "week"),
+            Compare::Off => s.append_pair("compare", "none"),
+            Compare::Range { from_ms, to_ms } => {
+                s.append_pair("compare_from", &crate::fmt::minute(from_ms));
+                s.append_pair("compare_to", &crate::fmt::minute(to_ms));
+            }
         }
         if let Some(c) = self.cursor {
             s.append_pair("cursor", &c.to_string());
@@ -459,7 +710,22 @@ impl EventQuery {
     pub fn with_range(&self, range: TimeRange) -> EventQuery {
         EventQuery {
             range,
+            range_problem: None,
             ..self.first_page()
+        }
+    }
+
+    pub fn with_rows(&self, rows: i64) -> EventQuery {
+        EventQuery {
+            rows,
+            ..self.first_page()
+        }
+    }
+
+    pub fn with_compare(&self, compare: Compare) -> EventQuery {
+        EventQuery {
+            compare,
+            ..self.clone()
         }
     }
 
@@ -538,10 +804,32 @@ impl EventQuery {
         }
     }
 
-    /// Absolute bounds for this range at `now_ms`, given what the store holds.
+    /// Absolute bounds for this range at `now_ms`, given what the store holds. With no
+    /// range given: the last 24 hours, or the 24 hours up to the newest event when the
+    /// last 24 hours hold none.
     pub fn resolve(&self, now_ms: i64, store: &StoreInfo) -> ResolvedRange {
         let end_of_now = now_ms - now_ms.rem_euclid(MINUTE) + MINUTE;
         match self.range {
+            TimeRange::Auto => {
+                let day = 86_400_000;
+                match store.newest_ms {
+                    Some(n) if n < end_of_now - day => {
+                        let to_ms = n - n.rem_euclid(MINUTE) + MINUTE;
+                        ResolvedRange {
+                            from_ms: to_ms - day,
+                            to_ms,
+                            preset: None,
+                            picked: Some(Picked::LatestDay),
+                        }
+                    }
+                    _ => ResolvedRange {
+                        from_ms: end_of_now - day,
+                        to_ms: end_of_now,
+                        preset: Some(Preset::Day.key().into()),
+                        picked: Some(Picked::LastDay),
+                    },
+                }
+            }
             TimeRange::Preset(Preset::All) => {
                 let from_ms = store
                     .oldest_ms
@@ -556,6 +844,7 @@ impl EventQuery {
                     from_ms,
                     to_ms,
                     preset: Some(Preset::All.key().into()),
+                    picked: None,
                 }
             }
             TimeRange::Preset(p) => {
@@ -564,6 +853,7 @@ impl EventQuery {
                     from_ms: end_of_now - span,
                     to_ms: end_of_now,
                     preset: Some(p.key().into()),
+                    picked: None,
                 }
             }
             TimeRange::Absolute { from_ms, to_ms } => ResolvedRange {
@@ -574,7 +864,59 @@ impl EventQuery {
                     to_ms
                 },
                 preset: None,
+                picked: None,
             },
+        }
+    }
+
+    /// Like [`EventQuery::resolve`], but with no range given, an entity's own active
+    /// period (first to last seen, whole minutes) when it has one.
+    pub fn resolve_for(
+        &self,
+        now_ms: i64,
+        store: &StoreInfo,
+        active: Option<(i64, i64)>,
+    ) -> ResolvedRange {
+        match (self.range, active) {
+            (TimeRange::Auto, Some((first, last))) => {
+                let from_ms = first - first.rem_euclid(MINUTE);
+                ResolvedRange {
+                    from_ms,
+                    to_ms: (last - last.rem_euclid(MINUTE) + MINUTE).max(from_ms + MINUTE),
+                    preset: None,
+                    picked: Some(Picked::ActivePeriod),
+                }
+            }
+            _ => self.resolve(now_ms, store),
+        }
+    }
+
+    /// Only this view's time range, to carry into links to other pages: a preset or a
+    /// range as it is, the page's own pick as the absolute range it resolved to.
+    pub fn range_only(&self, resolved: &ResolvedRange) -> EventQuery {
+        EventQuery::default().with_range(self.settled(resolved).range)
+    }
+
+    /// The same view with the page's own pick of range (no range given) made the
+    /// absolute range it resolved to, so that it means the same on another page.
+    pub fn settled(&self, resolved: &ResolvedRange) -> EventQuery {
+        match self.range {
+            TimeRange::Auto => self.pinned(resolved),
+            _ => self.clone(),
+        }
+    }
+
+    /// The period the figures are compared with, if any: the one before (none for all
+    /// time), the same span a week earlier, or the chosen one.
+    pub fn comparison(&self, r: &ResolvedRange) -> Option<ResolvedRange> {
+        let span = r.to_ms - r.from_ms;
+        let week = 7 * 86_400_000;
+        match self.compare {
+            Compare::Previous if self.range == TimeRange::Preset(Preset::All) => None,
+            Compare::Previous => Some(ResolvedRange::new(r.from_ms - span, r.from_ms)),
+            Compare::Week => Some(ResolvedRange::new(r.from_ms - week, r.to_ms - week)),
+            Compare::Off => None,
+            Compare::Range { from_ms, to_ms } => Some(ResolvedRange::new(from_ms, to_ms)),
         }
     }
 }
@@ -620,6 +962,9 @@ mod tests {
             "from=2021-07-28T10:05",
             "account=111122223333&event=ConsoleLogin&event=GetObject&not_principal=arn:aws:iam::1:role/X",
             "error=*&access=write&q=s3+bucket&sort=oldest",
+            "range=24h&sort=-principal&rows=200&compare=week&cursor=100",
+            "range=7d&sort=ip&rows=1000&compare=none",
+            "from=2021-07-28T00:00&compare_from=2021-07-01T00:00&compare_to=2021-07-02T00:00",
             "not_error=*",
             "resource=my+bucket&ip=10.0.0.1&user_agent=%3Cscript%3E&type=AwsApiCall&category=Data",
         ] {
@@ -650,12 +995,10 @@ mod tests {
     #[test]
     fn bad_values_fall_back() {
         assert_eq!(q("range=bogus"), EventQuery::default());
-        assert_eq!(q("cursor=-5&range=24h"), EventQuery::default());
-        assert_eq!(q("from=2021-99-01&to=2021-08-03"), EventQuery::default());
-        assert_eq!(
-            q("from=2021-08-05&to=2021-08-03").range,
-            TimeRange::default()
-        );
+        assert_eq!(q("cursor=-5"), EventQuery::default());
+        assert_eq!(q("rows=7&compare=never&sort=-bogus"), EventQuery::default());
+        // Empty form fields are no values at all.
+        assert_eq!(q("from=&to=&sort=&rows=&q=&compare="), EventQuery::default());
         assert_eq!(q("cursor=abc").cursor, None);
         assert_eq!(q("sort=sideways").sort, Sort::Newest);
         assert_eq!(q("access=maybe").access, None);
@@ -666,6 +1009,104 @@ mod tests {
         assert_eq!(q("event=%FF").filters.len(), 1);
         let many: Vec<String> = (0..200).map(|i| format!("event=e{i}")).collect();
         assert_eq!(q(&many.join("&")).filters.len(), MAX_FILTERS);
+    }
+
+    #[test]
+    fn unreadable_ranges_are_kept_and_said() {
+        let bad = q("from=2021-99-01&to=2021-08-03&event=X");
+        assert_eq!(bad.range, TimeRange::Auto);
+        let p = bad.range_problem.clone().unwrap();
+        assert_eq!((p.from.as_str(), p.to.as_str()), ("2021-99-01", "2021-08-03"));
+        assert!(p.reason.contains("“From” (2021-99-01) is not a date"), "{}", p.reason);
+        // The canonical link leaves the bad range out, keeps the rest.
+        assert_eq!(bad.to_query(), "event=X");
+        let reversed = q("from=2021-08-05&to=2021-08-03").range_problem.unwrap();
+        assert!(reversed.reason.contains("reversed"), "{}", reversed.reason);
+        assert!(q("to=2021-08-03").range_problem.is_some());
+        assert!(q("from=2021-08-01&to=2021-08-03").range_problem.is_none());
+    }
+
+    #[test]
+    fn jumping_to_a_time_is_a_cursor() {
+        let t = parse_instant("2021-07-28T10:00", false).unwrap();
+        let newest = q("at=2021-07-28T10:00&range=all");
+        assert_eq!(newest.cursor, Some(crate::schema::first_id_at(t + MINUTE)));
+        assert_eq!(
+            newest.to_query(),
+            format!("range=all&cursor={}", crate::schema::first_id_at(t + MINUTE))
+        );
+        let oldest = q("at=2021-07-28+10:00&sort=oldest");
+        assert_eq!(oldest.cursor, Some(crate::schema::first_id_at(t) - 1));
+        // Column orders page by rows, not time.
+        assert_eq!(q("at=2021-07-28T10:00&sort=principal").cursor, None);
+    }
+
+    #[test]
+    fn sorts_rows_and_comparisons() {
+        assert_eq!(q("sort=-error").sort, Sort::Column(Column::Error, true));
+        assert_eq!(q("sort=time").sort, Sort::Oldest);
+        assert_eq!(q("rows=1000").rows, 1000);
+        let r = ResolvedRange::new(10 * 86_400_000, 11 * 86_400_000);
+        assert_eq!(
+            q("").comparison(&r),
+            Some(ResolvedRange::new(9 * 86_400_000, 10 * 86_400_000))
+        );
+        assert_eq!(
+            q("compare=week").comparison(&r),
+            Some(ResolvedRange::new(3 * 86_400_000, 4 * 86_400_000))
+        );
+        assert_eq!(q("compare=none").comparison(&r), None);
+        assert_eq!(q("range=all").comparison(&r), None);
+        assert_eq!(q("range=all&compare=week").comparison(&r).is_some(), true);
+    }
+
+    #[test]
+    fn no_range_picks_one() {
+        let day = 86_400_000;
+        let now = 1_000 * day + 30_500;
+        let recent = StoreInfo {
+            events: 5,
+            oldest_ms: Some(now - 5 * day),
+            newest_ms: Some(now - 3_600_000),
+            search_pending_before_ms: None,
+        };
+        let r = q("").resolve(now, &recent);
+        assert_eq!(r.picked, Some(Picked::LastDay));
+        assert_eq!(r.to_ms - r.from_ms, day);
+        // Nothing in the last day: the day up to the newest event.
+        let old = StoreInfo {
+            newest_ms: Some(now - 400 * day + 61_000),
+            ..recent.clone()
+        };
+        let r = q("").resolve(now, &old);
+        assert_eq!(r.picked, Some(Picked::LatestDay));
+        assert_eq!(r.to_ms, now - 400 * day + 60_000 - 30_500 + 60_000);
+        assert_eq!(r.to_ms - r.from_ms, day);
+        // An entity page: its own active period.
+        let a = q("").resolve_for(now, &old, Some((125_000, 7_205_000)));
+        assert_eq!((a.from_ms, a.to_ms), (120_000, 7_260_000));
+        assert_eq!(a.picked, Some(Picked::ActivePeriod));
+        // A given range wins.
+        assert_eq!(q("range=1h").resolve_for(now, &old, Some((0, 1))).picked, None);
+        // Links carry the range as shown.
+        assert_eq!(
+            q("event=X").range_only(&a).to_query(),
+            "from=1970-01-01T00:02&to=1970-01-01T02:01"
+        );
+        assert_eq!(q("range=7d&event=X").range_only(&a).to_query(), "range=7d");
+    }
+
+    #[test]
+    fn submitted_forms_become_canonical() {
+        // What a GET form without JavaScript sends: every field, most of them empty.
+        let form = "range=7d&q=&access=&principal=&event=ConsoleLogin&resource=&ip=&error=&account=";
+        assert_eq!(EventQuery::canonical_of(form).as_deref(), Some("range=7d&event=ConsoleLogin"));
+        assert_eq!(EventQuery::canonical_of("event=B&event=A&event=B").as_deref(), Some("event=A&event=B"));
+        // Already canonical, or holding what would be lost: left alone.
+        assert_eq!(EventQuery::canonical_of("range=7d&event=ConsoleLogin"), None);
+        assert_eq!(EventQuery::canonical_of(""), None);
+        assert_eq!(EventQuery::canonical_of("event=X&saved=1"), None);
+        assert_eq!(EventQuery::canonical_of("from=yesterday&event=X"), None);
     }
 
     #[test]

@@ -30,10 +30,11 @@ pub enum Dim {
     Source = 2,
     Resource = 3,
     SourceIp = 4,
+    /// The event's error: its code, else its message, else its failure field (the
+    /// `error_code_id` column holds the term of whichever it is).
     ErrorCode = 5,
     Region = 6,
     Account = 7,
-    /// Only in scans of a selection, not in the rollup.
     UserAgent = 8,
     AccessKey = 9,
 }
@@ -55,27 +56,50 @@ impl Dim {
     pub fn from_u8(v: u8) -> Option<Dim> {
         Dim::ALL.into_iter().find(|d| *d as u8 == v)
     }
+
+    /// The filter a value of this dimension adds.
+    pub fn field(self) -> crate::query::Field {
+        use crate::query::Field;
+        match self {
+            Dim::Principal => Field::Principal,
+            Dim::Name => Field::Name,
+            Dim::Source => Field::Source,
+            Dim::Resource => Field::Resource,
+            Dim::SourceIp => Field::SourceIp,
+            Dim::ErrorCode => Field::Error,
+            Dim::Region => Field::Region,
+            Dim::Account => Field::Account,
+            Dim::UserAgent => Field::UserAgent,
+            Dim::AccessKey => Field::AccessKey,
+        }
+    }
+
+    /// The dimension whose values a filter field takes, if it has one.
+    pub fn of_field(field: crate::query::Field) -> Option<Dim> {
+        Dim::ALL.into_iter().find(|d| d.field() == field)
+    }
 }
 
 /// Bits of `counts_minute.flags` and `rollup_hour.flags`.
 pub mod flags {
     /// Not read-only.
     pub const WRITE: i64 = 1;
-    /// Has an error code.
+    /// Failed: has an error code, an error message or a failure field (a failed
+    /// console sign-in has only `errorMessage` and `responseElements.ConsoleLogin`).
     pub const ERROR: i64 = 2;
-    /// The error is a refusal (see [`super::is_denied`]).
+    /// The error code is a refusal (see [`super::is_denied`]).
     pub const DENIED: i64 = 4;
 
-    pub fn of(read_only: Option<bool>, error_code: Option<&str>) -> i64 {
+    pub fn of(read_only: Option<bool>, failed: bool, error_code: Option<&str>) -> i64 {
         let mut f = 0;
         if read_only == Some(false) {
             f |= WRITE;
         }
-        if let Some(code) = error_code {
+        if failed {
             f |= ERROR;
-            if super::is_denied(code) {
-                f |= DENIED;
-            }
+        }
+        if error_code.is_some_and(super::is_denied) {
+            f |= DENIED | ERROR;
         }
         f
     }
@@ -92,6 +116,12 @@ pub mod entity {
 /// The resource type left out of the resource rollup (one row per object would make it
 /// as big as the events).
 pub const S3_OBJECT: &str = "AWS::S3::Object";
+
+/// Whether an access key is temporary (issued by STS for one session), as opposed to a
+/// user's long-term key.
+pub fn is_temporary_key(key: &str) -> bool {
+    key.starts_with("ASIA")
+}
 
 /// Whether an error code means the caller was not allowed (CIS CloudWatch control 4.1:
 /// `AccessDenied*` or `*UnauthorizedOperation`).

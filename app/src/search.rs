@@ -166,6 +166,28 @@ impl Word {
     }
 }
 
+/// Tokens a lookup phrase takes at most.
+const LOOKUP_TOKENS: usize = 16;
+
+/// The FTS5 phrase that finds the records holding `value` in an indexed field (an
+/// address, an access key), to be checked against the field itself: its first tokens
+/// as the index holds them. Values are indexed cut at [`MAX_VALUE_CHARS`], so a token
+/// the cut fell inside is left out; `None` when no whole token is left.
+pub fn lookup_phrase(value: &str) -> Option<String> {
+    let (cut, rest) = match value.char_indices().nth(MAX_VALUE_CHARS) {
+        Some((i, _)) => (&value[..i], &value[i..]),
+        None => (value, ""),
+    };
+    let mut tokens = tokens(cut);
+    let split_inside = cut.chars().last().is_some_and(char::is_alphanumeric)
+        && rest.chars().next().is_some_and(char::is_alphanumeric);
+    if split_inside {
+        tokens.pop();
+    }
+    tokens.truncate(LOOKUP_TOKENS);
+    (!tokens.is_empty()).then(|| format!("\"{}\"", tokens.join(" ")))
+}
+
 /// Runs of letters and digits, lower-cased.
 pub fn tokens(s: &str) -> Vec<String> {
     s.split(|c: char| !c.is_alphanumeric())
@@ -248,6 +270,24 @@ fn check(text: &str, path: &[String], words: &[Word], out: &mut Vec<Match>) {
             field,
             text: snippet(text, w, 120),
         });
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::lookup_phrase;
+
+    #[test]
+    fn lookups_match_what_the_index_holds() {
+        assert_eq!(lookup_phrase("203.0.113.9").as_deref(), Some("\"203 0 113 9\""));
+        assert_eq!(lookup_phrase("<>"), None);
+        // Cut inside one long token: nothing left to look up with.
+        assert_eq!(lookup_phrase(&"x".repeat(6000)), None);
+        // Cut after whole tokens: those are enough to find it.
+        let long = format!("{} {}", "A".repeat(300), "<b>bold</b>".repeat(200));
+        let p = lookup_phrase(&long).unwrap();
+        assert!(p.starts_with(&format!("\"{} b bold b b", "a".repeat(300))), "{p}");
+        assert_eq!(p.matches(' ').count(), 15);
     }
 }
 

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { SHOTS, demoInto, startServer, tempDb, launch, watchedPage, signIn, addUser } from './helpers.mjs';
+import { SHOTS, demoInto, startServer, tempDb, launch, watchedPage, signIn, addUser , axeCheck } from './helpers.mjs';
 
 let server, browser;
 
@@ -49,12 +49,14 @@ test('first run: the set-up page creates the first admin, who manages users', as
   const rows = page.getByTestId('users-table').locator('tbody tr');
   assert.equal(await rows.count(), 2);
   await page.screenshot({ path: path.join(SHOTS, 'admin-users.png'), fullPage: true });
+  await axeCheck(page, 'users page');
   // The audit log shows what happened.
   await page.getByRole('link', { name: 'Audit log' }).click();
   await page.waitForURL(/\/admin\/audit/);
   const audit = await page.getByTestId('audit-table').textContent();
   assert.ok(audit.includes('user.create') && audit.includes('user.add'), audit);
   await page.screenshot({ path: path.join(SHOTS, 'admin-audit.png'), fullPage: true });
+  await axeCheck(page, 'audit log');
 
   // Sign out ends the session: the dashboard asks to sign in again.
   await page.getByRole('button', { name: 'Sign out' }).click();
@@ -81,7 +83,7 @@ test('a deep link survives sign-in, and a wrong password says so plainly', async
   const context = await browser.newContext({ viewport: { width: 1300, height: 900 } });
   const problems = [];
   const page = await watchedPage(context, problems);
-  const link = '/?from=2021-07-28&to=2021-08-03&cursor=99999999999999';
+  const link = '/?from=2021-07-28T00:00&to=2021-08-04T00:00&cursor=99999999999999';
   await page.goto(`${server.base}${link}`);
   assert.equal(new URL(page.url()).pathname, '/login');
   await page.getByLabel('Name').fill('deep');
@@ -90,6 +92,7 @@ test('a deep link survives sign-in, and a wrong password says so plainly', async
   await page.waitForURL(/error=invalid/);
   assert.equal(await page.getByTestId('login-error').textContent(), 'Wrong name or password.');
   await page.screenshot({ path: path.join(SHOTS, 'login-error.png') });
+  await axeCheck(page, 'sign-in page');
   await page.getByLabel('Name').fill('deep');
   await page.getByLabel('Password').fill('a long enough password');
   await page.getByRole('button', { name: 'Sign in' }).click();

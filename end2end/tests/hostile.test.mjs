@@ -123,11 +123,13 @@ for (const js of [true, false]) {
       if (js && i === hrefs.length - 1) await page.screenshot({ path: path.join(SHOTS, 'hostile-event.png'), fullPage: true });
     }
     // Principal and resource pages of hostile names, and a view filtered on one.
-    const more = await page.evaluate(() => [...new Set([...document.querySelectorAll('a[href^="/principals/"], a[href^="/resources/"], .top-list a')].map((a) => a.getAttribute('href')))].slice(0, 12));
+    const more = await page.evaluate(() => [...new Set([...document.querySelectorAll('a[href^="/principals/"], a[href^="/resources/"], a[href^="/ips/"], a[href^="/access-keys/"], .top-list a')].map((a) => a.getAttribute('href')))].slice(0, 16));
     await page.goto(`${server.base}/?range=all`);
-    const fromTable = await page.locator('table.events-table a[href^="/principals/"], table.events-table a[href^="/resources/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
-    assert.ok(fromTable.length >= 2, 'principal and resource links');
-    for (const href of [...fromTable.slice(0, 10), ...more]) {
+    const fromTable = await page.locator('table.events-table a[href^="/principals/"], table.events-table a[href^="/resources/"], table.events-table a[href^="/ips/"]').evaluateAll((as) => [...new Set(as.map((a) => a.getAttribute('href')))]);
+    assert.ok(fromTable.length >= 3, 'principal, resource and address links');
+    // Whole top lists of hostile values.
+    const tops = await page.locator('[data-testid=show-all]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+    for (const href of [...fromTable.slice(0, 12), ...tops, ...more]) {
       await page.goto(`${server.base}${href}`);
       if (js) await page.waitForLoadState('networkidle');
       await assertUntouched(page, href);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { SHOTS, startServer, tempDb, launch, watchedPage, signedInContext, addUser } from './helpers.mjs';
+import { SHOTS, startServer, tempDb, launch, watchedPage, signedInContext, addUser , axeCheck } from './helpers.mjs';
 
 let server, browser, moto, motoUrl;
 
@@ -134,6 +134,7 @@ test('an admin adds a source, checks it, syncs it now and follows it', async () 
   const bad = await page.getByTestId('problems-table').textContent();
   assert.ok(bad.includes('BBBBBBBBBBBBBBBB') && /gzip|JSON|not/.test(bad), bad);
   await page.screenshot({ path: path.join(SHOTS, 'source.png'), fullPage: true });
+  await axeCheck(page, 'source page');
 
   // The events are in the dashboard; hostile text in them stays text.
   await page.goto(`${server.base}/?range=24h`);
@@ -148,6 +149,7 @@ test('an admin adds a source, checks it, syncs it now and follows it', async () 
   assert.equal(row[3], 'partial');
   assert.equal(row[6], '25');
   await page.screenshot({ path: path.join(SHOTS, 'sources.png'), fullPage: true });
+  await axeCheck(page, 'sources page');
 
   // Edit: a new name and LookupEvents; the external ID stays.
   await page.getByRole('link', { name: 'prod' }).click();

@@ -33,7 +33,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Result<()> {
     let spec = DemoSpec::new(events, days, 1, BENCH_END_MS);
     let files =
-        files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}")));
+        files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}-v2")));
     let marker = files.join(".complete");
     if !marker.exists() {
         eprintln!(
@@ -107,7 +107,7 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
 /// the next page, an event, a principal (a busy role and a session), a resource.
 pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, f64)>> {
     use app::db::events;
-    use app::pages::{principal, resource, timeline};
+    use app::pages::{address, principal, resource, timeline, top};
     use app::query::EventQuery;
     let store = events::store_info(pool).await?;
     let now = store.newest_ms.unwrap_or(BENCH_END_MS);
@@ -127,10 +127,53 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
     )
     .fetch_optional(pool)
     .await?;
+    // The busiest and the quietest source address, and the busiest access key.
+    let held = |dim: u8, order: &'static str| {
+        let sql = match order {
+            "desc" => "SELECT t.value FROM rollup_day d JOIN terms t ON t.id = d.value WHERE d.dim = ?1
+                       GROUP BY d.value ORDER BY sum(d.events) DESC LIMIT 1",
+            _ => "SELECT t.value FROM rollup_day d JOIN terms t ON t.id = d.value WHERE d.dim = ?1
+                  GROUP BY d.value ORDER BY sum(d.events), d.value LIMIT 1",
+        };
+        sqlx::query_scalar::<_, String>(sql).bind(dim).fetch_optional(pool)
+    };
+    let busy_ip = held(app::schema::Dim::SourceIp as u8, "desc").await?;
+    let rare_ip = held(app::schema::Dim::SourceIp as u8, "asc").await?;
+    let busy_key = held(app::schema::Dim::AccessKey as u8, "desc").await?;
     let mut out = Vec::new();
     let mut views: Vec<(String, String)> = Vec::new();
+    views.push(("timeline, no range given".into(), String::new()));
     for r in ["range=24h", "range=7d", "range=30d", "range=all"] {
         views.push((format!("timeline {r}"), r.to_string()));
+    }
+    for (what, q) in [
+        ("sorted by principal", "sort=principal"),
+        ("sorted by source IP, last page", "sort=-ip&cursor=49000"),
+        ("1,000 rows", "rows=1000"),
+        ("ip=10.0.0.0/8", "ip=10.0.0.0/8"),
+        ("user_agent=Boto3 (part)", "user_agent=Boto3"),
+    ] {
+        views.push((format!("timeline range=all, {what}"), format!("range=all&{q}")));
+    }
+    for (what, v) in [("busiest", &busy_ip), ("quietest", &rare_ip)] {
+        if let Some(ip) = v {
+            views.push((
+                format!("timeline range=all&ip=<{what} address>"),
+                EventQuery::default()
+                    .with_range(app::query::TimeRange::Preset(app::query::Preset::All))
+                    .with_filter(app::query::Field::SourceIp, ip, false)
+                    .to_query(),
+            ));
+        }
+    }
+    if let Some(k) = &busy_key {
+        views.push((
+            "timeline range=all&principal=<busiest access key>".into(),
+            EventQuery::default()
+                .with_range(app::query::TimeRange::Preset(app::query::Preset::All))
+                .with_filter(app::query::Field::Principal, k, false)
+                .to_query(),
+        ));
     }
     for f in [
         "event=ConsoleLogin",
@@ -207,18 +250,50 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
             ));
         }
     }
+    if let Some(k) = &top_principal {
+        pages.push(("principal (busiest user/role), no range given".into(), "p", format!("{k}\n")));
+    }
+    for (label, v, kind) in [
+        ("address (busiest)", &busy_ip, "i"),
+        ("address (quietest)", &rare_ip, "i"),
+        ("access key (busiest)", &busy_key, "k"),
+    ] {
+        if let Some(v) = v {
+            pages.push((format!("{label}, no range given"), kind, format!("{v}\n")));
+        }
+    }
+    for f in ["principal", "resource", "user_agent", "ip"] {
+        pages.push((format!("all values of {f}, range=all"), "t", format!("{f}\nrange=all")));
+    }
     for (what, kind, arg) in pages {
         let (key, q) = arg.split_once('\n').unwrap_or((&arg, ""));
         let query = EventQuery::parse(q);
         let mut samples = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();
-            if kind == "p" {
-                principal::principal_view(pool, key, &query, now)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))?;
-            } else {
-                resource::resource_view(pool, key, &query, now).await?;
+            match kind {
+                "p" => {
+                    principal::principal_view(pool, key, &query, now)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                }
+                "i" | "k" => {
+                    let held = if kind == "i" {
+                        app::db::terms::Held::SourceIp
+                    } else {
+                        app::db::terms::Held::AccessKey
+                    };
+                    address::held_view(pool, held, key, &query, now)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                }
+                "t" => {
+                    let field = top::field_of(key).context("a field with values")?;
+                    top::top_all_view(pool, field, &query, top::By::Events, now).await?;
+                }
+                _ => {
+                    resource::resource_view(pool, key, &query, now).await?;
+                }
             }
             samples.push(t.elapsed().as_secs_f64() * 1000.0);
         }

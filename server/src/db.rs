@@ -19,6 +19,11 @@ pub enum DbError {
         path: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot update the events stored in {path}: {source}")]
+    Fix {
+        path: String,
+        source: crate::ingest::store::StoreError,
+    },
 }
 
 /// Process-wide SQLite settings; call once at start-up, before any connection opens.
@@ -72,8 +77,22 @@ pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .run(&pool)
         .await
         .map_err(|source| DbError::Migrate {
-            path: shown,
+            path: shown.clone(),
             source,
         })?;
+    // Fixes of stored events that need their original records (each run once).
+    {
+        let at = path.to_path_buf();
+        tokio::task::spawn_blocking(move || crate::ingest::fixes::apply(&at))
+            .await
+            .map_err(|e| DbError::Fix {
+                path: shown.clone(),
+                source: crate::ingest::store::StoreError::Thread(e.to_string()),
+            })?
+            .map_err(|source| DbError::Fix {
+                path: shown,
+                source,
+            })?;
+    }
     Ok(pool)
 }

@@ -515,12 +515,15 @@ impl<R: Rng> Gen<'_, R> {
         self.window + self.rng.random_range(0..WINDOW_MS)
     }
 
+    /// A user's long-term key (`AKIA`) is the same in every file, as a real user keeps
+    /// one for months; a session's (`ASIA`) is new with each file's sessions.
     fn access_key(&self, who: &str, prefix: &str) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let session = if prefix == "AKIA" { 0 } else { self.j };
         for b in who
             .bytes()
             .chain(self.acct.bytes())
-            .chain(self.j.to_le_bytes())
+            .chain(session.to_le_bytes())
         {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }

@@ -19,7 +19,7 @@ use sqlx::SqlitePool;
 /// Rows fetched per query while streaming.
 const CHUNK: i64 = 2000;
 
-const CSV_HEADER: &str = "time,account,region,event_source,event_name,principal,principal_key,principal_type,access_key,source_ip,user_agent,error_code,error_message,read_only,resources,request_id,cairn_id\r\n";
+const CSV_HEADER: &str = "time,account,region,event_source,event_name,principal,principal_key,principal_type,access_key,source_ip,user_agent,error_code,error_message,failed,read_only,resources,request_id,cairn_id\r\n";
 
 /// One CSV cell: formula-looking text defused, quoted when it must be.
 pub fn csv_cell(out: &mut String, value: &str) {
@@ -52,7 +52,8 @@ fn csv_row(r: &ExportRow) -> String {
         Some(false) => "false",
         None => "",
     };
-    let cells: [&str; 16] = [
+    let failed = if r.failed { "true" } else { "false" };
+    let cells: [&str; 17] = [
         &app::fmt::iso(r.event_time),
         &r.account,
         r.region.as_deref().unwrap_or(""),
@@ -66,6 +67,7 @@ fn csv_row(r: &ExportRow) -> String {
         r.user_agent.as_deref().unwrap_or(""),
         r.error_code.as_deref().unwrap_or(""),
         r.error_message.as_deref().unwrap_or(""),
+        failed,
         read_only,
         r.resources.as_deref().unwrap_or(""),
         r.request_id.as_deref().unwrap_or(""),
@@ -114,20 +116,74 @@ pub async fn export(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    // A stream that may be polled again after it ended: the compression layer does so
+    // to finish the gzip trailer (an `unfold` stream panics there, which cut every
+    // compressed download short). A closed channel keeps answering "no more".
+    let mut rx = rx;
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let (ctype, name) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "events.csv"),
         Format::Json => ("application/json", "events.json"),
     };
-    let mut res = Response::new(Body::from_stream(stream));
+    attachment(Body::from_stream(stream), ctype, name)
+}
+
+/// A download: the body with its type and file name.
+fn attachment(body: Body, ctype: &'static str, name: &str) -> Response {
+    let mut res = Response::new(body);
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     res
+}
+
+/// `GET /export/top/{field}.csv`: every value of one field in the selection (what the
+/// "show all" page lists, in its order): value, label, events, errors.
+pub async fn export_top(
+    State(pool): State<SqlitePool>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    axum::Extension(viewer): axum::Extension<Viewer>,
+) -> Response {
+    if viewer.0.is_none() {
+        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    }
+    let Some(field) = file
+        .strip_suffix(".csv")
+        .and_then(app::pages::top::field_of)
+    else {
+        return (StatusCode::NOT_FOUND, "no such export").into_response();
+    };
+    let raw = query.unwrap_or_default();
+    let by = url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, _)| k == "by")
+        .map(|(_, v)| v.into_owned());
+    let query = EventQuery::parse(&raw);
+    let now = chrono::Utc::now().timestamp_millis();
+    let by = app::pages::top::By::parse(by.as_deref());
+    let view = match app::pages::top::top_all_view(&pool, field, &query, by, now).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such export").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "top list export failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "the export failed; see the server log")
+                .into_response();
+        }
+    };
+    let mut out = String::from("value,label,events,errors\r\n");
+    for r in &view.list.rows {
+        csv_cell(&mut out, &r.value);
+        out.push(',');
+        csv_cell(&mut out, &r.label);
+        out.push_str(&format!(",{},{}\r\n", r.events, r.errors));
+    }
+    attachment(
+        Body::from(out),
+        "text/csv; charset=utf-8",
+        &format!("{}.csv", field.key()),
+    )
 }
 
 #[derive(Debug, thiserror::Error)]

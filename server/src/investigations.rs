@@ -173,6 +173,39 @@ pub async fn edit(
     Ok(changes)
 }
 
+/// Replaces the saved view with `query` (made canonical, its range absolute). Returns
+/// the view saved, or `None` when it was the same.
+pub async fn set_view(
+    pool: &SqlitePool,
+    id: i64,
+    actor: &str,
+    query: &str,
+) -> Result<Option<String>, InvestigationError> {
+    let query = saved_query(pool, query).await?;
+    let mut tx = pool.begin().await?;
+    let old: Option<String> = sqlx::query_scalar("SELECT query FROM investigations WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(old) = old else {
+        return Err(InvestigationError::NotFound);
+    };
+    if old == query {
+        return Ok(None);
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE investigations SET query = ?2, updated_by = ?3, updated_at = ?4 WHERE id = ?1")
+        .bind(id)
+        .bind(&query)
+        .bind(actor)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    history(&mut tx, id, now, actor, "changed the view", Some(&query)).await?;
+    tx.commit().await?;
+    Ok(Some(query))
+}
+
 /// Pins or unpins an event. Returns whether anything changed.
 pub async fn pin(
     pool: &SqlitePool,
@@ -269,7 +302,7 @@ fn failed(e: InvestigationError, back: &str) -> Response {
             let sep = if back.contains('?') { '&' } else { '?' };
             let msg: String =
                 url::form_urlencoded::byte_serialize(e.to_string().as_bytes()).collect();
-            Redirect::to(&format!("{back}{sep}error={msg}")).into_response()
+            Redirect::to(&format!("{back}{sep}problem={msg}")).into_response()
         }
     }
 }
@@ -352,6 +385,43 @@ pub async fn edit_form(
 }
 
 #[derive(Deserialize)]
+pub struct ViewForm {
+    #[serde(default)]
+    query: String,
+}
+
+/// `POST /investigations/{id}/view`: the view being looked at becomes the saved one.
+pub async fn view_form(
+    State(pool): State<SqlitePool>,
+    Path(id): Path<i64>,
+    parts: axum::http::request::Parts,
+    Form(f): Form<ViewForm>,
+) -> Response {
+    let user = match analyst_of(&parts) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let back = format!("/investigations/{id}");
+    match set_view(&pool, id, &user.name, &f.query).await {
+        Ok(changed) => {
+            if let Some(q) = &changed {
+                users::audit(
+                    &pool,
+                    Some(&user.name),
+                    "investigation.view",
+                    Some(&id.to_string()),
+                    Some(q),
+                    Some(&client_of(&parts.extensions)),
+                )
+                .await;
+            }
+            Redirect::to(&format!("{back}?saved=1")).into_response()
+        }
+        Err(e) => failed(e, &back),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct PinForm {
     investigation: i64,
     event: i64,
@@ -394,7 +464,10 @@ async fn pin_form(
                 )
                 .await;
             }
-            Redirect::to(&back).into_response()
+            // Back to where the form was, saying what was done.
+            let sep = if back.contains('?') { '&' } else { '?' };
+            let done = if on { "pinned" } else { "unpinned" };
+            Redirect::to(&format!("{back}{sep}{done}={id}")).into_response()
         }
         Err(e) => failed(e, &back),
     }

@@ -109,6 +109,32 @@ async fn metrics(
     }
 }
 
+/// Pages whose query string is an event view (see `app::query`).
+fn is_view_page(path: &str) -> bool {
+    path == "/"
+        || ["/principals/", "/resources/", "/ips/", "/access-keys/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+}
+
+/// Sends a view page asked for with a non-canonical query (what a GET form sends
+/// without JavaScript: empty fields, repeats, a time to jump to) to its canonical URL,
+/// so what lands in the address bar and in shared links is the clean form.
+async fn canonical_urls(req: Request<Body>, next: axum::middleware::Next) -> axum::response::Response {
+    if req.method() == axum::http::Method::GET && is_view_page(req.uri().path()) {
+        if let Some(canonical) = req.uri().query().and_then(app::query::EventQuery::canonical_of) {
+            let path = req.uri().path();
+            let to = if canonical.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{canonical}")
+            };
+            return axum::response::Redirect::to(&to).into_response();
+        }
+    }
+    next.run(req).await
+}
+
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(&state.pool)
@@ -191,6 +217,7 @@ pub async fn router(
             }),
         )
         .route("/export/{file}", get(crate::export::export))
+        .route("/export/top/{file}", get(crate::export::export_top))
         .route(
             "/investigations/new",
             post(crate::investigations::create_form),
@@ -198,6 +225,10 @@ pub async fn router(
         .route(
             "/investigations/{id}/edit",
             post(crate::investigations::edit_form),
+        )
+        .route(
+            "/investigations/{id}/view",
+            post(crate::investigations::view_form),
         )
         .route(
             "/investigations/pin",
@@ -220,6 +251,7 @@ pub async fn router(
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(axum::middleware::from_fn(canonical_urls))
         .layer(from_fn_with_state(auth_state.clone(), auth::guard_pages))
         .layer(from_fn_with_state(auth_state, auth::resolve_viewer))
         .layer(sessions)

@@ -9,6 +9,8 @@ struct Reply {
     status: u16,
     head: String,
     body: String,
+    /// The body as sent (still chunked, compressed when asked for).
+    bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -72,6 +74,11 @@ async fn send(
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.unwrap();
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |i| i + 4);
+    let bytes = buf[split..].to_vec();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -83,11 +90,23 @@ async fn send(
         status,
         head: head.to_owned(),
         body: body.to_owned(),
+        bytes,
     }
 }
 
 async fn get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
     request(addr, "GET", path, cookie, &[], "").await
+}
+
+/// A GET that follows one redirect within the site, as a browser would.
+async fn get_following(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Reply {
+    let r = get(addr, path, cookie).await;
+    match r.header("location") {
+        Some(to) if r.status == 303 && to.starts_with('/') && !to.starts_with("/login") => {
+            get(addr, &to, cookie).await
+        }
+        _ => r,
+    }
 }
 
 /// A form post from the dashboard's own pages.
@@ -185,6 +204,21 @@ async fn pages_answer_with_the_right_status() {
         "/?before=-1",
         "/?before=99999999999999999999999",
     ] {
+        assert_eq!(get_following(addr, q, c).await.status, 200, "{q}");
+    }
+    // What a GET form sends without JavaScript lands on the canonical link.
+    for (asked, canonical) in [
+        ("/?range=7d&q=&access=&principal=&event=ConsoleLogin&event=ConsoleLogin", "/?range=7d&event=ConsoleLogin"),
+        ("/?range=bogus", "/"),
+        ("/principals/arn:aws:iam::1:user/a?range=all&error=&rows=50", "/principals/arn:aws:iam::1:user/a?range=all"),
+        ("/?at=2021-07-28T10:00&range=all", "/?range=all&cursor=3413044541521920000"),
+    ] {
+        let r = get(addr, asked, c).await;
+        assert_eq!(r.status, 303, "{asked}");
+        assert_eq!(r.header("location").as_deref(), Some(canonical), "{asked}");
+    }
+    // Canonical already, or with parameters of the page's own: answered as asked.
+    for q in ["/?range=7d&event=ConsoleLogin", "/?range=7d&problem=no+title", "/investigations?status=closed"] {
         assert_eq!(get(addr, q, c).await.status, 200, "{q}");
     }
 
@@ -198,7 +232,9 @@ async fn pages_answer_with_the_right_status() {
 /// it needs, and by one that may.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
-    use app::pages::{admin, event, investigations, principal, resource, sources, timeline};
+    use app::pages::{
+        address, admin, event, investigations, principal, resource, sources, timeline, top,
+    };
     let tmp = tempfile::tempdir().unwrap();
     let site = site_dir(&tmp);
     let db = tmp.path().join("c.db");
@@ -307,7 +343,28 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         ),
         (
             "get_investigation",
-            qs(&investigations::GetInvestigation { id: 1 }),
+            qs(&investigations::GetInvestigation {
+                id: 1,
+                view: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_held",
+            qs(&address::GetHeld {
+                field: "ip".into(),
+                value: "203.0.113.9".into(),
+                query: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_top_all",
+            qs(&top::GetTopAll {
+                field: "principal".into(),
+                query: String::new(),
+                by: None,
+            }),
             Some(Role::Viewer),
         ),
         (
@@ -389,7 +446,11 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         );
     }
     // Exports: signed-in users only.
-    for path in ["/export/events.csv", "/export/events.json?range=all"] {
+    for path in [
+        "/export/events.csv",
+        "/export/events.json?range=all",
+        "/export/top/principal.csv?range=all",
+    ] {
         let anon = get(addr, path, None).await;
         assert_eq!(anon.status, 303, "anonymous {path}");
         let ok = get(addr, path, Some(&viewer)).await;
@@ -727,8 +788,12 @@ async fn hostile_strings_are_escaped() {
             app::fmt::resource_href(&format!("arn:aws:s3:::{payload}"))
         ),
         hostile_filters,
+        format!("{}?range=all", app::fmt::ip_href(payload)),
+        "/top/user_agent?range=all".to_string(),
+        "/top/error?range=all".to_string(),
+        format!("/?from={}&to=2024-01-02", url_escape(payload)),
     ] {
-        let r = get(addr, &path, Some(&c)).await;
+        let r = get_following(addr, &path, Some(&c)).await;
         assert_eq!(r.status, 200, "{path}");
         assert!(
             !r.body.contains("<script>alert(1)"),
@@ -743,6 +808,28 @@ async fn hostile_strings_are_escaped() {
             "{path}: payload not shown as text"
         );
     }
+    // A range that cannot be read is said, and what was typed is kept, as text.
+    let r = get(addr, &format!("/?from={}&to=2024-01-02", url_escape(payload)), Some(&c)).await;
+    assert_eq!(r.status, 200, "not redirected away");
+    assert!(r.body.contains("The time range could not be read."));
+    assert!(r.body.contains("value=\"&lt;/title&gt;&lt;/textarea&gt;&lt;script&gt;alert(1)"), "the typed value stays");
+}
+
+/// Undoes `Transfer-Encoding: chunked` on bytes.
+fn dechunk_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&rest[..i]).trim().to_string();
+        let n = usize::from_str_radix(&size, 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        let tail = &rest[i + 2..];
+        out.extend_from_slice(&tail[..n]);
+        rest = &tail[n + 2..];
+    }
+    out
 }
 
 /// Undoes `Transfer-Encoding: chunked`.
@@ -843,6 +930,29 @@ async fn exports_stream_exactly_the_selection() {
         "{}",
         lines[5000]
     );
+    // Compressed, as every browser asks for it, the download is whole too (the stream
+    // used to end early: the compressor polled it again after its end).
+    for path in [
+        "/export/events.csv?from=2024-01-01&to=2024-01-01&sort=oldest",
+        "/export/events.json?from=2024-01-01&to=2024-01-01",
+    ] {
+        let z = request(addr, "GET", path, Some(&c), &[("Accept-Encoding", "gzip")], "").await;
+        assert_eq!(z.status, 200, "{path}");
+        assert!(
+            z.head.to_ascii_lowercase().contains("content-encoding: gzip"),
+            "{}",
+            z.head
+        );
+        let mut plain = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&dechunk_bytes(&z.bytes)[..]),
+            &mut plain,
+        )
+        .expect("a complete gzip stream");
+        let whole = dechunk(&get(addr, path, Some(&c)).await.body);
+        assert_eq!(plain.len(), whole.len(), "{path}");
+        assert_eq!(plain, whole, "{path}");
+    }
 
     // A filter narrows it: the five refused deletions.
     let r = get(
@@ -934,7 +1044,7 @@ async fn investigations_are_saved_shared_edited_and_kept() {
     assert!(
         r.header("location")
             .unwrap()
-            .starts_with("/?range=7d&error="),
+            .starts_with("/?range=7d&problem="),
         "{}",
         r.head
     );
@@ -982,8 +1092,12 @@ async fn investigations_are_saved_shared_edited_and_kept() {
     let r = post_form(addr, "/investigations/pin", Some(&ann), &pin).await;
     assert_eq!(
         r.header("location").as_deref(),
-        Some(&*format!("/events/{event_id}"))
+        Some(&*format!("/events/{event_id}?pinned={id}"))
     );
+    // The event's page says so, and offers Unpin.
+    let ev = get(addr, &format!("/events/{event_id}?pinned={id}"), Some(&ann)).await;
+    assert!(ev.body.contains("✓ Pinned to “Keys used from a new IP”."), "pin confirmed");
+    assert!(ev.body.contains("/investigations/unpin"), "unpin offered");
     // Pinning twice changes nothing.
     post_form(addr, "/investigations/pin", Some(&ann), &pin).await;
     let bad = format!("investigation={id}&event=1&back=%2F");

@@ -3,16 +3,17 @@ use crate::components::{
     events_table::EventsTable,
     kpis::{CountedNotice, KpiStrip},
     pager::Pager,
+    table_tools::TableTools,
     timeline_chart::TimelineChart,
     top_list::TopPanel,
 };
 use crate::fmt;
 use crate::model::Activity;
-use crate::query::{EventQuery, Preset, Sort, TimeRange};
+use crate::query::{EventQuery, Preset, TimeRange};
 use leptos::prelude::*;
 
 /// A selection's figures, histogram, top lists and rows, on a page whose own filter is
-/// fixed (a principal, a resource). Links stay on `path`.
+/// fixed (a principal, a resource, an address, a key). Links stay on `path`.
 #[component]
 pub fn ActivitySection(
     a: Activity,
@@ -20,6 +21,8 @@ pub fn ActivitySection(
     #[prop(into)] path: String,
     /// Headings of the top lists, in order.
     headings: &'static [&'static str],
+    /// The page's query with its own filter added: what "show all" and the export take.
+    selection: EventQuery,
 ) -> impl IntoView {
     let range_text = format!(
         "{} – {} UTC",
@@ -40,6 +43,7 @@ pub fn ActivitySection(
         .next_cursor
         .map(|c| query.with_cursor(Some(c)).href(&path));
     let total = a.kpis.events;
+    let links = query.range_only(&a.range);
     view! {
         {a.counted_from_ms.map(|from_ms| view! {
             <CountedNotice from_ms=from_ms events=a.kpis.events range=a.range.clone() query=query.clone() path=path.clone()/>
@@ -53,12 +57,13 @@ pub fn ActivitySection(
                 .enumerate()
                 .map(|(i, list)| {
                     let heading = headings.get(i).copied();
-                    view! { <TopPanel list=list query=query.clone() path=path.clone() total=total heading=heading.unwrap_or("Top values")/> }
+                    view! { <TopPanel list=list query=query.clone() path=path.clone() total=total heading=heading.unwrap_or("Top values") selection=selection.clone()/> }
                 })
                 .collect_view()}
         </div>
-        <EventsTable rows=a.rows.clone() caption=format!("Events, {range_text}") query=query.clone() path=path.clone()/>
-        <Pager first_href=first_href next_href=next_href newest_first=query.sort == Sort::Newest/>
+        <TableTools query=query.clone() path=path.clone() range=a.range.clone() sorted_from_ms=a.sorted_from_ms selection=selection/>
+        <EventsTable rows=a.rows.clone() caption=format!("Events, {range_text}") query=query.clone() path=path.clone() links=links/>
+        <Pager first_href=first_href next_href=next_href sort=query.sort/>
     }
     .into_any()
 }

@@ -1,4 +1,4 @@
-use crate::query::{Access, EventQuery, Field, Sort};
+use crate::query::{Access, EventQuery, Field};
 use leptos::prelude::*;
 
 /// The query as hidden inputs, so a GET form that changes one part keeps the rest.
@@ -17,12 +17,13 @@ pub fn HiddenQuery(query: EventQuery, skip: &'static [&'static str]) -> impl Int
 }
 
 /// Fields the "add filters" form offers, in order.
-const FORM_FIELDS: [(Field, &str); 9] = [
-    (Field::Principal, "ARN, key or name"),
+const FORM_FIELDS: [(Field, &str); 10] = [
+    (Field::Principal, "ARN, key, name or access key"),
     (Field::Name, "e.g. ConsoleLogin"),
     (Field::Resource, "ARN, name or type"),
-    (Field::SourceIp, "e.g. 203.0.113.7"),
-    (Field::Error, "code, or * for any"),
+    (Field::SourceIp, "address or range: 203.0.113.0/24"),
+    (Field::UserAgent, "any part: command/iam"),
+    (Field::Error, "code or message, * for any"),
     (Field::Account, "12 digits"),
     (Field::Region, "e.g. eu-west-1"),
     (Field::Source, "e.g. s3.amazonaws.com"),
@@ -34,10 +35,9 @@ const FORM_FIELDS: [(Field, &str); 9] = [
 pub fn FilterBar(query: EventQuery, #[prop(into)] action: String) -> impl IntoView {
     let q = query.q.clone().unwrap_or_default();
     let access = query.access;
-    let sort_oldest = query.sort == Sort::Oldest;
     view! {
         <form class="filter-bar" method="get" action=action role="search">
-            <HiddenQuery query=query.clone() skip=&["q", "access", "sort"]/>
+            <HiddenQuery query=query.clone() skip=&["q", "access"]/>
             <div class="filter-bar__main">
                 <label class="filter-bar__search">
                     <span class="visually-hidden">"Search"</span>
@@ -49,13 +49,6 @@ pub fn FilterBar(query: EventQuery, #[prop(into)] action: String) -> impl IntoVi
                         <option value="" selected=access.is_none()>"Reads and writes"</option>
                         <option value="read" selected=access == Some(Access::Read)>"Read-only"</option>
                         <option value="write" selected=access == Some(Access::Write)>"Writes"</option>
-                    </select>
-                </label>
-                <label>
-                    <span class="visually-hidden">"Order"</span>
-                    <select name="sort">
-                        <option value="" selected=!sort_oldest>"Newest first"</option>
-                        <option value="oldest" selected=sort_oldest>"Oldest first"</option>
                     </select>
                 </label>
                 <button type="submit">"Apply"</button>
@@ -79,13 +72,30 @@ pub fn FilterBar(query: EventQuery, #[prop(into)] action: String) -> impl IntoVi
     }
 }
 
-/// The active filters as chips; each one's × is a link to the view without it.
+/// The active filters as chips; each one's × is a link to the view without it. Values
+/// with a name (a principal's key, a resource's ARN) show the name, the value on hover.
 #[component]
-pub fn FilterChips(query: EventQuery, #[prop(into)] path: String) -> impl IntoView {
-    let mut chips: Vec<(String, String, String)> = Vec::new();
+pub fn FilterChips(
+    query: EventQuery,
+    #[prop(into)] path: String,
+    /// Names of filter values, as the server found them.
+    #[prop(optional)]
+    names: Vec<(String, String)>,
+) -> impl IntoView {
+    // (text, whole value, remove, invert)
+    let mut chips: Vec<(String, String, String, String)> = Vec::new();
     for f in &query.filters {
         let flip = query.with_filter(f.field, &f.value, !f.exclude).href(&path);
-        chips.push((f.describe(), query.without_filter(f).href(&path), flip));
+        let name = names
+            .iter()
+            .find(|(v, _)| *v == f.value)
+            .map(|(_, n)| n.as_str());
+        chips.push((
+            f.describe_as(name),
+            f.describe(),
+            query.without_filter(f).href(&path),
+            flip,
+        ));
     }
     if let Some(a) = query.access {
         let text = match a {
@@ -94,13 +104,16 @@ pub fn FilterChips(query: EventQuery, #[prop(into)] path: String) -> impl IntoVi
         };
         chips.push((
             text.into(),
+            text.into(),
             query.with_access(None).href(&path),
             String::new(),
         ));
     }
     if let Some(t) = &query.q {
+        let text = format!("Search “{t}”");
         chips.push((
-            format!("Search “{t}”"),
+            text.clone(),
+            text,
             query.with_text(None).href(&path),
             String::new(),
         ));
@@ -109,6 +122,8 @@ pub fn FilterChips(query: EventQuery, #[prop(into)] path: String) -> impl IntoVi
         let clear = EventQuery {
             range: query.range,
             sort: query.sort,
+            rows: query.rows,
+            compare: query.compare,
             ..EventQuery::default()
         }
         .href(&path);
@@ -116,9 +131,9 @@ pub fn FilterChips(query: EventQuery, #[prop(into)] path: String) -> impl IntoVi
             <ul class="chips" aria-label="Active filters" data-testid="filter-chips">
                 {chips
                     .into_iter()
-                    .map(|(text, remove, flip)| view! {
+                    .map(|(text, whole, remove, flip)| view! {
                         <li class="chip chip--filter">
-                            <span class="chip__text" title=text.clone()>{crate::fmt::clip(&text, 90)}</span>
+                            <span class="chip__text" title=whole>{crate::fmt::clip(&text, 90)}</span>
                             {(!flip.is_empty()).then(|| view! {
                                 <a class="chip__flip" href=flip title="Invert this filter">"⇄"</a>
                             })}

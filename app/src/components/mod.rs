@@ -9,6 +9,7 @@ pub mod json_view;
 pub mod kpis;
 pub mod pager;
 pub mod save_view;
+pub mod table_tools;
 pub mod time_range;
 pub mod timeline_chart;
 pub mod top_list;

@@ -1,18 +1,13 @@
+use crate::query::Sort;
 use leptos::prelude::*;
 
-/// Keyset paging links: back to the first page, on to the next.
+/// Paging links: back to the first page, on to the next.
 #[component]
-pub fn Pager(
-    first_href: Option<String>,
-    next_href: Option<String>,
-    /// Whether the list runs newest first (names the links "Newest" / "Older").
-    #[prop(default = true)]
-    newest_first: bool,
-) -> impl IntoView {
-    let (first, next) = if newest_first {
-        ("← Newest", "Older →")
-    } else {
-        ("← Oldest", "Newer →")
+pub fn Pager(first_href: Option<String>, next_href: Option<String>, sort: Sort) -> impl IntoView {
+    let (first, next) = match sort {
+        Sort::Newest => ("← Newest", "Older →"),
+        Sort::Oldest => ("← Oldest", "Newer →"),
+        Sort::Column(..) => ("← First page", "Next page →"),
     };
     view! {
         <nav class="pager" aria-label="Pages">

@@ -6,9 +6,15 @@ use leptos::prelude::*;
 /// "Save as investigation": a plain form post (analysts and admins only see it).
 #[component]
 pub fn SaveView(query: EventQuery, #[prop(into)] back: String) -> impl IntoView {
+    // A save refused (no title) comes back here saying why.
+    let problem = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("problem");
+    let refused = problem.is_some();
     view! {
-        <details class="save-view" data-testid="save-view">
+        <details class="save-view" data-testid="save-view" open=refused>
             <summary>"Save as investigation"</summary>
+            {problem.map(|p| view! { <p class="error-panel" role="alert">{p}</p> })}
             <form method="post" action="/investigations/new" class="save-view__form">
                 <input type="hidden" name="query" value=query.to_query()/>
                 <input type="hidden" name="back" value=back/>

@@ -53,12 +53,16 @@ pub fn TimelineChart(
                 fmt::count(b.errors)
             );
             let w = (bw - 1.0).max(0.5);
+            // Named twice: the SVG `<title>` for a pointer's tooltip, `aria-label` for
+            // assistive technology (a `<title>` drawn in the browser can land outside
+            // the SVG namespace and name nothing).
+            let bar_label = title.clone();
             // The `<g>` makes this view SVG, so the macro builds an SVG `<a>` (an HTML one,
             // as a separate view inside `<svg>` would get when rendered in the browser,
             // is not drawn).
             view! {
                 <g>
-                    <a href=href>
+                    <a href=href aria-label=bar_label>
                         <title>{title}</title>
                         <rect class="chart__bar" x=x y=H - h width=w height=h></rect>
                         {(eh > 0.0).then(|| view! { <rect class="chart__bar chart__bar--error" x=x y=H - eh width=w height=eh></rect> })}
@@ -173,7 +177,7 @@ pub fn TimelineChart(
     };
     view! {
         <figure class="chart">
-            <svg class="chart__svg" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=label.clone()
+            <svg class="chart__svg" viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="group" aria-label=label.clone()
                 node_ref=svg_ref on:mousedown=on_down on:mousemove=on_move on:mouseup=on_up on:mouseleave=on_leave on:click=on_click>
                 <line class="chart__axis" x1="0" y1=H x2=W y2=H></line>
                 {uncounted}
@@ -191,8 +195,8 @@ pub fn TimelineChart(
                 <span>{fmt::axis(range.to_ms, span)}</span>
             </div>
             <figcaption class="chart__legend">
-                <span class="legend legend--events">"■ events"</span>
-                <span class="legend legend--errors">"■ errors"</span>
+                <span class="legend"><span class="legend__swatch legend--events" aria-hidden="true">"■"</span>" events"</span>
+                <span class="legend"><span class="legend__swatch legend--errors" aria-hidden="true">"■"</span>" errors"</span>
                 <span class="chart__scale">{format!("{} per bar · max {}", fmt::duration(bucket_ms), fmt::count(max))}</span>
             </figcaption>
             <details class="chart__figures">

@@ -6,12 +6,10 @@ use crate::model::{
     Bucket, EventDetail, EventRow, IssuedBy, Kpis, PrincipalInfo, ResolvedRange, ResourceInfo,
     StoreInfo, TopList, TopRow,
 };
-use crate::query::{Field, Sort};
+use crate::query::{Column, Sort};
 use crate::schema::{Dim, ID_HASH_BITS, TermKind, first_id_at, id_time};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 use std::collections::HashMap;
-
-pub const PAGE_SIZE: i64 = 50;
 
 /// Totals over the whole store.
 pub async fn store_info(pool: &SqlitePool) -> Result<StoreInfo, sqlx::Error> {
@@ -33,12 +31,14 @@ pub async fn store_info(pool: &SqlitePool) -> Result<StoreInfo, sqlx::Error> {
 }
 
 /// The timeline's top-N panels, in order.
-pub const TIMELINE_DIMS: [Dim; 8] = [
+pub const TIMELINE_DIMS: [Dim; 10] = [
     Dim::Principal,
     Dim::Name,
     Dim::Resource,
     Dim::SourceIp,
     Dim::ErrorCode,
+    Dim::UserAgent,
+    Dim::AccessKey,
     Dim::Source,
     Dim::Region,
     Dim::Account,
@@ -67,6 +67,9 @@ pub struct Facets {
     /// Set when the figures stop short of the start of the range: they cover the events
     /// from this time on (at least [`SCAN_CAP`] of them), exactly.
     pub counted_from_ms: Option<i64>,
+    /// Per dimension: how many values it has, and whether that is exact (a summary
+    /// read only so deep gives a lower bound).
+    pub distinct: HashMap<u8, (i64, bool)>,
 }
 
 fn empty_buckets(r: &ResolvedRange, bucket_ms: i64) -> (i64, Vec<Bucket>) {
@@ -141,27 +144,28 @@ pub async fn scan_facets(
     sel.push_where(&mut qb, (first_id_at(r.from_ms), first_id_at(r.to_ms)));
     qb.push(
         ")
-         SELECT -1, count(*), count(error_code_id), 0 FROM m
+         SELECT -1, count(*), count(error_code_id), 0, 0 FROM m
          UNION ALL SELECT -2, coalesce(sum(read_only = 0), 0),
              coalesce(sum(error_code_id IN (SELECT value FROM json_each(",
     );
     qb.push_bind(denied);
     qb.push(
-        "))), 0), 0 FROM m
-         UNION ALL SELECT -3, count(DISTINCT principal_id), 0, 0 FROM m",
+        "))), 0), 0, 0 FROM m
+         UNION ALL SELECT -3, count(DISTINCT principal_id), 0, 0, 0 FROM m",
     );
     if bucket_ms.is_some() {
         qb.push(" UNION ALL SELECT -4, (event_time - ");
         qb.push_bind(first);
         qb.push(") / ");
         qb.push_bind(bucket);
-        qb.push(", count(*), count(error_code_id) FROM m GROUP BY 2");
+        qb.push(", count(*), count(error_code_id), 0 FROM m GROUP BY 2");
     }
     if depth > 0 && !dims.is_empty() {
         qb.push(
-            " UNION ALL SELECT dim, value, n, x FROM (
+            " UNION ALL SELECT dim, value, n, x, total FROM (
                 SELECT dim, value, n, x,
-                       row_number() OVER (PARTITION BY dim ORDER BY n DESC, value) AS rk
+                       row_number() OVER (PARTITION BY dim ORDER BY n DESC, value) AS rk,
+                       count(*) OVER (PARTITION BY dim) AS total
                 FROM (",
         );
         for (i, dim) in dims.iter().enumerate() {
@@ -179,6 +183,13 @@ pub async fn scan_facets(
                      FROM m, json_each(m.resource_ids) r JOIN resources res ON res.id = r.value
                      WHERE res.type <> 'AWS::S3::Object' GROUP BY 2"
                 ),
+                // The timeline lists long-term keys, as the rollups hold them: the ones
+                // the daily rollup knows (temporary keys, one a session, are left out).
+                Dim::AccessKey if !objects => format!(
+                    "SELECT {d} AS dim, access_key_id AS value, count(*) AS n, count(error_code_id) AS x
+                     FROM m WHERE access_key_id IN (SELECT value FROM rollup_day WHERE dim = {d})
+                     GROUP BY 2"
+                ),
                 _ => {
                     let col = scan_column(*dim);
                     format!(
@@ -195,9 +206,9 @@ pub async fn scan_facets(
         );
         qb.push_bind(depth);
     }
-    let rows: Vec<(i64, i64, i64, i64)> = qb.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<(i64, i64, i64, i64, i64)> = qb.build_query_as().fetch_all(pool).await?;
     let mut f = Facets::default();
-    for (dim, a, b, c) in rows {
+    for (dim, a, b, c, total) in rows {
         match dim {
             -1 => {
                 f.kpis.events = a;
@@ -217,6 +228,7 @@ pub async fn scan_facets(
             d => {
                 if let Ok(d) = u8::try_from(d) {
                     f.top.entry(d).or_default().push((a, b, c));
+                    f.distinct.insert(d, (total, true));
                 }
             }
         }
@@ -284,11 +296,7 @@ pub async fn summary_facets(
         };
         // Hours [h0, ha) and [hb, h1); days [d0, d1). Principals are always listed in
         // full (they are counted); the other dimensions only when top lists are asked for.
-        let dims: &[Dim] = if depth > 0 {
-            &Dim::ALL[..8]
-        } else {
-            &Dim::ALL[..1]
-        };
+        let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
         let mut middle = Facets::default();
         for dim in dims {
             let limit = if *dim == Dim::Principal {
@@ -325,13 +333,18 @@ pub async fn summary_facets(
             if *dim == Dim::Principal {
                 principals.extend(rows.iter().map(|(v, _, _)| *v));
             }
+            if rows.len() as i64 >= limit {
+                middle.distinct.insert(*dim as u8, (limit, false));
+            }
             middle.top.insert(*dim as u8, rows);
         }
         parts.push(middle);
     }
     f.kpis.principals = principals.len() as i64;
     if depth > 0 {
-        f.top = merge_top(&parts, depth);
+        let m = merge_top(&parts, depth);
+        f.top = m.top;
+        f.distinct = m.distinct;
     }
     Ok(f)
 }
@@ -348,11 +361,7 @@ async fn scan_edges(
     let mut parts = Vec::new();
     let mut principals = std::collections::HashSet::new();
     for &(from_ms, to_ms) in edges.iter().filter(|(a, b)| a < b) {
-        let edge = ResolvedRange {
-            from_ms,
-            to_ms,
-            preset: None,
-        };
+        let edge = ResolvedRange::new(from_ms, to_ms);
         let e = scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), objects).await?;
         if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
             principals.extend(p.iter().map(|(v, _, _)| *v));
@@ -362,9 +371,11 @@ async fn scan_edges(
     Ok((parts, principals))
 }
 
-/// Top lists of several parts of a range added up, each cut to `depth`.
-fn merge_top(parts: &[Facets], depth: i64) -> HashMap<u8, Vec<(i64, i64, i64)>> {
+/// Top lists of several parts of a range added up, each cut to `depth`, with how many
+/// values each has in all (exact when no part's list was cut short).
+fn merge_top(parts: &[Facets], depth: i64) -> MergedTop {
     let mut top = HashMap::new();
+    let mut distinct = HashMap::new();
     for dim in Dim::ALL {
         let mut merged: HashMap<i64, (i64, i64)> = HashMap::new();
         for p in parts {
@@ -374,13 +385,25 @@ fn merge_top(parts: &[Facets], depth: i64) -> HashMap<u8, Vec<(i64, i64, i64)>> 
                 m.1 += x;
             }
         }
+        let exact = parts.iter().all(|p| {
+            p.distinct
+                .get(&(dim as u8))
+                .is_none_or(|(n, exact)| *exact && p.top.get(&(dim as u8)).map_or(0, Vec::len) as i64 >= *n)
+        });
         let mut list: Vec<(i64, i64, i64)> =
             merged.into_iter().map(|(v, (n, x))| (v, n, x)).collect();
+        distinct.insert(dim as u8, (list.len() as i64, exact));
         list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         list.truncate(usize::try_from(depth).unwrap_or(usize::MAX));
         top.insert(dim as u8, list);
     }
-    top
+    MergedTop { top, distinct }
+}
+
+/// What [`merge_top`] gives.
+struct MergedTop {
+    top: HashMap<u8, Vec<(i64, i64, i64)>>,
+    distinct: HashMap<u8, (i64, bool)>,
 }
 
 /// The same figures for one principal (a role with its sessions) or one resource, from
@@ -450,6 +473,8 @@ pub async fn entity_facets(
              FROM entity_day
              WHERE kind = ?1 AND entity IN (SELECT value FROM json_each(?2)) AND dim IN (?3, ?4)
                AND day >= ?5 AND day < ?6 AND (flags & ?7) = ?8
+               -- On the timeline, long-term access keys only (see `scan_facets`).
+               AND (?10 OR dim <> ?11 OR value IN (SELECT value FROM rollup_day WHERE dim = ?11))
              GROUP BY value ORDER BY n DESC, value LIMIT ?9",
         )
         .bind(kind)
@@ -461,17 +486,24 @@ pub async fn entity_facets(
         .bind(mask)
         .bind(want)
         .bind(limit)
+        .bind(objects)
+        .bind(Dim::AccessKey as u8)
         .fetch_all(pool)
         .await?;
         if *dim == Dim::Principal {
             principals.extend(rows.iter().map(|(v, _, _)| *v));
+        }
+        if rows.len() as i64 >= limit {
+            middle.distinct.insert(*dim as u8, (limit, false));
         }
         middle.top.insert(*dim as u8, rows);
     }
     parts.push(middle);
     f.kpis.principals = principals.len() as i64;
     if depth > 0 {
-        f.top = merge_top(&parts, depth);
+        let m = merge_top(&parts, depth);
+        f.top = m.top;
+        f.distinct = m.distinct;
     }
     Ok(f)
 }
@@ -548,11 +580,7 @@ pub async fn newest_facets(
         if lo - r.from_ms < w / 4 {
             lo = r.from_ms;
         }
-        let window = ResolvedRange {
-            from_ms: lo,
-            to_ms: hi,
-            preset: None,
-        };
+        let window = ResolvedRange::new(lo, hi);
         let part = scan_facets(pool, sel, &window, bucket_ms, (i64::MAX, &wanted), objects).await?;
         f.kpis.events += part.kpis.events;
         f.kpis.errors += part.kpis.errors;
@@ -585,7 +613,9 @@ pub async fn newest_facets(
     f.kpis.principals = principals.len() as i64;
     f.buckets = buckets;
     if depth > 0 {
-        f.top = merge_top(&parts, depth);
+        let m = merge_top(&parts, depth);
+        f.top = m.top;
+        f.distinct = m.distinct;
         f.top.retain(|d, _| dims.iter().any(|x| *x as u8 == *d));
     }
     Ok(f)
@@ -594,12 +624,19 @@ pub async fn newest_facets(
 /// Names for the ids of the top lists: what a filter matches and what is shown.
 pub async fn label_top(
     pool: &SqlitePool,
-    top: &HashMap<u8, Vec<(i64, i64, i64)>>,
+    facets: &Facets,
     dims: &[Dim],
+    shown: usize,
 ) -> Result<Vec<TopList>, sqlx::Error> {
     let mut out = Vec::new();
     for &dim in dims {
-        let rows = top.get(&(dim as u8)).cloned().unwrap_or_default();
+        let mut rows = facets.top.get(&(dim as u8)).cloned().unwrap_or_default();
+        let (distinct, exact) = facets
+            .distinct
+            .get(&(dim as u8))
+            .copied()
+            .unwrap_or((rows.len() as i64, true));
+        rows.truncate(shown);
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
         let names: Vec<(i64, String, String)> = match dim {
@@ -636,23 +673,13 @@ pub async fn label_top(
                 (id, (v, l))
             })
             .collect();
-        let field = match dim {
-            Dim::Principal => Field::Principal,
-            Dim::Name => Field::Name,
-            Dim::Source => Field::Source,
-            Dim::Resource => Field::Resource,
-            Dim::SourceIp => Field::SourceIp,
-            Dim::ErrorCode => Field::Error,
-            Dim::Region => Field::Region,
-            Dim::Account => Field::Account,
-            Dim::UserAgent => Field::UserAgent,
-            Dim::AccessKey => Field::AccessKey,
-        };
+        let field = dim.field();
         out.push(TopList {
             field,
+            distinct: distinct.max(rows.len() as i64),
+            exact,
             rows: rows
                 .into_iter()
-                .take(TOP_N)
                 .filter_map(|(id, events, errors)| {
                     names.get(&id).map(|(value, label)| TopRow {
                         value: value.clone(),
@@ -665,6 +692,31 @@ pub async fn label_top(
         });
     }
     Ok(out)
+}
+
+/// Values a "show all" list goes down to.
+pub const ALL_VALUES: i64 = 5000;
+
+/// Every value of one dimension in a selection (down to [`ALL_VALUES`]), with its events
+/// and errors, most events first.
+pub async fn top_all(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    dim: Dim,
+    objects: bool,
+) -> Result<(TopList, Facets), sqlx::Error> {
+    let f = facets(pool, sel, r, None, (ALL_VALUES, &[dim]), objects).await?;
+    let list = label_top(pool, &f, &[dim], usize::MAX)
+        .await?
+        .pop()
+        .unwrap_or(TopList {
+            field: dim.field(),
+            rows: Vec::new(),
+            distinct: 0,
+            exact: true,
+        });
+    Ok((list, f))
 }
 
 /// A resource's name with the Region and account from its ARN, so the same name in two
@@ -738,7 +790,7 @@ struct RowDb {
     resource: Option<String>,
     resource_arn: Option<String>,
     source_ip: Option<String>,
-    error_code: Option<String>,
+    error: Option<String>,
     read_only: Option<bool>,
 }
 
@@ -749,8 +801,84 @@ fn page_bounds(r: &ResolvedRange, sort: Sort, cursor: Option<i64>) -> (i64, i64)
     match (sort, cursor) {
         (Sort::Newest, Some(c)) => (lo, hi.min(c)),
         (Sort::Oldest, Some(c)) => (lo.max(c.saturating_add(1)), hi),
-        (_, None) => (lo, hi),
+        _ => (lo, hi),
     }
+}
+
+/// Where a column order starts sorting: the start of the bucket from which the newest
+/// [`SCAN_CAP`] events of the histogram on, or `None` when the whole range holds fewer.
+/// Sorting millions of events by a name would take seconds; the newest fifty thousand
+/// take tens of milliseconds, and the page says which span it sorted.
+pub fn sort_span(buckets: &[Bucket], range: &ResolvedRange) -> Option<i64> {
+    let mut n = 0;
+    for b in buckets.iter().rev() {
+        n += b.events;
+        if n >= SCAN_CAP {
+            return Some(b.start_ms.max(range.from_ms)).filter(|s| *s > range.from_ms);
+        }
+    }
+    None
+}
+
+/// One page of the selected events in `r` ordered by a column (then newest first),
+/// `offset` rows in. Returns the rows and the offset of the next page.
+pub async fn list_by_column(
+    pool: &SqlitePool,
+    sel: &Selection,
+    r: &ResolvedRange,
+    (column, desc): (Column, bool),
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<EventRow>, Option<i64>), sqlx::Error> {
+    let (lo, hi) = (first_id_at(r.from_ms), first_id_at(r.to_ms));
+    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
+    qb.push(" FROM events e");
+    qb.push(ROW_JOINS);
+    qb.push(" WHERE e.id >= ");
+    qb.push_bind(lo);
+    qb.push(" AND e.id < ");
+    qb.push_bind(hi);
+    sel.push_where(&mut qb, (lo, hi));
+    // The expression comes from a closed enum, never from input.
+    let expr = match column {
+        Column::Principal => "p.display_name",
+        Column::Event => "n.value",
+        Column::Source => "s.value",
+        Column::Region => "rg.value",
+        Column::Resource => "res.name",
+        Column::SourceIp => "ip.value",
+        Column::Error => "ec.value",
+    };
+    qb.push(format_args!(
+        " ORDER BY {expr} IS NULL, {expr} {}, e.id DESC LIMIT ",
+        if desc { "DESC" } else { "ASC" }
+    ));
+    qb.push_bind(limit + 1);
+    qb.push(" OFFSET ");
+    qb.push_bind(offset.max(0));
+    let found: Vec<RowDb> = qb.build_query_as().fetch_all(pool).await?;
+    let (rows, more) = page_rows(pool, sel, found, limit).await?;
+    Ok((rows, more.then_some(offset.max(0) + limit)))
+}
+
+/// The first `limit` of the rows found (one more was asked for, to know whether there
+/// is a next page), with where a search matched each; and whether there were more.
+async fn page_rows(
+    pool: &SqlitePool,
+    sel: &Selection,
+    found: Vec<RowDb>,
+    limit: i64,
+) -> Result<(Vec<EventRow>, bool), sqlx::Error> {
+    let more = found.len() as i64 > limit;
+    let mut rows: Vec<EventRow> = found
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(RowDb::into_row)
+        .collect();
+    if !sel.words.is_empty() {
+        annotate_matches(pool, &mut rows, &sel.words).await?;
+    }
+    Ok((rows, more))
 }
 
 /// One page of the selected events in the range, in `sort` order, after the cursor.
@@ -775,27 +903,19 @@ pub async fn list(
         let (mut a, mut b) = (lo, hi);
         while a < b && (found.len() as i64) < want {
             let window = match sort {
-                Sort::Newest => (b.saturating_sub(w).max(a), b),
                 Sort::Oldest => (a, a.saturating_add(w).min(b)),
+                _ => (b.saturating_sub(w).max(a), b),
             };
             let more = list_ids(pool, sel, window, sort, want - found.len() as i64).await?;
             found.extend(more);
             match sort {
-                Sort::Newest => b = window.0,
                 Sort::Oldest => a = window.1,
+                _ => b = window.0,
             }
             w = w.saturating_mul(8);
         }
     }
-    let more = found.len() as i64 > limit;
-    let mut rows: Vec<EventRow> = found
-        .into_iter()
-        .take(usize::try_from(limit).unwrap_or(0))
-        .map(RowDb::into_row)
-        .collect();
-    if !sel.words.is_empty() {
-        annotate_matches(pool, &mut rows, &sel.words).await?;
-    }
+    let (rows, more) = page_rows(pool, sel, found, limit).await?;
     let next = if more {
         rows.last().map(|r| r.id)
     } else {
@@ -819,15 +939,15 @@ async fn list_ids(
     qb.push_bind(hi);
     sel.push_where(&mut qb, (lo, hi));
     qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
         Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
+        _ => " ORDER BY e.id DESC LIMIT ",
     });
     qb.push_bind(limit);
     qb.push(") e");
     qb.push(ROW_JOINS);
     qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC",
         Sort::Oldest => " ORDER BY e.id ASC",
+        _ => " ORDER BY e.id DESC",
     });
     qb.build_query_as().fetch_all(pool).await
 }
@@ -874,7 +994,7 @@ const ROW_COLUMNS: &str =
     "SELECT e.id, e.event_time, p.display_name AS principal, p.key AS principal_key,
         p.kind AS principal_kind, n.value AS name, s.value AS source, rg.value AS region,
         res.name AS resource, res.arn AS resource_arn, ip.value AS source_ip,
-        ec.value AS error_code, e.read_only";
+        ec.value AS error, e.read_only";
 
 const ROW_JOINS: &str = "
      JOIN principals p ON p.id = e.principal_id
@@ -901,11 +1021,13 @@ pub async fn rows_by_ids(pool: &SqlitePool, ids: &[i64]) -> Result<Vec<EventRow>
 const RELATED_WINDOW_MS: i64 = 10 * 60_000;
 
 /// Events within minutes of `id` from the same request, the same shared event (copies
-/// delivered to other accounts) or the same principal, nearest first in time order.
+/// delivered to other accounts) or the same principal — those of the same request or
+/// shared event first, then the nearest in time, at most [`crate::model::RELATED_SHOWN`] — with the
+/// event itself, in time order; and whether more were left out.
 pub async fn related(
     pool: &SqlitePool,
     id: i64,
-) -> Result<Vec<crate::model::RelatedEvent>, sqlx::Error> {
+) -> Result<(Vec<crate::model::RelatedEvent>, bool), sqlx::Error> {
     let t = crate::schema::id_time(id);
     let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(ROW_COLUMNS);
     qb.push(
@@ -927,15 +1049,18 @@ pub async fn related(
          ORDER BY (coalesce(e.request_id = me.request_id, 0)
                    OR coalesce(e.shared_event_id = me.shared_event_id, 0)) DESC,
                   abs(e.event_time - me.event_time), e.id
-         LIMIT 30",
+         LIMIT ",
     );
+    qb.push_bind(crate::model::RELATED_SHOWN + 1);
     #[derive(FromRow)]
     struct Rel {
         #[sqlx(flatten)]
         row: RowDb,
         why: String,
     }
-    let rows: Vec<Rel> = qb.build_query_as().fetch_all(pool).await?;
+    let mut rows: Vec<Rel> = qb.build_query_as().fetch_all(pool).await?;
+    let capped = rows.len() as i64 > crate::model::RELATED_SHOWN;
+    rows.truncate(crate::model::RELATED_SHOWN as usize);
     let mut out: Vec<crate::model::RelatedEvent> = rows
         .into_iter()
         .map(|r| crate::model::RelatedEvent {
@@ -943,8 +1068,18 @@ pub async fn related(
             row: r.row.into_row(),
         })
         .collect();
+    // The event itself, in its place among them.
+    out.extend(
+        rows_by_ids(pool, &[id])
+            .await?
+            .into_iter()
+            .map(|row| crate::model::RelatedEvent {
+                why: "this event".into(),
+                row,
+            }),
+    );
     out.sort_by_key(|r| r.row.id);
-    Ok(out)
+    Ok((out, capped))
 }
 
 impl RowDb {
@@ -962,7 +1097,7 @@ impl RowDb {
             resource: r.resource,
             resource_arn: r.resource_arn,
             source_ip: r.source_ip,
-            error_code: r.error_code,
+            error: r.error,
             read_only: r.read_only,
             matches: Vec::new(),
         }
@@ -980,8 +1115,7 @@ struct DetailDb {
     event_type: Option<String>,
     category: Option<String>,
     read_only: Option<bool>,
-    error_code: Option<String>,
-    error_message: Option<String>,
+    error: Option<String>,
     source_ip: Option<String>,
     user_agent: Option<String>,
     access_key: Option<String>,
@@ -1024,6 +1158,15 @@ pub fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A top-level string field of a record.
+fn text_field(record: &serde_json::Value, key: &str) -> Option<String> {
+    record
+        .get(key)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 fn pretty(v: Option<&serde_json::Value>) -> Option<String> {
     v.filter(|v| !v.is_null())
         .and_then(|v| serde_json::to_string_pretty(v).ok())
@@ -1034,7 +1177,7 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
     let row: Option<DetailDb> = sqlx::query_as(
         "SELECT e.id, e.event_time, a.value AS account, rg.value AS region, s.value AS source,
                 n.value AS name, et.value AS event_type, c.value AS category, e.read_only,
-                ec.value AS error_code, em.value AS error_message, ip.value AS source_ip,
+                ec.value AS error, ip.value AS source_ip,
                 ua.value AS user_agent, ak.value AS access_key, e.request_id, e.shared_event_id,
                 e.resource_ids, e.raw_dict, e.raw,
                 p.display_name AS p_display, p.kind AS p_kind, p.key AS p_key, p.arn AS p_arn,
@@ -1049,7 +1192,6 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
          LEFT JOIN terms et ON et.id = e.type_id
          LEFT JOIN terms c ON c.id = e.category_id
          LEFT JOIN terms ec ON ec.id = e.error_code_id
-         LEFT JOIN terms em ON em.id = e.error_message_id
          LEFT JOIN terms ip ON ip.id = e.source_ip_id
          LEFT JOIN terms ua ON ua.id = e.user_agent_id
          LEFT JOIN terms ak ON ak.id = e.access_key_id
@@ -1062,6 +1204,7 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
     let raw = RawReader::default()
         .read(pool, r.id, r.raw_dict, &r.raw)
         .await?;
+    let (related, related_capped) = related(pool, r.id).await?;
     let value: serde_json::Value =
         serde_json::from_slice(&raw).map_err(|e| DetailError::Raw(r.id, e.to_string()))?;
     let resources: Vec<ResourceInfo> = match &r.resource_ids {
@@ -1108,8 +1251,9 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         event_type: r.event_type,
         category: r.category,
         read_only: r.read_only,
-        error_code: r.error_code,
-        error_message: r.error_message,
+        error_code: text_field(&value, "errorCode"),
+        error_message: text_field(&value, "errorMessage"),
+        error: r.error,
         source_ip: r.source_ip,
         user_agent: r.user_agent,
         access_key: r.access_key,
@@ -1131,7 +1275,10 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         additional_event_data: pretty(value.get("additionalEventData")),
         raw_pretty: serde_json::to_string_pretty(&value).unwrap_or_default(),
         pin_to: Vec::new(),
-        related: related(pool, r.id).await?,
+        pinned_in: Vec::new(),
+        can_pin: false,
+        related,
+        related_capped,
     }))
 }
 
@@ -1144,18 +1291,16 @@ pub async fn activity(
     dims: &[Dim],
 ) -> Result<crate::model::Activity, sqlx::Error> {
     let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
-    let (f, (rows, next_cursor)) = futures::try_join!(
-        facets(
-            pool,
-            sel,
-            range,
-            Some(bucket_ms),
-            (TOP_N as i64, dims),
-            true
-        ),
-        list(pool, sel, range, query.sort, query.cursor, PAGE_SIZE)
-    )?;
-    let top = label_top(pool, &f.top, dims).await?;
+    let figures = facets(
+        pool,
+        sel,
+        range,
+        Some(bucket_ms),
+        (TOP_N as i64, dims),
+        true,
+    );
+    let (f, page) = figures_and_page(pool, sel, query, range, figures).await?;
+    let top = label_top(pool, &f, dims, TOP_N).await?;
     Ok(crate::model::Activity {
         range: range.clone(),
         bucket_ms,
@@ -1163,9 +1308,67 @@ pub async fn activity(
         kpis: f.kpis,
         counted_from_ms: f.counted_from_ms,
         top,
-        rows,
-        next_cursor,
+        rows: page.rows,
+        next_cursor: page.next_cursor,
+        sorted_from_ms: page.sorted_from_ms,
     })
+}
+
+/// A page of rows as a view shows it.
+#[derive(Debug, Clone, Default)]
+pub struct RowsPage {
+    pub rows: Vec<EventRow>,
+    /// The cursor of the next page (see [`crate::query::EventQuery::cursor`]).
+    pub next_cursor: Option<i64>,
+    /// A column order sorted only the events from here on (see [`sort_span`]).
+    pub sorted_from_ms: Option<i64>,
+}
+
+/// The figures (from `figures`) and the page of rows a query asks for. In time order
+/// both are read side by side; a column order waits for the figures, which bound what
+/// it sorts.
+pub async fn figures_and_page(
+    pool: &SqlitePool,
+    sel: &Selection,
+    query: &crate::query::EventQuery,
+    range: &ResolvedRange,
+    figures: impl std::future::Future<Output = Result<Facets, sqlx::Error>>,
+) -> Result<(Facets, RowsPage), sqlx::Error> {
+    match query.sort {
+        Sort::Column(column, desc) => {
+            let f = figures.await?;
+            let from = sort_span(&f.buckets, range)
+                .into_iter()
+                .chain(f.counted_from_ms)
+                .max();
+            let span = ResolvedRange::new(from.unwrap_or(range.from_ms), range.to_ms);
+            let offset = query.cursor.unwrap_or(0);
+            let (rows, next_cursor) =
+                list_by_column(pool, sel, &span, (column, desc), offset, query.rows).await?;
+            Ok((
+                f,
+                RowsPage {
+                    rows,
+                    next_cursor,
+                    sorted_from_ms: from,
+                },
+            ))
+        }
+        _ => {
+            let (f, (rows, next_cursor)) = futures::try_join!(
+                figures,
+                list(pool, sel, range, query.sort, query.cursor, query.rows)
+            )?;
+            Ok((
+                f,
+                RowsPage {
+                    rows,
+                    next_cursor,
+                    sorted_from_ms: None,
+                },
+            ))
+        }
+    }
 }
 
 /// The original record of an event, parsed.
@@ -1201,6 +1404,8 @@ pub struct ExportRow {
     pub user_agent: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Whether the event failed (see `EventRow::error`).
+    pub failed: bool,
     pub read_only: Option<bool>,
     pub resources: Option<String>,
     pub request_id: Option<String>,
@@ -1222,7 +1427,13 @@ pub async fn export_page(
         "SELECT e.id, e.event_time, a.value AS account, rg.value AS region, s.value AS source,
                 n.value AS name, p.display_name AS principal, p.key AS principal_key,
                 p.kind AS principal_kind, ak.value AS access_key, ip.value AS source_ip,
-                ua.value AS user_agent, ec.value AS error_code, em.value AS error_message,
+                ua.value AS user_agent,
+                CASE WHEN ec.kind = ",
+    );
+    qb.push_bind(TermKind::ErrorCode as u8);
+    qb.push(
+        " THEN ec.value END AS error_code,
+                em.value AS error_message, e.error_code_id IS NOT NULL AS failed,
                 e.read_only,
                 (SELECT group_concat(r.arn, ' ') FROM json_each(e.resource_ids) j
                  JOIN resources r ON r.id = j.value) AS resources,
@@ -1234,8 +1445,8 @@ pub async fn export_page(
     qb.push_bind(hi);
     sel.push_where(&mut qb, (lo, hi));
     qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC LIMIT ",
         Sort::Oldest => " ORDER BY e.id ASC LIMIT ",
+        _ => " ORDER BY e.id DESC LIMIT ",
     });
     qb.push_bind(limit);
     qb.push(
@@ -1252,8 +1463,8 @@ pub async fn export_page(
          LEFT JOIN terms em ON em.id = e.error_message_id",
     );
     qb.push(match sort {
-        Sort::Newest => " ORDER BY e.id DESC",
         Sort::Oldest => " ORDER BY e.id ASC",
+        _ => " ORDER BY e.id DESC",
     });
     qb.build_query_as().fetch_all(pool).await
 }

@@ -9,8 +9,8 @@ use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 /// Which set of ids a filter is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
-    /// An interned column of `events`.
-    Term(TermKind, &'static str),
+    /// An interned column of `events`, holding terms of these kinds.
+    Term(&'static [TermKind], &'static str),
     /// `principal_id`, sessions of a matched role included.
     Principal,
     /// Any of the event's resources (`event_resources`).
@@ -19,16 +19,20 @@ enum Target {
 
 fn target(field: Field) -> Target {
     match field {
-        Field::Account => Target::Term(TermKind::Account, "account_id"),
-        Field::Region => Target::Term(TermKind::Region, "region_id"),
-        Field::Source => Target::Term(TermKind::Source, "source_id"),
-        Field::Name => Target::Term(TermKind::Name, "name_id"),
-        Field::AccessKey => Target::Term(TermKind::AccessKey, "access_key_id"),
-        Field::SourceIp => Target::Term(TermKind::SourceIp, "source_ip_id"),
-        Field::UserAgent => Target::Term(TermKind::UserAgent, "user_agent_id"),
-        Field::Error => Target::Term(TermKind::ErrorCode, "error_code_id"),
-        Field::EventType => Target::Term(TermKind::EventType, "type_id"),
-        Field::Category => Target::Term(TermKind::Category, "category_id"),
+        Field::Account => Target::Term(&[TermKind::Account], "account_id"),
+        Field::Region => Target::Term(&[TermKind::Region], "region_id"),
+        Field::Source => Target::Term(&[TermKind::Source], "source_id"),
+        Field::Name => Target::Term(&[TermKind::Name], "name_id"),
+        Field::AccessKey => Target::Term(&[TermKind::AccessKey], "access_key_id"),
+        Field::SourceIp => Target::Term(&[TermKind::SourceIp], "source_ip_id"),
+        Field::UserAgent => Target::Term(&[TermKind::UserAgent], "user_agent_id"),
+        // The event's error: its code, else its message or failure field.
+        Field::Error => Target::Term(
+            &[TermKind::ErrorCode, TermKind::ErrorMessage],
+            "error_code_id",
+        ),
+        Field::EventType => Target::Term(&[TermKind::EventType], "type_id"),
+        Field::Category => Target::Term(&[TermKind::Category], "category_id"),
         Field::Principal => Target::Principal,
         Field::Resource => Target::Resource,
     }
@@ -75,6 +79,10 @@ struct Clause {
     /// Principals, or resources none of which is a single S3 object: the per-entity
     /// summaries cover them.
     summarised: bool,
+    /// For addresses and access keys: an FTS5 expression that finds every event holding
+    /// one of the values (they are in the full-text index), so an include filter reads
+    /// only those events instead of the whole range.
+    fts: Option<String>,
 }
 
 /// The filters of a query as id sets, ready to be applied to `events e`.
@@ -89,6 +97,8 @@ pub struct Selection {
     text: Option<Vec<WordClause>>,
     /// The search's words, to show where each event matched.
     pub words: Vec<crate::search::Word>,
+    /// Events below this id are not in the full-text index yet (see `search_index`).
+    fts_pending_below: Option<i64>,
 }
 
 impl Selection {
@@ -157,6 +167,20 @@ impl Selection {
         for c in &self.clauses {
             match (c.target, c.exclude) {
                 (Target::Term(_, col), false) => {
+                    // The index's candidates first, when it covers the whole range.
+                    if let Some(fts) = c
+                        .fts
+                        .as_ref()
+                        .filter(|_| self.fts_pending_below.is_none_or(|below| lo >= below))
+                    {
+                        qb.push(" AND e.id IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ");
+                        qb.push_bind(fts.clone());
+                        qb.push(" AND rowid >= ");
+                        qb.push_bind(lo);
+                        qb.push(" AND rowid < ");
+                        qb.push_bind(hi);
+                        qb.push(")");
+                    }
                     qb.push(format_args!(
                         " AND e.{col} IN (SELECT value FROM json_each("
                     ));
@@ -308,21 +332,161 @@ fn like_pattern(text: &str) -> String {
     p
 }
 
-/// Principals a value names (by key, ARN or display name), with the sessions of any
-/// role among them.
+/// Principals a value names (by key, ARN or display name, or an access key they used),
+/// with the sessions of any role among them.
 pub async fn principal_ids(pool: &SqlitePool, values_json: &str) -> Result<Vec<i64>, sqlx::Error> {
+    let values: Vec<String> = serde_json::from_str(values_json).unwrap_or_default();
+    let mut users: Vec<i64> = Vec::new();
+    for key in values.iter().filter(|v| looks_like_access_key(v)) {
+        users.extend(key_users(pool, key).await?);
+    }
     sqlx::query_scalar(
         "WITH RECURSIVE p(id) AS (
              SELECT id FROM principals WHERE key IN (SELECT value FROM json_each(?1))
              UNION SELECT id FROM principals WHERE arn IN (SELECT value FROM json_each(?1))
              UNION SELECT id FROM principals WHERE display_name IN (SELECT value FROM json_each(?1))
+             UNION SELECT value FROM json_each(?2)
              UNION SELECT c.id FROM principals c JOIN p ON c.parent_id = p.id
          )
          SELECT id FROM p ORDER BY id",
     )
     .bind(values_json)
+    .bind(json_ids(&users))
     .fetch_all(pool)
     .await
+}
+
+/// `AKIA…`, `ASIA…` and the other access key id forms.
+pub fn looks_like_access_key(v: &str) -> bool {
+    v.len() >= 16
+        && v.len() <= 128
+        && ["AKIA", "ASIA", "ABIA", "ACCA", "AIDA", "AROA"]
+            .iter()
+            .any(|p| v.starts_with(p))
+        && v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The FTS5 expression that finds records holding one of `values` as a run of whole
+/// tokens; `None` when there are too many values or one has no token.
+fn phrase_any<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut phrases = Vec::new();
+    for v in values {
+        if phrases.len() >= PREFIX_TERMS as usize {
+            return None;
+        }
+        phrases.push(crate::search::lookup_phrase(v)?);
+    }
+    (!phrases.is_empty()).then(|| phrases.join(" OR "))
+}
+
+/// Whether the index finds the values' events quicker than a read along the range: an
+/// access key is one token, whose list of events the index reads straight through; an
+/// address is a phrase of number tokens found in many other values, worth it only while
+/// its events are a small share of all (under 5 %, by the daily rollup).
+async fn rare(pool: &SqlitePool, field: Field, ids: &[i64]) -> Result<bool, sqlx::Error> {
+    if field == Field::AccessKey {
+        return Ok(true);
+    }
+    let Some(dim) = crate::schema::Dim::of_field(field) else {
+        return Ok(false);
+    };
+    let (theirs, all): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT coalesce(sum(events), 0) FROM rollup_day
+                 WHERE dim = ?1 AND value IN (SELECT value FROM json_each(?2))),
+                (SELECT coalesce(sum(events), 0) FROM rollup_day WHERE dim = ?3)",
+    )
+    .bind(dim as u8)
+    .bind(json_ids(ids))
+    .bind(crate::schema::Dim::Account as u8)
+    .fetch_one(pool)
+    .await?;
+    Ok(theirs.saturating_mul(20) < all.max(1))
+}
+
+/// Who used an access key: the principals of the events made with it (found through the
+/// full-text index), and the session an `AssumeRole` call issued it to. A key belongs to
+/// one identity, so the first events made with it say whose it is.
+pub async fn key_users(pool: &SqlitePool, key: &str) -> Result<Vec<i64>, sqlx::Error> {
+    let Some(fts) = phrase_any(std::iter::once(key)) else {
+        return Ok(Vec::new());
+    };
+    sqlx::query_scalar(
+        "SELECT DISTINCT principal_id FROM (
+             SELECT e.principal_id FROM events_fts f JOIN events e ON e.id = f.rowid
+             WHERE events_fts MATCH ?1
+               AND e.access_key_id IN (SELECT id FROM terms WHERE kind = ?2 AND value = ?3)
+             ORDER BY f.rowid LIMIT 100)
+         UNION
+         SELECT p.id FROM issued_credentials ic JOIN principals p ON p.key = ic.session_arn
+         WHERE ic.access_key = ?3",
+    )
+    .bind(fts)
+    .bind(TermKind::AccessKey as u8)
+    .bind(key)
+    .fetch_all(pool)
+    .await
+}
+
+/// Address terms inside the CIDR ranges among `values` (`203.0.113.0/24`), with the
+/// exact ones: what an `ip=` filter matches.
+async fn address_ids(pool: &SqlitePool, values: &[&str]) -> Result<Vec<i64>, sqlx::Error> {
+    let (ranges, exact): (Vec<&str>, Vec<&str>) = values.iter().partition(|v| v.contains('/'));
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM terms WHERE kind = ?1 AND value IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(TermKind::SourceIp as u8)
+    .bind(json_strings(exact.into_iter()))
+    .fetch_all(pool)
+    .await?;
+    for r in ranges {
+        let Ok(net) = r.trim().parse::<ipnet::IpNet>() else {
+            continue;
+        };
+        let net = net.trunc();
+        // IPv4 networks of /8 and longer share a first octet: read only those terms.
+        let (lo, hi) = match net {
+            ipnet::IpNet::V4(v4) if v4.prefix_len() >= 8 => {
+                let first = v4.network().octets()[0];
+                (format!("{first}."), format!("{first}/"))
+            }
+            _ => (String::new(), String::from("\u{10FFFF}")),
+        };
+        let terms: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, value FROM terms WHERE kind = ?1 AND value >= ?2 AND value < ?3",
+        )
+        .bind(TermKind::SourceIp as u8)
+        .bind(lo)
+        .bind(hi)
+        .fetch_all(pool)
+        .await?;
+        ids.extend(terms.into_iter().filter_map(|(id, v)| {
+            v.parse::<std::net::IpAddr>()
+                .ok()
+                .filter(|a| net.contains(a))
+                .map(|_| id)
+        }));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// User agent terms that contain any of `values` (a `user_agent=` filter matches parts).
+async fn user_agent_ids(pool: &SqlitePool, values: &[&str]) -> Result<Vec<i64>, sqlx::Error> {
+    let mut ids = Vec::new();
+    for v in values {
+        let found: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM terms WHERE kind = ?1 AND value LIKE ?2 ESCAPE '\\'",
+        )
+        .bind(TermKind::UserAgent as u8)
+        .bind(like_pattern(v))
+        .fetch_all(pool)
+        .await?;
+        ids.extend(found);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// Resources a value names, by ARN, name or type.
@@ -338,11 +502,45 @@ pub async fn resource_ids(pool: &SqlitePool, values_json: &str) -> Result<Vec<i6
     .await
 }
 
+/// What a query's principal and resource filter values are called, where that differs
+/// from the value (`service:cloudtrail.amazonaws.com` is `cloudtrail.amazonaws.com`, an
+/// ARN its resource's name), for chips and headings.
+pub async fn value_names(
+    pool: &SqlitePool,
+    q: &EventQuery,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let of = |field: Field| {
+        json_strings(
+            q.filters
+                .iter()
+                .filter(move |f| f.field == field)
+                .map(|f| f.value.as_str()),
+        )
+    };
+    let mut names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT key, display_name FROM principals WHERE key IN (SELECT value FROM json_each(?1))
+         UNION ALL
+         SELECT arn, name FROM resources WHERE arn IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(of(Field::Principal))
+    .bind(of(Field::Resource))
+    .fetch_all(pool)
+    .await?;
+    names.retain(|(value, name)| value != name);
+    Ok(names)
+}
+
 /// Resolves the query's filters to ids. A value that names nothing makes its include
 /// filter match nothing (and its exclude filter exclude nothing).
 pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sqlx::Error> {
     let mut sel = Selection {
         access: q.access,
+        fts_pending_below: sqlx::query_scalar(
+            "SELECT pending_below FROM search_index WHERE id = 1",
+        )
+        .fetch_optional(pool)
+        .await?
+        .flatten(),
         ..Selection::default()
     };
     for field in crate::query::Field::ALL {
@@ -356,15 +554,19 @@ pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sql
                 sel.any_error = Some(!exclude);
                 continue;
             }
-            let values_json = json_strings(values.into_iter());
+            let values_json = json_strings(values.iter().copied());
             let t = target(field);
             let ids: Vec<i64> = match t {
-                Target::Term(kind, _) => {
+                Target::Term(..) if field == Field::SourceIp => address_ids(pool, &values).await?,
+                Target::Term(..) if field == Field::UserAgent => {
+                    user_agent_ids(pool, &values).await?
+                }
+                Target::Term(kinds, _) => {
                     sqlx::query_scalar(
-                        "SELECT id FROM terms WHERE kind = ?1
+                        "SELECT id FROM terms WHERE kind IN (SELECT value FROM json_each(?1))
                          AND value IN (SELECT value FROM json_each(?2)) ORDER BY id",
                     )
-                    .bind(kind as u8)
+                    .bind(json_ids(&kinds.iter().map(|k| *k as i64).collect::<Vec<_>>()))
                     .bind(&values_json)
                     .fetch_all(pool)
                     .await?
@@ -387,12 +589,30 @@ pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sql
                 }
                 Target::Term(..) => false,
             };
+            // Addresses and keys are in the full-text index: it finds their events, when
+            // they are few (a busy address is quicker to read along the range).
+            let fts = if !exclude
+                && matches!(field, Field::SourceIp | Field::AccessKey)
+                && !ids.is_empty()
+                && rare(pool, field, &ids).await?
+            {
+                let names: Vec<String> = sqlx::query_scalar(
+                    "SELECT value FROM terms WHERE id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(json_ids(&ids))
+                .fetch_all(pool)
+                .await?;
+                phrase_any(names.iter().map(String::as_str))
+            } else {
+                None
+            };
             sel.clauses.push(Clause {
                 target: t,
                 exclude,
                 ids: json_ids(&ids),
                 single: (ids.len() == 1).then(|| ids[0]),
                 summarised,
+                fts,
             });
         }
     }

@@ -91,6 +91,18 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Investigation>, sq
     }))
 }
 
+/// The investigations an event is pinned to: (id, title), most recent first.
+pub async fn pinned_in(pool: &SqlitePool, event_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT i.id, i.title FROM investigation_events p
+         JOIN investigations i ON i.id = p.investigation_id
+         WHERE p.event_id = ?1 ORDER BY i.updated_at DESC, i.id DESC",
+    )
+    .bind(event_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// Open investigations for a "pin to" choice: (id, title), most recent first.
 pub async fn open_titles(pool: &SqlitePool) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as(

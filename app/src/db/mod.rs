@@ -7,6 +7,7 @@ pub mod investigations;
 pub mod principals;
 pub mod resources;
 pub mod sources;
+pub mod terms;
 
 use leptos::prelude::*;
 use sqlx::SqlitePool;

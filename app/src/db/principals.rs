@@ -1,7 +1,7 @@
 //! Principals: who they are, the credentials chain behind a session, their sessions.
 
 use super::events::{DetailError, record};
-use crate::model::{ChainStep, PrincipalCard, PrincipalRow};
+use crate::model::{ChainStep, ConsoleSignIns, PrincipalCard, PrincipalRow};
 use sqlx::{FromRow, SqlitePool};
 
 #[derive(FromRow)]
@@ -28,7 +28,12 @@ pub async fn card(
     let row: Option<CardDb> = sqlx::query_as(
         "SELECT p.id, p.key, p.kind, p.display_name, p.arn, p.account, p.origin,
                 pp.key AS parent_key, pp.display_name AS parent_display,
-                p.first_seen, p.last_seen, p.events
+                -- A role is active through its sessions.
+                (SELECT min(first_seen) FROM principals c WHERE c.id = p.id OR c.parent_id = p.id)
+                    AS first_seen,
+                (SELECT max(last_seen) FROM principals c WHERE c.id = p.id OR c.parent_id = p.id)
+                    AS last_seen,
+                p.events
          FROM principals p LEFT JOIN principals pp ON pp.id = p.parent_id
          WHERE p.key = ?1 OR p.id = (SELECT id FROM principals WHERE arn = ?1 LIMIT 1)
          ORDER BY p.key = ?1 DESC LIMIT 1",
@@ -37,15 +42,17 @@ pub async fn card(
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
-    // Console sign-ins by it (or its sessions), and MFA on the latest one.
-    let (logins, last): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT coalesce(sum(logins), 0), max(last_event_id) FROM principal_console
+    // Console sign-ins by it (or its sessions), and MFA on the newest successful one.
+    let (logins, failed, mfa, last_ok): (i64, i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT coalesce(sum(logins), 0), coalesce(sum(failed), 0), coalesce(sum(mfa), 0),
+                max(last_ok_event_id)
+         FROM principal_console
          WHERE principal_id IN (SELECT ?1 UNION SELECT id FROM principals WHERE parent_id = ?1)",
     )
     .bind(r.id)
     .fetch_one(pool)
     .await?;
-    let last_console_mfa = match last {
+    let last_ok_mfa = match last_ok {
         Some(id) => record(pool, id).await?.and_then(|v| {
             v.pointer("/additionalEventData/MFAUsed")
                 .and_then(|m| m.as_str())
@@ -66,8 +73,12 @@ pub async fn card(
             first_seen_ms: r.first_seen,
             last_seen_ms: r.last_seen,
             events: r.events,
-            console_logins: logins,
-            last_console_mfa,
+            console: ConsoleSignIns {
+                succeeded: logins - failed,
+                with_mfa: mfa,
+                failed,
+                last_ok_mfa,
+            },
         },
     )))
 }

@@ -7,7 +7,7 @@ use crate::pages::not_found::NotFound;
 use crate::query::{EventQuery, Field, Preset, TimeRange};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[server]
 pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
@@ -18,12 +18,20 @@ pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
         tracing::error!(error = %e, id, "cannot load event");
         ServerFnError::new("the event cannot be loaded; see the server log")
     })?;
-    if let Some(d) = &mut d
-        && crate::auth::may(crate::auth::Role::Analyst)
-    {
-        d.pin_to = db::investigations::open_titles(&pool)
+    if let Some(d) = &mut d {
+        d.pinned_in = db::investigations::pinned_in(&pool, id)
             .await
             .map_err(db::opaque)?;
+        if crate::auth::may(crate::auth::Role::Analyst) {
+            d.can_pin = true;
+            let pinned = d.pinned_in.clone();
+            d.pin_to = db::investigations::open_titles(&pool)
+                .await
+                .map_err(db::opaque)?
+                .into_iter()
+                .filter(|(i, _)| !pinned.iter().any(|(p, _)| p == i))
+                .collect();
+        }
     }
     Ok(d)
 }
@@ -64,6 +72,17 @@ pub fn field(label: &'static str, value: Option<String>) -> impl IntoView {
     })
 }
 
+/// A value that opens its own page (an address, an access key).
+fn paged(label: &'static str, value: Option<String>, href: fn(&str) -> String) -> impl IntoView {
+    value.map(|v| {
+        let h = href(&v);
+        view! {
+            <dt>{label}</dt>
+            <dd class="field__value"><a href=h>{v}</a></dd>
+        }
+    })
+}
+
 /// A value that opens the timeline filtered on it (all time).
 fn linked(label: &'static str, value: Option<String>, field: Field) -> impl IntoView {
     value.map(|v| {
@@ -78,6 +97,88 @@ fn linked(label: &'static str, value: Option<String>, field: Field) -> impl Into
     })
 }
 
+/// Which investigations the event is pinned to, with Unpin; the form that pins it to
+/// another; and, after either, what was done.
+#[component]
+fn PinSection(e: EventDetail) -> impl IntoView {
+    let qmap = use_query_map();
+    let param = |k: &str| {
+        qmap.read_untracked()
+            .get(k)
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    let title_of = |id: i64| {
+        e.pinned_in
+            .iter()
+            .chain(e.pin_to.iter())
+            .find(|(i, _)| *i == id)
+            .map(|(_, t)| fmt::clip(t, 80))
+            .unwrap_or_else(|| format!("investigation {id}"))
+    };
+    let done = match (param("pinned"), param("unpinned")) {
+        (Some(id), _) => Some(format!("✓ Pinned to “{}”.", title_of(id))),
+        (None, Some(id)) => Some(format!("Unpinned from “{}”.", title_of(id))),
+        _ => None,
+    };
+    let back = format!("/events/{}", e.id);
+    let event_id = e.id.to_string();
+    let can_pin = e.can_pin;
+    let pinned = e.pinned_in.clone();
+    let pinned_view = (!pinned.is_empty()).then(|| {
+        let back = back.clone();
+        let event_id = event_id.clone();
+        view! {
+            <div data-testid="pinned-in">
+                <span class="badge badge--info">"📌 pinned"</span> " to "
+                <ul class="pinned-in">
+                    {pinned.into_iter().map(|(id, title)| {
+                        let back = back.clone();
+                        let event_id = event_id.clone();
+                        view! {
+                            <li>
+                                <a href=format!("/investigations/{id}")>{fmt::clip(&title, 80)}</a>
+                                {can_pin.then(|| view! {
+                                    <form method="post" action="/investigations/unpin" class="inline-form pinned-in__form">
+                                        <input type="hidden" name="investigation" value=id.to_string()/>
+                                        <input type="hidden" name="event" value=event_id/>
+                                        <input type="hidden" name="back" value=back/>
+                                        <button type="submit" class="button">"Unpin"</button>
+                                    </form>
+                                })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+    });
+    let pin_form = (!e.pin_to.is_empty()).then(|| {
+        view! {
+            <form class="inline-form" method="post" action="/investigations/pin" data-testid="pin-form">
+                <input type="hidden" name="event" value=event_id.clone()/>
+                <input type="hidden" name="back" value=back.clone()/>
+                <label>
+                    "Pin this event to "
+                    <select name="investigation">
+                        {e.pin_to.iter().map(|(id, title)| view! { <option value=id.to_string()>{fmt::clip(title, 80)}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button type="submit">"Pin"</button>
+            </form>
+        }
+    });
+    let any = done.is_some() || pinned_view.is_some() || pin_form.is_some();
+    any.then(|| {
+        view! {
+            <section class="card pin-section" aria-label="Investigations">
+                {done.map(|d| view! { <p class="notice" role="status" data-testid="pin-notice">{d}</p> })}
+                {pinned_view}
+                {pin_form}
+            </section>
+        }
+    })
+}
+
 #[component]
 fn EventView(e: EventDetail) -> impl IntoView {
     let title = format!("{} by {}", e.name, e.principal.display);
@@ -88,11 +189,11 @@ fn EventView(e: EventDetail) -> impl IntoView {
             "write".to_string()
         }
     });
-    let outcome = match &e.error_code {
-        Some(code) => {
-            view! { <span class="badge badge--error">"⚠ Failed: " {code.clone()}</span> }.into_any()
+    let outcome = match &e.error {
+        Some(error) => {
+            view! { <span class="badge badge--error" data-testid="outcome">"⚠ Failed: " {error.clone()}</span> }.into_any()
         }
-        None => view! { <span class="badge badge--ok">"✓ Succeeded"</span> }.into_any(),
+        None => view! { <span class="badge badge--ok" data-testid="outcome">"✓ Succeeded"</span> }.into_any(),
     };
     let issued = e.issued_by.clone().map(|i| {
         view! {
@@ -120,7 +221,15 @@ fn EventView(e: EventDetail) -> impl IntoView {
                     {field("Type", e.event_type.clone())}
                     {field("Category", e.category.clone())}
                     {linked("Error code", e.error_code.clone(), Field::Error)}
-                    {field("Error message", e.error_message.clone())}
+                    {if e.error_code.is_none() {
+                        linked("Error message", e.error_message.clone(), Field::Error).into_any()
+                    } else {
+                        field("Error message", e.error_message.clone()).into_any()
+                    }}
+                    {(e.error_code.is_none() && e.error_message.is_none()).then(|| e.error.clone()).flatten().map(|f| view! {
+                        <dt>"Failure"</dt>
+                        <dd class="field__value">{f} <span class="muted">" (recorded in the response, with no error code)"</span></dd>
+                    })}
                 </dl>
             </section>
             <section class="card" aria-labelledby="ev-who">
@@ -128,14 +237,14 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 <dl class="fields">
                     <dt>"Principal"</dt>
                     <dd class="field__value">
-                        <a href=format!("{}?range=all", fmt::principal_href(&e.principal.key))>{e.principal.display.clone()}</a>
+                        <a href=fmt::principal_href(&e.principal.key)>{e.principal.display.clone()}</a>
                     </dd>
                     {field("Identity type", Some(e.principal.kind.clone()))}
                     {field("ARN", e.principal.arn.clone())}
                     {field("Role / issuer", e.principal.parent.clone())}
                     {field("Behind it", e.principal.origin.clone())}
                     {field("Principal account", e.principal.account.clone())}
-                    {linked("Access key", e.access_key.clone(), Field::AccessKey)}
+                    {paged("Access key", e.access_key.clone(), fmt::access_key_href)}
                     {issued}
                 </dl>
             </section>
@@ -144,7 +253,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 <dl class="fields">
                     {linked("Account", Some(e.account.clone()), Field::Account)}
                     {linked("Region", e.region.clone(), Field::Region)}
-                    {linked("Source IP", e.source_ip.clone(), Field::SourceIp)}
+                    {paged("Source IP", e.source_ip.clone(), fmt::ip_href)}
                     {linked("User agent", e.user_agent.clone(), Field::UserAgent)}
                     {e.request_id.clone().map(|r| view! {
                         <dt>"Request ID"</dt>
@@ -165,7 +274,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                         {e.resources.iter().map(|r| view! {
                             <tr>
                                 <td class="cell-wrap">{r.kind.clone()}</td>
-                                <td class="cell-wrap"><a href=format!("{}?range=all", fmt::resource_href(&r.arn))>{r.name.clone()}</a></td>
+                                <td class="cell-wrap"><a href=fmt::resource_href(&r.arn)>{r.name.clone()}</a></td>
                                 <td class="cell-wrap">{r.arn.clone()}</td>
                             </tr>
                         }).collect_view()}
@@ -173,34 +282,33 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 </table>
             </section>
         })}
-        {(!e.pin_to.is_empty()).then(|| {
-            let back = format!("/events/{}", e.id);
-            view! {
-                <form class="inline-form card" method="post" action="/investigations/pin" data-testid="pin-form">
-                    <input type="hidden" name="event" value=e.id.to_string()/>
-                    <input type="hidden" name="back" value=back/>
-                    <label>
-                        "Pin this event to "
-                        <select name="investigation">
-                            {e.pin_to.iter().map(|(id, title)| view! { <option value=id.to_string()>{fmt::clip(title, 80)}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <button type="submit">"Pin"</button>
-                </form>
-            }
-        })}
+        <PinSection e=e.clone()/>
         <section class="card" id="related" aria-labelledby="ev-related" data-testid="related">
             <h2 id="ev-related">"Related events"</h2>
-            {if e.related.is_empty() {
+            {if e.related.len() <= 1 {
                 view! { <p class="muted">"Nothing from the same request, shared event or principal within ten minutes."</p> }.into_any()
             } else {
                 let rows: Vec<crate::model::EventRow> = e.related.iter().map(|r| r.row.clone()).collect();
                 let why: Vec<String> = e.related.iter().map(|r| r.why.clone()).collect();
                 let counts = ["same request", "same shared event", "same principal"].map(|w| (w, why.iter().filter(|x| x.as_str() == w).count()));
                 let summary = counts.iter().filter(|(_, n)| *n > 0).map(|(w, n)| format!("{n} {w}")).collect::<Vec<_>>().join(", ");
+                let said = if e.related_capped {
+                    format!("Within ten minutes, the {} nearest: {summary}. There are more.", crate::model::RELATED_SHOWN)
+                } else {
+                    format!("Within ten minutes: {summary}.")
+                };
+                let window = EventQuery::default()
+                    .with_range(TimeRange::Absolute {
+                        from_ms: e.time_ms - e.time_ms.rem_euclid(60_000) - 10 * 60_000,
+                        to_ms: e.time_ms - e.time_ms.rem_euclid(60_000) + 11 * 60_000,
+                    })
+                    .with_filter(Field::Principal, &e.principal.key, false)
+                    .with_sort(crate::query::Sort::Oldest);
+                let full = window.href("/");
                 view! {
-                    <p class="muted">{format!("Within ten minutes: {summary}.")}</p>
-                    <EventsTable rows=rows caption="Related events, in time order" query=EventQuery::default().with_range(TimeRange::Preset(Preset::All)) path="/"/>
+                    <p class="muted" data-testid="related-said">{said} " " <a href=full data-testid="related-all">"All of this principal’s events in those twenty minutes"</a></p>
+                    <EventsTable rows=rows caption="Related events, in time order; this event marked" query=EventQuery::default() path="/"
+                        links=EventQuery::default().with_range(window.range) sortable=false current=e.id/>
                 }.into_any()
             }}
         </section>

@@ -24,8 +24,13 @@ pub async fn list_investigations(
         .map_err(db::opaque)
 }
 
+/// An investigation, showing its saved view, or `view` (a canonical query string) when
+/// the reader has changed it on the page.
 #[server]
-pub async fn get_investigation(id: i64) -> Result<Option<InvestigationView>, ServerFnError> {
+pub async fn get_investigation(
+    id: i64,
+    view: String,
+) -> Result<Option<InvestigationView>, ServerFnError> {
     use crate::db;
     let user = crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
@@ -35,7 +40,8 @@ pub async fn get_investigation(id: i64) -> Result<Option<InvestigationView>, Ser
     else {
         return Ok(None);
     };
-    let query = EventQuery::parse(&investigation.query);
+    let varied = !view.is_empty() && view != investigation.query;
+    let query = EventQuery::parse(if varied { &view } else { &investigation.query });
     let timeline =
         crate::pages::timeline::timeline(&pool, &query, chrono::Utc::now().timestamp_millis())
             .await
@@ -44,6 +50,7 @@ pub async fn get_investigation(id: i64) -> Result<Option<InvestigationView>, Ser
         investigation,
         timeline,
         can_edit: user.can(crate::auth::Role::Analyst),
+        view: varied.then_some(view),
     }))
 }
 
@@ -104,12 +111,18 @@ pub fn InvestigationsPage() -> impl IntoView {
 #[component]
 pub fn InvestigationPage() -> impl IntoView {
     let params = use_params_map();
+    let qmap = use_query_map();
     let id = Memo::new(move |_| params.read().get("id").and_then(|s| s.parse::<i64>().ok()));
+    // The view as changed on this page (sorting, filtering), if it was.
+    let view = Memo::new(move |_| {
+        let p = qmap.read();
+        EventQuery::from_params(|k| p.get_all(k).unwrap_or_default()).to_query()
+    });
     let data = Resource::new(
-        move || id.get(),
-        |id| async move {
+        move || (id.get(), view.get()),
+        |(id, view)| async move {
             match id {
-                Some(id) => get_investigation(id).await,
+                Some(id) => get_investigation(id, view).await,
                 None => Ok(None),
             }
         },
@@ -133,10 +146,31 @@ fn InvestigationBody(v: InvestigationView) -> impl IntoView {
     let s = inv.summary.clone();
     let id = s.id;
     let qmap = use_query_map();
-    let error = qmap.read_untracked().get("error");
+    let problem = qmap.read_untracked().get("problem");
     let saved = qmap.read_untracked().get("saved").is_some();
-    let query = EventQuery::parse(&inv.query);
+    let saved_query = EventQuery::parse(&inv.query);
+    let query = v
+        .view
+        .as_deref()
+        .map(EventQuery::parse)
+        .unwrap_or_else(|| saved_query.clone());
     let open_href = query.href("/");
+    let here = format!("/investigations/{id}");
+    let varied = v.view.clone().map(|view| {
+        let can_edit = v.can_edit;
+        view! {
+            <div class="notice" role="status" data-testid="view-varied">
+                "You are looking at a change of the saved view. "
+                <a href=here.clone()>"Back to the saved view"</a>
+                {can_edit.then(|| view! {
+                    <form method="post" action=format!("/investigations/{id}/view") class="inline-form">
+                        <input type="hidden" name="query" value=view/>
+                        <button type="submit" class="button">"Save this as the investigation’s view"</button>
+                    </form>
+                })}
+            </div>
+        }
+    });
     let closed = s.status == "closed";
     let back = format!("/investigations/{id}");
     let edit = v.can_edit.then(|| {
@@ -174,7 +208,7 @@ fn InvestigationBody(v: InvestigationView) -> impl IntoView {
             " opened by " {s.created_by.clone()} " on " <time datetime=fmt::iso(s.created_at)>{fmt::time(s.created_at)}</time>
             " · last change by " {s.updated_by.clone()} " on " <time datetime=fmt::iso(s.updated_at)>{fmt::time(s.updated_at)}</time>
         </p>
-        {error.map(|e| view! { <p class="error-panel" role="alert">{e}</p> })}
+        {problem.map(|e| view! { <p class="error-panel" role="alert">{e}</p> })}
         {saved.then(|| view! { <p class="notice" role="status">"Saved."</p> })}
         <section class="card" aria-labelledby="inv-notes">
             <h2 id="inv-notes">"Notes"</h2>
@@ -207,7 +241,7 @@ fn InvestigationBody(v: InvestigationView) -> impl IntoView {
                                         <td class="cell-clip">{r.name.clone()}</td>
                                         <td class="cell-clip"><a href=format!("{}?range=all", fmt::principal_href(&r.principal_key))>{r.principal.clone()}</a></td>
                                         <td class="cell-clip">{r.source_ip.clone()}</td>
-                                        <td class="cell-clip">{r.error_code.clone()}</td>
+                                        <td class="cell-clip">{r.error.clone()}</td>
                                         {can_edit.then(|| view! {
                                             <td>
                                                 <form method="post" action="/investigations/unpin">
@@ -228,7 +262,8 @@ fn InvestigationBody(v: InvestigationView) -> impl IntoView {
         </section>
         <section aria-labelledby="inv-view" class="investigation__view">
             <h2 id="inv-view">"The saved view " <a class="quiet-link" href=open_href.clone() data-testid="open-view">"(open in the timeline)"</a></h2>
-            <TimelineBody t=v.timeline.clone() query=query.clone()/>
+            {varied}
+            <TimelineBody t=v.timeline.clone() query=query.clone() path=format!("/investigations/{id}")/>
         </section>
         <section class="card" aria-labelledby="inv-history">
             <h2 id="inv-history">"History"</h2>

@@ -1,5 +1,6 @@
 //! Pages: each composes components and owns its server functions.
 
+pub mod address;
 pub mod admin;
 pub mod auth;
 pub mod event;
@@ -9,3 +10,4 @@ pub mod principal;
 pub mod resource;
 pub mod sources;
 pub mod timeline;
+pub mod top;

@@ -3,6 +3,7 @@
 use crate::components::save_view::EntityToolbar;
 use crate::components::{
     activity::ActivitySection, error_panel::ErrorPanel, filter_bar::FilterChips,
+    time_range::RangeNotice,
 };
 use crate::fmt;
 use crate::model::PrincipalView;
@@ -64,7 +65,7 @@ pub async fn principal_view(
     let chain = principals::chain(pool, id).await?;
     let sessions = principals::sessions(pool, id, 50).await?;
     let store = events::store_info(pool).await?;
-    let range = query.resolve(now_ms, &store);
+    let range = query.resolve_for(now_ms, &store, card.first_seen_ms.zip(card.last_seen_ms));
     let fixed = query
         .with_filter(Field::Principal, &card.key, false)
         .with_cursor(query.cursor);
@@ -110,21 +111,53 @@ pub fn PrincipalPage() -> impl IntoView {
     }
 }
 
+/// Console sign-ins, successful (with and without MFA) and failed apart; the failed
+/// ones link to themselves in the timeline.
+fn console_sign_ins(c: &crate::model::PrincipalCard) -> impl IntoView + use<> {
+    let s = c.console;
+    if s.succeeded + s.failed == 0 {
+        return view! { "none seen" }.into_any();
+    }
+    let without = s.succeeded - s.with_mfa;
+    let ok = format!(
+        "{} successful ({} with MFA, {} without)",
+        fmt::count(s.succeeded),
+        fmt::count(s.with_mfa),
+        fmt::count(without)
+    );
+    let failed_href = EventQuery::default()
+        .with_range(crate::query::TimeRange::Preset(crate::query::Preset::All))
+        .with_filter(Field::Principal, &c.key, false)
+        .with_filter(Field::Name, "ConsoleLogin", false)
+        .with_filter(Field::Error, crate::query::ANY, false)
+        .href("/");
+    let failed = (s.failed > 0).then(|| {
+        view! {
+            "; " <a href=failed_href class="text-error">{format!("{} failed", fmt::count(s.failed))}</a>
+        }
+    });
+    let latest = match s.last_ok_mfa {
+        Some(true) => "; the latest successful one used MFA",
+        Some(false) => "; the latest successful one did NOT use MFA",
+        None => "",
+    };
+    view! { {ok} {failed} {latest} }.into_any()
+}
+
 #[component]
 fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
     let path = fmt::principal_href(&c.key);
-    let timeline_href = query.with_filter(Field::Principal, &c.key, false).href("/");
-    let mfa = match (c.console_logins, c.last_console_mfa) {
-        (0, _) => "no console sign-in seen".to_string(),
-        (n, Some(true)) => format!("{} console sign-ins; the latest with MFA", fmt::count(n)),
-        (n, Some(false)) => format!("{} console sign-ins; the latest WITHOUT MFA", fmt::count(n)),
-        (n, None) => format!("{} console sign-ins", fmt::count(n)),
-    };
+    let range = v.activity.range.clone();
+    let selection = query
+        .settled(&range)
+        .with_filter(Field::Principal, &c.key, false);
+    let timeline_href = selection.href("/");
+    let console = console_sign_ins(&c);
     let parent = c.parent.clone().map(|(k, d)| {
         view! {
             <dt>"Role"</dt>
-            <dd class="field__value"><a href=format!("{}?range=all", fmt::principal_href(&k))>{d}</a></dd>
+            <dd class="field__value"><a href=fmt::principal_href(&k)>{d}</a></dd>
         }
     });
     let chain = v.chain.clone();
@@ -143,7 +176,7 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
                                 <a href=format!("/events/{}", s.event_id)>{s.event_name.clone()}</a>
                                 " at " <time datetime=fmt::iso(s.time_ms)>{fmt::time(s.time_ms)}</time>
                                 " by "
-                                <a href=format!("{}?range=all", fmt::principal_href(&s.principal_key))>{s.principal.clone()}</a>
+                                <a href=fmt::principal_href(&s.principal_key)>{s.principal.clone()}</a>
                                 <span class="muted">" (" {s.kind.clone()}
                                     {s.source_ip.clone().map(|ip| format!(", from {ip}"))} ")"</span>
                             </li>
@@ -167,7 +200,7 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
                 <tbody>
                     {sessions.into_iter().map(|s| view! {
                         <tr>
-                            <td class="cell-clip"><a href=format!("{}?range=all", fmt::principal_href(&s.key))>{s.display.clone()}</a></td>
+                            <td class="cell-clip"><a href=fmt::principal_href(&s.key)>{s.display.clone()}</a></td>
                             <td>{s.first_seen_ms.map(fmt::time)}</td>
                             <td>{s.last_seen_ms.map(fmt::time)}</td>
                             <td class="num">{fmt::count(s.events)}</td>
@@ -194,17 +227,19 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
                     {field("First seen (UTC)", c.first_seen_ms.map(fmt::time))}
                     {field("Last seen (UTC)", c.last_seen_ms.map(fmt::time))}
                     {field("Events (all time)", Some(fmt::count(c.events)))}
-                    {field("Console", Some(mfa))}
+                    <dt>"Console sign-ins"</dt>
+                    <dd class="field__value" data-testid="console-sign-ins">{console}</dd>
                 </dl>
                 <p><a href=timeline_href>"Open in the timeline"</a></p>
             </section>
             {chain_view}
         </div>
         {sessions_view}
-        <EntityToolbar query=query.clone() range=v.activity.range.clone() path=path.clone()
+        <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Principal value=c.key.clone() can_save=v.can_save/>
+        <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
         <FilterChips query=query.clone() path=path.clone()/>
-        <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone()
+        <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone() selection=selection
             headings=&["Top actions", "Resources touched", "Source IPs", "User agents", "Errors and denials", "Access keys used"]/>
     }
 }

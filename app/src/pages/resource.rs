@@ -3,7 +3,7 @@
 use crate::components::save_view::EntityToolbar;
 use crate::components::{
     activity::ActivitySection, error_panel::ErrorPanel, events_table::EventsTable,
-    filter_bar::FilterChips,
+    filter_bar::FilterChips, time_range::RangeNotice,
 };
 use crate::fmt;
 use crate::model::ResourceView;
@@ -59,7 +59,7 @@ pub async fn resource_view(
         return Ok(None);
     };
     let store = events::store_info(pool).await?;
-    let range = query.resolve(now_ms, &store);
+    let range = query.resolve_for(now_ms, &store, card.first_seen_ms.zip(card.last_seen_ms));
     let fixed = query
         .with_filter(Field::Resource, &card.arn, false)
         .with_cursor(query.cursor);
@@ -113,13 +113,18 @@ pub fn ResourcePage() -> impl IntoView {
 fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
     let path = fmt::resource_href(&c.arn);
-    let timeline_href = query.with_filter(Field::Resource, &c.arn, false).href("/");
+    let range = v.activity.range.clone();
+    let selection = query
+        .settled(&range)
+        .with_filter(Field::Resource, &c.arn, false);
+    let timeline_href = selection.href("/");
+    let links = query.range_only(&range);
     let changes = v.changes.clone();
     let changes_view = if changes.is_empty() {
         view! { <p class="muted">"No write events touched it in this range."</p> }.into_any()
     } else {
         view! {
-            <EventsTable rows=changes caption="Changes: write events, newest first" query=query.with_access(Some(Access::Write)) path=path.clone()/>
+            <EventsTable rows=changes caption="Changes: write events, newest first" query=query.with_access(Some(Access::Write)) path=path.clone() links=links sortable=false/>
         }
         .into_any()
     };
@@ -133,17 +138,20 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
                 <dt>"Type"</dt><dd class="field__value">{c.kind.clone()}</dd>
                 <dt>"ARN"</dt><dd class="field__value">{c.arn.clone()}</dd>
                 {c.account.clone().map(|a| view! { <dt>"Account"</dt><dd class="field__value">{a}</dd> })}
+                {c.first_seen_ms.map(|t| view! { <dt>"First seen (UTC)"</dt><dd class="field__value">{fmt::time(t)}</dd> })}
+                {c.last_seen_ms.map(|t| view! { <dt>"Last seen (UTC)"</dt><dd class="field__value">{fmt::time(t)}</dd> })}
             </dl>
             <p><a href=timeline_href>"Open in the timeline"</a></p>
         </section>
-        <EntityToolbar query=query.clone() range=v.activity.range.clone() path=path.clone()
+        <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Resource value=c.arn.clone() can_save=v.can_save/>
+        <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
         <FilterChips query=query.clone() path=path.clone()/>
         <section class="card" aria-labelledby="rs-changes" data-testid="changes">
             <h2 id="rs-changes">"Changes"</h2>
             {changes_view}
         </section>
-        <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone()
+        <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone() selection=selection
             headings=&["Principals involved", "Actions", "Source IPs", "Related resources", "Errors and denials"]/>
     }
 }

@@ -5,9 +5,10 @@ use crate::components::{
     error_panel::ErrorPanel,
     events_table::EventsTable,
     filter_bar::{FilterBar, FilterChips},
-    kpis::{CountedNotice, KpiStrip},
+    kpis::{CompareLine, CountedNotice, KpiStrip},
     pager::Pager,
-    time_range::TimeRangeBar,
+    table_tools::TableTools,
+    time_range::{RangeNotice, TimeRangeBar},
     timeline_chart::TimelineChart,
     top_list::TopPanel,
 };
@@ -40,18 +41,12 @@ pub async fn timeline(
     now_ms: i64,
 ) -> Result<Timeline, sqlx::Error> {
     use crate::db::{events, filter};
-    use crate::model::ResolvedRange;
     let store = events::store_info(pool).await?;
     let range = query.resolve(now_ms, &store);
-    let span = range.to_ms - range.from_ms;
-    let previous = ResolvedRange {
-        from_ms: range.from_ms - span,
-        to_ms: range.from_ms,
-        preset: None,
-    };
-    let bucket_ms = crate::query::bucket_for(span);
+    let compare = query.comparison(&range);
+    let bucket_ms = crate::query::bucket_for(range.to_ms - range.from_ms);
     let sel = filter::resolve(pool, query).await?;
-    // The figures, the previous period's and the rows are read side by side.
+    // The figures, the comparison's and the rows are read side by side.
     let now = events::facets(
         pool,
         &sel,
@@ -60,33 +55,39 @@ pub async fn timeline(
         (events::TOP_N as i64, &events::TIMELINE_DIMS),
         false,
     );
-    let before = events::facets(pool, &sel, &previous, None, (0, &[]), false);
-    let page = events::list(
-        pool,
-        &sel,
-        &range,
-        query.sort,
-        query.cursor,
-        events::PAGE_SIZE,
-    );
-    let (now, before, (rows, next_cursor)) = futures::try_join!(now, before, page)?;
+    let before = async {
+        match &compare {
+            Some(c) => events::facets(pool, &sel, c, None, (0, &[]), false)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (((now, page), before), names) = futures::try_join!(
+        futures::future::try_join(
+            events::figures_and_page(pool, &sel, query, &range, now),
+            before
+        ),
+        filter::value_names(pool, query)
+    )?;
     // A change is only shown between two complete counts.
-    let before =
-        Some(before).filter(|b| now.counted_from_ms.is_none() && b.counted_from_ms.is_none());
-    let top = events::label_top(pool, &now.top, &events::TIMELINE_DIMS).await?;
+    let before = before.filter(|b| now.counted_from_ms.is_none() && b.counted_from_ms.is_none());
+    let top = events::label_top(pool, &now, &events::TIMELINE_DIMS, events::TOP_N).await?;
     Ok(Timeline {
         range,
-        previous,
+        compare,
         bucket_ms,
         buckets: now.buckets,
         kpis: now.kpis,
-        previous_kpis: before.map(|b| b.kpis),
+        compare_kpis: before.map(|b| b.kpis),
         counted_from_ms: now.counted_from_ms,
         top,
-        rows,
-        next_cursor,
+        rows: page.rows,
+        next_cursor: page.next_cursor,
+        sorted_from_ms: page.sorted_from_ms,
         store,
         can_save: false,
+        names,
     })
 }
 
@@ -142,8 +143,13 @@ pub fn ShareLink(href: String) -> impl IntoView {
 }
 
 #[component]
-pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
-    let path = "/";
+pub fn TimelineBody(
+    t: Timeline,
+    query: EventQuery,
+    /// Where the view's own links go (`/`; an investigation's page keeps them there).
+    #[prop(into, default = "/".to_string())]
+    path: String,
+) -> impl IntoView {
     if t.store.events == 0 {
         return view! {
             <EmptyState title="No events yet">
@@ -158,32 +164,26 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
         }
         .into_any();
     }
+    let path = path.as_str();
     let range_text = format!(
         "{} – {} UTC",
         fmt::time(t.range.from_ms),
         fmt::time(t.range.to_ms)
     );
-    let period = format!(
-        "{} – {} UTC",
-        fmt::time(t.previous.from_ms),
-        fmt::time(t.previous.to_ms)
-    );
     let first_href = query.cursor.map(|_| query.with_cursor(None).href(path));
     let next_href = t.next_cursor.map(|c| query.with_cursor(Some(c)).href(path));
-    let (order, flip_label, flip_sort) = match query.sort {
-        Sort::Newest => ("Newest", "Oldest first", Sort::Oldest),
-        Sort::Oldest => ("Oldest", "Newest first", Sort::Newest),
+    let order = match query.sort {
+        Sort::Newest => "Newest events".to_string(),
+        Sort::Oldest => "Oldest events".to_string(),
+        Sort::Column(c, _) => format!("Events by {}", c.label().to_lowercase()),
     };
     let caption = match query.cursor {
-        None => format!("{order} events, {range_text}"),
-        Some(_) => format!("{order} events, {range_text} (continued)"),
+        None => format!("{order}, {range_text}"),
+        Some(_) => format!("{order}, {range_text} (continued)"),
     };
     let share_href = query.with_cursor(None).pinned(&t.range).href(path);
-    let export_query = query.with_cursor(None).pinned(&t.range).to_query();
-    let csv_href = format!("/export/events.csv?{export_query}");
-    let json_href = format!("/export/events.json?{export_query}");
     let all_href = query.with_range(TimeRange::Preset(Preset::All)).href(path);
-    let sort_href = query.with_sort(flip_sort).href(path);
+    let links = query.range_only(&t.range);
     let total = t.kpis.events;
     let body = if total == 0 {
         let span = match (t.store.oldest_ms, t.store.newest_ms) {
@@ -217,17 +217,9 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
                     .map(|list| view! { <TopPanel list=list query=query.clone() path=path total=total/> })
                     .collect_view()}
             </div>
-            <div class="table-tools">
-                <a class="quiet-link" href=sort_href>{flip_label}</a>
-                <span class="table-tools__export">
-                    "Export this selection: "
-                    <a href=csv_href download="events.csv">"CSV"</a>
-                    " · "
-                    <a href=json_href download="events.json">"JSON"</a>
-                </span>
-            </div>
-            <EventsTable rows=t.rows.clone() caption=caption query=query.clone() path=path/>
-            <Pager first_href=first_href next_href=next_href newest_first=query.sort == Sort::Newest/>
+            <TableTools query=query.clone() path=path range=t.range.clone() sorted_from_ms=t.sorted_from_ms/>
+            <EventsTable rows=t.rows.clone() caption=caption query=query.clone() path=path links=links/>
+            <Pager first_href=first_href next_href=next_href sort=query.sort/>
         }
         .into_any()
     };
@@ -254,14 +246,17 @@ pub fn TimelineBody(t: Timeline, query: EventQuery) -> impl IntoView {
             <TimeRangeBar query=query.clone() resolved=t.range.clone() path=path/>
             <ShareLink href=share_href/>
         </div>
+        <RangeNotice query=query.clone() resolved=t.range.clone() path=path/>
         {save}
         <FilterBar query=query.clone() action=path/>
-        <FilterChips query=query.clone() path=path/>
+        <FilterChips query=query.clone() path=path names=t.names.clone()/>
         {search_note}
         {t.counted_from_ms.map(|from_ms| view! {
             <CountedNotice from_ms=from_ms events=t.kpis.events range=t.range.clone() query=query.clone() path=path/>
         })}
-        <KpiStrip now=t.kpis before=t.previous_kpis period=period/>
+        <KpiStrip now=t.kpis before=t.compare_kpis/>
+        <CompareLine query=query.clone() path=path range=t.range.clone() compare=t.compare.clone()
+            before=t.compare_kpis counted=t.counted_from_ms.is_some()/>
         {body}
     }
     .into_any()

@@ -2,6 +2,7 @@
 
 pub mod decode;
 pub mod dictionary;
+pub mod fixes;
 pub mod normalize;
 pub mod pipeline;
 pub mod record;

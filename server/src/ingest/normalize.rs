@@ -2,6 +2,7 @@
 //! the principal, the resources — or a reason why the record cannot be stored.
 
 use super::record::{IssuedCredentialsResponse, Record, RequestParams, Text, UserIdentity};
+use app::schema::TermKind;
 use chrono::{NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
 
@@ -64,6 +65,40 @@ pub struct Event {
     pub request_id: Option<String>,
     pub shared_event_id: Option<String>,
     pub issued: Option<IssuedCredential>,
+    /// A failure recorded in a field of its own rather than as an error
+    /// (`ConsoleLogin: Failure`), when the record has neither error code nor message.
+    pub failure_field: Option<String>,
+    /// For a console sign-in: how it went.
+    pub sign_in: Option<SignIn>,
+    /// For `CreateAccessKey`, `UpdateAccessKey` and `DeleteAccessKey`: the key it is about.
+    pub key_change: Option<String>,
+}
+
+/// How a console sign-in went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignIn {
+    pub failed: bool,
+    /// `additionalEventData.MFAUsed` is `Yes`.
+    pub mfa: bool,
+}
+
+impl Event {
+    /// The event's error as Cairn files it (the Error column, `error=` filters, the
+    /// error counts): its `errorCode`; else its `errorMessage` (a failed console sign-in
+    /// has only `Failed authentication`); else its failure field. `None`: it succeeded.
+    pub fn error(&self) -> Option<(TermKind, &str)> {
+        if let Some(code) = &self.error_code {
+            return Some((TermKind::ErrorCode, code));
+        }
+        self.error_message
+            .as_deref()
+            .or(self.failure_field.as_deref())
+            .map(|m| (TermKind::ErrorMessage, m))
+    }
+
+    pub fn failed(&self) -> bool {
+        self.error().is_some()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -171,6 +206,18 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     };
     let resources = extract_resources(&rec, &source, region.as_deref(), &account);
     let issued = issued_credential(&rec, &name);
+    let error_code = own(&rec.error_code);
+    let error_message = own(&rec.error_message);
+    let failure_field = if error_code.is_none() && error_message.is_none() {
+        failure_field(&rec, &name)
+    } else {
+        None
+    };
+    let key_change = key_change(&rec, &name);
+    let sign_in = (name == "ConsoleLogin").then(|| SignIn {
+        failed: error_code.is_some() || error_message.is_some() || failure_field.is_some(),
+        mfa: mfa_used(&rec),
+    });
     Ok(Event {
         time_ms,
         event_key,
@@ -180,8 +227,8 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         event_type,
         category: own(&rec.event_category),
         read_only,
-        error_code: own(&rec.error_code),
-        error_message: own(&rec.error_message),
+        error_code,
+        error_message,
         source_ip: own(&rec.source_ip_address),
         user_agent: own(&rec.user_agent),
         access_key: ui.and_then(|u| own(&u.access_key_id)),
@@ -190,8 +237,80 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         request_id: own(&rec.request_id),
         shared_event_id: own(&rec.shared_event_id),
         issued,
+        failure_field,
+        sign_in,
+        key_change,
         account,
     })
+}
+
+/// The long-term access key a key call is about: the one `CreateAccessKey` made (in its
+/// response), or the one `UpdateAccessKey` / `DeleteAccessKey` changed (in its request).
+fn key_change(rec: &Record<'_>, name: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Response<'a> {
+        #[serde(borrow, default)]
+        access_key: super::record::Obj<KeyId<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct KeyId<'a> {
+        #[serde(borrow, default)]
+        access_key_id: Text<'a>,
+    }
+    let raw = match name {
+        "CreateAccessKey" => {
+            let r: Response<'_> = serde_json::from_str(rec.response_elements?.get()).ok()?;
+            return r.access_key.0?.access_key_id.get().map(|k| clip(k, 128));
+        }
+        "UpdateAccessKey" | "DeleteAccessKey" => rec.request_parameters?,
+        _ => return None,
+    };
+    let k: KeyId<'_> = serde_json::from_str(raw.get()).ok()?;
+    k.access_key_id.get().map(|k| clip(k, 128))
+}
+
+/// Sign-in events record a failure in a field named after themselves, with no error
+/// code and sometimes no message either: `responseElements.ConsoleLogin: "Failure"`
+/// (also `CheckMfa`, `SwitchRole`, `PasswordUpdated`, `ExternalIdPDirectoryLogin`, …),
+/// and IAM Identity Center in `serviceEventDetails` (`CredentialVerification: "Failure"`).
+/// Returns the field as it reads: `ConsoleLogin: Failure`.
+fn failure_field(rec: &Record<'_>, name: &str) -> Option<String> {
+    let parts = [
+        (rec.response_elements, false),
+        (rec.service_event_details, true),
+    ];
+    for (raw, any_key) in parts {
+        let Some(raw) = raw.filter(|r| r.get().contains("\"Failure\"")) else {
+            continue;
+        };
+        let Ok(map) = serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(
+            raw.get(),
+        ) else {
+            continue;
+        };
+        let hit = map
+            .iter()
+            .find(|(k, v)| v.as_str() == Some("Failure") && (any_key || k.as_str() == name));
+        if let Some((k, _)) = hit {
+            return Some(format!("{}: Failure", clip(k, 64)));
+        }
+    }
+    None
+}
+
+/// `additionalEventData.MFAUsed` is `Yes` (a console sign-in with MFA).
+fn mfa_used(rec: &Record<'_>) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Extra<'a> {
+        #[serde(borrow, default, rename = "MFAUsed")]
+        mfa_used: Text<'a>,
+    }
+    rec.additional_event_data
+        .and_then(|raw| serde_json::from_str::<Extra<'_>>(raw.get()).ok())
+        .and_then(|x| x.mfa_used.get().map(|m| m.eq_ignore_ascii_case("yes")))
+        .unwrap_or(false)
 }
 
 /// Extracts the record from one `LookupEvents` response element.
@@ -931,6 +1050,51 @@ mod tests {
         assert_eq!(
             c.session_arn.as_deref(),
             Some("arn:aws:sts::1:assumed-role/R/s")
+        );
+    }
+
+    fn signin(extra: &str) -> Event {
+        let raw = format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/a"}}{extra}}}"#
+        );
+        normalize(raw.as_bytes(), None).unwrap()
+    }
+
+    #[test]
+    fn failed_sign_ins_are_failures() {
+        // What CloudTrail writes for a wrong password: a message, no code.
+        let e = signin(
+            r#","errorMessage":"Failed authentication","responseElements":{"ConsoleLogin":"Failure"},"additionalEventData":{"MFAUsed":"No"}"#,
+        );
+        assert_eq!(
+            e.error(),
+            Some((TermKind::ErrorMessage, "Failed authentication"))
+        );
+        assert_eq!(e.sign_in, Some(SignIn { failed: true, mfa: false }));
+        // Only the failure field.
+        let e = signin(r#","responseElements":{"ConsoleLogin":"Failure"}"#);
+        assert_eq!(e.error(), Some((TermKind::ErrorMessage, "ConsoleLogin: Failure")));
+        assert!(e.sign_in.unwrap().failed);
+        // A success with MFA.
+        let e = signin(
+            r#","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"Yes"}"#,
+        );
+        assert_eq!(e.error(), None);
+        assert_eq!(e.sign_in, Some(SignIn { failed: false, mfa: true }));
+        // An error code wins over the message.
+        let e = signin(r#","errorCode":"AccessDenied","errorMessage":"no""#);
+        assert_eq!(e.error(), Some((TermKind::ErrorCode, "AccessDenied")));
+        // A "Failure" under another key of another event is not a failure.
+        let raw = br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"x.amazonaws.com","eventName":"Describe","responseElements":{"status":"Failure"}}"#;
+        let e = normalize(raw, None).unwrap();
+        assert_eq!(e.error(), None);
+        assert_eq!(e.sign_in, None);
+        // Identity Center reports it under serviceEventDetails.
+        let raw = br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"signin.amazonaws.com","eventName":"CredentialVerification","serviceEventDetails":{"CredentialVerification":"Failure","CredentialType":"PASSWORD"}}"#;
+        let e = normalize(raw, None).unwrap();
+        assert_eq!(
+            e.error(),
+            Some((TermKind::ErrorMessage, "CredentialVerification: Failure"))
         );
     }
 }

@@ -131,6 +131,10 @@ pub struct Record<'a> {
     #[serde(borrow, default)]
     pub response_elements: Option<&'a RawValue>,
     #[serde(borrow, default)]
+    pub additional_event_data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub service_event_details: Option<&'a RawValue>,
+    #[serde(borrow, default)]
     pub resources: Obj<Vec<Obj<ResourceRef<'a>>>>,
     #[serde(borrow, default)]
     pub insight_details: Obj<InsightDetails<'a>>,

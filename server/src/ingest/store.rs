@@ -66,9 +66,32 @@ pub struct FileReport {
     pub status: FileStatus,
 }
 
+/// What one event adds to the summaries: its time, flags and the ids of its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution {
+    pub time_ms: i64,
+    /// See [`flags`].
+    pub flags: i64,
+    pub principal: i64,
+    pub name: i64,
+    pub source: i64,
+    pub account: i64,
+    pub region: Option<i64>,
+    pub source_ip: Option<i64>,
+    /// The event's error term (see `Event::error`).
+    pub error: Option<i64>,
+    pub user_agent: Option<i64>,
+    pub access_key: Option<i64>,
+    /// Whether the access key is temporary (`ASIA…`: one a session): those are left out
+    /// of the hourly and daily rollups, where they would be a row for every few events.
+    pub temporary_key: bool,
+    /// Resource ids, each with whether it is a single S3 object.
+    pub resources: Vec<(i64, bool)>,
+}
+
 /// Counts kept in memory for a batch and added to the summary tables at commit.
 #[derive(Default)]
-struct Counts {
+pub struct Counts {
     /// (minute, flags) -> events
     minutes: HashMap<(i64, i64), i64>,
     /// (dimension, hour, flags, value) -> events
@@ -87,29 +110,126 @@ impl Counts {
         self.entity_days.clear();
     }
 
-    /// One event of `entity`, with the event's values per dimension.
+
+    /// Counts one event `n` times (-1 takes it back out).
+    pub fn add(&mut self, c: &Contribution, n: i64) {
+        let f = c.flags;
+        *self
+            .minutes
+            .entry((c.time_ms.div_euclid(60_000), f))
+            .or_insert(0) += n;
+        let hour = c.time_ms.div_euclid(3_600_000);
+        let mut roll = |dim: Dim, value: Option<i64>| {
+            if let Some(v) = value {
+                *self.rollup.entry((dim as u8, hour, f, v)).or_insert(0) += n;
+            }
+        };
+        roll(Dim::Principal, Some(c.principal));
+        roll(Dim::Name, Some(c.name));
+        roll(Dim::Source, Some(c.source));
+        for &(rid, object) in &c.resources {
+            if !object {
+                roll(Dim::Resource, Some(rid));
+            }
+        }
+        roll(Dim::SourceIp, c.source_ip);
+        roll(Dim::ErrorCode, c.error);
+        roll(Dim::Region, c.region);
+        roll(Dim::Account, Some(c.account));
+        roll(Dim::UserAgent, c.user_agent);
+        roll(Dim::AccessKey, c.access_key.filter(|_| !c.temporary_key));
+        // Per principal and per resource (single objects are not summarised).
+        let mut values: Vec<(u8, i64)> = vec![
+            (Dim::Principal as u8, c.principal),
+            (Dim::Name as u8, c.name),
+            (Dim::Source as u8, c.source),
+            (Dim::Account as u8, c.account),
+        ];
+        for (dim, v) in [
+            (Dim::SourceIp, c.source_ip),
+            (Dim::ErrorCode, c.error),
+            (Dim::Region, c.region),
+            (Dim::UserAgent, c.user_agent),
+            (Dim::AccessKey, c.access_key),
+        ] {
+            if let Some(v) = v {
+                values.push((dim as u8, v));
+            }
+        }
+        for &(rid, object) in &c.resources {
+            let dim = if object {
+                entity::OBJECT_DIM
+            } else {
+                Dim::Resource as u8
+            };
+            values.push((dim, rid));
+        }
+        let at = (
+            c.time_ms.div_euclid(60_000),
+            c.time_ms.div_euclid(86_400_000),
+            f,
+        );
+        self.entity((entity::PRINCIPAL, c.principal), at, &values, n);
+        for &(rid, object) in &c.resources {
+            if !object {
+                self.entity((entity::RESOURCE, rid), at, &values, n);
+            }
+        }
+    }
+
+    /// One event of `entity`, `n` times, with the event's values per dimension.
     fn entity(
         &mut self,
         (kind, entity): (u8, i64),
         (minute, day, flags): (i64, i64, i64),
         values: &[(u8, i64)],
+        n: i64,
     ) {
         *self
             .entity_minutes
             .entry((kind, entity, minute, flags))
-            .or_insert(0) += 1;
+            .or_insert(0) += n;
         for &(dim, value) in values {
             *self
                 .entity_days
                 .entry((kind, entity, dim, day, flags, value))
-                .or_insert(0) += 1;
+                .or_insert(0) += n;
         }
     }
 
-    fn roll(&mut self, dim: Dim, hour: i64, flags: i64, value: Option<i64>) {
-        if let Some(v) = value {
-            *self.rollup.entry((dim as u8, hour, flags, v)).or_insert(0) += 1;
+    /// Adds the batch's summaries to the tables (and empties it).
+    pub fn write(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        // In key order: the upserts walk the summaries' B-trees front to back.
+        let mut minutes: Vec<((i64, i64), i64)> = self.minutes.drain().collect();
+        minutes.sort_unstable_by_key(|(k, _)| *k);
+        let days = self.days();
+        let mut rollup: Vec<((u8, i64, i64, i64), i64)> = self.rollup.drain().collect();
+        rollup.sort_unstable_by_key(|(k, _)| *k);
+        let mut entity_minutes: Vec<_> = self.entity_minutes.drain().collect();
+        entity_minutes.sort_unstable_by_key(|(k, _)| *k);
+        let mut entity_days: Vec<_> = self.entity_days.drain().collect();
+        entity_days.sort_unstable_by_key(|(k, _)| *k);
+        let mut t = Upsert::new(conn, COUNTS_MINUTE)?;
+        for ((minute, f), n) in minutes {
+            t.add(params![minute, f], n)?;
         }
+        let mut t = Upsert::new(conn, ROLLUP_DAY)?;
+        for ((dim, day, f, value), n) in days {
+            t.add(params![dim, day, f, value], n)?;
+        }
+        let mut t = Upsert::new(conn, ROLLUP_HOUR)?;
+        for ((dim, hour, f, value), n) in rollup {
+            t.add(params![dim, hour, f, value], n)?;
+        }
+        let mut t = Upsert::new(conn, ENTITY_MINUTE)?;
+        for ((kind, entity, minute, f), n) in entity_minutes {
+            t.add(params![kind, entity, minute, f], n)?;
+        }
+        let mut t = Upsert::new(conn, ENTITY_DAY)?;
+        for ((kind, entity, dim, day, f, value), n) in entity_days {
+            t.add(params![kind, entity, dim, day, f, value], n)?;
+        }
+        Ok(())
     }
 
     /// The hourly rollup summed per day.
@@ -124,13 +244,130 @@ impl Counts {
     }
 }
 
+/// Records a call that creates, changes or deletes a long-term access key.
+pub const KEY_CHANGE: &str =
+    "INSERT INTO access_key_changes (access_key, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING";
+
+/// Each summary table's upsert (adding to `events`) and the delete of a row left empty.
+const COUNTS_MINUTE: (&str, &str) = (
+    "INSERT INTO counts_minute (minute, flags, events) VALUES (?1, ?2, ?3)
+     ON CONFLICT (minute, flags) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM counts_minute WHERE minute = ?1 AND flags = ?2 AND events <= 0",
+);
+const ROLLUP_DAY: (&str, &str) = (
+    "INSERT INTO rollup_day (dim, day, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (dim, day, flags, value) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM rollup_day WHERE dim = ?1 AND day = ?2 AND flags = ?3 AND value = ?4
+     AND events <= 0",
+);
+const ROLLUP_HOUR: (&str, &str) = (
+    "INSERT INTO rollup_hour (dim, hour, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (dim, hour, flags, value) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM rollup_hour WHERE dim = ?1 AND hour = ?2 AND flags = ?3 AND value = ?4
+     AND events <= 0",
+);
+const ENTITY_MINUTE: (&str, &str) = (
+    "INSERT INTO entity_minute (kind, entity, minute, flags, events) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (kind, entity, minute, flags) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM entity_minute WHERE kind = ?1 AND entity = ?2 AND minute = ?3 AND flags = ?4
+     AND events <= 0",
+);
+const ENTITY_DAY: (&str, &str) = (
+    "INSERT INTO entity_day (kind, entity, dim, day, flags, value, events)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (kind, entity, dim, day, flags, value) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM entity_day WHERE kind = ?1 AND entity = ?2 AND dim = ?3 AND day = ?4
+     AND flags = ?5 AND value = ?6 AND events <= 0",
+);
+
+/// Adds counts to one summary table, keyed by `key` columns with an `events` count.
+/// A negative count takes events back out; a row left at zero is deleted, so a value
+/// with no events never shows in a list.
+struct Upsert<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    delete: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Upsert<'c> {
+    fn new(conn: &'c Connection, (insert, delete): (&str, &str)) -> rusqlite::Result<Self> {
+        Ok(Upsert {
+            insert: conn.prepare_cached(insert)?,
+            delete: conn.prepare_cached(delete)?,
+        })
+    }
+
+    fn add(&mut self, key: &[&dyn rusqlite::ToSql], n: i64) -> rusqlite::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let mut all: Vec<&dyn rusqlite::ToSql> = key.to_vec();
+        all.push(&n);
+        self.insert.execute(all.as_slice())?;
+        if n < 0 {
+            self.delete.execute(key)?;
+        }
+        Ok(())
+    }
+}
+
 struct PrincipalStat {
     first: i64,
     last: i64,
     events: i64,
-    /// Console sign-ins and the newest one's row id.
-    logins: i64,
-    last_login: i64,
+    logins: SignIns,
+}
+
+/// One principal's console sign-ins, as `principal_console` keeps them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SignIns {
+    pub attempts: i64,
+    pub failed: i64,
+    /// Successful ones that used MFA.
+    pub mfa: i64,
+    /// Row ids of the newest attempt and of the newest successful one (0: none).
+    pub last: i64,
+    pub last_ok: i64,
+}
+
+impl SignIns {
+    pub fn add(&mut self, s: super::normalize::SignIn, id: i64) {
+        self.attempts += 1;
+        self.last = self.last.max(id);
+        if s.failed {
+            self.failed += 1;
+        } else {
+            self.last_ok = self.last_ok.max(id);
+            if s.mfa {
+                self.mfa += 1;
+            }
+        }
+    }
+
+    /// Adds these to the principal's row.
+    pub fn write(&self, conn: &Connection, principal_id: i64) -> rusqlite::Result<()> {
+        if self.attempts == 0 {
+            return Ok(());
+        }
+        conn.prepare_cached(
+            "INSERT INTO principal_console
+                 (principal_id, logins, failed, mfa, last_event_id, last_ok_event_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, nullif(?6, 0))
+             ON CONFLICT (principal_id) DO UPDATE SET logins = logins + excluded.logins,
+                 failed = failed + excluded.failed, mfa = mfa + excluded.mfa,
+                 last_event_id = max(last_event_id, excluded.last_event_id),
+                 last_ok_event_id = max(coalesce(last_ok_event_id, 0),
+                                        coalesce(excluded.last_ok_event_id, 0))",
+        )?
+        .execute(params![
+            principal_id,
+            self.attempts,
+            self.failed,
+            self.mfa,
+            self.last,
+            self.last_ok
+        ])?;
+        Ok(())
+    }
 }
 
 pub struct Store {
@@ -229,6 +466,7 @@ struct Statements<'c> {
     event_resource: rusqlite::CachedStatement<'c>,
     resource_change: rusqlite::CachedStatement<'c>,
     issued: rusqlite::CachedStatement<'c>,
+    key_change: rusqlite::CachedStatement<'c>,
 }
 
 impl<'c> Statements<'c> {
@@ -259,6 +497,7 @@ impl<'c> Statements<'c> {
                 "INSERT INTO issued_credentials (access_key, event_id, principal_id, session_arn, source_identity)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
             )?,
+            key_change: conn.prepare_cached(KEY_CHANGE)?,
         })
     }
 }
@@ -350,7 +589,11 @@ impl Writer<'_> {
         let name_id = self.term(TermKind::Name, Some(&e.name))?.unwrap_or(0);
         let event_type = self.term(TermKind::EventType, e.event_type.as_deref())?;
         let category = self.term(TermKind::Category, e.category.as_deref())?;
-        let error_code = self.term(TermKind::ErrorCode, e.error_code.as_deref())?;
+        // The error column holds the event's error as Cairn files it (see `Event::error`).
+        let error = match e.error() {
+            Some((kind, text)) => self.term(kind, Some(text))?,
+            None => None,
+        };
         let error_message = self.term(TermKind::ErrorMessage, e.error_message.as_deref())?;
         let source_ip = self.term(TermKind::SourceIp, e.source_ip.as_deref())?;
         let user_agent = self.term(TermKind::UserAgent, e.user_agent.as_deref())?;
@@ -385,7 +628,7 @@ impl Writer<'_> {
                 event_type,
                 category,
                 e.read_only,
-                error_code,
+                error,
                 error_message,
                 source_ip,
                 user_agent,
@@ -431,6 +674,9 @@ impl Writer<'_> {
                 self.st.resource_change.execute(params![rid, id])?;
             }
         }
+        if let Some(key) = &e.key_change {
+            self.st.key_change.execute(params![key, id])?;
+        }
         if let Some(c) = &e.issued {
             self.st.issued.execute(params![
                 c.access_key,
@@ -440,76 +686,39 @@ impl Writer<'_> {
                 c.source_identity
             ])?;
         }
-        let f = flags::of(e.read_only, e.error_code.as_deref());
-        *counts
-            .minutes
-            .entry((e.time_ms.div_euclid(60_000), f))
-            .or_insert(0) += 1;
-        let hour = e.time_ms.div_euclid(3_600_000);
-        counts.roll(Dim::Principal, hour, f, Some(principal_id));
-        counts.roll(Dim::Name, hour, f, Some(name_id));
-        counts.roll(Dim::Source, hour, f, Some(source_id));
-        for (rid, r) in resource_ids.iter().zip(&e.resources) {
-            if r.kind != S3_OBJECT {
-                counts.roll(Dim::Resource, hour, f, Some(*rid));
-            }
-        }
-        counts.roll(Dim::SourceIp, hour, f, source_ip);
-        counts.roll(Dim::ErrorCode, hour, f, error_code);
-        counts.roll(Dim::Region, hour, f, region);
-        counts.roll(Dim::Account, hour, f, Some(account_id));
-        // Per principal and per resource (single objects are not summarised).
-        let mut values: Vec<(u8, i64)> = vec![
-            (Dim::Principal as u8, principal_id),
-            (Dim::Name as u8, name_id),
-            (Dim::Source as u8, source_id),
-            (Dim::Account as u8, account_id),
-        ];
-        for (dim, v) in [
-            (Dim::SourceIp, source_ip),
-            (Dim::ErrorCode, error_code),
-            (Dim::Region, region),
-            (Dim::UserAgent, user_agent),
-            (Dim::AccessKey, access_key),
-        ] {
-            if let Some(v) = v {
-                values.push((dim as u8, v));
-            }
-        }
-        for (rid, r) in resource_ids.iter().zip(&e.resources) {
-            let dim = if r.kind == S3_OBJECT {
-                entity::OBJECT_DIM
-            } else {
-                Dim::Resource as u8
-            };
-            values.push((dim, *rid));
-        }
-        let at = (
-            e.time_ms.div_euclid(60_000),
-            e.time_ms.div_euclid(86_400_000),
-            f,
-        );
-        counts.entity((entity::PRINCIPAL, principal_id), at, &values);
-        for (rid, r) in resource_ids.iter().zip(&e.resources) {
-            if r.kind != S3_OBJECT {
-                counts.entity((entity::RESOURCE, *rid), at, &values);
-            }
-        }
+        let contribution = Contribution {
+            time_ms: e.time_ms,
+            flags: flags::of(e.read_only, e.failed(), e.error_code.as_deref()),
+            principal: principal_id,
+            name: name_id,
+            source: source_id,
+            account: account_id,
+            region,
+            source_ip,
+            error,
+            user_agent,
+            access_key,
+            temporary_key: e.access_key.as_deref().is_some_and(app::schema::is_temporary_key),
+            resources: resource_ids
+                .iter()
+                .zip(&e.resources)
+                .map(|(rid, r)| (*rid, r.kind == S3_OBJECT))
+                .collect(),
+        };
+        counts.add(&contribution, 1);
         let s = principal_stats
             .entry(principal_id)
             .or_insert(PrincipalStat {
                 first: e.time_ms,
                 last: e.time_ms,
                 events: 0,
-                logins: 0,
-                last_login: 0,
+                logins: SignIns::default(),
             });
         s.first = s.first.min(e.time_ms);
         s.last = s.last.max(e.time_ms);
         s.events += 1;
-        if e.name == "ConsoleLogin" {
-            s.logins += 1;
-            s.last_login = s.last_login.max(id);
+        if let Some(sign_in) = e.sign_in {
+            s.logins.add(sign_in, id);
         }
         Ok(())
     }
@@ -761,63 +970,7 @@ impl Store {
                 st.execute(params![id, text])?;
             }
         }
-        // In key order: the upserts walk the summaries' B-trees front to back.
-        let mut minutes: Vec<((i64, i64), i64)> = self.counts.minutes.drain().collect();
-        minutes.sort_unstable_by_key(|(k, _)| *k);
-        {
-            let mut st = self.conn.prepare_cached(
-                "INSERT INTO counts_minute (minute, flags, events) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (minute, flags) DO UPDATE SET events = events + excluded.events",
-            )?;
-            for ((minute, f), n) in minutes {
-                st.execute(params![minute, f, n])?;
-            }
-        }
-        let days = self.counts.days();
-        {
-            let mut st = self.conn.prepare_cached(
-                "INSERT INTO rollup_day (dim, day, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (dim, day, flags, value) DO UPDATE SET events = events + excluded.events",
-            )?;
-            for ((dim, day, f, value), n) in days {
-                st.execute(params![dim, day, f, value, n])?;
-            }
-        }
-        let mut rollup: Vec<((u8, i64, i64, i64), i64)> = self.counts.rollup.drain().collect();
-        rollup.sort_unstable_by_key(|(k, _)| *k);
-        {
-            let mut st = self.conn.prepare_cached(
-                "INSERT INTO rollup_hour (dim, hour, flags, value, events) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (dim, hour, flags, value) DO UPDATE SET events = events + excluded.events",
-            )?;
-            for ((dim, hour, f, value), n) in rollup {
-                st.execute(params![dim, hour, f, value, n])?;
-            }
-        }
-        let mut entity_minutes: Vec<_> = self.counts.entity_minutes.drain().collect();
-        entity_minutes.sort_unstable_by_key(|(k, _)| *k);
-        {
-            let mut st = self.conn.prepare_cached(
-                "INSERT INTO entity_minute (kind, entity, minute, flags, events) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (kind, entity, minute, flags) DO UPDATE SET events = events + excluded.events",
-            )?;
-            for ((kind, entity, minute, f), n) in entity_minutes {
-                st.execute(params![kind, entity, minute, f, n])?;
-            }
-        }
-        let mut entity_days: Vec<_> = self.counts.entity_days.drain().collect();
-        entity_days.sort_unstable_by_key(|(k, _)| *k);
-        {
-            let mut st = self.conn.prepare_cached(
-                "INSERT INTO entity_day (kind, entity, dim, day, flags, value, events)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (kind, entity, dim, day, flags, value)
-                 DO UPDATE SET events = events + excluded.events",
-            )?;
-            for ((kind, entity, dim, day, f, value), n) in entity_days {
-                st.execute(params![kind, entity, dim, day, f, value, n])?;
-            }
-        }
+        self.counts.write(&self.conn)?;
         let stats: Vec<(i64, PrincipalStat)> = self.principal_stats.drain().collect();
         for (id, s) in stats {
             self.conn
@@ -826,16 +979,7 @@ impl Store {
                      last_seen = max(coalesce(last_seen, ?3), ?3), events = events + ?4 WHERE id = ?1",
                 )?
                 .execute(params![id, s.first, s.last, s.events])?;
-            if s.logins > 0 {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO principal_console (principal_id, logins, last_event_id)
-                         VALUES (?1, ?2, ?3)
-                         ON CONFLICT (principal_id) DO UPDATE SET logins = logins + excluded.logins,
-                         last_event_id = max(last_event_id, excluded.last_event_id)",
-                    )?
-                    .execute(params![id, s.logins, s.last_login])?;
-            }
+            s.logins.write(&self.conn, id)?;
         }
         let now = chrono::Utc::now().timestamp_millis();
         for f in &self.files {

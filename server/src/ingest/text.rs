@@ -9,15 +9,35 @@ use std::fmt;
 /// The indexed text of one record. A record that is not valid JSON past some point
 /// (it was accepted by the normaliser, so this is rare) keeps the text read before it.
 pub fn search_text(record: &[u8]) -> String {
-    let mut out = String::new();
+    let mut texts = Texts::default();
     let mut de = serde_json::Deserializer::from_slice(record);
     let _ = Collect {
-        out: &mut out,
+        texts: &mut texts,
         depth: 0,
         in_identity: false,
+        lead: false,
     }
     .deserialize(&mut de);
-    out
+    match (texts.lead.is_empty(), texts.rest.is_empty()) {
+        (true, _) => texts.rest,
+        (false, true) => texts.lead,
+        (false, false) => format!("{}\n{}", texts.lead, texts.rest),
+    }
+}
+
+/// The source address and the access key go first, ahead of everything else and
+/// outside its size limit, so the address and key pages and filters, which find
+/// events through the index, find every one of them.
+#[derive(Default)]
+struct Texts {
+    lead: String,
+    rest: String,
+}
+
+impl Texts {
+    fn push(&mut self, lead: bool, v: &str) {
+        push(if lead { &mut self.lead } else { &mut self.rest }, v);
+    }
 }
 
 fn push(out: &mut String, v: &str) {
@@ -39,11 +59,13 @@ fn push(out: &mut String, v: &str) {
     out.push_str(&v[..end]);
 }
 
-/// Walks one value: `depth` is how many objects deep it sits (1: a top-level field).
+/// Walks one value: `depth` is how many objects deep it sits (1: a top-level field);
+/// `lead`: it goes first (see [`Texts`]).
 struct Collect<'a> {
-    out: &'a mut String,
+    texts: &'a mut Texts,
     depth: usize,
     in_identity: bool,
+    lead: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Collect<'_> {
@@ -59,15 +81,15 @@ impl<'de> Visitor<'de> for Collect<'_> {
         f.write_str("any JSON value")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        push(self.out, v);
+        self.texts.push(self.lead, v);
         Ok(())
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        push(self.out, &v.to_string());
+        self.texts.push(self.lead, &v.to_string());
         Ok(())
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        push(self.out, &v.to_string());
+        self.texts.push(self.lead, &v.to_string());
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
@@ -81,15 +103,17 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
         let Collect {
-            out,
+            texts,
             depth,
             in_identity,
+            lead,
         } = self;
         while a
             .next_element_seed(Collect {
-                out: &mut *out,
+                texts: &mut *texts,
                 depth,
                 in_identity,
+                lead,
             })?
             .is_some()
         {}
@@ -97,9 +121,10 @@ impl<'de> Visitor<'de> for Collect<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
         let Collect {
-            out,
+            texts,
             depth,
             in_identity,
+            lead,
         } = self;
         let key_depth = depth + 1;
         while let Some(key) = a.next_key_seed(Key {
@@ -110,10 +135,14 @@ impl<'de> Visitor<'de> for Collect<'_> {
                 KeyIs::Skipped => {
                     a.next_value::<IgnoredAny>()?;
                 }
-                KeyIs::Indexed { identity } => a.next_value_seed(Collect {
-                    out: &mut *out,
+                KeyIs::Indexed {
+                    identity,
+                    lead: first,
+                } => a.next_value_seed(Collect {
+                    texts: &mut *texts,
                     depth: key_depth,
                     in_identity: in_identity || identity,
+                    lead: lead || first,
                 })?,
             }
         }
@@ -123,10 +152,9 @@ impl<'de> Visitor<'de> for Collect<'_> {
 
 enum KeyIs {
     Skipped,
-    /// `identity`: the key is the top-level `userIdentity`.
-    Indexed {
-        identity: bool,
-    },
+    /// `identity`: the key is the top-level `userIdentity`; `lead`: its value goes
+    /// first (the source address, the access key).
+    Indexed { identity: bool, lead: bool },
 }
 
 /// Decides about a key without keeping it.
@@ -151,6 +179,8 @@ impl<'de> Visitor<'de> for Key {
         Ok(if indexed(k, self.depth, self.in_identity) {
             KeyIs::Indexed {
                 identity: self.depth == 1 && k == "userIdentity",
+                lead: (self.depth == 1 && k == "sourceIPAddress")
+                    || (self.depth == 2 && self.in_identity && k == "accessKeyId"),
             }
         } else {
             KeyIs::Skipped
@@ -173,7 +203,7 @@ mod tests {
             "sourceIPAddress":"203.0.113.9","errorCode":"AccessDenied","errorMessage":"not allowed"}"#;
         assert_eq!(
             search_text(rec),
-            "AROA1:alice\nalice@example.com\nprod-data\nAllow\n22\ncafé\n203.0.113.9\nnot allowed"
+            "203.0.113.9\nAROA1:alice\nalice@example.com\nprod-data\nAllow\n22\ncafé\nnot allowed"
         );
     }
 
@@ -186,6 +216,12 @@ mod tests {
         let many: Vec<String> = (0..100).map(|i| format!(r#""k{i}":"{long}""#)).collect();
         let rec = format!(r#"{{"requestParameters":{{{}}}}}"#, many.join(","));
         assert!(search_text(rec.as_bytes()).len() <= 8192);
+        // The address and the key come first, whatever comes before them.
+        let rec = format!(
+            r#"{{"requestParameters":{{{}}},"sourceIPAddress":"198.51.100.7","userIdentity":{{"accessKeyId":"AKIAEXAMPLE"}}}}"#,
+            many.join(",")
+        );
+        assert!(search_text(rec.as_bytes()).starts_with("198.51.100.7\nAKIAEXAMPLE\nxxx"));
     }
 
     #[test]
