@@ -1412,14 +1412,14 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     assert!(out.contains("! regions  account:ListRegions"), "{out}");
     assert_eq!(code, 1, "LookupEvents itself is refused by moto: {out}");
     let pool = cairn::db::connect(&db).await.unwrap();
-    let fixed = cairn::sources::load(
+    let fixed = cairn::sync::sources::load(
         &pool,
-        &cairn::secrets::SecretBox::for_db(&db).unwrap(),
+        &cairn::sync::secrets::SecretBox::for_db(&db).unwrap(),
         "fixed",
     )
     .await
     .unwrap();
-    let regions = cairn::sync::lookup::regions(&pool, &fixed, &cairn::aws::Tuning::default())
+    let regions = cairn::sync::lookup::regions(&pool, &fixed, &cairn::sync::aws::Tuning::default())
         .await
         .unwrap();
     assert_eq!(regions.len(), 17, "{regions:?}");
@@ -1657,11 +1657,11 @@ async fn the_trail_inventory_keeps_each_change() {
 
 #[tokio::test]
 async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
-    use cairn::sources::{self, SourceError, SourceSpec};
+    use cairn::sync::sources::{self, SourceError, SourceSpec};
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("e.db");
     let pool = cairn::db::connect(&db).await.unwrap();
-    let secrets = cairn::secrets::SecretBox::for_db(&db).unwrap();
+    let secrets = cairn::sync::secrets::SecretBox::for_db(&db).unwrap();
     let spec = |name: &str| SourceSpec {
         name: name.into(),
         lookup_events: true,

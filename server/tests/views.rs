@@ -243,14 +243,14 @@ async fn search_index_backfill_covers_older_events() {
         .await
         .unwrap();
     assert!(t.store.search_pending_before_ms.is_some());
-    assert_eq!(cairn::search_index::backfill(&db).unwrap(), 7);
+    assert_eq!(cairn::ingest::search_index::backfill(&db).unwrap(), 7);
     assert_eq!(names(&pool, q).await, ["ConsoleLogin"]);
     let t = timeline::timeline(&pool, &EventQuery::parse(q), NOW)
         .await
         .unwrap();
     assert_eq!(t.store.search_pending_before_ms, None);
     // Run again: nothing left to do.
-    assert_eq!(cairn::search_index::backfill(&db).unwrap(), 0);
+    assert_eq!(cairn::ingest::search_index::backfill(&db).unwrap(), 0);
 }
 
 #[tokio::test]

@@ -124,7 +124,7 @@ async fn start(db: &std::path::Path, site: &std::path::Path) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = cairn::web::WebConfig {
-        secrets: Some(cairn::secrets::SecretBox::for_db(db).unwrap()),
+        secrets: Some(cairn::sync::secrets::SecretBox::for_db(db).unwrap()),
         ..Default::default()
     };
     let app = cairn::web::router(pool, addr, site, &config).await.unwrap();
@@ -140,7 +140,7 @@ async fn start(db: &std::path::Path, site: &std::path::Path) -> SocketAddr {
 
 async fn add_user(db: &std::path::Path, name: &str, role: Role) {
     let pool = cairn::db::connect(db).await.unwrap();
-    cairn::users::create(&pool, name, role, "a long enough password")
+    cairn::access::users::create(&pool, name, role, "a long enough password")
         .await
         .unwrap();
     pool.close().await;

@@ -1,11 +1,13 @@
 //! The ingest path: source → decode → normalise → store. See `pipeline` for the whole.
 
+pub mod cli;
 pub mod decode;
 pub mod dictionary;
 pub mod fixes;
 pub mod normalize;
 pub mod pipeline;
 pub mod record;
+pub mod search_index;
 pub mod source;
 pub mod split;
 pub mod store;

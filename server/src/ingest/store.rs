@@ -812,7 +812,7 @@ impl Store {
         if !self.in_tx {
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.in_tx = true;
-            self.index_below = crate::search_index::pending_below(&self.conn)?;
+            self.index_below = crate::ingest::search_index::pending_below(&self.conn)?;
             self.batch_started = Instant::now();
         }
         Ok(())

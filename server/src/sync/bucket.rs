@@ -9,10 +9,10 @@
 //! before the checkpoint's and leaves out the keys the ledger already has.
 
 use super::SyncError;
-use crate::aws;
+use crate::sync::aws;
 use crate::ingest::pipeline::Source as FileSource;
 use crate::ingest::source::{FileJob, LogKind, is_account, parse_layout};
-use crate::sources::Source;
+use crate::sync::sources::Source;
 use aws_sdk_s3::Client;
 use chrono::{Datelike, NaiveDate};
 use sqlx::SqlitePool;

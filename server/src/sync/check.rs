@@ -3,8 +3,8 @@
 
 use super::SyncError;
 use super::bucket::Bucket;
-use crate::aws;
-use crate::sources::Source;
+use crate::sync::aws;
+use crate::sync::sources::Source;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

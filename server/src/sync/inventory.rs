@@ -8,8 +8,8 @@
 //! shows as a change; `status` (latest delivery times) and `seen_at` are updated in place.
 
 use super::{Options, PassReport, Problem, SyncError};
-use crate::aws;
-use crate::sources::Source;
+use crate::sync::aws;
+use crate::sync::sources::Source;
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use serde_json::{Map, Value, json};

@@ -14,9 +14,9 @@
 //! `eventID`). A window's last row is `<region>/<start>-<end>/done`.
 
 use super::{Options, PassReport, Problem, SyncError};
-use crate::aws;
+use crate::sync::aws;
 use crate::ingest::{self, pipeline::Source as FileSource, source::parse_layout};
-use crate::sources::Source;
+use crate::sync::sources::Source;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use sqlx::SqlitePool;
 use std::io::Read;
@@ -110,7 +110,7 @@ pub async fn regions(
         .bind(format!("s3://{b}"))
         .fetch_all(pool)
         .await?;
-        out.extend(seen.into_iter().filter(|r| crate::sources::is_region(r)));
+        out.extend(seen.into_iter().filter(|r| crate::sync::sources::is_region(r)));
     }
     out.sort();
     out.dedup();
@@ -139,7 +139,7 @@ pub async fn enabled_regions(source: &Source, tuning: &aws::Tuning) -> Result<Ve
             page.regions()
                 .iter()
                 .filter_map(|r| r.region_name())
-                .filter(|r| crate::sources::is_region(r))
+                .filter(|r| crate::sync::sources::is_region(r))
                 .map(str::to_owned),
         );
     }

@@ -2,17 +2,21 @@
 //! what went wrong in `sync_errors`. `cairn serve` runs passes on a timer; `cairn sync
 //! --once` runs one.
 
+pub mod aws;
 pub mod bucket;
 pub mod check;
+pub mod cli;
 pub mod inventory;
 pub mod lookup;
 pub mod metrics;
 pub mod queue;
+pub mod secrets;
+pub mod sources;
+pub mod web;
 
-use crate::aws;
 use crate::ingest::{self, pipeline::ImportError};
-use crate::secrets::SecretBox;
-use crate::sources::{self, Source, SourceError};
+use crate::sync::secrets::SecretBox;
+use crate::sync::sources::{Source, SourceError};
 use serde::Serialize;
 use sqlx::SqlitePool;
 use std::sync::Arc;

@@ -9,12 +9,12 @@
 
 use super::bucket::Bucket;
 use super::{PassReport, Problem, SyncError};
-use crate::aws;
+use crate::sync::aws;
 use crate::ingest::{
     self,
     source::{FileJob, LogKind, parse_layout},
 };
-use crate::sources::Source;
+use crate::sync::sources::Source;
 use serde_json::Value;
 use sqlx::SqlitePool;
 use std::collections::{HashMap, HashSet};

@@ -1,7 +1,7 @@
 //! `cairn source …` and `cairn sync`: sources managed from the shell, passes run by hand.
 
-use crate::secrets::SecretBox;
-use crate::sources::{self, SourceSpec};
+use crate::sync::secrets::SecretBox;
+use crate::sync::sources::{self, SourceSpec};
 use crate::sync;
 use clap::{Args, Subcommand};
 use std::path::Path;
@@ -215,6 +215,24 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
 }
 
 /// `cairn sync --once`: one pass over every feed of every active source (or of one).
+/// `cairn sync`: one pass of every active source (or `only`) with `once`, else a pass
+/// every `every` minutes until stopped.
+pub async fn sync(
+    db: &Path,
+    once: bool,
+    only: Option<String>,
+    every: u64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if once {
+        return sync_once(db, only.as_deref(), json).await;
+    }
+    let pool = crate::db::connect(db).await?;
+    let secrets = SecretBox::for_db(db)?;
+    sync::run_forever(pool, secrets, only, every.max(1)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Exit status 0 when every pass went through cleanly, 1 when some file or folder was a
 /// problem (the rest went in), 2 when a pass failed.
 pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 //! endpoints from the `AWS_ENDPOINT_URL*` variables or the source's own; retries with
 //! backoff and jitter on throttling, 5xx answers and dropped connections.
 
-use crate::sources::Source;
+use crate::sync::sources::Source;
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;

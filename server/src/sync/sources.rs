@@ -1,9 +1,9 @@
 //! Sources: the AWS accounts or organization trail buckets Cairn syncs from, and what
 //! each reads (the trail bucket, an SQS queue of file notifications, the LookupEvents
 //! bootstrap). Credentials come from the standard AWS chain; only a profile name and a
-//! role to assume are kept, and the external ID is sealed (see [`crate::secrets`]).
+//! role to assume are kept, and the external ID is sealed (see [`crate::sync::secrets`]).
 
-use crate::secrets::{SecretBox, SecretError};
+use crate::sync::secrets::{SecretBox, SecretError};
 use serde::Serialize;
 use sqlx::SqlitePool;
 

@@ -1,6 +1,9 @@
 //! The web server: Leptos pages and server functions over one shared state.
 
-use crate::auth::{self, AuthState, Throttle};
+pub mod export;
+pub mod security;
+
+use crate::access::{self, AuthState, Throttle};
 use anyhow::Context;
 use app::db::Db;
 use axum::Router;
@@ -33,7 +36,7 @@ pub struct WebConfig {
     pub session_idle: std::time::Duration,
     /// Seals the secrets of sources added from the sources page (none: that page
     /// cannot add or sync sources).
-    pub secrets: Option<crate::secrets::SecretBox>,
+    pub secrets: Option<crate::sync::secrets::SecretBox>,
 }
 
 impl Default for WebConfig {
@@ -205,19 +208,19 @@ pub async fn router(
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/setup", post(auth::setup))
-        .route("/admin/users/{action}", post(auth::manage_user))
+        .route("/auth/login", post(access::signin::login))
+        .route("/auth/logout", post(access::signin::logout))
+        .route("/auth/setup", post(access::signin::setup))
+        .route("/admin/users/{action}", post(access::admin::manage_user))
         .route(
             "/admin/source-actions/{action}",
-            post(crate::sources_web::manage_source).with_state(crate::sources_web::SourcesState {
+            post(crate::sync::web::manage_source).with_state(crate::sync::web::SourcesState {
                 pool: state.pool.clone(),
                 secrets: config.secrets.clone(),
             }),
         )
-        .route("/export/{file}", get(crate::export::export))
-        .route("/export/top/{file}", get(crate::export::export_top))
+        .route("/export/{file}", get(crate::web::export::export))
+        .route("/export/top/{file}", get(crate::web::export::export_top))
         .route(
             "/investigations/new",
             post(crate::investigations::create_form),
@@ -252,12 +255,12 @@ pub async fn router(
             app::shell,
         ))
         .layer(axum::middleware::from_fn(canonical_urls))
-        .layer(from_fn_with_state(auth_state.clone(), auth::guard_pages))
-        .layer(from_fn_with_state(auth_state, auth::resolve_viewer))
+        .layer(from_fn_with_state(auth_state.clone(), access::guard_pages))
+        .layer(from_fn_with_state(auth_state, access::resolve_viewer))
         .layer(sessions)
-        .layer(axum::middleware::from_fn(auth::same_origin))
+        .layer(axum::middleware::from_fn(security::same_origin))
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(axum::middleware::from_fn(auth::security_headers))
+        .layer(axum::middleware::from_fn(security::security_headers))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state))
 }

@@ -2,6 +2,9 @@
 //! on demand from (seed, end time, file number), so a million events never sit in
 //! memory, and the files go through the same import pipeline as real ones.
 
+pub mod bench;
+pub mod cli;
+
 use crate::ingest::pipeline::Source;
 use crate::ingest::source::{FileJob, parse_layout};
 use chrono::{DateTime, Datelike, Timelike, Utc};

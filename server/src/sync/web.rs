@@ -2,9 +2,10 @@
 //! removed and synced from the sources pages (admins only). Each answers with a redirect
 //! to the page it came from, saying what happened, and is written to the audit log.
 
-use crate::auth::{admin_of, client_of};
-use crate::secrets::SecretBox;
-use crate::sources::{self, SourceError, SourceSpec};
+use crate::access::admin::admin_of;
+use crate::access::client_of;
+use crate::sync::secrets::SecretBox;
+use crate::sync::sources::{self, SourceError, SourceSpec};
 use crate::sync;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -143,7 +144,7 @@ pub async fn manage_source(
     let audit = |what: &'static str, target: String, detail: Option<String>| {
         let (pool, admin, client) = (pool.clone(), admin.name.clone(), client.clone());
         async move {
-            crate::users::audit(
+            crate::access::users::audit(
                 &pool,
                 Some(&admin),
                 what,

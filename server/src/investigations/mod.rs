@@ -1,8 +1,8 @@
 //! Investigations: the form posts that open, edit, close and pin (analysts and admins).
 //! Every change is one transaction with its history line; the audit log records it too.
 
-use crate::auth::{client_of, safe_next};
-use crate::users;
+use crate::access::{client_of, safe_next};
+use crate::access::users;
 use app::auth::{Role, User, Viewer};
 use app::query::EventQuery;
 use axum::extract::{Form, Path, State};

@@ -1,0 +1,134 @@
+//! `cairn user add | list | passwd | remove`: who may sign in, from a shell (the Admin
+//! page does the same in the browser). Every change is in the audit log.
+
+use anyhow::Context;
+use clap::Subcommand;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is asked for on a terminal, or read from standard input
+    /// with --password-stdin.
+    Add {
+        name: String,
+        /// admin (everything), analyst (read, search, export, investigations) or viewer
+        /// (read only).
+        #[arg(long, value_parser = ["admin", "analyst", "viewer"])]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users and their roles.
+    List,
+    /// Set a user's password (their sessions end).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user (the last admin cannot be removed).
+    Remove { name: String },
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for a password on: pass --password-stdin");
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Password again: ").context("reading the password")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow::Result<ExitCode> {
+    use crate::access::users;
+    let pool = crate::db::connect(db).await?;
+    let shell_actor = format!(
+        "shell:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let result = match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let role = app::auth::Role::parse(&role).context("unknown role")?;
+            let password = read_password(password_stdin)?;
+            users::create(&pool, &name, role, &password).await.map(|u| {
+                println!("added {} ({})", u.name, u.role);
+                ("user.add", Some(u.name), Some(format!("role {role}")))
+            })
+        }
+        UserCommand::List => {
+            let list = app::db::admin::users(&pool).await?;
+            if list.is_empty() {
+                println!(
+                    "no users yet: add the first admin with `cairn user add NAME --role admin`"
+                );
+            }
+            for u in list {
+                let last = u
+                    .last_login_at
+                    .map(app::fmt::time)
+                    .unwrap_or_else(|| "never signed in".into());
+                println!("{:<24} {:<8} {}", u.name, u.role, last);
+            }
+            pool.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            users::set_password(&pool, &name, &password)
+                .await
+                .map(|()| {
+                    println!("password set for {name}; their sessions have ended");
+                    (
+                        "user.password",
+                        Some(name),
+                        Some("password reset".to_owned()),
+                    )
+                })
+        }
+        UserCommand::Remove { name } => users::remove(&pool, &name).await.map(|()| {
+            println!("removed {name}");
+            ("user.remove", Some(name), None)
+        }),
+    };
+    let code = match result {
+        Ok((action, target, detail)) => {
+            users::audit(
+                &pool,
+                Some(&shell_actor),
+                action,
+                target.as_deref(),
+                detail.as_deref(),
+                Some("shell"),
+            )
+            .await;
+            ExitCode::SUCCESS
+        }
+        Err(e @ (users::UserError::Db(_) | users::UserError::Hash(_))) => return Err(e.into()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    };
+    pool.close().await;
+    Ok(code)
+}
+

@@ -1,0 +1,224 @@
+//! Signing in and out, and the one-time set-up of the first admin: the form posts, the
+//! session they start or end, and the throttle on failed attempts.
+
+use super::users;
+use super::{AuthState, KEY_USER, KEY_VERSION, client_of, login_url, safe_next};
+use app::auth::{User, Viewer};
+use axum::extract::{Form, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tower_sessions::Session;
+
+/// Failed sign-ins allowed per account and per client address within [`WINDOW`].
+const PER_ACCOUNT: usize = 5;
+const PER_ADDRESS: usize = 20;
+const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Remembers recent failed sign-ins, per account name and per client address.
+#[derive(Default, Clone)]
+pub struct Throttle {
+    failures: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+}
+
+impl Throttle {
+    fn keys(name: &str, client: &str) -> [(String, usize); 2] {
+        [
+            (format!("account:{}", name.to_lowercase()), PER_ACCOUNT),
+            (format!("address:{client}"), PER_ADDRESS),
+        ]
+    }
+
+    /// How long to wait before another attempt is allowed, if one is not allowed now.
+    pub fn wait(&self, name: &str, client: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wait = None;
+        for (key, limit) in Self::keys(name, client) {
+            if let Some(times) = map.get_mut(&key) {
+                times.retain(|t| now.duration_since(*t) < WINDOW);
+                if times.len() >= limit {
+                    let until = times[times.len() - limit] + WINDOW;
+                    let w = until.saturating_duration_since(now);
+                    wait = Some(wait.map_or(w, |x: Duration| x.max(w)));
+                }
+            }
+        }
+        wait
+    }
+
+    pub fn failed(&self, name: &str, client: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        // Keep the map bounded: forget entries whose failures have all expired.
+        if map.len() > 10_000 {
+            map.retain(|_, times| times.iter().any(|t| now.duration_since(*t) < WINDOW));
+        }
+        for (key, _) in Self::keys(name, client) {
+            map.entry(key).or_default().push(now);
+        }
+    }
+
+    pub fn succeeded(&self, name: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(&format!("account:{}", name.to_lowercase()));
+    }
+}
+
+async fn sign_in(
+    session: &Session,
+    user: &User,
+    version: i64,
+) -> Result<(), tower_sessions::session::Error> {
+    // A new id at every sign-in: a session id planted before sign-in is worth nothing.
+    session.cycle_id().await?;
+    session.insert(KEY_USER, user.id).await?;
+    session.insert(KEY_VERSION, version).await?;
+    Ok(())
+}
+
+pub(super) fn server_error(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "sign-in failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "something failed on the server; see its log",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(state): State<AuthState>,
+    session: Session,
+    req_parts: axum::http::request::Parts,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let client = client_of(&req_parts.extensions);
+    let next = safe_next(if f.next.is_empty() { "/" } else { &f.next });
+    if let Some(wait) = state.throttle.wait(&f.name, &client) {
+        let minutes = wait.as_secs().div_ceil(60).max(1).to_string();
+        users::audit(
+            &state.pool,
+            None,
+            "login.throttled",
+            Some(&f.name),
+            None,
+            Some(&client),
+        )
+        .await;
+        return Redirect::to(&login_url(
+            &next,
+            &[("error", "throttled"), ("wait", &minutes)],
+        ))
+        .into_response();
+    }
+    match users::authenticate(&state.pool, &f.name, &f.password).await {
+        Ok(Some((user, version))) => {
+            if let Err(e) = sign_in(&session, &user, version).await {
+                return server_error(e);
+            }
+            state.throttle.succeeded(&f.name);
+            users::audit(
+                &state.pool,
+                Some(&user.name),
+                "login",
+                None,
+                None,
+                Some(&client),
+            )
+            .await;
+            Redirect::to(&next).into_response()
+        }
+        Ok(None) => {
+            state.throttle.failed(&f.name, &client);
+            users::audit(
+                &state.pool,
+                None,
+                "login.failed",
+                Some(&f.name),
+                None,
+                Some(&client),
+            )
+            .await;
+            Redirect::to(&login_url(&next, &[("error", "invalid")])).into_response()
+        }
+        Err(e) => server_error(e),
+    }
+}
+
+pub async fn logout(
+    State(state): State<AuthState>,
+    session: Session,
+    req_parts: axum::http::request::Parts,
+) -> Response {
+    let client = client_of(&req_parts.extensions);
+    if let Some(Viewer(Some(u))) = req_parts.extensions.get::<Viewer>() {
+        users::audit(
+            &state.pool,
+            Some(&u.name),
+            "logout",
+            None,
+            None,
+            Some(&client),
+        )
+        .await;
+    }
+    if let Err(e) = session.flush().await {
+        return server_error(e);
+    }
+    Redirect::to("/login?signed_out=1").into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    name: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn setup(
+    State(state): State<AuthState>,
+    session: Session,
+    req_parts: axum::http::request::Parts,
+    Form(f): Form<SetupForm>,
+) -> Response {
+    let client = client_of(&req_parts.extensions);
+    if f.password != f.confirm {
+        return Redirect::to("/setup?error=mismatch").into_response();
+    }
+    match users::create_first_admin(&state.pool, f.name.trim(), &f.password).await {
+        Ok(user) => {
+            users::audit(
+                &state.pool,
+                Some(&user.name),
+                "user.create",
+                Some(&user.name),
+                Some("role admin (first run)"),
+                Some(&client),
+            )
+            .await;
+            if let Err(e) = sign_in(&session, &user, 1).await {
+                return server_error(e);
+            }
+            if let Err(e) = users::signed_in(&state.pool, user.id).await {
+                return server_error(e);
+            }
+            Redirect::to("/").into_response()
+        }
+        Err(users::UserError::AlreadySetUp) => Redirect::to("/login").into_response(),
+        Err(users::UserError::BadName) => Redirect::to("/setup?error=name").into_response(),
+        Err(users::UserError::BadPassword) => Redirect::to("/setup?error=password").into_response(),
+        Err(e) => server_error(e),
+    }
+}
+

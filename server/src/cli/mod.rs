@@ -1,0 +1,173 @@
+//! The command line: `cairn serve | user | import | source | sync | demo | bench`. The
+//! arguments are defined here; each verb is carried out by its area (`serve` here, as it
+//! wires the web server, syncing and the search index together).
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Cairn: a self-hosted dashboard for AWS CloudTrail.
+///
+/// Events are kept in one SQLite database. Fill it with `cairn import` (trail log files,
+/// LookupEvents output, exports) or `cairn demo`, then browse it with `cairn serve`.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, propagate_version = true)]
+pub struct Cli {
+    /// The SQLite database (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_DB",
+        default_value = "./data/cairn.db"
+    )]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard (runs migrations first).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CAIRN_ADDR", default_value = "127.0.0.1:3000")]
+        addr: SocketAddr,
+        /// Folder with the built site (pkg/cairn.js, pkg/cairn_bg.wasm, pkg/cairn.css).
+        /// Found next to the binary when not given.
+        #[arg(long, env = "CAIRN_SITE")]
+        site: Option<PathBuf>,
+        /// Mark the session cookie Secure: set this when people reach Cairn over HTTPS
+        /// (through a TLS-terminating proxy).
+        #[arg(long, env = "CAIRN_SECURE_COOKIES")]
+        secure_cookies: bool,
+        /// Hours without a request after which a session ends.
+        #[arg(long, env = "CAIRN_SESSION_IDLE_HOURS", default_value_t = 8.0)]
+        session_idle_hours: f64,
+        /// Minutes between sync passes over the sources (0: no syncing).
+        #[arg(long, env = "CAIRN_SYNC_EVERY", default_value_t = 5)]
+        sync_every: u64,
+    },
+    /// Manage the people who may sign in to the dashboard.
+    User {
+        #[command(subcommand)]
+        command: crate::access::cli::UserCommand,
+    },
+    /// Import CloudTrail files or folders (recursively).
+    ///
+    /// Reads `.json` and `.json.gz` (gzip is detected by content), the `{"Records":[...]}`
+    /// envelope, bare arrays of records, one record per line, and `LookupEvents` responses.
+    /// Files already imported and unchanged are skipped; events already present are not
+    /// stored twice. Exit status: 0 all went in, 1 some input was rejected (the rest was
+    /// imported), 2 usage or fatal error.
+    Import {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Decoder threads (default: the number of cores, at most 4).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Manage the sources Cairn syncs from (AWS accounts, organization trail buckets).
+    Source {
+        #[command(subcommand)]
+        command: crate::sync::cli::SourceCommand,
+    },
+    /// Sync from the sources: one pass with --once, else a pass every --every minutes.
+    ///
+    /// Exit status with --once: 0 all went in, 1 some file or folder was a problem (the
+    /// rest went in), 2 a pass failed.
+    Sync {
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// Minutes between passes.
+        #[arg(long, default_value_t = 5)]
+        every: u64,
+        /// Print each pass's report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate realistic demo events ending now and import them.
+    Demo {
+        /// Events to generate (planted incidents come on top).
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Days the events span.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        /// Seed: the same seed, size and end time give the same events.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Measure import speed and storage size on generated delivery files.
+    Bench {
+        /// Events to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Days the events span.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Where the generated files are kept between runs.
+        #[arg(long)]
+        files: Option<PathBuf>,
+        /// Only time the pages, on the database given by --db (fill it with `cairn demo`).
+        #[arg(long)]
+        pages: bool,
+    },
+}
+
+/// Runs one command; `Err` is a fatal error (exit status 2).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let db = cli.db.as_path();
+    match cli.command {
+        Command::Serve {
+            addr,
+            site,
+            secure_cookies,
+            session_idle_hours,
+            sync_every,
+        } => {
+            serve::serve(
+                db,
+                serve::ServeArgs {
+                    addr,
+                    site,
+                    secure_cookies,
+                    session_idle_hours,
+                    sync_every,
+                },
+            )
+            .await
+        }
+        Command::User { command } => crate::access::cli::user_command(db, command).await,
+        Command::Import {
+            paths,
+            json,
+            threads,
+        } => crate::ingest::cli::import(db, &paths, json, threads).await,
+        Command::Source { command } => crate::sync::cli::source_command(db, command).await,
+        Command::Sync {
+            once,
+            source,
+            every,
+            json,
+        } => crate::sync::cli::sync(db, once, source, every, json).await,
+        Command::Demo { events, days, seed } => crate::demo::cli::demo(db, events, days, seed).await,
+        Command::Bench {
+            events,
+            days,
+            files,
+            pages,
+        } => crate::demo::cli::bench(db, events, days, files, pages).await,
+    }
+}

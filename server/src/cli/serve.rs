@@ -1,0 +1,59 @@
+//! `cairn serve`: the dashboard, with syncing and the search index's backfill in the
+//! background.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// How `cairn serve` was asked to run.
+pub struct ServeArgs {
+    pub addr: SocketAddr,
+    pub site: Option<PathBuf>,
+    pub secure_cookies: bool,
+    pub session_idle_hours: f64,
+    pub sync_every: u64,
+}
+
+pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let ServeArgs {
+        addr,
+        site,
+        secure_cookies,
+        session_idle_hours,
+        sync_every,
+    } = args;
+
+    if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
+        anyhow::bail!("--session-idle-hours must be a positive number");
+    }
+    let secrets = crate::sync::secrets::SecretBox::for_db(db)?;
+    let config = crate::web::WebConfig {
+        secure_cookies,
+        session_idle: std::time::Duration::from_secs_f64((session_idle_hours * 3600.0).min(1e9)),
+        secrets: Some(secrets.clone()),
+    };
+    let pool = crate::db::connect(db).await?;
+    // Events stored before the search index existed are indexed in the background.
+    let db_path = db.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = crate::ingest::search_index::backfill(&db_path) {
+            tracing::error!(error = %e, "indexing older events for search failed");
+        }
+    });
+    if sync_every > 0 {
+        tokio::spawn(crate::sync::run_forever(
+            pool.clone(),
+            secrets,
+            None,
+            sync_every,
+        ));
+    }
+    // `cargo leptos watch` says where it put the site it builds.
+    let site = match site.or_else(|| std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from)) {
+        Some(s) => s,
+        None => crate::web::find_site().context("cannot find the built site; pass --site DIR")?,
+    };
+    crate::web::serve(pool, addr, site, config).await?;
+    Ok(ExitCode::SUCCESS)
+}
