@@ -16,14 +16,14 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --en
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 ADDR ?= 127.0.0.1:3000
 
-.PHONY: run test build tools browser moto unit e2e bench demo dev clean
+.PHONY: run test build tools browser moto unit e2e samples bench demo dev clean
 
 ## Build and serve the dashboard on ./data/cairn.db.
 run: build
 	$(CAIRN) serve --addr $(ADDR) --site $(SITE)
 
-## Everything: unit, integration and browser tests.
-test: build browser unit e2e
+## Everything: unit, integration and browser tests, then the real-sample tier.
+test: build browser unit e2e samples
 
 ## The site (wasm, js, css) and the release server.
 build: tools
@@ -70,6 +70,22 @@ unit: tools moto
 ## Browser journeys against the built server.
 e2e: build browser moto
 	CAIRN_BIN=$(CAIRN) CAIRN_SITE=$(SITE) CAIRN_MOTO_SERVER=$(MOTO) node --test --test-concurrency=1 end2end/tests/
+
+## The real-sample tier: tests over CloudTrail files written by others, kept beside the
+## repository in ../shared/data (or SAMPLES=...). Counted on their own, never as passes
+## of the tiers above. Without the samples it says so and runs nothing, except under
+## CI=true, where missing samples are a failure.
+SAMPLES ?= $(abspath $(CURDIR)/../shared/data)
+samples: build browser
+	@if [ -d "$(SAMPLES)" ]; then \
+		echo "real-sample tier: $(SAMPLES)"; \
+		CAIRN_SAMPLES=$(SAMPLES) cargo test --release --locked -p server --test samples -- --ignored && \
+		CAIRN_SAMPLES=$(SAMPLES) CAIRN_BIN=$(CAIRN) CAIRN_SITE=$(SITE) node --test --test-concurrency=1 end2end/samples/; \
+	elif [ "$$CI" = true ]; then \
+		echo "error: the real-sample tier cannot run: $(SAMPLES) is absent (CI=true needs it)" >&2; exit 1; \
+	else \
+		echo "real-sample tier: not run ($(SAMPLES) is absent; a clone alone has no samples)"; \
+	fi
 
 ## Import benchmark: 1,000,000 events (override with EVENTS=...).
 EVENTS ?= 1000000

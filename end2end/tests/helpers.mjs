@@ -13,7 +13,9 @@ export const root = path.resolve(here, '../..');
 export const BIN = process.env.CAIRN_BIN || path.join(root, 'target/release/cairn');
 export const SITE = process.env.CAIRN_SITE || path.join(root, 'target/site');
 export const SHOTS = path.join(root, 'end2end/screenshots');
-export const INVICTUS = path.resolve(root, '../shared/data/invictus-ir-aws-dataset/CloudTrail');
+/** The real samples kept beside the repository, for the real-sample tier only. */
+export const SAMPLES = process.env.CAIRN_SAMPLES || path.resolve(root, '../shared/data');
+export const INVICTUS = path.join(SAMPLES, 'invictus-ir-aws-dataset/CloudTrail');
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -57,8 +59,10 @@ export async function signedInContext(browser, base, name, options = {}) {
   return context;
 }
 
+/** Generates `events` demo events over three days ending now; returns the import summary. */
 export function demoInto(db, events) {
-  execFileSync(BIN, ['--db', db, 'demo', '--events', String(events), '--days', '3'], { stdio: 'ignore' });
+  const out = execFileSync(BIN, ['--db', db, 'demo', '--json', '--events', String(events), '--days', '3'], { encoding: 'utf8' });
+  return JSON.parse(out);
 }
 
 /** Starts `cairn serve` on a free port; resolves to { base, stop }. */
@@ -103,7 +107,6 @@ export async function watchedPage(context, problems) {
   return page;
 }
 
-export const hasInvictus = existsSync(INVICTUS);
 
 const AXE = path.resolve(here, '../node_modules/axe-core/axe.min.js');
 

@@ -3,23 +3,19 @@
 //! access key, the address and key pages, column order and page size, comparisons,
 //! whole top lists, and related events that say when they are cut short.
 
+mod common;
+
+use common::{iso, store_of};
 use app::db::{events, filter, terms};
 use app::model::ResolvedRange;
 use app::pages::{address, principal, timeline, top};
 use app::query::{EventQuery, Field};
-use cairn::ingest::{self, LocalFiles, source};
 use serde_json::{Value, json};
-use std::path::Path;
-use std::sync::Arc;
 
 const ACCT: &str = "111122223333";
 /// 2021-07-28T10:00:00Z
 const T0: i64 = 1_627_466_400_000;
 const NOW: i64 = T0 + 86_400_000;
-
-fn iso(ms: i64) -> String {
-    app::fmt::iso(ms)
-}
 
 fn user(name: &str, key: &str) -> Value {
     json!({"type": "IAMUser", "principalId": format!("AIDA{name}"),
@@ -111,26 +107,6 @@ fn incident() -> Vec<Value> {
     out
 }
 
-async fn store(dir: &Path, records: Vec<Value>) -> sqlx::SqlitePool {
-    let file = dir.join("incident.json");
-    std::fs::write(&file, serde_json::to_vec(&json!({"Records": records})).unwrap()).unwrap();
-    let pool = cairn::db::connect(&dir.join("c.db")).await.unwrap();
-    let (jobs, errors) = source::walk(&[file]);
-    assert!(errors.is_empty());
-    ingest::run(
-        &pool,
-        Arc::new(LocalFiles),
-        jobs,
-        ingest::Options {
-            threads: 1,
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
-    pool
-}
-
 async fn view(pool: &sqlx::SqlitePool, q: &str) -> app::model::Timeline {
     timeline::timeline(pool, &EventQuery::parse(q), NOW).await.unwrap()
 }
@@ -144,7 +120,7 @@ const DAY_Q: &str = "from=2021-07-28&to=2021-07-28";
 #[tokio::test]
 async fn failed_sign_ins_are_failures() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     // `error=*` finds both failed sign-ins (neither has an error code) and the refusal.
     let t = view(&pool, &format!("{DAY_Q}&error=*&sort=oldest")).await;
     let failed: Vec<(String, Option<String>)> =
@@ -212,7 +188,7 @@ async fn failed_sign_ins_are_failures() {
 async fn older_stores_are_repaired_when_opened() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("c.db");
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     let tables = [
         "SELECT id, error_code_id FROM events ORDER BY id",
         "SELECT * FROM counts_minute ORDER BY 1, 2",
@@ -310,7 +286,7 @@ const OLD_STATE: &str = "
 #[tokio::test]
 async fn addresses_agents_and_keys_filter_as_an_analyst_means() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     // A range of addresses.
     assert_eq!(
         view(&pool, &format!("{DAY_Q}&ip=198.51.100.0/24")).await.kpis.events,
@@ -369,7 +345,7 @@ async fn addresses_agents_and_keys_filter_as_an_analyst_means() {
 #[tokio::test]
 async fn lists_sort_by_any_column_page_and_jump() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     let by_ip = view(&pool, &format!("{DAY_Q}&sort=-ip")).await;
     let ips: Vec<String> = by_ip.rows.iter().filter_map(|r| r.source_ip.clone()).collect();
     let mut sorted = ips.clone();
@@ -395,7 +371,7 @@ async fn lists_sort_by_any_column_page_and_jump() {
 #[tokio::test]
 async fn comparisons_say_what_they_compare_with() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     let day = view(&pool, DAY_Q).await;
     let c = day.compare.clone().unwrap();
     assert_eq!((c.from_ms, c.to_ms), (T0 - 10 * 3_600_000 - 86_400_000, T0 - 10 * 3_600_000));
@@ -416,7 +392,7 @@ async fn comparisons_say_what_they_compare_with() {
 #[tokio::test]
 async fn whole_top_lists_and_related_events() {
     let tmp = tempfile::tempdir().unwrap();
-    let pool = store(tmp.path(), incident()).await;
+    let pool = store_of(tmp.path(), incident()).await;
     let day = view(&pool, DAY_Q).await;
     let ips = day.top.iter().find(|l| l.field == Field::SourceIp).unwrap();
     assert_eq!((ips.distinct, ips.exact), (4, true));

@@ -1,11 +1,12 @@
 //! The sync feeds against real S3 and SQS APIs (moto), driven through the `cairn` binary
 //! as a person would: `cairn source add`, `cairn sync --once`, `cairn source check`.
 
+mod common;
+
+use common::{cairn, count_in, iso};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use flate2::{Compression, write::GzEncoder};
 use serde_json::{Value, json};
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -88,38 +89,10 @@ impl Drop for Moto {
     }
 }
 
-/// `cairn` with the database at `db` and AWS credentials for moto.
-fn cairn(db: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("cairn runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `cairn sync --once` in the background, to be killed part-way.
 fn spawn_sync(db: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .arg("--db")
-        .arg(db)
+    common::command(db)
         .args(["sync", "--once", "--json"])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -134,7 +107,7 @@ fn sync(db: &Path) -> (i32, Value) {
 /// The one report of an event feed (the trail inventory's, taken on a first pass, is
 /// left out unless it is the only one).
 fn sync_args(db: &Path, args: &[&str]) -> (i32, Value) {
-    let (code, out, err) = cairn(db, args);
+    let (code, out, err) = cairn(db, args, None);
     let reports: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON report"))
@@ -179,11 +152,9 @@ fn record(account: &str, region: &str, n: usize, time: &str) -> Value {
     })
 }
 
-fn gz(records: &[Value]) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
-    e.write_all(&serde_json::to_vec(&json!({ "Records": records })).unwrap())
-        .unwrap();
-    e.finish().unwrap()
+/// A delivery file: the records in CloudTrail's envelope, gzipped.
+fn trail_file(records: &[Value]) -> Vec<u8> {
+    common::gz(serde_json::to_vec(&json!({ "Records": records })).expect("JSON in memory"))
 }
 
 async fn put(s3: &aws_sdk_s3::Client, key: &str, body: Vec<u8>) {
@@ -234,16 +205,9 @@ fn add_bucket_source(db: &Path, name: &str, endpoint: &str) {
             "logs",
             "--endpoint-url",
             endpoint,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
-}
-
-async fn count(db: &Path, sql: &str) -> i64 {
-    let pool = cairn::db::connect(db).await.unwrap();
-    let n: i64 = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-    pool.close().await;
-    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,26 +247,26 @@ async fn the_bucket_feed_syncs_exactly_once() {
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", -2, "AAAAAAAAAAAAAAAA"),
-        gz(&f1),
+        trail_file(&f1),
     )
     .await;
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", -1, "BBBBBBBBBBBBBBBB"),
-        gz(&f2),
+        trail_file(&f2),
     )
     .await;
     // The repeat: f2's first record again, in another file.
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", -1, "CCCCCCCCCCCCCCCC"),
-        gz(&f2[..1]),
+        trail_file(&f2[..1]),
     )
     .await;
     put(
         &s3,
         &key(None, a, "CloudTrail", "eu-west-1", -1, "DDDDDDDDDDDDDDDD"),
-        gz(&f3),
+        trail_file(&f3),
     )
     .await;
     put(
@@ -315,13 +279,13 @@ async fn the_bucket_feed_syncs_exactly_once() {
             -1,
             "EEEEEEEEEEEEEEEE",
         ),
-        gz(&f4),
+        trail_file(&f4),
     )
     .await;
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", -40, "FFFFFFFFFFFFFFFF"),
-        gz(&old),
+        trail_file(&old),
     )
     .await;
     let bad = key(None, a, "CloudTrail", "eu-west-1", -1, "GGGGGGGGGGGGGGGG");
@@ -330,7 +294,7 @@ async fn the_bucket_feed_syncs_exactly_once() {
     put(
         &s3,
         &format!("logs/AWSLogs/{a}/CloudTrail-Digest/us-east-1/{dfolder}/{a}_CloudTrail-Digest_us-east-1_main_us-east-1_{dstamp}T010000Z.json.gz"),
-        gz(&[]),
+        trail_file(&[]),
     )
     .await;
     let insight = json!({
@@ -351,7 +315,7 @@ async fn the_bucket_feed_syncs_exactly_once() {
             -1,
             "HHHHHHHHHHHHHHHH",
         ),
-        gz(&[insight]),
+        trail_file(&[insight]),
     )
     .await;
 
@@ -371,7 +335,7 @@ async fn the_bucket_feed_syncs_exactly_once() {
             &moto.url,
             "--backfill-days",
             "30",
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
 
@@ -386,9 +350,9 @@ async fn the_bucket_feed_syncs_exactly_once() {
     let problems = r["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{r}");
     assert_eq!(problems[0]["what"], bad.as_str());
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 23);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 23);
     assert_eq!(
-        count(
+        count_in(
             &db,
             "SELECT count(*) FROM sync_errors WHERE what LIKE '%GGGGGGGGGGGGGGGG%'"
         )
@@ -403,7 +367,7 @@ async fn the_bucket_feed_syncs_exactly_once() {
         (0, Some("ok"), Some(0)),
         "{r}"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 23);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 23);
 
     // A new file arrives, one that sorts before the last key of its day too.
     let f5 = batch(a, "us-east-1", 9, 0);
@@ -411,13 +375,13 @@ async fn the_bucket_feed_syncs_exactly_once() {
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", 0, "IIIIIIIIIIIIIIII"),
-        gz(&f5),
+        trail_file(&f5),
     )
     .await;
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", -1, "0AAAAAAAAAAAAAAA"),
-        gz(&f6),
+        trail_file(&f6),
     )
     .await;
     let (code, r) = sync(&db);
@@ -427,9 +391,9 @@ async fn the_bucket_feed_syncs_exactly_once() {
         (Some(2), Some(11)),
         "{r}"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 34);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 34);
     assert_eq!(
-        count(
+        count_in(
             &db,
             "SELECT count(*) FROM sync_runs WHERE feed = 'bucket' AND state IN ('ok', 'partial')"
         )
@@ -438,12 +402,12 @@ async fn the_bucket_feed_syncs_exactly_once() {
     );
 
     // Listed as a person would see it; a paused source is not synced.
-    let (_, out, _) = cairn(&db, &["source", "list"]);
+    let (_, out, _) = cairn(&db, &["source", "list"], None);
     assert!(
         out.contains("prod\tactive\ts3://trail/logs\tall Regions\tlast pass ok"),
         "{out}"
     );
-    let (code, out, _) = cairn(&db, &["source", "check", "prod"]);
+    let (code, out, _) = cairn(&db, &["source", "check", "prod"], None);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("✓ bucket   s3:ListBucket"), "{out}");
     assert!(out.contains("4 log folders"), "{out}");
@@ -473,8 +437,8 @@ async fn the_bucket_feed_syncs_exactly_once() {
         text.contains("cairn_sync_lag_seconds{source=\"prod\",feed=\"bucket\"} "),
         "{text}"
     );
-    cairn(&db, &["source", "pause", "prod"]);
-    let (_, out, _) = cairn(&db, &["sync", "--once", "--json"]);
+    cairn(&db, &["source", "pause", "prod"], None);
+    let (_, out, _) = cairn(&db, &["sync", "--once", "--json"], None);
     assert!(out.trim().is_empty(), "{out}");
 }
 
@@ -503,7 +467,7 @@ async fn a_source_reads_only_its_regions_and_organization() {
         put(
             &s3,
             &key(org, acct, "CloudTrail", region, 0, "AAAAAAAAAAAAAAAA"),
-            gz(&recs),
+            trail_file(&recs),
         )
         .await;
     }
@@ -525,7 +489,7 @@ async fn a_source_reads_only_its_regions_and_organization() {
             "us-east-1",
             "--endpoint-url",
             &moto.url,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
     let (code, r) = sync(&db);
@@ -536,10 +500,10 @@ async fn a_source_reads_only_its_regions_and_organization() {
         "{r}"
     );
     // Bad input is refused with the reason, and nothing is stored.
-    let (code, _, err) = cairn(&db, &["source", "add", "x", "--bucket", "Not_A_Bucket"]);
+    let (code, _, err) = cairn(&db, &["source", "add", "x", "--bucket", "Not_A_Bucket"], None);
     assert_eq!(code, 2);
     assert!(err.contains("is not an S3 bucket name"), "{err}");
-    let (code, _, err) = cairn(&db, &["source", "add", "org-a", "--bucket", "trail"]);
+    let (code, _, err) = cairn(&db, &["source", "add", "org-a", "--bucket", "trail"], None);
     assert_eq!(code, 2);
     assert!(err.contains("exists already"), "{err}");
     // An unreachable bucket fails the pass with the call and reason, and is recorded.
@@ -553,7 +517,7 @@ async fn a_source_reads_only_its_regions_and_organization() {
             "no-such-bucket",
             "--endpoint-url",
             &moto.url,
-        ],
+        ], None,
     );
     let (code, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "gone"]);
     assert_eq!(code, 2, "{r}");
@@ -565,7 +529,7 @@ async fn a_source_reads_only_its_regions_and_organization() {
             .contains("s3:GetBucketLocation"),
         "{r}"
     );
-    let (code, out, _) = cairn(&db, &["source", "check", "gone"]);
+    let (code, out, _) = cairn(&db, &["source", "check", "gone"], None);
     assert_eq!(code, 1);
     assert!(out.contains("✗ bucket   s3:GetBucketLocation"), "{out}");
     assert!(
@@ -607,9 +571,9 @@ async fn the_queue_feed_imports_what_notifications_name() {
     let k1 = key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA");
     let k2 = key(None, a, "CloudTrail", "us-east-1", 0, "BBBBBBBBBBBBBBBB");
     let k3 = key(None, a, "CloudTrail", "us-east-1", 0, "CCCCCCCCCCCCCCCC");
-    put(&s3, &k1, gz(&file(5))).await;
-    put(&s3, &k2, gz(&file(4))).await;
-    put(&s3, &k3, gz(&file(3))).await;
+    put(&s3, &k1, trail_file(&file(5))).await;
+    put(&s3, &k2, trail_file(&file(4))).await;
+    put(&s3, &k3, trail_file(&file(3))).await;
     let cloudtrail = |k: &str| json!({"s3Bucket": "trail", "s3ObjectKey": [k]}).to_string();
     let bodies = [
         // CloudTrail's notification through SNS, and without the envelope.
@@ -647,7 +611,7 @@ async fn the_queue_feed_imports_what_notifications_name() {
             &queue,
             "--endpoint-url",
             &moto.url,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
     let (code, r) = sync(&db);
@@ -676,7 +640,7 @@ async fn the_queue_feed_imports_what_notifications_name() {
         problems.iter().any(|p| p.contains("ZZZZZZZZZZZZZZZZ")),
         "{problems:?}"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 12);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 12);
     // Every message is gone from the queue: none waiting, none in flight.
     let attrs = sqs
         .get_queue_attributes()
@@ -719,8 +683,8 @@ async fn the_queue_feed_imports_what_notifications_name() {
     let (code, r) = sync_args(&db, &["sync", "--once", "--json", "--source", "b"]);
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["found"], 0, "{r}");
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 12);
-    let (code, out, _) = cairn(&db, &["source", "check", "q"]);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 12);
+    let (code, out, _) = cairn(&db, &["source", "check", "q"], None);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("✓ queue    sqs:GetQueueAttributes"), "{out}");
     assert!(out.contains("✓ queue    sqs:ReceiveMessage"), "{out}");
@@ -866,7 +830,7 @@ async fn throttling_and_503s_lose_and_double_nothing() {
                 0,
                 &format!("{i}{j}AAAAAAAAAAAAAA"),
             );
-            put(&s3, &k, gz(&recs)).await;
+            put(&s3, &k, trail_file(&recs)).await;
             keys.push(k);
         }
     }
@@ -907,7 +871,7 @@ async fn throttling_and_503s_lose_and_double_nothing() {
             &proxied_queue,
             "--endpoint-url",
             &proxy,
-        ],
+        ], None,
     );
     let (code, r) = sync(&db);
     assert_eq!(code, 0, "{r}");
@@ -916,7 +880,7 @@ async fn throttling_and_503s_lose_and_double_nothing() {
         (Some(9), Some(90)),
         "{r}"
     );
-    cairn(&db, &["source", "remove", "q"]);
+    cairn(&db, &["source", "remove", "q"], None);
     add_bucket_source(&db, "b", &proxy);
     let (code, r) = sync(&db);
     assert_eq!(code, 0, "{r}");
@@ -927,7 +891,7 @@ async fn throttling_and_503s_lose_and_double_nothing() {
     );
     let failed = faults.failed.load(std::sync::atomic::Ordering::SeqCst);
     assert!(failed >= 10, "faults injected: {failed}");
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 180);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 180);
     let (_, r) = sync(&db);
     assert_eq!(r["found"], 0, "{r}");
 }
@@ -962,7 +926,7 @@ async fn a_crash_between_files_loses_and_doubles_nothing() {
                 0,
                 &format!("{i:02}AAAAAAAAAAAAAA"),
             ),
-            gz(&recs),
+            trail_file(&recs),
         )
         .await;
     }
@@ -1020,7 +984,7 @@ async fn a_crash_between_files_loses_and_doubles_nothing() {
         "{r}"
     );
     assert_eq!(r["events_duplicate"], 0, "{r}");
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, files * 100);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, files * 100);
 }
 
 /// A LookupEvents service of our own (moto has none), speaking CloudTrail's JSON 1.1:
@@ -1182,13 +1146,6 @@ async fn lookup_fake(upstream: String, lookup: std::sync::Arc<Lookup>) -> String
     url
 }
 
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     let moto = Moto::start();
@@ -1243,10 +1200,10 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
             "us-east-1,eu-west-1",
             "--endpoint-url",
             &fake,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, _) = cairn(&db, &["source", "check", "boot"]);
+    let (code, out, _) = cairn(&db, &["source", "check", "boot"], None);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("cloudtrail:LookupEvents") && out.contains("eu-west-1"),
@@ -1299,9 +1256,9 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     assert_eq!(code, 0, "{r}");
     assert_eq!(r["feed"], "lookup", "{r}");
     assert_eq!(r["events_new"].as_i64(), Some(760 - before), "{r}");
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 760);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 760);
     assert_eq!(
-        count(
+        count_in(
             &db,
             "SELECT count(*) FROM events e JOIN terms t ON t.id = e.region_id
              WHERE t.value = 'eu-west-1'"
@@ -1349,7 +1306,7 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
     put(
         &s3,
         &key(None, a, "CloudTrail", "us-east-1", 0, "AAAAAAAAAAAAAAAA"),
-        gz(&recs),
+        trail_file(&recs),
     )
     .await;
     add_bucket_source(&db, "bucket", &fake);
@@ -1359,7 +1316,7 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
         (Some(5), Some(10)),
         "{r}"
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 766);
 
     // A source naming no Regions asks those enabled in its account, opted-in ones too.
     let (code, out, err) = cairn(
@@ -1371,10 +1328,10 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
             "--lookup-events",
             "--endpoint-url",
             &fake,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, _) = cairn(&db, &["source", "check", "every"]);
+    let (code, out, _) = cairn(&db, &["source", "check", "every"], None);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("✓ regions  account:ListRegions") && out.contains("3 Regions enabled"),
@@ -1405,10 +1362,10 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
             "--lookup-events",
             "--endpoint-url",
             &moto.url,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, _) = cairn(&db, &["source", "check", "fixed"]);
+    let (code, out, _) = cairn(&db, &["source", "check", "fixed"], None);
     assert!(out.contains("! regions  account:ListRegions"), "{out}");
     assert_eq!(code, 1, "LookupEvents itself is refused by moto: {out}");
     let pool = cairn::db::connect(&db).await.unwrap();
@@ -1424,22 +1381,22 @@ async fn the_lookup_bootstrap_is_paced_resumable_and_deduplicated() {
         .unwrap();
     assert_eq!(regions.len(), 17, "{regions:?}");
     pool.close().await;
-    assert_eq!(cairn(&db, &["source", "remove", "fixed"]).0, 0);
+    assert_eq!(cairn(&db, &["source", "remove", "fixed"], None).0, 0);
     // Removed, its checkpoints go; the events stay.
-    assert_eq!(cairn(&db, &["source", "remove", "every"]).0, 0);
+    assert_eq!(cairn(&db, &["source", "remove", "every"], None).0, 0);
     assert_eq!(
-        count(
+        count_in(
             &db,
             "SELECT count(*) FROM ingest_files WHERE source = 'lookup://every'"
         )
         .await,
         0
     );
-    assert_eq!(count(&db, "SELECT count(*) FROM events").await, 766);
+    assert_eq!(count_in(&db, "SELECT count(*) FROM events").await, 766);
 }
 
 fn reports(db: &Path, args: &[&str]) -> (i32, Vec<Value>) {
-    let (code, out, _) = cairn(db, args);
+    let (code, out, _) = cairn(db, args, None);
     (
         code,
         out.lines()
@@ -1547,7 +1504,7 @@ async fn the_trail_inventory_keeps_each_change() {
             "eu-west-1,us-east-1",
             "--endpoint-url",
             &moto.url,
-        ],
+        ], None,
     );
     assert_eq!(code, 0, "{out}{err}");
     let snapshots = |db: std::path::PathBuf| async move {

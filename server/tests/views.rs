@@ -2,12 +2,14 @@
 //! with filters, the principal page (with the chain behind a session), the resource
 //! page, related events, and the summaries agreeing with a scan of the events.
 
+mod common;
+
 use app::db::{events, filter};
 use app::model::ResolvedRange;
 use app::pages::{principal, resource, timeline};
 use app::query::{EventQuery, Field};
 use app::schema::Dim;
-use cairn::ingest::{self, LocalFiles, source};
+use cairn::ingest;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -166,28 +168,10 @@ fn fixture() -> Vec<Value> {
     ]
 }
 
+/// The fixture's seven events in a new store in `dir`.
 async fn store(dir: &Path) -> sqlx::SqlitePool {
-    let file = dir.join("fixture.json");
-    std::fs::write(
-        &file,
-        serde_json::to_vec(&json!({"Records": fixture()})).unwrap(),
-    )
-    .unwrap();
-    let pool = cairn::db::connect(&dir.join("c.db")).await.unwrap();
-    let (jobs, errors) = source::walk(&[file]);
-    assert!(errors.is_empty());
-    let s = ingest::run(
-        &pool,
-        Arc::new(LocalFiles),
-        jobs,
-        ingest::Options {
-            threads: 1,
-            progress: false,
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(s.events_new, 7);
+    let pool = common::store_of(dir, fixture()).await;
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM events").await, 7);
     pool
 }
 

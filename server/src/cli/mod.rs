@@ -108,6 +108,9 @@ pub enum Command {
         /// Seed: the same seed, size and end time give the same events.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Print the import summary as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Measure import speed and storage size on generated delivery files.
     Bench {
@@ -162,7 +165,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             every,
             json,
         } => crate::sync::cli::sync(db, once, source, every, json).await,
-        Command::Demo { events, days, seed } => crate::demo::cli::demo(db, events, days, seed).await,
+        Command::Demo {
+            events,
+            days,
+            seed,
+            json,
+        } => crate::demo::cli::demo(db, events, days, seed, json).await,
         Command::Bench {
             events,
             days,

@@ -8,18 +8,29 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Generates `events` demo events over `days` ending now, and imports them.
-pub async fn demo(db: &Path, events: u64, days: u32, seed: u64) -> anyhow::Result<ExitCode> {
+/// With `json`, the import summary is printed as one JSON object.
+pub async fn demo(
+    db: &Path,
+    events: u64,
+    days: u32,
+    seed: u64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(db).await?;
     // Ends at the last full minute, so a rerun within a minute changes nothing.
     let end_ms = chrono::Utc::now().timestamp_millis() / 60_000 * 60_000;
     let spec = DemoSpec::new(events, days, seed, end_ms);
     let jobs = spec.jobs();
     let opts = ingest::Options {
-        progress: std::io::stderr().is_terminal(),
+        progress: !json && std::io::stderr().is_terminal(),
         ..Default::default()
     };
     let summary = ingest::run(&pool, Arc::new(DemoSource(spec)), jobs, opts).await?;
-    ingest::cli::print_summary(&summary);
+    if json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        ingest::cli::print_summary(&summary);
+    }
     pool.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,128 @@
+//! What the integration tests share: running the real `cairn` binary, writing fixtures,
+//! importing them through the real pipeline, counting rows, and finding the real samples.
+//!
+//! Each test file includes this with `mod common;` and uses what it needs.
+#![allow(dead_code)]
+
+use cairn::ingest::{self, LocalFiles, Summary, source};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_cairn");
+
+/// A command running the binary on the database at `db`, logging warnings only (the
+/// binary reads `CAIRN_LOG`), with AWS credentials fit for the emulator and nothing from
+/// the surrounding shell's AWS set-up.
+pub fn command(db: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("--db")
+        .arg(db)
+        .env("CAIRN_LOG", "warn")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL");
+    c
+}
+
+/// Runs `cairn --db DB ARGS...`, with `stdin` written to it when given; returns the exit
+/// status and what it printed.
+pub fn cairn(db: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = command(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cairn runs");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("stdin takes the input");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("cairn finishes");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Gzip of `body`, as CloudTrail delivers its files.
+pub fn gz(body: impl AsRef<[u8]>) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body.as_ref()).expect("gzip in memory");
+    e.finish().expect("gzip in memory")
+}
+
+/// The one number `sql` answers.
+pub async fn count(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The one number `sql` answers on the database file at `db`.
+pub async fn count_in(db: &Path, sql: &str) -> i64 {
+    let pool = cairn::db::connect(db).await.expect("the database opens");
+    let n = count(&pool, sql).await;
+    pool.close().await;
+    n
+}
+
+/// Imports files or folders through the real pipeline.
+pub async fn import(pool: &sqlx::SqlitePool, paths: &[PathBuf]) -> Summary {
+    let (jobs, errors) = source::walk(paths);
+    assert!(errors.is_empty(), "{errors:?}");
+    ingest::run(
+        pool,
+        Arc::new(LocalFiles),
+        jobs,
+        ingest::Options {
+            threads: 2,
+            progress: false,
+        },
+    )
+    .await
+    .expect("import runs")
+}
+
+/// A new store in `dir` holding `records`, imported as one delivery file.
+pub async fn store_of(dir: &Path, records: Vec<serde_json::Value>) -> sqlx::SqlitePool {
+    let file = dir.join("fixture.json");
+    let body = serde_json::json!({ "Records": records }).to_string();
+    std::fs::write(&file, body).expect("the fixture is written");
+    let pool = cairn::db::connect(&dir.join("c.db"))
+        .await
+        .expect("the database opens");
+    let summary = import(&pool, &[file]).await;
+    assert_eq!(summary.records_rejected, 0, "{summary:?}");
+    pool
+}
+
+/// ISO 8601 in UTC, as CloudTrail writes `eventTime`.
+pub fn iso(ms: i64) -> String {
+    app::fmt::iso(ms)
+}
+
+/// A folder of the real CloudTrail samples kept beside the repository
+/// (`../shared/data`). Only the real-sample tier asks for them (`make samples`, tests
+/// marked `#[ignore]`): asked for and absent, that is a failure, never a silent pass.
+pub fn samples(dir: &str) -> PathBuf {
+    let root = std::env::var_os("CAIRN_SAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    let p = root.join(dir);
+    assert!(
+        p.is_dir(),
+        "the real samples are needed here and {} is absent (set CAIRN_SAMPLES to their folder)",
+        p.display()
+    );
+    p
+}
