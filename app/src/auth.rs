@@ -2,6 +2,7 @@
 //! user for every request and attaches it to the request; every server function checks
 //! it here itself, whatever the route in front of it already checked.
 
+use crate::error::WebError;
 use serde::{Deserialize, Serialize};
 
 /// What a person may do. Ordered: each role can do everything the ones below it can.
@@ -68,9 +69,15 @@ impl User {
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Option<User>);
 
-/// Why a server function refused.
-pub const NOT_SIGNED_IN: &str = "not signed in";
-pub const FORBIDDEN: &str = "your role does not allow this";
+/// The one role check, for server functions (`require`) and the server's handlers (the
+/// role extractor) alike: the user when someone is signed in with at least `role`.
+pub fn check(viewer: Option<&User>, role: Role) -> Result<User, WebError> {
+    match viewer {
+        None => Err(WebError::NotSignedIn),
+        Some(u) if !u.can(role) => Err(WebError::Forbidden),
+        Some(u) => Ok(u.clone()),
+    }
+}
 
 #[cfg(feature = "ssr")]
 mod server {
@@ -92,22 +99,7 @@ mod server {
     /// The current user when their role is at least `role`; an error (and a 401 or
     /// 403 status) otherwise.
     pub fn require(role: Role) -> Result<User, ServerFnError> {
-        let status = |code: http::StatusCode| {
-            if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
-                r.set_status(code);
-            }
-        };
-        match current_user() {
-            None => {
-                status(http::StatusCode::UNAUTHORIZED);
-                Err(ServerFnError::new(NOT_SIGNED_IN))
-            }
-            Some(u) if !u.can(role) => {
-                status(http::StatusCode::FORBIDDEN);
-                Err(ServerFnError::new(FORBIDDEN))
-            }
-            Some(u) => Ok(u),
-        }
+        Ok(check(current_user().as_ref(), role)?)
     }
 }
 

@@ -3,6 +3,15 @@
 
 mod common;
 
+/// The audit line of changes these tests make directly.
+const SHELL: app::db::audit::AuditLine<'static> = app::db::audit::AuditLine {
+    actor: Some("test"),
+    action: "source.change",
+    target: None,
+    detail: None,
+    client: Some("shell"),
+};
+
 use common::{cairn, count_in, iso};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
@@ -1632,11 +1641,11 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
         SourceSpec {
             external_id: Some("ext-1".into()),
             ..spec("a")
-        },
+        }, &SHELL,
     )
     .await
     .unwrap();
-    sources::add(&pool, &secrets, spec("c")).await.unwrap();
+    sources::add(&pool, &secrets, spec("c"), &SHELL).await.unwrap();
     sqlx::query(
         "INSERT INTO ingest_files (source, path, size, kind, status, imported_at)
          VALUES ('lookup://a', 'us-east-1/1-2/done', 0, 'other', 'imported', 0)",
@@ -1645,7 +1654,7 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
     .await
     .unwrap();
     // Renamed without a new external ID: the sealed one and the checkpoints follow.
-    sources::update(&pool, &secrets, "a", spec("b"), false)
+    sources::update(&pool, &secrets, "a", spec("b"), false, &SHELL)
         .await
         .unwrap();
     let b = sources::load(&pool, &secrets, "b").await.unwrap();
@@ -1662,7 +1671,7 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
         ..spec("b")
     };
     assert!(matches!(
-        sources::update(&pool, &secrets, "b", no_role.clone(), false).await,
+        sources::update(&pool, &secrets, "b", no_role.clone(), false, &SHELL).await,
         Err(SourceError::Invalid(_))
     ));
     sources::update(
@@ -1673,7 +1682,7 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
             external_id: Some("ext-2".into()),
             ..spec("b")
         },
-        false,
+        false, &SHELL,
     )
     .await
     .unwrap();
@@ -1685,7 +1694,7 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
             .as_deref(),
         Some("ext-2")
     );
-    sources::update(&pool, &secrets, "b", no_role, true)
+    sources::update(&pool, &secrets, "b", no_role, true, &SHELL)
         .await
         .unwrap();
     assert_eq!(
@@ -1697,11 +1706,11 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
     );
     // A name taken, or an unknown source, is refused.
     assert!(matches!(
-        sources::update(&pool, &secrets, "b", spec("c"), false).await,
+        sources::update(&pool, &secrets, "b", spec("c"), false, &SHELL).await,
         Err(SourceError::Duplicate(_))
     ));
     assert!(matches!(
-        sources::update(&pool, &secrets, "zz", spec("zz"), false).await,
+        sources::update(&pool, &secrets, "zz", spec("zz"), false, &SHELL).await,
         Err(SourceError::NotFound(_))
     ));
     pool.close().await;

@@ -140,7 +140,8 @@ async fn start(db: &std::path::Path, site: &std::path::Path) -> SocketAddr {
 
 async fn add_user(db: &std::path::Path, name: &str, role: Role) {
     let pool = cairn::db::connect(db).await.unwrap();
-    cairn::access::users::create(&pool, name, role, "a long enough password")
+    let line = app::db::audit::AuditLine::new(Some("test"), "user.add", "shell").target(name);
+    cairn::access::users::create(&pool, name, role, "a long enough password", &line)
         .await
         .unwrap();
     pool.close().await;
@@ -270,7 +271,7 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         if admin_only.contains(&path.as_str()) {
             assert_eq!(as_viewer.status, 403, "viewer on {path}");
             assert!(
-                as_viewer.body.contains(app::auth::FORBIDDEN),
+                as_viewer.body.contains(&app::error::WebError::Forbidden.to_string()),
                 "viewer on {path}"
             );
             assert!(
@@ -1160,4 +1161,63 @@ async fn investigations_are_saved_shared_edited_and_kept() {
         get(addr, "/investigations/999", Some(&vic)).await.status,
         404
     );
+}
+
+/// A change and its audit line are one transaction: when the line cannot be written, the
+/// change does not happen (and the browser is told it failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_audit_line_cannot_be_written_does_not_happen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "ann", Role::Admin).await;
+    let addr = start(&db, &site).await;
+    let ann = sign_in(addr, "ann").await;
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    let lines = count("SELECT count(*) FROM audit_log").await;
+    // From now on the audit log refuses every line.
+    sqlx::query(
+        "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log refused'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let r = post_form(addr, "/investigations/new", Some(&ann), "title=Lost+line&query=range%3D24h&back=%2F").await;
+    assert_eq!(r.status, 500, "{}", r.head);
+    assert_eq!(count("SELECT count(*) FROM investigations").await, 0);
+    assert_eq!(count("SELECT count(*) FROM investigation_history").await, 0);
+
+    let r = post_form(
+        addr,
+        "/admin/users/add",
+        Some(&ann),
+        "name=bob&role=viewer&password=a+long+enough+password",
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.head);
+    assert_eq!(count("SELECT count(*) FROM users WHERE name = 'bob'").await, 0);
+
+    let r = post_form(addr, "/admin/users/role", Some(&ann), "name=ann&role=admin").await;
+    assert_eq!(r.status, 500, "{}", r.head);
+    // A sign-in that cannot be recorded does not happen either.
+    let r = post_form(addr, "/auth/login", None, "name=ann&password=a+long+enough+password").await;
+    assert_eq!(r.status, 500, "{}", r.head);
+    assert!(r.session().is_none());
+
+    let line = app::db::audit::AuditLine::new(Some("test"), "source.add", "shell");
+    let secrets = cairn::sync::secrets::SecretBox::for_db(&db).unwrap();
+    let spec = cairn::sync::sources::SourceSpec {
+        name: "prod".into(),
+        bucket: Some("trail-bucket".into()),
+        backfill_days: 90,
+        ..Default::default()
+    };
+    assert!(cairn::sync::sources::add(&pool, &secrets, spec, &line).await.is_err());
+    assert_eq!(count("SELECT count(*) FROM sources").await, 0);
+    assert_eq!(count("SELECT count(*) FROM audit_log").await, lines);
 }

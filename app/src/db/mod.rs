@@ -1,6 +1,7 @@
-//! Read queries, one module per entity. Server-only.
+//! The store's SQL, one module per table or family of tables: every read and write of a
+//! table is in its module, so a schema change touches one file. Server-only.
 
-pub mod admin;
+pub mod audit;
 pub mod events;
 pub mod filter;
 pub mod investigations;
@@ -8,6 +9,7 @@ pub mod principals;
 pub mod resources;
 pub mod sources;
 pub mod terms;
+pub mod users;
 
 use leptos::prelude::*;
 use sqlx::SqlitePool;
@@ -25,6 +27,5 @@ pub fn pool() -> Result<SqlitePool, ServerFnError> {
 
 /// Logs a database error with its cause and returns an opaque one for the browser.
 pub fn opaque(e: sqlx::Error) -> ServerFnError {
-    tracing::error!(error = %e, "query failed");
-    ServerFnError::new("the query failed; see the server log")
+    crate::error::WebError::internal("query failed", e).into()
 }

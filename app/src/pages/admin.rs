@@ -14,7 +14,7 @@ use leptos_router::hooks::use_query_map;
 pub async fn list_users() -> Result<Vec<UserEntry>, ServerFnError> {
     crate::auth::require(Role::Admin)?;
     let pool = crate::db::pool()?;
-    crate::db::admin::users(&pool)
+    crate::db::users::list(&pool)
         .await
         .map_err(crate::db::opaque)
 }
@@ -24,7 +24,7 @@ pub async fn list_audit(before: Option<i64>) -> Result<AuditPage, ServerFnError>
     const AUDIT_PAGE: i64 = 100;
     crate::auth::require(Role::Admin)?;
     let pool = crate::db::pool()?;
-    let mut entries = crate::db::admin::audit(&pool, before, AUDIT_PAGE + 1)
+    let mut entries = crate::db::audit::read_lines(&pool, before, AUDIT_PAGE + 1)
         .await
         .map_err(crate::db::opaque)?;
     let more = entries.len() as i64 > AUDIT_PAGE;

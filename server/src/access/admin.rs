@@ -2,24 +2,13 @@
 //! remove), each in the audit log.
 
 use super::users;
-use super::signin::server_error;
-use super::{AuthState, client_of};
-use app::auth::{Role, User, Viewer};
+use super::{Admin, AuthState, Signed};
+use app::auth::Role;
+use app::db::audit::AuditLine;
+use app::error::WebError;
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-
-/// The admin behind a form post, or the answer that refuses it.
-pub fn admin_of(parts: &axum::http::request::Parts) -> Result<User, Response> {
-    match parts.extensions.get::<Viewer>().and_then(|v| v.0.clone()) {
-        None => Err((StatusCode::UNAUTHORIZED, "not signed in").into_response()),
-        Some(u) if !u.can(Role::Admin) => {
-            Err((StatusCode::FORBIDDEN, app::auth::FORBIDDEN).into_response())
-        }
-        Some(u) => Ok(u),
-    }
-}
 
 #[derive(Deserialize)]
 pub struct UserForm {
@@ -30,73 +19,57 @@ pub struct UserForm {
     password: String,
 }
 
-fn outcome(r: Result<&str, users::UserError>) -> Response {
+/// Back to the users page saying what was done, or what was wrong.
+fn outcome(r: Result<&str, users::UserError>) -> Result<Response, WebError> {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     match r {
         Ok(done) => q.append_pair("done", done),
+        Err(e @ (users::UserError::Db(_) | users::UserError::Hash(_))) => {
+            return Err(WebError::internal("a user change failed", e));
+        }
         Err(e) => q.append_pair("error", &e.to_string()),
     };
-    Redirect::to(&format!("/admin/users?{}", q.finish())).into_response()
+    Ok(Redirect::to(&format!("/admin/users?{}", q.finish())).into_response())
 }
 
-/// `POST /admin/users/{action}`: add, role, password, remove.
+/// `POST /admin/users/{action}`: add, role, password, remove, each with its audit line
+/// in the change's own transaction.
 pub async fn manage_user(
     State(state): State<AuthState>,
     axum::extract::Path(action): axum::extract::Path<String>,
-    parts: axum::http::request::Parts,
+    Signed { user: admin, client, .. }: Signed<Admin>,
     Form(f): Form<UserForm>,
-) -> Response {
-    let admin = match admin_of(&parts) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let client = client_of(&parts.extensions);
+) -> Result<Response, WebError> {
+    let pool = &state.pool;
     let name = f.name.trim();
     let role = Role::parse(&f.role);
-    let (result, detail) = match (action.as_str(), role) {
-        ("add", Some(role)) => (
-            users::create(&state.pool, name, role, &f.password)
+    let actor = Some(admin.name.as_str());
+    let line = AuditLine::new(actor, "", &client).target(name);
+    let result = match (action.as_str(), role) {
+        ("add", Some(role)) => {
+            let detail = format!("role {role}");
+            let line = line.action("user.add").detail(&detail);
+            users::create(pool, name, role, &f.password, &line)
                 .await
-                .map(|_| "added"),
-            format!("role {role}"),
-        ),
-        ("role", Some(role)) => (
-            users::set_role(&state.pool, name, role)
+                .map(|_| "added")
+        }
+        ("role", Some(role)) => {
+            let detail = format!("role {role}");
+            let line = line.action("user.role").detail(&detail);
+            users::set_role(pool, name, role, &line).await.map(|_| "role")
+        }
+        ("add" | "role", None) => return Err(WebError::BadRequest("unknown role".into())),
+        ("password", _) => {
+            let line = line.action("user.password").detail("password reset");
+            users::set_password(pool, name, &f.password, &line)
                 .await
-                .map(|_| "role"),
-            format!("role {role}"),
-        ),
-        ("add" | "role", None) => return (StatusCode::BAD_REQUEST, "unknown role").into_response(),
-        ("password", _) => (
-            users::set_password(&state.pool, name, &f.password)
-                .await
-                .map(|_| "password"),
-            "password reset".into(),
-        ),
-        ("remove", _) => (
-            users::remove(&state.pool, name).await.map(|_| "removed"),
-            String::new(),
-        ),
-        _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
+                .map(|_| "password")
+        }
+        ("remove", _) => {
+            let line = line.action("user.remove");
+            users::remove(pool, name, &line).await.map(|_| "removed")
+        }
+        _ => return Err(WebError::not_found("no such action")),
     };
-    match &result {
-        Ok(_) => {
-            let action = format!("user.{action}");
-            let detail = (!detail.is_empty()).then_some(detail.as_str());
-            users::audit(
-                &state.pool,
-                Some(&admin.name),
-                &action,
-                Some(name),
-                detail,
-                Some(&client),
-            )
-            .await;
-        }
-        Err(users::UserError::Db(_) | users::UserError::Hash(_)) => {
-            return server_error(result.err().map(|e| e.to_string()).unwrap_or_default());
-        }
-        Err(_) => {}
-    }
     outcome(result)
 }

@@ -1,6 +1,7 @@
 //! `cairn user add | list | passwd | remove`: who may sign in, from a shell (the Admin
 //! page does the same in the browser). Every change is in the audit log.
 
+use app::db::audit::AuditLine;
 use anyhow::Context;
 use clap::Subcommand;
 use std::io::IsTerminal;
@@ -51,13 +52,20 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
+/// Who a change made from the shell is by, in the audit log: `shell:$USER`.
+pub fn shell_actor() -> String {
+    format!(
+        "shell:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
 pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow::Result<ExitCode> {
     use crate::access::users;
     let pool = crate::db::connect(db).await?;
-    let shell_actor = format!(
-        "shell:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
+    let shell_actor = shell_actor();
+    // Changes made from the shell are in the audit log too, as `shell:$USER`.
+    let shell = AuditLine::new(Some(&shell_actor), "", "shell");
     let result = match command {
         UserCommand::Add {
             name,
@@ -66,13 +74,14 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
         } => {
             let role = app::auth::Role::parse(&role).context("unknown role")?;
             let password = read_password(password_stdin)?;
-            users::create(&pool, &name, role, &password).await.map(|u| {
-                println!("added {} ({})", u.name, u.role);
-                ("user.add", Some(u.name), Some(format!("role {role}")))
-            })
+            let detail = format!("role {role}");
+            let line = shell.action("user.add").target(&name).detail(&detail);
+            users::create(&pool, &name, role, &password, &line)
+                .await
+                .map(|u| println!("added {} ({})", u.name, u.role))
         }
         UserCommand::List => {
-            let list = app::db::admin::users(&pool).await?;
+            let list = app::db::users::list(&pool).await?;
             if list.is_empty() {
                 println!(
                     "no users yet: add the first admin with `cairn user add NAME --role admin`"
@@ -93,35 +102,23 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
             password_stdin,
         } => {
             let password = read_password(password_stdin)?;
-            users::set_password(&pool, &name, &password)
+            let line = shell
+                .action("user.password")
+                .target(&name)
+                .detail("password reset");
+            users::set_password(&pool, &name, &password, &line)
                 .await
-                .map(|()| {
-                    println!("password set for {name}; their sessions have ended");
-                    (
-                        "user.password",
-                        Some(name),
-                        Some("password reset".to_owned()),
-                    )
-                })
+                .map(|()| println!("password set for {name}; their sessions have ended"))
         }
-        UserCommand::Remove { name } => users::remove(&pool, &name).await.map(|()| {
-            println!("removed {name}");
-            ("user.remove", Some(name), None)
-        }),
+        UserCommand::Remove { name } => {
+            let line = shell.action("user.remove").target(&name);
+            users::remove(&pool, &name, &line)
+                .await
+                .map(|()| println!("removed {name}"))
+        }
     };
     let code = match result {
-        Ok((action, target, detail)) => {
-            users::audit(
-                &pool,
-                Some(&shell_actor),
-                action,
-                target.as_deref(),
-                detail.as_deref(),
-                Some("shell"),
-            )
-            .await;
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(e @ (users::UserError::Db(_) | users::UserError::Hash(_))) => return Err(e.into()),
         Err(e) => {
             eprintln!("error: {e}");

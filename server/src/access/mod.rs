@@ -1,5 +1,6 @@
 //! Who may use the dashboard: users and their roles (`users`), signing in and out
 //! (`signin`), the Admin page's user changes (`admin`), the `cairn user` verb (`cli`),
+//! the role every handler asks for (`role`),
 //! and the guards every request passes: the session's user is looked up and attached,
 //! and pages ask whoever is not signed in to sign in first.
 //!
@@ -10,14 +11,17 @@
 
 pub mod admin;
 pub mod cli;
+pub mod role;
 pub mod signin;
 pub mod users;
 
+pub use role::{Admin, Analyst, Anyone, Signed};
 pub use signin::Throttle;
 
 use app::auth::Viewer;
+use app::error::WebError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use sqlx::SqlitePool;
@@ -61,8 +65,7 @@ pub async fn resolve_viewer(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "could not look up the session's user");
-                    return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+                    return WebError::db_unavailable("could not look up the session's user", e)
                         .into_response();
                 }
             }
@@ -127,10 +130,7 @@ pub async fn guard_pages(State(state): State<AuthState>, req: Request, next: Nex
     }
     let has_users = match users::any_user(&state.pool).await {
         Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "could not count users");
-            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
-        }
+        Err(e) => return WebError::db_unavailable("could not count users", e).into_response(),
     };
     match path.as_str() {
         "/setup" if !has_users => next.run(req).await,
@@ -158,7 +158,7 @@ pub async fn guard_pages(State(state): State<AuthState>, req: Request, next: Nex
             if req.method() == Method::GET || req.method() == Method::HEAD {
                 Redirect::to(&login_url(&safe_next(wanted), &[])).into_response()
             } else {
-                (StatusCode::UNAUTHORIZED, "not signed in").into_response()
+                WebError::NotSignedIn.into_response()
             }
         }
     }

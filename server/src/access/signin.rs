@@ -4,8 +4,9 @@
 use super::users;
 use super::{AuthState, KEY_USER, KEY_VERSION, client_of, login_url, safe_next};
 use app::auth::{User, Viewer};
+use app::db::audit::AuditLine;
+use app::error::WebError;
 use axum::extract::{Form, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -80,15 +81,6 @@ async fn sign_in(
     Ok(())
 }
 
-pub(super) fn server_error(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "sign-in failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "something failed on the server; see its log",
-    )
-        .into_response()
-}
-
 #[derive(Deserialize)]
 pub struct LoginForm {
     name: String,
@@ -97,86 +89,68 @@ pub struct LoginForm {
     next: String,
 }
 
+/// `POST /auth/login`. Every attempt is in the audit log; one that cannot be written
+/// there is refused.
 pub async fn login(
     State(state): State<AuthState>,
     session: Session,
     req_parts: axum::http::request::Parts,
     Form(f): Form<LoginForm>,
-) -> Response {
+) -> Result<Response, WebError> {
     let client = client_of(&req_parts.extensions);
     let next = safe_next(if f.next.is_empty() { "/" } else { &f.next });
+    let refused = |e| WebError::internal("a sign-in could not be recorded", e);
     if let Some(wait) = state.throttle.wait(&f.name, &client) {
         let minutes = wait.as_secs().div_ceil(60).max(1).to_string();
-        users::audit(
-            &state.pool,
-            None,
-            "login.throttled",
-            Some(&f.name),
-            None,
-            Some(&client),
-        )
-        .await;
-        return Redirect::to(&login_url(
+        let line = AuditLine::new(None, "login.throttled", &client).target(&f.name);
+        users::note(&state.pool, &line).await.map_err(refused)?;
+        return Ok(Redirect::to(&login_url(
             &next,
             &[("error", "throttled"), ("wait", &minutes)],
         ))
-        .into_response();
+        .into_response());
     }
     match users::authenticate(&state.pool, &f.name, &f.password).await {
         Ok(Some((user, version))) => {
-            if let Err(e) = sign_in(&session, &user, version).await {
-                return server_error(e);
-            }
+            let line = AuditLine::new(Some(&user.name), "login", &client);
+            users::signed_in(&state.pool, user.id, &line)
+                .await
+                .map_err(refused)?;
+            sign_in(&session, &user, version)
+                .await
+                .map_err(|e| WebError::internal("a session could not start", e))?;
             state.throttle.succeeded(&f.name);
-            users::audit(
-                &state.pool,
-                Some(&user.name),
-                "login",
-                None,
-                None,
-                Some(&client),
-            )
-            .await;
-            Redirect::to(&next).into_response()
+            Ok(Redirect::to(&next).into_response())
         }
         Ok(None) => {
             state.throttle.failed(&f.name, &client);
-            users::audit(
-                &state.pool,
-                None,
-                "login.failed",
-                Some(&f.name),
-                None,
-                Some(&client),
-            )
-            .await;
-            Redirect::to(&login_url(&next, &[("error", "invalid")])).into_response()
+            let line = AuditLine::new(None, "login.failed", &client).target(&f.name);
+            users::note(&state.pool, &line).await.map_err(refused)?;
+            Ok(Redirect::to(&login_url(&next, &[("error", "invalid")])).into_response())
         }
-        Err(e) => server_error(e),
+        Err(e) => Err(WebError::internal("a sign-in failed", e)),
     }
 }
 
+/// `POST /auth/logout`. Signing out always happens: a sign-out whose audit line cannot
+/// be written is logged as such rather than keeping the session alive.
 pub async fn logout(
     State(state): State<AuthState>,
     session: Session,
     req_parts: axum::http::request::Parts,
-) -> Response {
+) -> Result<Response, WebError> {
     let client = client_of(&req_parts.extensions);
     if let Some(Viewer(Some(u))) = req_parts.extensions.get::<Viewer>() {
-        users::audit(
-            &state.pool,
-            Some(&u.name),
-            "logout",
-            None,
-            None,
-            Some(&client),
-        )
-        .await;
+        let line = AuditLine::new(Some(&u.name), "logout", &client);
+        if let Err(e) = users::note(&state.pool, &line).await {
+            tracing::error!(error = %e, user = %u.name, "a sign-out could not be recorded");
+        }
     }
-    if let Err(e) = session.flush().await {
-        return server_error(e);
-    }
-    Redirect::to("/login?signed_out=1").into_response()
+    session
+        .flush()
+        .await
+        .map_err(|e| WebError::internal("a session could not end", e))?;
+    Ok(Redirect::to("/login?signed_out=1").into_response())
 }
 
 #[derive(Deserialize)]
@@ -186,39 +160,37 @@ pub struct SetupForm {
     confirm: String,
 }
 
+/// `POST /setup`: the first admin, once, signed in at once.
 pub async fn setup(
     State(state): State<AuthState>,
     session: Session,
     req_parts: axum::http::request::Parts,
     Form(f): Form<SetupForm>,
-) -> Response {
+) -> Result<Response, WebError> {
     let client = client_of(&req_parts.extensions);
     if f.password != f.confirm {
-        return Redirect::to("/setup?error=mismatch").into_response();
+        return Ok(Redirect::to("/setup?error=mismatch").into_response());
     }
-    match users::create_first_admin(&state.pool, f.name.trim(), &f.password).await {
+    let name = f.name.trim();
+    let line = AuditLine::new(Some(name), "user.create", &client)
+        .target(name)
+        .detail("role admin (first run)");
+    match users::create_first_admin(&state.pool, name, &f.password, &line).await {
         Ok(user) => {
-            users::audit(
-                &state.pool,
-                Some(&user.name),
-                "user.create",
-                Some(&user.name),
-                Some("role admin (first run)"),
-                Some(&client),
-            )
-            .await;
-            if let Err(e) = sign_in(&session, &user, 1).await {
-                return server_error(e);
-            }
-            if let Err(e) = users::signed_in(&state.pool, user.id).await {
-                return server_error(e);
-            }
-            Redirect::to("/").into_response()
+            let line = AuditLine::new(Some(&user.name), "login", &client);
+            users::signed_in(&state.pool, user.id, &line)
+                .await
+                .map_err(|e| WebError::internal("a sign-in could not be recorded", e))?;
+            sign_in(&session, &user, 1)
+                .await
+                .map_err(|e| WebError::internal("a session could not start", e))?;
+            Ok(Redirect::to("/").into_response())
         }
-        Err(users::UserError::AlreadySetUp) => Redirect::to("/login").into_response(),
-        Err(users::UserError::BadName) => Redirect::to("/setup?error=name").into_response(),
-        Err(users::UserError::BadPassword) => Redirect::to("/setup?error=password").into_response(),
-        Err(e) => server_error(e),
+        Err(users::UserError::AlreadySetUp) => Ok(Redirect::to("/login").into_response()),
+        Err(users::UserError::BadName) => Ok(Redirect::to("/setup?error=name").into_response()),
+        Err(users::UserError::BadPassword) => {
+            Ok(Redirect::to("/setup?error=password").into_response())
+        }
+        Err(e) => Err(WebError::internal("the first admin could not be created", e)),
     }
 }
-

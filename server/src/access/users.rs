@@ -1,7 +1,10 @@
-//! Dashboard users: argon2id password hashes in SQLite, roles, and the audit log of the
-//! dashboard's own use. Used by the web layer and by `cairn user ...`.
+//! Dashboard users: the rules on names and passwords, argon2id hashing, the last-admin
+//! guard, and every change with its audit line in one transaction. The SQL is in
+//! `app::db::users` and `app::db::audit`. Used by the web layer and by `cairn user ...`.
 
 use app::auth::{Role, User};
+use app::db::audit::{self, AuditLine};
+use app::db::users as store;
 use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
@@ -97,19 +100,8 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn row_to_user((id, name, role): (i64, String, String)) -> Option<User> {
-    Some(User {
-        id,
-        name,
-        role: Role::parse(&role)?,
-    })
-}
-
 pub async fn any_user(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar::<_, i64>("SELECT EXISTS (SELECT 1 FROM users)")
-        .fetch_one(pool)
-        .await
-        .map(|n| n == 1)
+    store::any(pool).await
 }
 
 /// The user behind a session's `(id, auth_version)`, if both still hold.
@@ -118,73 +110,57 @@ pub async fn by_session(
     id: i64,
     version: i64,
 ) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query_as::<_, (i64, String, String)>(
-        "SELECT id, name, role FROM users WHERE id = ?1 AND auth_version = ?2",
-    )
-    .bind(id)
-    .bind(version)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(row_to_user))
+    store::by_session(pool, id, version).await
 }
 
 /// Checks a name and password. `None` for an unknown name and for a wrong password
-/// alike. On success, also returns the session's auth version.
+/// alike; on success the user and the session's auth version.
 pub async fn authenticate(
     pool: &SqlitePool,
     name: &str,
     password: &str,
 ) -> Result<Option<(User, i64)>, sqlx::Error> {
-    let row = sqlx::query_as::<_, (i64, String, String, String, i64)>(
-        "SELECT id, name, role, password_hash, auth_version FROM users WHERE name = ?1",
-    )
-    .bind(name)
-    .fetch_optional(pool)
-    .await?;
-    let (user, hash, version) = match row {
-        Some((id, name, role, hash, version)) => {
-            (row_to_user((id, name, role)), Some(hash), version)
-        }
-        None => (None, None, 0),
+    let found = store::credentials(pool, name).await?;
+    let (user, hash) = match found {
+        Some((user, hash, version)) => (Some((user, version)), Some(hash)),
+        None => (None, None),
     };
     if !verify(password, hash).await {
         return Ok(None);
     }
-    let Some(user) = user else { return Ok(None) };
-    signed_in(pool, user.id).await?;
-    Ok(Some((user, version)))
+    Ok(user)
 }
 
-/// Notes a sign-in's time.
-pub async fn signed_in(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET last_login_at = ?2 WHERE id = ?1")
-        .bind(id)
-        .bind(now_ms())
-        .execute(pool)
-        .await?;
-    Ok(())
+/// A sign-in: its time on the user, and its audit line, together.
+pub async fn signed_in(pool: &SqlitePool, id: i64, line: &AuditLine<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    store::write_sign_in(&mut tx, id, now_ms()).await?;
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await
 }
 
+/// Writes an audit line that goes with no change (a refused sign-in, a sign-out).
+pub async fn note(pool: &SqlitePool, line: &AuditLine<'_>) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    audit::write_line(&mut conn, line).await
+}
+
+/// Adds a user; `line` is written in the same transaction.
 pub async fn create(
     pool: &SqlitePool,
     name: &str,
     role: Role,
     password: &str,
+    line: &AuditLine<'_>,
 ) -> Result<User, UserError> {
     check_name(name)?;
     let hash = hash_password(password).await?;
-    let now = now_ms();
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (name, role, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-         ON CONFLICT (name) DO NOTHING RETURNING id",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(&hash)
-    .bind(now)
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| UserError::Exists(name.to_owned()))?;
+    let mut tx = pool.begin().await?;
+    let id = store::insert(&mut tx, name, role, &hash, now_ms())
+        .await?
+        .ok_or_else(|| UserError::Exists(name.to_owned()))?;
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
     Ok(User {
         id,
         name: name.to_owned(),
@@ -192,26 +168,22 @@ pub async fn create(
     })
 }
 
-/// Creates the first admin, only while there is no user at all (one statement, so two
-/// racing set-ups cannot both win).
+/// Creates the first admin, only while there is no user at all; `line` is written in
+/// the same transaction.
 pub async fn create_first_admin(
     pool: &SqlitePool,
     name: &str,
     password: &str,
+    line: &AuditLine<'_>,
 ) -> Result<User, UserError> {
     check_name(name)?;
     let hash = hash_password(password).await?;
-    let now = now_ms();
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO users (name, role, password_hash, created_at, updated_at)
-         SELECT ?1, 'admin', ?2, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id",
-    )
-    .bind(name)
-    .bind(&hash)
-    .bind(now)
-    .fetch_optional(pool)
-    .await?
-    .ok_or(UserError::AlreadySetUp)?;
+    let mut tx = pool.begin().await?;
+    let id = store::insert_first_admin(&mut tx, name, &hash, now_ms())
+        .await?
+        .ok_or(UserError::AlreadySetUp)?;
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
     Ok(User {
         id,
         name: name.to_owned(),
@@ -219,97 +191,58 @@ pub async fn create_first_admin(
     })
 }
 
-/// Fails when `name` is the last admin and `change` would take that away.
+/// Fails when `name` is the last admin (whatever is about to take that away).
 async fn guard_last_admin(tx: &mut sqlx::SqliteConnection, name: &str) -> Result<(), UserError> {
-    let (is_admin, admins) = sqlx::query_as::<_, (i64, i64)>(
-        "SELECT coalesce((SELECT role = 'admin' FROM users WHERE name = ?1), 0),
-                (SELECT count(*) FROM users WHERE role = 'admin')",
-    )
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    if is_admin == 1 && admins <= 1 {
+    let (is_admin, admins) = store::admin_count(tx, name).await?;
+    if is_admin && admins <= 1 {
         return Err(UserError::LastAdmin);
     }
     Ok(())
 }
 
 /// Changes a role; sessions of that user must sign in again.
-pub async fn set_role(pool: &SqlitePool, name: &str, role: Role) -> Result<(), UserError> {
+pub async fn set_role(
+    pool: &SqlitePool,
+    name: &str,
+    role: Role,
+    line: &AuditLine<'_>,
+) -> Result<(), UserError> {
     let mut tx = pool.begin().await?;
     if role != Role::Admin {
         guard_last_admin(&mut tx, name).await?;
     }
-    let n = sqlx::query(
-        "UPDATE users SET role = ?2, auth_version = auth_version + 1, updated_at = ?3 WHERE name = ?1",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if n == 0 {
+    if store::write_role(&mut tx, name, role, now_ms()).await? == 0 {
         return Err(UserError::NoSuchUser(name.to_owned()));
     }
+    audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Sets a new password; every session of that user ends.
-pub async fn set_password(pool: &SqlitePool, name: &str, password: &str) -> Result<(), UserError> {
+pub async fn set_password(
+    pool: &SqlitePool,
+    name: &str,
+    password: &str,
+    line: &AuditLine<'_>,
+) -> Result<(), UserError> {
     let hash = hash_password(password).await?;
-    let n = sqlx::query(
-        "UPDATE users SET password_hash = ?2, auth_version = auth_version + 1, updated_at = ?3 WHERE name = ?1",
-    )
-    .bind(name)
-    .bind(&hash)
-    .bind(now_ms())
-    .execute(pool)
-    .await?
-    .rows_affected();
-    if n == 0 {
-        return Err(UserError::NoSuchUser(name.to_owned()));
-    }
-    Ok(())
-}
-
-pub async fn remove(pool: &SqlitePool, name: &str) -> Result<(), UserError> {
     let mut tx = pool.begin().await?;
-    guard_last_admin(&mut tx, name).await?;
-    let n = sqlx::query("DELETE FROM users WHERE name = ?1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if n == 0 {
+    if store::write_password(&mut tx, name, &hash, now_ms()).await? == 0 {
         return Err(UserError::NoSuchUser(name.to_owned()));
     }
+    audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// One line in the audit log. Failures to write it are logged, never hidden.
-pub async fn audit(
-    pool: &SqlitePool,
-    actor: Option<&str>,
-    action: &str,
-    target: Option<&str>,
-    detail: Option<&str>,
-    client: Option<&str>,
-) {
-    let r = sqlx::query(
-        "INSERT INTO audit_log (at, actor, action, target, detail, client) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .bind(now_ms())
-    .bind(actor)
-    .bind(action)
-    .bind(target)
-    .bind(detail)
-    .bind(client)
-    .execute(pool)
-    .await;
-    if let Err(e) = r {
-        tracing::error!(error = %e, action, "could not write the audit log");
+pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Result<(), UserError> {
+    let mut tx = pool.begin().await?;
+    guard_last_admin(&mut tx, name).await?;
+    if store::delete(&mut tx, name).await? == 0 {
+        return Err(UserError::NoSuchUser(name.to_owned()));
     }
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,12 +1,13 @@
-//! Investigations: the form posts that open, edit, close and pin (analysts and admins).
-//! Every change is one transaction with its history line; the audit log records it too.
+//! Investigations: the form posts that open, edit, close and pin (analysts and admins),
+//! and the rules they follow. Every change is one transaction with its history line and
+//! its audit line; the SQL is in `app::db::investigations`.
 
-use crate::access::{client_of, safe_next};
-use crate::access::users;
-use app::auth::{Role, User, Viewer};
+use crate::access::{Analyst, Signed, safe_next};
+use app::db::audit::{self, AuditLine};
+use app::db::investigations as store;
+use app::error::WebError;
 use app::query::EventQuery;
 use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sqlx::SqlitePool;
@@ -52,125 +53,81 @@ pub async fn saved_query(pool: &SqlitePool, query: &str) -> Result<String, sqlx:
     Ok(q.pinned(&resolved).to_query())
 }
 
-/// Opens an investigation; returns its id.
+/// Opens an investigation; returns its id. `line` (actor, action, client) is completed
+/// with the new id and the title, and written in the same transaction.
 pub async fn create(
     pool: &SqlitePool,
-    actor: &str,
     title: &str,
     notes: &str,
     query: &str,
+    line: AuditLine<'_>,
 ) -> Result<i64, InvestigationError> {
+    let actor = line.actor.unwrap_or_default();
     let (title, notes) = (title.trim(), notes.trim());
     check(title, notes)?;
     let query = saved_query(pool, query).await?;
     let now = now_ms();
     let mut tx = pool.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO investigations (title, notes, query, status, created_by, created_at, updated_by, updated_at)
-         VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?4, ?5) RETURNING id",
-    )
-    .bind(title)
-    .bind(notes)
-    .bind(&query)
-    .bind(actor)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    history(
-        &mut tx,
-        id,
-        now,
-        actor,
-        "opened",
-        Some(&format!("view: {query}")),
-    )
-    .await?;
+    let id = store::insert(&mut tx, title, notes, &query, actor, now).await?;
+    let view = format!("view: {query}");
+    store::write_history(&mut tx, id, now, actor, "opened", Some(&view)).await?;
+    let target = id.to_string();
+    audit::write_line(&mut tx, &line.target(&target).detail(title)).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-async fn history(
-    tx: &mut sqlx::SqliteConnection,
-    id: i64,
-    at: i64,
-    actor: &str,
-    action: &str,
-    detail: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO investigation_history (investigation_id, at, actor, action, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(id)
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(detail)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Changes title, notes and status; records what changed. Returns the changes.
+/// Changes title, notes and status; records what changed (history and `line`, in the
+/// same transaction). Returns the changes.
 pub async fn edit(
     pool: &SqlitePool,
     id: i64,
-    actor: &str,
     title: &str,
     notes: &str,
     status: &str,
+    line: AuditLine<'_>,
 ) -> Result<Vec<String>, InvestigationError> {
+    let actor = line.actor.unwrap_or_default();
     let (title, notes) = (title.trim(), notes.trim());
     check(title, notes)?;
     let status = if status == "closed" { "closed" } else { "open" };
     let mut tx = pool.begin().await?;
-    let old: Option<(String, String, String)> =
-        sqlx::query_as("SELECT title, notes, status FROM investigations WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((old_title, old_notes, old_status)) = old else {
+    let Some((old_title, old_notes, old_status)) = store::read_text(&mut tx, id).await? else {
         return Err(InvestigationError::NotFound);
     };
-    let mut changes = Vec::new();
-    if old_title != title {
-        changes.push(format!("title: {old_title} → {title}"));
-    }
-    if old_notes != notes {
-        changes.push("notes edited".to_string());
-    }
-    if old_status != status {
-        changes.push(if status == "closed" {
-            "closed".to_string()
-        } else {
-            "reopened".to_string()
-        });
-    }
+    let changes = changes_of((&old_title, &old_notes, &old_status), (title, notes, status));
     if changes.is_empty() {
         return Ok(changes);
     }
     let now = now_ms();
-    sqlx::query(
-        "UPDATE investigations SET title = ?2, notes = ?3, status = ?4, updated_by = ?5, updated_at = ?6
-         WHERE id = ?1",
-    )
-    .bind(id)
-    .bind(title)
-    .bind(notes)
-    .bind(status)
-    .bind(actor)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    store::write_text(&mut tx, id, (title, notes, status), actor, now).await?;
     for c in &changes {
         let (action, detail) = match c.split_once(": ") {
-            Some((a, d)) => (a.to_string(), Some(d.to_string())),
-            None => (c.clone(), None),
+            Some((a, d)) => (a, Some(d)),
+            None => (c.as_str(), None),
         };
-        history(&mut tx, id, now, actor, &action, detail.as_deref()).await?;
+        store::write_history(&mut tx, id, now, actor, action, detail).await?;
     }
+    let (target, detail) = (id.to_string(), changes.join("; "));
+    audit::write_line(&mut tx, &line.target(&target).detail(&detail)).await?;
     tx.commit().await?;
     Ok(changes)
+}
+
+/// What an edit changes, in words: `title: old → new`, `notes edited`, `closed`,
+/// `reopened`.
+fn changes_of(old: (&str, &str, &str), new: (&str, &str, &str)) -> Vec<String> {
+    let mut changes = Vec::new();
+    if old.0 != new.0 {
+        changes.push(format!("title: {} → {}", old.0, new.0));
+    }
+    if old.1 != new.1 {
+        changes.push("notes edited".to_string());
+    }
+    if old.2 != new.2 {
+        changes.push(if new.2 == "closed" { "closed" } else { "reopened" }.to_string());
+    }
+    changes
 }
 
 /// Replaces the saved view with `query` (made canonical, its range absolute). Returns
@@ -178,30 +135,23 @@ pub async fn edit(
 pub async fn set_view(
     pool: &SqlitePool,
     id: i64,
-    actor: &str,
     query: &str,
+    line: AuditLine<'_>,
 ) -> Result<Option<String>, InvestigationError> {
+    let actor = line.actor.unwrap_or_default();
     let query = saved_query(pool, query).await?;
     let mut tx = pool.begin().await?;
-    let old: Option<String> = sqlx::query_scalar("SELECT query FROM investigations WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(old) = old else {
+    let Some(old) = store::read_query(&mut tx, id).await? else {
         return Err(InvestigationError::NotFound);
     };
     if old == query {
         return Ok(None);
     }
     let now = now_ms();
-    sqlx::query("UPDATE investigations SET query = ?2, updated_by = ?3, updated_at = ?4 WHERE id = ?1")
-        .bind(id)
-        .bind(&query)
-        .bind(actor)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    history(&mut tx, id, now, actor, "changed the view", Some(&query)).await?;
+    store::write_query(&mut tx, id, &query, actor, now).await?;
+    store::write_history(&mut tx, id, now, actor, "changed the view", Some(&query)).await?;
+    let target = id.to_string();
+    audit::write_line(&mut tx, &line.target(&target).detail(&query)).await?;
     tx.commit().await?;
     Ok(Some(query))
 }
@@ -210,100 +160,46 @@ pub async fn set_view(
 pub async fn pin(
     pool: &SqlitePool,
     id: i64,
-    actor: &str,
     event_id: i64,
     on: bool,
+    line: AuditLine<'_>,
 ) -> Result<bool, InvestigationError> {
+    let actor = line.actor.unwrap_or_default();
     let mut tx = pool.begin().await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM investigations WHERE id = ?1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if exists.is_none() {
+    if !store::exists(&mut tx, id).await? {
         return Err(InvestigationError::NotFound);
     }
     let now = now_ms();
     let n = if on {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM events WHERE id = ?1")
-            .bind(event_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if found.is_none() {
+        let n = store::insert_pin(&mut tx, id, event_id, actor, now).await?;
+        if n == 0 && !store::is_pinned(&mut tx, id, event_id).await? {
             return Err(InvestigationError::NoEvent);
         }
-        sqlx::query(
-            "INSERT OR IGNORE INTO investigation_events (investigation_id, event_id, pinned_by, pinned_at)
-             VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(id)
-        .bind(event_id)
-        .bind(actor)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        n
     } else {
-        sqlx::query(
-            "DELETE FROM investigation_events WHERE investigation_id = ?1 AND event_id = ?2",
-        )
-        .bind(id)
-        .bind(event_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        store::delete_pin(&mut tx, id, event_id).await?
     };
     if n > 0 {
         let what = if on { "pinned" } else { "unpinned" };
-        history(
-            &mut tx,
-            id,
-            now,
-            actor,
-            what,
-            Some(&format!("event {event_id}")),
-        )
-        .await?;
-        sqlx::query("UPDATE investigations SET updated_by = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(actor)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let detail = format!("event {event_id}");
+        store::write_history(&mut tx, id, now, actor, what, Some(&detail)).await?;
+        store::write_touch(&mut tx, id, actor, now).await?;
+        let target = id.to_string();
+        audit::write_line(&mut tx, &line.target(&target).detail(&detail)).await?;
     }
     tx.commit().await?;
     Ok(n > 0)
 }
 
-/// The analyst (or admin) behind a form post, or the answer that refuses it.
-fn analyst_of(parts: &axum::http::request::Parts) -> Result<User, Response> {
-    match parts.extensions.get::<Viewer>().and_then(|v| v.0.clone()) {
-        None => Err((StatusCode::UNAUTHORIZED, "not signed in").into_response()),
-        Some(u) if !u.can(Role::Analyst) => {
-            Err((StatusCode::FORBIDDEN, app::auth::FORBIDDEN).into_response())
-        }
-        Some(u) => Ok(u),
-    }
-}
-
-fn failed(e: InvestigationError, back: &str) -> Response {
+/// A change that could not be made: a mistake goes back to the form saying so; a
+/// missing investigation or event is a 404; anything else a logged 500.
+fn failed(e: InvestigationError, back: &str) -> WebError {
     match e {
-        InvestigationError::Db(e) => {
-            tracing::error!(error = %e, "investigation change failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the change failed; see the server log",
-            )
-                .into_response()
-        }
+        InvestigationError::Db(e) => WebError::internal("an investigation change failed", e),
         InvestigationError::NotFound | InvestigationError::NoEvent => {
-            (StatusCode::NOT_FOUND, e.to_string()).into_response()
+            WebError::not_found(e.to_string())
         }
-        e => {
-            let sep = if back.contains('?') { '&' } else { '?' };
-            let msg: String =
-                url::form_urlencoded::byte_serialize(e.to_string().as_bytes()).collect();
-            Redirect::to(&format!("{back}{sep}problem={msg}")).into_response()
-        }
+        e => WebError::mistake(back, "problem", e),
     }
 }
 
@@ -321,28 +217,14 @@ pub struct NewForm {
 
 pub async fn create_form(
     State(pool): State<SqlitePool>,
-    parts: axum::http::request::Parts,
+    Signed { user, client, .. }: Signed<Analyst>,
     Form(f): Form<NewForm>,
-) -> Response {
-    let user = match analyst_of(&parts) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    match create(&pool, &user.name, &f.title, &f.notes, &f.query).await {
-        Ok(id) => {
-            users::audit(
-                &pool,
-                Some(&user.name),
-                "investigation.open",
-                Some(&id.to_string()),
-                Some(f.title.trim()),
-                Some(&client_of(&parts.extensions)),
-            )
-            .await;
-            Redirect::to(&format!("/investigations/{id}")).into_response()
-        }
-        Err(e) => failed(e, &safe_next(&f.back)),
-    }
+) -> Result<Response, WebError> {
+    let line = AuditLine::new(Some(&user.name), "investigation.open", &client);
+    let id = create(&pool, &f.title, &f.notes, &f.query, line)
+        .await
+        .map_err(|e| failed(e, &safe_next(&f.back)))?;
+    Ok(Redirect::to(&format!("/investigations/{id}")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -357,31 +239,15 @@ pub struct EditForm {
 pub async fn edit_form(
     State(pool): State<SqlitePool>,
     Path(id): Path<i64>,
-    parts: axum::http::request::Parts,
+    Signed { user, client, .. }: Signed<Analyst>,
     Form(f): Form<EditForm>,
-) -> Response {
-    let user = match analyst_of(&parts) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Result<Response, WebError> {
     let back = format!("/investigations/{id}");
-    match edit(&pool, id, &user.name, &f.title, &f.notes, &f.status).await {
-        Ok(changes) => {
-            if !changes.is_empty() {
-                users::audit(
-                    &pool,
-                    Some(&user.name),
-                    "investigation.edit",
-                    Some(&id.to_string()),
-                    Some(&changes.join("; ")),
-                    Some(&client_of(&parts.extensions)),
-                )
-                .await;
-            }
-            Redirect::to(&format!("{back}?saved=1")).into_response()
-        }
-        Err(e) => failed(e, &back),
-    }
+    let line = AuditLine::new(Some(&user.name), "investigation.edit", &client);
+    edit(&pool, id, &f.title, &f.notes, &f.status, line)
+        .await
+        .map_err(|e| failed(e, &back))?;
+    Ok(Redirect::to(&format!("{back}?saved=1")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -394,31 +260,15 @@ pub struct ViewForm {
 pub async fn view_form(
     State(pool): State<SqlitePool>,
     Path(id): Path<i64>,
-    parts: axum::http::request::Parts,
+    Signed { user, client, .. }: Signed<Analyst>,
     Form(f): Form<ViewForm>,
-) -> Response {
-    let user = match analyst_of(&parts) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+) -> Result<Response, WebError> {
     let back = format!("/investigations/{id}");
-    match set_view(&pool, id, &user.name, &f.query).await {
-        Ok(changed) => {
-            if let Some(q) = &changed {
-                users::audit(
-                    &pool,
-                    Some(&user.name),
-                    "investigation.view",
-                    Some(&id.to_string()),
-                    Some(q),
-                    Some(&client_of(&parts.extensions)),
-                )
-                .await;
-            }
-            Redirect::to(&format!("{back}?saved=1")).into_response()
-        }
-        Err(e) => failed(e, &back),
-    }
+    let line = AuditLine::new(Some(&user.name), "investigation.view", &client);
+    set_view(&pool, id, &f.query, line)
+        .await
+        .map_err(|e| failed(e, &back))?;
+    Ok(Redirect::to(&format!("{back}?saved=1")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -432,59 +282,43 @@ pub struct PinForm {
 
 async fn pin_form(
     pool: SqlitePool,
-    parts: axum::http::request::Parts,
+    signed: Signed<Analyst>,
     f: PinForm,
     on: bool,
-) -> Response {
+) -> Result<Response, WebError> {
     let id = f.investigation;
-    let user = match analyst_of(&parts) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let back = if f.back.is_empty() {
         format!("/investigations/{id}")
     } else {
         safe_next(&f.back)
     };
-    match pin(&pool, id, &user.name, f.event, on).await {
-        Ok(changed) => {
-            if changed {
-                let action = if on {
-                    "investigation.pin"
-                } else {
-                    "investigation.unpin"
-                };
-                users::audit(
-                    &pool,
-                    Some(&user.name),
-                    action,
-                    Some(&id.to_string()),
-                    Some(&format!("event {}", f.event)),
-                    Some(&client_of(&parts.extensions)),
-                )
-                .await;
-            }
-            // Back to where the form was, saying what was done.
-            let sep = if back.contains('?') { '&' } else { '?' };
-            let done = if on { "pinned" } else { "unpinned" };
-            Redirect::to(&format!("{back}{sep}{done}={id}")).into_response()
-        }
-        Err(e) => failed(e, &back),
-    }
+    let action = if on {
+        "investigation.pin"
+    } else {
+        "investigation.unpin"
+    };
+    let line = AuditLine::new(Some(&signed.user.name), action, &signed.client);
+    pin(&pool, id, f.event, on, line)
+        .await
+        .map_err(|e| failed(e, &back))?;
+    // Back to where the form was, saying what was done.
+    let sep = if back.contains('?') { '&' } else { '?' };
+    let done = if on { "pinned" } else { "unpinned" };
+    Ok(Redirect::to(&format!("{back}{sep}{done}={id}")).into_response())
 }
 
 pub async fn pin_handler(
     State(pool): State<SqlitePool>,
-    parts: axum::http::request::Parts,
+    signed: Signed<Analyst>,
     Form(f): Form<PinForm>,
-) -> Response {
-    pin_form(pool, parts, f, true).await
+) -> Result<Response, WebError> {
+    pin_form(pool, signed, f, true).await
 }
 
 pub async fn unpin_handler(
     State(pool): State<SqlitePool>,
-    parts: axum::http::request::Parts,
+    signed: Signed<Analyst>,
     Form(f): Form<PinForm>,
-) -> Response {
-    pin_form(pool, parts, f, false).await
+) -> Result<Response, WebError> {
+    pin_form(pool, signed, f, false).await
 }

@@ -1,5 +1,6 @@
 //! `cairn source …` and `cairn sync`: sources managed from the shell, passes run by hand.
 
+use app::db::audit::AuditLine;
 use crate::sync::secrets::SecretBox;
 use crate::sync::sources::{self, SourceSpec};
 use crate::sync;
@@ -83,6 +84,9 @@ fn when(ms: Option<i64>) -> String {
 pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(db).await?;
     let secrets = SecretBox::for_db(db)?;
+    // Changes made from the shell are in the audit log too.
+    let actor = crate::access::cli::shell_actor();
+    let shell = AuditLine::new(Some(&actor), "", "shell");
     let code = match command {
         SourceCommand::Add(a) => {
             let spec = SourceSpec {
@@ -102,7 +106,17 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 ..SourceSpec::default()
             };
             let name = spec.name.clone();
-            match sources::add(&pool, &secrets, spec).await {
+            let feeds = [
+                spec.bucket.as_deref().map(|b| format!("bucket {b}")),
+                spec.queue_url.as_deref().map(|q| format!("queue {q}")),
+                spec.lookup_events.then(|| "LookupEvents".to_owned()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+            let line = shell.action("source.add").target(&name).detail(&feeds);
+            match sources::add(&pool, &secrets, spec, &line).await {
                 Ok(_) => {
                     println!("added source {name}; `cairn source check {name}` tests its access");
                     ExitCode::SUCCESS
@@ -195,17 +209,20 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
             }
         }
         SourceCommand::Pause { name } => {
-            sources::set_paused(&pool, &name, true).await?;
+            let line = shell.action("source.pause").target(&name);
+            sources::set_paused(&pool, &name, true, &line).await?;
             println!("paused {name}");
             ExitCode::SUCCESS
         }
         SourceCommand::Resume { name } => {
-            sources::set_paused(&pool, &name, false).await?;
+            let line = shell.action("source.resume").target(&name);
+            sources::set_paused(&pool, &name, false, &line).await?;
             println!("resumed {name}");
             ExitCode::SUCCESS
         }
         SourceCommand::Remove { name } => {
-            sources::remove(&pool, &name).await?;
+            let line = shell.action("source.remove").target(&name);
+            sources::remove(&pool, &name, &line).await?;
             println!("removed {name}; the events it brought in stay");
             ExitCode::SUCCESS
         }

@@ -2,8 +2,10 @@
 //! each reads (the trail bucket, an SQS queue of file notifications, the LookupEvents
 //! bootstrap). Credentials come from the standard AWS chain; only a profile name and a
 //! role to assume are kept, and the external ID is sealed (see [`crate::sync::secrets`]).
+//! Every change takes the audit line that records it and writes it in its transaction.
 
 use crate::sync::secrets::{SecretBox, SecretError};
+use app::db::audit::{self, AuditLine};
 use serde::Serialize;
 use sqlx::SqlitePool;
 
@@ -194,11 +196,13 @@ pub async fn add(
     pool: &SqlitePool,
     secrets: &SecretBox,
     spec: SourceSpec,
+    line: &AuditLine<'_>,
 ) -> Result<i64, SourceError> {
     let spec = spec.validate()?;
     let now = chrono::Utc::now().timestamp_millis();
     let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
     let regions = serde_json::to_string(&spec.regions).unwrap_or_else(|_| "[]".into());
+    let mut tx = pool.begin().await?;
     let r = sqlx::query_scalar(
         "INSERT INTO sources (name, bucket, prefix, org_id, queue_url, lookup_events, regions,
              profile, role_arn, external_id, session_name, endpoint_url, backfill_days,
@@ -220,15 +224,18 @@ pub async fn add(
     .bind(&spec.endpoint_url)
     .bind(spec.backfill_days)
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await;
-    match r {
-        Ok(id) => Ok(id),
+    let id = match r {
+        Ok(id) => id,
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(SourceError::Duplicate(spec.name))
+            return Err(SourceError::Duplicate(spec.name));
         }
-        Err(e) => Err(e.into()),
-    }
+        Err(e) => return Err(e.into()),
+    };
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 /// Replaces the settings of the source `name` with `spec` (which may rename it). The
@@ -239,6 +246,7 @@ pub async fn update(
     name: &str,
     spec: SourceSpec,
     clear_external_id: bool,
+    line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
     let old = get(pool, name).await?;
     let kept = spec.external_id.is_none() && old.has_external_id && !clear_external_id;
@@ -304,6 +312,7 @@ pub async fn update(
             .execute(&mut *tx)
             .await?;
     }
+    audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -343,7 +352,7 @@ pub async fn load(
 /// Removes a source with its sync history. Events it brought in stay.
 /// Removes a source, its sync history and its LookupEvents checkpoints (so a source
 /// added again under the name bootstraps afresh). Its events stay.
-pub async fn remove(pool: &SqlitePool, name: &str) -> Result<(), SourceError> {
+pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Result<(), SourceError> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query("DELETE FROM sources WHERE name = ?1")
         .bind(name)
@@ -356,20 +365,51 @@ pub async fn remove(pool: &SqlitePool, name: &str) -> Result<(), SourceError> {
         .bind(format!("lookup://{name}"))
         .execute(&mut *tx)
         .await?;
+    audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
 }
 
-pub async fn set_paused(pool: &SqlitePool, name: &str, paused: bool) -> Result<(), SourceError> {
+pub async fn set_paused(
+    pool: &SqlitePool,
+    name: &str,
+    paused: bool,
+    line: &AuditLine<'_>,
+) -> Result<(), SourceError> {
+    let mut tx = pool.begin().await?;
     let done = sqlx::query("UPDATE sources SET paused = ?2, updated_at = ?3 WHERE name = ?1")
         .bind(name)
         .bind(paused)
         .bind(chrono::Utc::now().timestamp_millis())
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Keeps the outcome of a reachability check (`lines`, as JSON) for the source's page,
+/// with its audit line.
+pub async fn record_check(
+    pool: &SqlitePool,
+    source_id: i64,
+    by: &str,
+    lines: &str,
+    line: &AuditLine<'_>,
+) -> Result<(), SourceError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)")
+        .bind(source_id)
+        .bind(chrono::Utc::now().timestamp_millis())
+        .bind(by)
+        .bind(lines)
+        .execute(&mut *tx)
+        .await?;
+    audit::write_line(&mut tx, line).await?;
+    tx.commit().await?;
     Ok(())
 }
 

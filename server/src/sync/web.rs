@@ -1,15 +1,16 @@
 //! `POST /admin/source-actions/{action}`: sources added, edited, checked, paused, resumed,
 //! removed and synced from the sources pages (admins only). Each answers with a redirect
-//! to the page it came from, saying what happened, and is written to the audit log.
+//! to the page it came from, saying what happened, and is written to the audit log in
+//! the change's own transaction.
 
-use crate::access::admin::admin_of;
-use crate::access::client_of;
+use crate::access::{Admin, Signed};
 use crate::sync::secrets::SecretBox;
 use crate::sync::sources::{self, SourceError, SourceSpec};
 use crate::sync;
 use axum::Form;
+use app::db::audit::AuditLine;
+use app::error::WebError;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use sqlx::SqlitePool;
@@ -107,54 +108,26 @@ fn back(to: &str, key: &str, value: &str) -> Response {
     Redirect::to(&format!("{to}?{}", q.finish())).into_response()
 }
 
-fn failed(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "a source action failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "something failed on the server; see its log",
-    )
-        .into_response()
-}
-
 /// `POST /admin/source-actions/{action}`: add, edit, check, pause, resume, remove, sync.
+/// Each change is written with its audit line in one transaction.
 pub async fn manage_source(
     State(state): State<SourcesState>,
     Path(action): Path<String>,
-    parts: axum::http::request::Parts,
+    Signed { user: admin, client, .. }: Signed<Admin>,
     Form(f): Form<SourceForm>,
-) -> Response {
-    let admin = match admin_of(&parts) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+) -> Result<Response, WebError> {
     let Some(secrets) = &state.secrets else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sources are managed with `cairn source` on this server (no secret key)",
-        )
-            .into_response();
+        return Err(WebError::Unavailable(
+            "sources are managed with `cairn source` on this server (no secret key)".into(),
+        ));
     };
-    let client = client_of(&parts.extensions);
     let pool = &state.pool;
     let name = if action == "edit" {
         f.original.trim().to_owned()
     } else {
         f.name.trim().to_owned()
     };
-    let audit = |what: &'static str, target: String, detail: Option<String>| {
-        let (pool, admin, client) = (pool.clone(), admin.name.clone(), client.clone());
-        async move {
-            crate::access::users::audit(
-                &pool,
-                Some(&admin),
-                what,
-                Some(&target),
-                detail.as_deref(),
-                Some(&client),
-            )
-            .await;
-        }
-    };
+    let line = AuditLine::new(Some(&admin.name), "", &client).target(&name);
     // The page to go back to when this action cannot be done.
     let here = if action == "add" {
         "/admin/sources".to_owned()
@@ -162,114 +135,83 @@ pub async fn manage_source(
         page(&name)
     };
     let refused = |e: SourceError| match e {
-        SourceError::Db(e) => failed(e),
-        SourceError::Secret(e) => failed(e),
-        e => back(&here, "error", &e.to_string()),
+        SourceError::Db(e) => WebError::internal("a source action failed", e),
+        SourceError::Secret(e) => WebError::internal("a source action failed", e),
+        e => WebError::mistake(here.clone(), "error", e),
     };
     match action.as_str() {
         "add" => {
-            let spec = match f.spec() {
-                Ok(s) => s,
-                Err(e) => return refused(e),
-            };
+            let spec = f.spec().map_err(refused)?;
             let feeds = describe(&spec);
-            match sources::add(pool, secrets, spec).await {
-                Ok(_) => {
-                    audit("source.add", name.clone(), Some(feeds)).await;
-                    back(&page(&name), "done", "added")
-                }
-                Err(e) => refused(e),
-            }
+            let line = line.action("source.add").detail(&feeds);
+            sources::add(pool, secrets, spec, &line)
+                .await
+                .map_err(refused)?;
+            Ok(back(&page(&name), "done", "added"))
         }
         "edit" => {
-            let spec = match f.spec() {
-                Ok(s) => s,
-                Err(e) => return refused(e),
-            };
+            let spec = f.spec().map_err(refused)?;
             let new_name = spec.name.clone();
             let feeds = describe(&spec);
             let clear = f.clear_external_id.is_some();
-            match sources::update(pool, secrets, &name, spec, clear).await {
-                Ok(()) => {
-                    audit("source.edit", new_name.clone(), Some(feeds)).await;
-                    back(&page(&new_name), "done", "saved")
-                }
-                Err(e) => refused(e),
-            }
+            let line = line.action("source.edit").target(&new_name).detail(&feeds);
+            sources::update(pool, secrets, &name, spec, clear, &line)
+                .await
+                .map_err(refused)?;
+            Ok(back(&page(&new_name), "done", "saved"))
         }
-        "pause" | "resume" => match sources::set_paused(pool, &name, action == "pause").await {
-            Ok(()) => {
-                let what = if action == "pause" {
-                    "source.pause"
-                } else {
-                    "source.resume"
-                };
-                audit(what, name.clone(), None).await;
-                back(
-                    &page(&name),
-                    "done",
-                    if action == "pause" {
-                        "paused"
-                    } else {
-                        "resumed"
-                    },
-                )
-            }
-            Err(e) => refused(e),
-        },
-        "remove" => match sources::remove(pool, &name).await {
-            Ok(()) => {
-                audit("source.remove", name.clone(), None).await;
-                back("/admin/sources", "done", "removed")
-            }
-            Err(e) => refused(e),
-        },
+        "pause" | "resume" => {
+            let pause = action == "pause";
+            let what = if pause { "source.pause" } else { "source.resume" };
+            sources::set_paused(pool, &name, pause, &line.action(what))
+                .await
+                .map_err(refused)?;
+            Ok(back(
+                &page(&name),
+                "done",
+                if pause { "paused" } else { "resumed" },
+            ))
+        }
+        "remove" => {
+            sources::remove(pool, &name, &line.action("source.remove"))
+                .await
+                .map_err(refused)?;
+            Ok(back("/admin/sources", "done", "removed"))
+        }
         "check" => {
-            let source = match sources::load(pool, secrets, &name).await {
-                Ok(s) => s,
-                Err(e) => return refused(e),
-            };
+            let source = sources::load(pool, secrets, &name)
+                .await
+                .map_err(refused)?;
             let lines = sync::check::check(&source, &sync::check::tuning()).await;
             let ok = lines.iter().all(|l| l.ok || l.optional);
-            let stored = sqlx::query(
-                "INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .bind(source.row.id)
-            .bind(chrono::Utc::now().timestamp_millis())
-            .bind(&admin.name)
-            .bind(serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into()))
-            .execute(pool)
-            .await;
-            if let Err(e) = stored {
-                return failed(e);
-            }
-            audit(
-                "source.check",
-                name.clone(),
-                Some(
-                    if ok {
-                        "all reachable"
-                    } else {
-                        "something refused"
-                    }
-                    .into(),
-                ),
-            )
-            .await;
-            Redirect::to(&format!("{}?done=checked#check", page(&name))).into_response()
+            let outcome = if ok {
+                "all reachable"
+            } else {
+                "something refused"
+            };
+            let json = serde_json::to_string(&lines).unwrap_or_else(|_| "[]".into());
+            let line = line.action("source.check").detail(outcome);
+            sources::record_check(pool, source.row.id, &admin.name, &json, &line)
+                .await
+                .map_err(refused)?;
+            Ok(Redirect::to(&format!("{}?done=checked#check", page(&name))).into_response())
         }
         "sync" => {
-            let source = match sources::load(pool, secrets, &name).await {
-                Ok(s) => s,
-                Err(e) => return refused(e),
-            };
+            let source = sources::load(pool, secrets, &name)
+                .await
+                .map_err(refused)?;
             let Some(running) = sync::Running::claim(source.row.id) else {
-                return back(
+                return Ok(back(
                     &page(&name),
                     "error",
                     "a pass of this source is running already",
-                );
+                ));
             };
+            // The request is recorded before the pass starts: a pass nobody can account
+            // for does not run.
+            crate::access::users::note(pool, &line.action("source.sync"))
+                .await
+                .map_err(|e| WebError::internal("a sync request could not be recorded", e))?;
             let pool = pool.clone();
             tokio::spawn(async move {
                 let _running = running;
@@ -277,10 +219,9 @@ pub async fn manage_source(
                     tracing::error!(source = %source.row.name, error = %e, "sync pass could not run");
                 }
             });
-            audit("source.sync", name.clone(), None).await;
-            back(&page(&name), "done", "syncing")
+            Ok(back(&page(&name), "done", "syncing"))
         }
-        _ => (StatusCode::NOT_FOUND, "no such action").into_response(),
+        _ => Err(WebError::not_found("no such action")),
     }
 }
 

@@ -6,14 +6,15 @@
 //! `'`: event fields are attacker-controlled. JSON is the original records in
 //! CloudTrail's own `{"Records": [...]}` form, so it can be imported again.
 
-use app::auth::Viewer;
+use crate::access::{Anyone, Signed};
+use app::error::WebError;
 use app::db::events::{self, ExportRow, RawReader};
 use app::db::filter;
 use app::query::EventQuery;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use sqlx::SqlitePool;
 
 /// Rows fetched per query while streaming.
@@ -92,15 +93,12 @@ pub async fn export(
     State(pool): State<SqlitePool>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
-    axum::Extension(viewer): axum::Extension<Viewer>,
-) -> Response {
-    if viewer.0.is_none() {
-        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
-    }
+    _: Signed<Anyone>,
+) -> Result<Response, WebError> {
     let format = match file.as_str() {
         "events.csv" => Format::Csv,
         "events.json" => Format::Json,
-        _ => return (StatusCode::NOT_FOUND, "no such export").into_response(),
+        _ => return Err(WebError::not_found("no such export")),
     };
     let query = EventQuery::parse(query.as_deref().unwrap_or(""));
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(4);
@@ -125,7 +123,7 @@ pub async fn export(
         Format::Csv => ("text/csv; charset=utf-8", "events.csv"),
         Format::Json => ("application/json", "events.json"),
     };
-    attachment(Body::from_stream(stream), ctype, name)
+    Ok(attachment(Body::from_stream(stream), ctype, name))
 }
 
 /// A download: the body with its type and file name.
@@ -145,16 +143,13 @@ pub async fn export_top(
     State(pool): State<SqlitePool>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
-    axum::Extension(viewer): axum::Extension<Viewer>,
-) -> Response {
-    if viewer.0.is_none() {
-        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
-    }
+    _: Signed<Anyone>,
+) -> Result<Response, WebError> {
     let Some(field) = file
         .strip_suffix(".csv")
         .and_then(app::pages::top::field_of)
     else {
-        return (StatusCode::NOT_FOUND, "no such export").into_response();
+        return Err(WebError::not_found("no such export"));
     };
     let raw = query.unwrap_or_default();
     let by = url::form_urlencoded::parse(raw.as_bytes())
@@ -163,15 +158,10 @@ pub async fn export_top(
     let query = EventQuery::parse(&raw);
     let now = chrono::Utc::now().timestamp_millis();
     let by = app::pages::top::By::parse(by.as_deref());
-    let view = match app::pages::top::top_all_view(&pool, field, &query, by, now).await {
-        Ok(Some(v)) => v,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such export").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "top list export failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the export failed; see the server log")
-                .into_response();
-        }
-    };
+    let view = app::pages::top::top_all_view(&pool, field, &query, by, now)
+        .await
+        .map_err(|e| WebError::internal("a top list export failed", e))?
+        .ok_or_else(|| WebError::not_found("no such export"))?;
     let mut out = String::from("value,label,events,errors\r\n");
     for r in &view.list.rows {
         csv_cell(&mut out, &r.value);
@@ -179,11 +169,11 @@ pub async fn export_top(
         csv_cell(&mut out, &r.label);
         out.push_str(&format!(",{},{}\r\n", r.events, r.errors));
     }
-    attachment(
+    Ok(attachment(
         Body::from(out),
         "text/csv; charset=utf-8",
         &format!("{}.csv", field.key()),
-    )
+    ))
 }
 
 #[derive(Debug, thiserror::Error)]

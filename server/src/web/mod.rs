@@ -3,6 +3,7 @@
 pub mod export;
 pub mod security;
 
+use app::error::WebError;
 use crate::access::{self, AuthState, Throttle};
 use anyhow::Context;
 use app::db::Db;
@@ -84,11 +85,7 @@ async fn metrics(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         if given != Some(token.as_str()) {
-            return (
-                axum::http::StatusCode::UNAUTHORIZED,
-                "metrics need the bearer token",
-            )
-                .into_response();
+            return WebError::NeedsToken.into_response();
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -101,14 +98,7 @@ async fn metrics(
             text,
         )
             .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "metrics failed");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-            )
-                .into_response()
-        }
+        Err(e) => WebError::db_unavailable("metrics failed", e).into_response(),
     }
 }
 
@@ -138,20 +128,12 @@ async fn canonical_urls(req: Request<Body>, next: axum::middleware::Next) -> axu
     next.run(req).await
 }
 
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query_scalar::<_, i64>("SELECT 1")
+async fn healthz(State(state): State<AppState>) -> Result<&'static str, WebError> {
+    sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(&state.pool)
         .await
-    {
-        Ok(_) => (axum::http::StatusCode::OK, "ok"),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-            )
-        }
-    }
+        .map_err(|e| WebError::db_unavailable("health check failed", e))?;
+    Ok("ok")
 }
 
 /// Builds the router (also used by the integration tests). Creates the session table

@@ -3,7 +3,7 @@
 //! `same-origin` referrers, no framing).
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -14,7 +14,7 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
     }
     if cross_site(req.headers()) {
         tracing::warn!(path = %req.uri().path(), "refused a cross-site request");
-        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+        return app::error::WebError::CrossSite.into_response();
     }
     next.run(req).await
 }
