@@ -5,6 +5,7 @@ pub mod audit;
 pub mod events;
 pub mod filter;
 pub mod investigations;
+pub mod ledger;
 pub mod principals;
 pub mod resources;
 pub mod sources;

@@ -1,102 +1,44 @@
-//! Sync sources and how their passes went, for the sources pages and `/metrics`.
+//! The `sources` table and its passes' tables (`sync_runs`, `sync_errors`,
+//! `source_checks`, `trail_snapshots`): every write of a source's settings, and the
+//! reads behind the sources pages, `/metrics` and the sync. The rules on what a source
+//! may be are the server's (`sync::sources`).
 
 use crate::model::{
-    CheckRun, FeedStatus, RegionProgress, SourceDetail, SourceSettings, SourceSummary, SyncProblem,
+    CheckRun, FeedStatus, SourceDetail, SourceSettings, SourceSummary, SyncProblem,
     TrailSummary,
 };
 use serde_json::Value;
-use sqlx::SqlitePool;
-use std::collections::BTreeMap;
+use super::ledger;
+use sqlx::{SqliteConnection, SqlitePool};
 
-/// What the ledger says about the LookupEvents feed in one Region.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// The latest window asked for, `(start, end)` in ms.
-    pub window: Option<(i64, i64)>,
-    /// The oldest event time committed in that window.
-    pub reached: Option<i64>,
-    pub done: bool,
-    /// Whether some window was read to its start (the bootstrap is over).
-    pub bootstrapped: bool,
+/// A stored source: its settings, the external ID only as whether there is one. The one
+/// row type of the `sources` table, for the pages and the sync alike.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct SourceRow {
+    pub id: i64,
+    pub name: String,
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub org_id: Option<String>,
+    pub queue_url: Option<String>,
+    pub lookup_events: bool,
+    #[sqlx(json)]
+    pub regions: Vec<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+    pub has_external_id: bool,
+    pub session_name: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub backfill_days: i64,
+    pub paused: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
-impl Progress {
-    /// The share of the latest window read, 0 to 1.
-    pub fn fraction(&self) -> f64 {
-        match (self.window, self.reached, self.done) {
-            (_, _, true) => 1.0,
-            (Some((s, e)), Some(r), _) if e > s => {
-                ((e - r) as f64 / (e - s) as f64).clamp(0.0, 1.0)
-            }
-            _ => 0.0,
-        }
-    }
-}
-
-/// Reads the ledger rows of one Region: `<region>/<start>-<end>/<oldest ms>`, and
-/// `<region>/<start>-<end>/done` once a window is read to its start.
-pub fn progress_of(paths: &[String]) -> Progress {
-    let mut windows: BTreeMap<(i64, i64), (Option<i64>, bool)> = BTreeMap::new();
-    for p in paths {
-        let mut parts = p.split('/').skip(1);
-        let (Some(w), Some(last)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let Some((s, e)) = w.split_once('-') else {
-            continue;
-        };
-        let (Ok(s), Ok(e)) = (s.parse::<i64>(), e.parse::<i64>()) else {
-            continue;
-        };
-        let entry = windows.entry((e, s)).or_default();
-        if last == "done" {
-            entry.1 = true;
-        } else if let Ok(t) = last.parse::<i64>() {
-            entry.0 = Some(entry.0.map_or(t, |r: i64| r.min(t)));
-        }
-    }
-    let bootstrapped = windows.values().any(|(_, done)| *done);
-    match windows.into_iter().next_back() {
-        Some(((e, s), (reached, done))) => Progress {
-            window: Some((s, e)),
-            reached,
-            done,
-            bootstrapped,
-        },
-        None => Progress::default(),
-    }
-}
-
-/// The ledger's name for the LookupEvents pages of `source`.
-pub fn lookup_ledger(source: &str) -> String {
-    format!("lookup://{source}")
-}
-
-#[derive(sqlx::FromRow)]
-struct SettingsRow {
-    id: i64,
-    name: String,
-    bucket: Option<String>,
-    prefix: String,
-    org_id: Option<String>,
-    queue_url: Option<String>,
-    lookup_events: bool,
-    regions: String,
-    profile: Option<String>,
-    role_arn: Option<String>,
-    has_external_id: bool,
-    session_name: Option<String>,
-    endpoint_url: Option<String>,
-    backfill_days: i64,
-    paused: bool,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl From<SettingsRow> for SourceSettings {
-    fn from(r: SettingsRow) -> Self {
+impl From<SourceRow> for SourceSettings {
+    fn from(r: SourceRow) -> Self {
         SourceSettings {
-            regions: serde_json::from_str(&r.regions).unwrap_or_default(),
+            regions: r.regions,
             name: r.name,
             bucket: r.bucket,
             prefix: r.prefix,
@@ -116,9 +58,182 @@ impl From<SettingsRow> for SourceSettings {
     }
 }
 
-const SETTINGS: &str = "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
+/// Every source, by name.
+pub async fn rows(pool: &SqlitePool) -> Result<Vec<SourceRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
     profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name, endpoint_url,
-    backfill_days, paused, created_at, updated_at FROM sources";
+    backfill_days, paused, created_at, updated_at FROM sources",
+        " ORDER BY name"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+/// The source named `name`.
+pub async fn row(pool: &SqlitePool, name: &str) -> Result<Option<SourceRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
+    profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name, endpoint_url,
+    backfill_days, paused, created_at, updated_at FROM sources",
+        " WHERE name = ?1"
+    ))
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The sealed external ID of a source, as stored.
+pub async fn sealed_external_id(pool: &SqlitePool, id: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT external_id FROM sources WHERE id = ?1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}
+
+/// A source's settings as they are written (validated by the server first).
+#[derive(Debug, Clone, Copy)]
+pub struct NewSettings<'a> {
+    pub name: &'a str,
+    pub bucket: Option<&'a str>,
+    pub prefix: &'a str,
+    pub org_id: Option<&'a str>,
+    pub queue_url: Option<&'a str>,
+    pub lookup_events: bool,
+    pub regions: &'a [String],
+    pub profile: Option<&'a str>,
+    pub role_arn: Option<&'a str>,
+    /// Sealed; `None` keeps none on insert, and on update see `keep_external_id`.
+    pub external_id: Option<&'a [u8]>,
+    pub session_name: Option<&'a str>,
+    pub endpoint_url: Option<&'a str>,
+    pub backfill_days: i64,
+}
+
+fn regions_json(regions: &[String]) -> String {
+    serde_json::to_string(regions).unwrap_or_else(|_| "[]".into())
+}
+
+/// Adds a source; its id. A taken name is a unique violation, for the caller to say.
+pub async fn insert(conn: &mut SqliteConnection, s: &NewSettings<'_>, at: i64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO sources (name, bucket, prefix, org_id, queue_url, lookup_events, regions,
+             profile, role_arn, external_id, session_name, endpoint_url, backfill_days,
+             created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+         RETURNING id",
+    )
+    .bind(s.name)
+    .bind(s.bucket)
+    .bind(s.prefix)
+    .bind(s.org_id)
+    .bind(s.queue_url)
+    .bind(s.lookup_events)
+    .bind(regions_json(s.regions))
+    .bind(s.profile)
+    .bind(s.role_arn)
+    .bind(s.external_id)
+    .bind(s.session_name)
+    .bind(s.endpoint_url)
+    .bind(s.backfill_days)
+    .bind(at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Replaces the settings of source `id` (the sealed external ID is kept as stored when
+/// `keep_external_id`).
+pub async fn write_settings(
+    conn: &mut SqliteConnection,
+    id: i64,
+    s: &NewSettings<'_>,
+    keep_external_id: bool,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sources SET name = ?2, bucket = ?3, prefix = ?4, org_id = ?5, queue_url = ?6,
+             lookup_events = ?7, regions = ?8, profile = ?9, role_arn = ?10,
+             external_id = CASE WHEN ?11 THEN external_id ELSE ?12 END, session_name = ?13,
+             endpoint_url = ?14, backfill_days = ?15, updated_at = ?16
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(s.name)
+    .bind(s.bucket)
+    .bind(s.prefix)
+    .bind(s.org_id)
+    .bind(s.queue_url)
+    .bind(s.lookup_events)
+    .bind(regions_json(s.regions))
+    .bind(s.profile)
+    .bind(s.role_arn)
+    .bind(keep_external_id)
+    .bind(s.external_id)
+    .bind(s.session_name)
+    .bind(s.endpoint_url)
+    .bind(s.backfill_days)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Pauses or resumes; the number of sources changed.
+pub async fn write_paused(
+    conn: &mut SqliteConnection,
+    name: &str,
+    paused: bool,
+    at: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("UPDATE sources SET paused = ?2, updated_at = ?3 WHERE name = ?1")
+        .bind(name)
+        .bind(paused)
+        .bind(at)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// Removes a source (its passes, problems and checks go with it); the number removed.
+pub async fn delete(conn: &mut SqliteConnection, name: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sources WHERE name = ?1")
+        .bind(name)
+        .execute(conn)
+        .await?
+        .rows_affected())
+}
+
+/// The state, end and error of a source's latest pass, any feed.
+pub async fn last_pass(
+    pool: &SqlitePool,
+    source_id: i64,
+) -> Result<Option<(String, Option<i64>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT state, finished_at, error FROM sync_runs WHERE source_id = ?1
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(source_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Keeps the outcome of a reachability check (`lines`, as JSON).
+pub async fn insert_check(
+    conn: &mut SqliteConnection,
+    source_id: i64,
+    by: &str,
+    lines: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)")
+        .bind(source_id)
+        .bind(at)
+        .bind(by)
+        .bind(lines)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// How bad a pass state is, for the worst of several.
 fn rank(state: &str) -> u8 {
@@ -207,22 +322,16 @@ async fn running_files(
             .fetch_one(pool)
             .await?;
     let ledger = match (feed, bucket) {
-        ("bucket", Some(b)) => format!("s3://{b}"),
-        ("lookup", _) => lookup_ledger(&name),
+        ("bucket", Some(b)) => ledger::bucket_name(&b),
+        ("lookup", _) => ledger::lookup_name(&name),
         _ => return Ok(0),
     };
-    sqlx::query_scalar("SELECT count(*) FROM ingest_files WHERE source = ?1 AND imported_at >= ?2")
-        .bind(ledger)
-        .bind(since)
-        .fetch_one(pool)
-        .await
+    ledger::files_since(pool, &ledger, since).await
 }
 
 /// Every source with the state of its latest passes.
 pub async fn summaries(pool: &SqlitePool) -> Result<Vec<SourceSummary>, sqlx::Error> {
-    let rows: Vec<SettingsRow> = sqlx::query_as(&format!("{SETTINGS} ORDER BY name"))
-        .fetch_all(pool)
-        .await?;
+    let rows = rows(pool).await?;
     let day_ago = chrono::Utc::now().timestamp_millis() - 86_400_000;
     let mut out = Vec::new();
     for row in rows {
@@ -262,19 +371,11 @@ pub async fn summaries(pool: &SqlitePool) -> Result<Vec<SourceSummary>, sqlx::Er
 
 /// Everything the page of one source shows; `None` when there is no such source.
 pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail>, sqlx::Error> {
-    let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM sources WHERE name = ?1")
-        .bind(name)
-        .fetch_optional(pool)
-        .await?
-    else {
+    let Some(row) = row(pool, name).await? else {
         return Ok(None);
     };
-    let settings: SourceSettings =
-        sqlx::query_as::<_, SettingsRow>(&format!("{SETTINGS} WHERE id = ?1"))
-            .bind(id)
-            .fetch_one(pool)
-            .await?
-            .into();
+    let id = row.id;
+    let settings = SourceSettings::from(row);
     let feeds = feeds(pool, id).await?;
     let problems = sqlx::query_as::<_, (i64, String, String, String)>(
         "SELECT at, feed, what, error FROM sync_errors WHERE source_id = ?1
@@ -304,7 +405,7 @@ pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail
         lines: serde_json::from_str(&lines).unwrap_or_default(),
     });
     let lookup = if settings.lookup_events {
-        lookup_progress(pool, &settings.name).await?
+        ledger::lookup_progress(pool, &settings.name).await?
     } else {
         Vec::new()
     };
@@ -318,37 +419,6 @@ pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail
         check,
         trails,
     }))
-}
-
-/// The bootstrap's progress in each Region it has started.
-pub async fn lookup_progress(
-    pool: &SqlitePool,
-    source: &str,
-) -> Result<Vec<RegionProgress>, sqlx::Error> {
-    let paths: Vec<String> =
-        sqlx::query_scalar("SELECT path FROM ingest_files WHERE source = ?1 ORDER BY path")
-            .bind(lookup_ledger(source))
-            .fetch_all(pool)
-            .await?;
-    let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for p in paths {
-        if let Some((region, _)) = p.split_once('/') {
-            by_region.entry(region.to_owned()).or_default().push(p);
-        }
-    }
-    Ok(by_region
-        .into_iter()
-        .map(|(region, paths)| {
-            let p = progress_of(&paths);
-            RegionProgress {
-                region,
-                reached_ms: p.reached,
-                start_ms: p.window.map_or(0, |w| w.0),
-                done: p.done || p.bootstrapped,
-                fraction: if p.bootstrapped { 1.0 } else { p.fraction() },
-            }
-        })
-        .collect())
 }
 
 /// The latest snapshot of every trail the source's Regions showed.
@@ -429,28 +499,5 @@ fn selectors_text(c: &Value) -> String {
         (true, n) => format!("management events and data events ({n} resource types)"),
         (false, 0) => "nothing".into(),
         (false, n) => format!("data events only ({n} resource types)"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_is_read_from_the_ledger_rows() {
-        assert_eq!(progress_of(&[]), Progress::default());
-        let rows = [
-            "us-east-1/100-900/700".to_owned(),
-            "us-east-1/100-900/500".to_owned(),
-            "us-east-1/100-900/done".to_owned(),
-            "us-east-1/880-2000/1500".to_owned(),
-            "us-east-1/880-2000/1200".to_owned(),
-            "us-east-1/bad/row".to_owned(),
-        ];
-        let p = progress_of(&rows);
-        assert_eq!(p.window, Some((880, 2000)));
-        assert_eq!(p.reached, Some(1200));
-        assert!(!p.done && p.bootstrapped);
-        assert!((p.fraction() - 800.0 / 1120.0).abs() < 1e-9);
     }
 }

@@ -86,7 +86,7 @@ impl Bucket {
         };
         Ok(Bucket {
             client,
-            ledger: format!("s3://{name}"),
+            ledger: app::db::ledger::bucket_name(&name),
             name,
             base,
         })

@@ -136,13 +136,7 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 println!("no sources yet: add one with `cairn source add NAME --bucket BUCKET`");
             }
             for s in list {
-                let last: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
-                    "SELECT state, finished_at, error FROM sync_runs WHERE source_id = ?1
-                     ORDER BY id DESC LIMIT 1",
-                )
-                .bind(s.id)
-                .fetch_optional(&pool)
-                .await?;
+                let last = app::db::sources::last_pass(&pool, s.id).await?;
                 if json {
                     let mut v = serde_json::to_value(&s)?;
                     v["last_pass"] = serde_json::json!(last.as_ref().map(|(st, at, err)| {

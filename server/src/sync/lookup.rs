@@ -57,29 +57,7 @@ const CHUNK_PAGES: usize = 4;
 /// Attempts at one page before the Region's pass gives up.
 const ATTEMPTS: u32 = 8;
 
-/// The ledger's name for the pages of `source`.
-pub fn ledger(source: &str) -> String {
-    app::db::sources::lookup_ledger(source)
-}
-
-pub use app::db::sources::{Progress, progress_of};
-
-/// Ledger rows of `region` for `source`.
-pub async fn progress(
-    pool: &SqlitePool,
-    source: &str,
-    region: &str,
-) -> Result<Progress, sqlx::Error> {
-    let paths: Vec<String> = sqlx::query_scalar(
-        "SELECT path FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
-    )
-    .bind(ledger(source))
-    .bind(format!("{region}/"))
-    .bind(format!("{region}0"))
-    .fetch_all(pool)
-    .await?;
-    Ok(progress_of(&paths))
-}
+use app::db::ledger::{self, Progress, lookup_name as ledger};
 
 /// The Regions the feeds read: the source's; else the Regions enabled in its account
 /// (`account:ListRegions`); when that call is refused, the Regions every account has plus
@@ -104,12 +82,7 @@ pub async fn regions(
     }
     let mut out: Vec<String> = DEFAULT_REGIONS.iter().map(|r| (*r).to_owned()).collect();
     if let Some(b) = &source.row.bucket {
-        let seen: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT region FROM ingest_files WHERE source = ?1 AND region IS NOT NULL",
-        )
-        .bind(format!("s3://{b}"))
-        .fetch_all(pool)
-        .await?;
+        let seen = ledger::regions_of(pool, &ledger::bucket_name(b)).await?;
         out.extend(seen.into_iter().filter(|r| crate::sync::sources::is_region(r)));
     }
     out.sort();
@@ -209,7 +182,7 @@ pub async fn pass(
     let (tx, mut rx) = mpsc::channel::<Chunk>(4);
     let mut tasks = tokio::task::JoinSet::new();
     for region in regions(pool, source, &opts.tuning).await? {
-        let p = progress(pool, &source.row.name, &region).await?;
+        let p = ledger::lookup_progress_in(pool, &source.row.name, &region).await?;
         let Some((start, end, until)) = plan(&p, now, days, follow) else {
             continue;
         };

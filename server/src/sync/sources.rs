@@ -3,10 +3,12 @@
 //! bootstrap). Credentials come from the standard AWS chain; only a profile name and a
 //! role to assume are kept, and the external ID is sealed (see [`crate::sync::secrets`]).
 //! Every change takes the audit line that records it and writes it in its transaction.
+//! The rules on what a source may be are here; its SQL is in `app::db::sources`.
 
 use crate::sync::secrets::{SecretBox, SecretError};
 use app::db::audit::{self, AuditLine};
-use serde::Serialize;
+use app::db::ledger;
+use app::db::sources as store;
 use sqlx::SqlitePool;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,28 +44,7 @@ pub struct SourceSpec {
     pub backfill_days: i64,
 }
 
-/// A stored source as shown: the external ID only as whether there is one.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct SourceRow {
-    pub id: i64,
-    pub name: String,
-    pub bucket: Option<String>,
-    pub prefix: String,
-    pub org_id: Option<String>,
-    pub queue_url: Option<String>,
-    pub lookup_events: bool,
-    #[sqlx(json)]
-    pub regions: Vec<String>,
-    pub profile: Option<String>,
-    pub role_arn: Option<String>,
-    pub has_external_id: bool,
-    pub session_name: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub backfill_days: i64,
-    pub paused: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+pub use app::db::sources::SourceRow;
 
 /// A source ready to sync: its row and the opened external ID.
 #[derive(Debug, Clone)]
@@ -71,11 +52,6 @@ pub struct Source {
     pub row: SourceRow,
     pub external_id: Option<String>,
 }
-
-const COLUMNS: &str =
-    "id, name, bucket, prefix, org_id, queue_url, lookup_events, regions, profile,
-     role_arn, external_id IS NOT NULL AS has_external_id, session_name, endpoint_url,
-     backfill_days, paused, created_at, updated_at";
 
 fn chars_ok(s: &str, min: usize, max: usize, ok: impl Fn(char) -> bool) -> bool {
     let n = s.chars().count();
@@ -191,7 +167,40 @@ impl SourceSpec {
     }
 }
 
-/// Adds a source; returns its id.
+impl SourceSpec {
+    /// The settings as written, with the external ID sealed.
+    fn settings<'a>(&'a self, sealed: Option<&'a [u8]>) -> store::NewSettings<'a> {
+        store::NewSettings {
+            name: &self.name,
+            bucket: self.bucket.as_deref(),
+            prefix: &self.prefix,
+            org_id: self.org_id.as_deref(),
+            queue_url: self.queue_url.as_deref(),
+            lookup_events: self.lookup_events,
+            regions: &self.regions,
+            profile: self.profile.as_deref(),
+            role_arn: self.role_arn.as_deref(),
+            external_id: sealed,
+            session_name: self.session_name.as_deref(),
+            endpoint_url: self.endpoint_url.as_deref(),
+            backfill_days: self.backfill_days,
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A taken name is said as such.
+fn named(e: sqlx::Error, name: &str) -> SourceError {
+    match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => SourceError::Duplicate(name.to_owned()),
+        e => e.into(),
+    }
+}
+
+/// Adds a source, with its audit line; returns its id.
 pub async fn add(
     pool: &SqlitePool,
     secrets: &SecretBox,
@@ -199,47 +208,19 @@ pub async fn add(
     line: &AuditLine<'_>,
 ) -> Result<i64, SourceError> {
     let spec = spec.validate()?;
-    let now = chrono::Utc::now().timestamp_millis();
     let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
-    let regions = serde_json::to_string(&spec.regions).unwrap_or_else(|_| "[]".into());
     let mut tx = pool.begin().await?;
-    let r = sqlx::query_scalar(
-        "INSERT INTO sources (name, bucket, prefix, org_id, queue_url, lookup_events, regions,
-             profile, role_arn, external_id, session_name, endpoint_url, backfill_days,
-             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
-         RETURNING id",
-    )
-    .bind(&spec.name)
-    .bind(&spec.bucket)
-    .bind(&spec.prefix)
-    .bind(&spec.org_id)
-    .bind(&spec.queue_url)
-    .bind(spec.lookup_events)
-    .bind(regions)
-    .bind(&spec.profile)
-    .bind(&spec.role_arn)
-    .bind(sealed)
-    .bind(&spec.session_name)
-    .bind(&spec.endpoint_url)
-    .bind(spec.backfill_days)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await;
-    let id = match r {
-        Ok(id) => id,
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(SourceError::Duplicate(spec.name));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let id = store::insert(&mut tx, &spec.settings(sealed.as_deref()), now_ms())
+        .await
+        .map_err(|e| named(e, &spec.name))?;
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-/// Replaces the settings of the source `name` with `spec` (which may rename it). The
-/// sealed external ID is kept when `spec` brings none, unless `clear_external_id`.
+/// Replaces the settings of the source `name` with `spec` (which may rename it), with its
+/// audit line. The sealed external ID is kept when `spec` brings none, unless
+/// `clear_external_id`.
 pub async fn update(
     pool: &SqlitePool,
     secrets: &SecretBox,
@@ -256,61 +237,21 @@ pub async fn update(
             "the stored external ID needs a role ARN: give one, or clear the external ID".into(),
         ));
     }
-    if spec.name != name {
-        // The LookupEvents checkpoints are named after the source.
-        let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_files WHERE source = ?1")
-            .bind(format!("lookup://{}", spec.name))
-            .fetch_one(pool)
-            .await?;
-        if moved > 0 {
-            return Err(SourceError::Invalid(format!(
-                "LookupEvents checkpoints named {:?} exist already",
-                spec.name
-            )));
-        }
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let regions = serde_json::to_string(&spec.regions).unwrap_or_else(|_| "[]".into());
     let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
     let mut tx = pool.begin().await?;
-    let r = sqlx::query(
-        "UPDATE sources SET name = ?2, bucket = ?3, prefix = ?4, org_id = ?5, queue_url = ?6,
-             lookup_events = ?7, regions = ?8, profile = ?9, role_arn = ?10,
-             external_id = CASE WHEN ?11 THEN external_id ELSE ?12 END, session_name = ?13,
-             endpoint_url = ?14, backfill_days = ?15, updated_at = ?16
-         WHERE id = ?1",
-    )
-    .bind(old.id)
-    .bind(&spec.name)
-    .bind(&spec.bucket)
-    .bind(&spec.prefix)
-    .bind(&spec.org_id)
-    .bind(&spec.queue_url)
-    .bind(spec.lookup_events)
-    .bind(regions)
-    .bind(&spec.profile)
-    .bind(&spec.role_arn)
-    .bind(kept)
-    .bind(sealed)
-    .bind(&spec.session_name)
-    .bind(&spec.endpoint_url)
-    .bind(spec.backfill_days)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    match r {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(SourceError::Duplicate(spec.name));
-        }
-        Err(e) => return Err(e.into()),
+    let renamed = spec.name != name;
+    // The LookupEvents checkpoints are named after the source.
+    if renamed && ledger::has_lookup_rows(&mut tx, &spec.name).await? {
+        return Err(SourceError::Invalid(format!(
+            "LookupEvents checkpoints named {:?} exist already",
+            spec.name
+        )));
     }
-    if spec.name != name {
-        sqlx::query("UPDATE ingest_files SET source = ?2 WHERE source = ?1")
-            .bind(format!("lookup://{name}"))
-            .bind(format!("lookup://{}", spec.name))
-            .execute(&mut *tx)
-            .await?;
+    store::write_settings(&mut tx, old.id, &spec.settings(sealed.as_deref()), kept, now_ms())
+        .await
+        .map_err(|e| named(e, &spec.name))?;
+    if renamed {
+        ledger::rename_lookup(&mut tx, name, &spec.name).await?;
     }
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
@@ -318,17 +259,11 @@ pub async fn update(
 }
 
 pub async fn list(pool: &SqlitePool) -> Result<Vec<SourceRow>, SourceError> {
-    Ok(
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM sources ORDER BY name"))
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(store::rows(pool).await?)
 }
 
 pub async fn get(pool: &SqlitePool, name: &str) -> Result<SourceRow, SourceError> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sources WHERE name = ?1"))
-        .bind(name)
-        .fetch_optional(pool)
+    store::row(pool, name)
         .await?
         .ok_or_else(|| SourceError::NotFound(name.to_owned()))
 }
@@ -340,36 +275,25 @@ pub async fn load(
     name: &str,
 ) -> Result<Source, SourceError> {
     let row = get(pool, name).await?;
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT external_id FROM sources WHERE id = ?1")
-            .bind(row.id)
-            .fetch_one(pool)
-            .await?;
+    let sealed = store::sealed_external_id(pool, row.id).await?;
     let external_id = sealed.map(|s| secrets.open(&s)).transpose()?;
     Ok(Source { row, external_id })
 }
 
-/// Removes a source with its sync history. Events it brought in stay.
 /// Removes a source, its sync history and its LookupEvents checkpoints (so a source
-/// added again under the name bootstraps afresh). Its events stay.
+/// added again under the name bootstraps afresh), with its audit line. Its events stay.
 pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Result<(), SourceError> {
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("DELETE FROM sources WHERE name = ?1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if store::delete(&mut tx, name).await? == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
-    sqlx::query("DELETE FROM ingest_files WHERE source = ?1")
-        .bind(format!("lookup://{name}"))
-        .execute(&mut *tx)
-        .await?;
+    ledger::delete_lookup(&mut tx, name).await?;
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
 }
 
+/// Pauses or resumes a source, with its audit line.
 pub async fn set_paused(
     pool: &SqlitePool,
     name: &str,
@@ -377,13 +301,7 @@ pub async fn set_paused(
     line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
     let mut tx = pool.begin().await?;
-    let done = sqlx::query("UPDATE sources SET paused = ?2, updated_at = ?3 WHERE name = ?1")
-        .bind(name)
-        .bind(paused)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .execute(&mut *tx)
-        .await?;
-    if done.rows_affected() == 0 {
+    if store::write_paused(&mut tx, name, paused, now_ms()).await? == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
     audit::write_line(&mut tx, line).await?;
@@ -401,13 +319,7 @@ pub async fn record_check(
     line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)")
-        .bind(source_id)
-        .bind(chrono::Utc::now().timestamp_millis())
-        .bind(by)
-        .bind(lines)
-        .execute(&mut *tx)
-        .await?;
+    store::insert_check(&mut tx, source_id, by, lines, now_ms()).await?;
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
