@@ -5,7 +5,9 @@
 use super::histogram::{empty_buckets, histogram};
 use crate::db::filter::Selection;
 use crate::model::{Bucket, Kpis, ResolvedRange, TopList, TopRow};
-use crate::schema::{Dim, TermKind, first_id_at};
+use crate::schema::flags::{DENIED, ERROR, WRITE};
+use crate::schema::{DENIED_PREFIX, DENIED_SUFFIX, Dim, S3_OBJECT, TermKind, first_id_at};
+use const_format::formatcp;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 use std::collections::HashMap;
 
@@ -53,10 +55,10 @@ pub struct Facets {
 
 /// The denied error codes' term ids, as a JSON array.
 async fn denied_codes(pool: &SqlitePool) -> Result<String, sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query_scalar(
+    let ids: Vec<i64> = sqlx::query_scalar(formatcp!(
         "SELECT id FROM terms WHERE kind = ?1
-         AND (value GLOB 'AccessDenied*' OR value GLOB '*UnauthorizedOperation')",
-    )
+         AND (value GLOB '{DENIED_PREFIX}*' OR value GLOB '*{DENIED_SUFFIX}')",
+    ))
     .bind(TermKind::ErrorCode as u8)
     .fetch_all(pool)
     .await?;
@@ -147,7 +149,7 @@ pub async fn scan_facets(
                 Dim::Resource => format!(
                     "SELECT {d} AS dim, r.value AS value, count(*) AS n, count(m.error_code_id) AS x
                      FROM m, json_each(m.resource_ids) r JOIN resources res ON res.id = r.value
-                     WHERE res.type <> 'AWS::S3::Object' GROUP BY 2"
+                     WHERE res.type <> '{S3_OBJECT}' GROUP BY 2"
                 ),
                 // The timeline lists long-term keys, as the rollups hold them: the ones
                 // the daily rollup knows (temporary keys, one a session, are left out).
@@ -218,11 +220,11 @@ pub async fn summary_facets(
     const HOUR: i64 = 3_600_000;
     let mut f = Facets::default();
     let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        sqlx::query_as(
-            "SELECT sum(events), sum(CASE WHEN flags & 2 THEN events END),
-                    sum(CASE WHEN flags & 1 THEN events END), sum(CASE WHEN flags & 4 THEN events END)
+        sqlx::query_as(formatcp!(
+            "SELECT sum(events), sum(CASE WHEN flags & {ERROR} THEN events END),
+                    sum(CASE WHEN flags & {WRITE} THEN events END), sum(CASE WHEN flags & {DENIED} THEN events END)
              FROM counts_minute WHERE minute >= ?1 AND minute < ?2 AND (flags & ?3) = ?4",
-        )
+        ))
         .bind(r.from_ms.div_euclid(60_000))
         .bind(r.to_ms.div_euclid(60_000))
         .bind(mask)
@@ -270,8 +272,8 @@ pub async fn summary_facets(
             } else {
                 MERGE_DEPTH.max(depth)
             };
-            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-                "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+            let rows: Vec<(i64, i64, i64)> = sqlx::query_as(formatcp!(
+                "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
                  FROM (
                      SELECT value, flags, events FROM rollup_day
                      WHERE dim = ?1 AND day >= ?6 AND day < ?7 AND (flags & ?4) = ?5
@@ -283,7 +285,7 @@ pub async fn summary_facets(
                      WHERE dim = ?1 AND hour >= ?9 AND hour < ?3 AND (flags & ?4) = ?5
                  )
                  GROUP BY value ORDER BY n DESC, value LIMIT ?10",
-            )
+            ))
             .bind(*dim as u8)
             .bind(h0)
             .bind(h1)
@@ -393,12 +395,12 @@ pub async fn entity_facets(
     }
     let mut f = Facets::default();
     let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
-        sqlx::query_as(
-            "SELECT sum(events), sum(CASE WHEN flags & 2 THEN events END),
-                    sum(CASE WHEN flags & 1 THEN events END), sum(CASE WHEN flags & 4 THEN events END)
+        sqlx::query_as(formatcp!(
+            "SELECT sum(events), sum(CASE WHEN flags & {ERROR} THEN events END),
+                    sum(CASE WHEN flags & {WRITE} THEN events END), sum(CASE WHEN flags & {DENIED} THEN events END)
              FROM entity_minute WHERE kind = ?1 AND entity IN (SELECT value FROM json_each(?2))
                AND minute >= ?3 AND minute < ?4 AND (flags & ?5) = ?6",
-        )
+        ))
         .bind(kind)
         .bind(ids)
         .bind(r.from_ms.div_euclid(60_000))
@@ -434,15 +436,15 @@ pub async fn entity_facets(
         } else {
             *dim as u8
         };
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(formatcp!(
+            "SELECT value, sum(events) AS n, coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
              FROM entity_day
              WHERE kind = ?1 AND entity IN (SELECT value FROM json_each(?2)) AND dim IN (?3, ?4)
                AND day >= ?5 AND day < ?6 AND (flags & ?7) = ?8
                -- On the timeline, long-term access keys only (see `scan_facets`).
                AND (?10 OR dim <> ?11 OR value IN (SELECT value FROM rollup_day WHERE dim = ?11))
              GROUP BY value ORDER BY n DESC, value LIMIT ?9",
-        )
+        ))
         .bind(kind)
         .bind(ids)
         .bind(*dim as u8)

@@ -2,6 +2,8 @@
 //! of the range present.
 
 use crate::model::{Bucket, ResolvedRange};
+use crate::schema::flags::ERROR;
+use const_format::formatcp;
 use sqlx::SqlitePool;
 
 pub(super) fn empty_buckets(r: &ResolvedRange, bucket_ms: i64) -> (i64, Vec<Bucket>) {
@@ -27,16 +29,20 @@ pub async fn histogram(
 ) -> Result<Vec<Bucket>, sqlx::Error> {
     let (first, mut out) = empty_buckets(r, bucket_ms);
     let sql = if entity.is_some() {
-        "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
-                coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+        formatcp!(
+            "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
+                coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
          FROM entity_minute
          WHERE kind = ?7 AND entity IN (SELECT value FROM json_each(?8))
            AND minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b"
+        )
     } else {
-        "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
-                coalesce(sum(CASE WHEN flags & 2 THEN events END), 0)
+        formatcp!(
+            "SELECT (minute * 60000 - ?3) / ?4 AS b, sum(events),
+                coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
          FROM counts_minute
          WHERE minute >= ?1 AND minute < ?2 AND (flags & ?5) = ?6 GROUP BY b ORDER BY b"
+        )
     };
     let (kind, ids) = entity.unwrap_or((0, "[]"));
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(sql)
