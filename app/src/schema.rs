@@ -123,10 +123,15 @@ pub fn is_temporary_key(key: &str) -> bool {
     key.starts_with("ASIA")
 }
 
+/// How the error codes of a refusal start (see [`is_denied`]).
+pub const DENIED_PREFIX: &str = "AccessDenied";
+/// How the error codes of a refusal end (see [`is_denied`]).
+pub const DENIED_SUFFIX: &str = "UnauthorizedOperation";
+
 /// Whether an error code means the caller was not allowed (CIS CloudWatch control 4.1:
 /// `AccessDenied*` or `*UnauthorizedOperation`).
 pub fn is_denied(code: &str) -> bool {
-    code.starts_with("AccessDenied") || code.ends_with("UnauthorizedOperation")
+    code.starts_with(DENIED_PREFIX) || code.ends_with(DENIED_SUFFIX)
 }
 
 /// Bits of an event id below the millisecond: ids are `event_time_ms << 21 | hash`, so
