@@ -535,12 +535,7 @@ pub async fn value_names(
 pub async fn resolve(pool: &SqlitePool, q: &EventQuery) -> Result<Selection, sqlx::Error> {
     let mut sel = Selection {
         access: q.access,
-        fts_pending_below: sqlx::query_scalar(
-            "SELECT pending_below FROM search_index WHERE id = 1",
-        )
-        .fetch_optional(pool)
-        .await?
-        .flatten(),
+        fts_pending_below: super::events::search_pending_below(pool).await?,
         ..Selection::default()
     };
     for field in crate::query::Field::ALL {

@@ -5,7 +5,7 @@
 
 use crate::model::RegionProgress;
 use sqlx::{SqliteConnection, SqlitePool};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What the ledger says about the LookupEvents feed in one Region.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,6 +141,68 @@ pub async fn files_since(pool: &SqlitePool, ledger: &str, since: i64) -> Result<
         .bind(ledger)
         .bind(since)
         .fetch_one(pool)
+        .await
+}
+
+/// What the ledger knows of one file: `(size, modified ms)`.
+pub type FileMark = (i64, Option<i64>);
+
+/// The files `ledger` imported, by path: what an import skips when unchanged.
+pub async fn imported_files(
+    pool: &SqlitePool,
+    ledger: &str,
+) -> Result<HashMap<String, FileMark>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, (String, i64, Option<i64>)>(
+        "SELECT path, size, modified FROM ingest_files WHERE source = ?1 AND status = 'imported'",
+    )
+    .bind(ledger)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(p, s, m)| (p, (s, m))).collect())
+}
+
+/// The files `ledger` recorded with paths strictly between `after` and `before`.
+pub async fn files_between(
+    pool: &SqlitePool,
+    ledger: &str,
+    after: &str,
+    before: &str,
+) -> Result<HashMap<String, FileMark>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, (String, i64, Option<i64>)>(
+        "SELECT path, size, modified FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
+    )
+    .bind(ledger)
+    .bind(after)
+    .bind(before)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(p, s, m)| (p, (s, m))).collect())
+}
+
+/// The newest path `ledger` recorded between `after` and `before` (a bucket folder's
+/// checkpoint: its keys sort by time).
+pub async fn newest_path(
+    pool: &SqlitePool,
+    ledger: &str,
+    after: &str,
+    before: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(path) FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
+    )
+    .bind(ledger)
+    .bind(after)
+    .bind(before)
+    .fetch_one(pool)
+    .await
+}
+
+/// What the ledger knows of the file at `path`.
+pub async fn file(pool: &SqlitePool, ledger: &str, path: &str) -> Result<Option<FileMark>, sqlx::Error> {
+    sqlx::query_as("SELECT size, modified FROM ingest_files WHERE source = ?1 AND path = ?2")
+        .bind(ledger)
+        .bind(path)
+        .fetch_optional(pool)
         .await
 }
 

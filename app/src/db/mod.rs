@@ -10,6 +10,7 @@ pub mod principals;
 pub mod resources;
 pub mod sources;
 pub mod terms;
+pub mod trails;
 pub mod users;
 
 use leptos::prelude::*;

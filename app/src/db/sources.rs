@@ -1,13 +1,12 @@
 //! The `sources` table and its passes' tables (`sync_runs`, `sync_errors`,
-//! `source_checks`, `trail_snapshots`): every write of a source's settings, and the
-//! reads behind the sources pages, `/metrics` and the sync. The rules on what a source
+//! `source_checks`): every read and write, for the sources pages, `/metrics`, the
+//! command line and the sync. The rules on what a source
 //! may be are the server's (`sync::sources`).
 
 use crate::model::{
     CheckRun, FeedStatus, SourceDetail, SourceSettings, SourceSummary, SyncProblem,
-    TrailSummary,
 };
-use serde_json::Value;
+
 use super::ledger;
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -409,7 +408,7 @@ pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail
     } else {
         Vec::new()
     };
-    let trails = trails(pool, id).await?;
+    let trails = super::trails::latest_of_source(pool, id).await?;
     Ok(Some(SourceDetail {
         now_ms: chrono::Utc::now().timestamp_millis(),
         settings,
@@ -421,83 +420,170 @@ pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail
     }))
 }
 
-/// The latest snapshot of every trail the source's Regions showed.
-async fn trails(pool: &SqlitePool, source_id: i64) -> Result<Vec<TrailSummary>, sqlx::Error> {
-    let rows: Vec<(
-        String,
-        String,
-        Option<String>,
-        bool,
-        String,
-        String,
-        i64,
-        i64,
-    )> = sqlx::query_as(
-        "SELECT s.region, s.trail_arn, s.home_region, s.gone, s.config, s.status, s.taken_at,
-                    (SELECT count(*) FROM trail_snapshots
-                      WHERE source_id = s.source_id AND region = s.region
-                        AND trail_arn = s.trail_arn)
-             FROM trail_snapshots s
-             WHERE s.source_id = ?1 AND s.id = (
-                 SELECT max(id) FROM trail_snapshots
-                 WHERE source_id = s.source_id AND region = s.region AND trail_arn = s.trail_arn)
-             ORDER BY s.trail_arn, s.region",
+/// Marks the passes a stopped process left `running` as failed; how many.
+pub async fn close_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE sync_runs SET state = 'failed', finished_at = started_at,
+             error = 'interrupted: the process running it stopped'
+         WHERE state = 'running'",
     )
-    .bind(source_id)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(region, arn, home_region, gone, config, status, taken_at, n)| {
-                let c: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
-                let s: Value = serde_json::from_str(&status).unwrap_or(Value::Null);
-                let text = |v: &Value| v.as_str().map(str::to_owned);
-                TrailSummary {
-                    name: text(&c["name"]).unwrap_or_else(|| arn.clone()),
-                    shadow: c["shadow"].as_bool().unwrap_or(false),
-                    logging: c["logging"].as_bool(),
-                    multi_region: c["multi_region"].as_bool().unwrap_or(false),
-                    organization: c["organization"].as_bool().unwrap_or(false),
-                    selectors: selectors_text(&c),
-                    latest_delivery: s["latest_delivery"].as_i64(),
-                    delivery_error: text(&c["delivery_error"]),
-                    changed_at: taken_at,
-                    changes: n - 1,
-                    region,
-                    arn,
-                    home_region,
-                    gone,
-                }
-            },
-        )
-        .collect())
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
-/// A trail's selectors in a phrase: what it logs.
-fn selectors_text(c: &Value) -> String {
-    if c["shadow"].as_bool() == Some(true) {
-        return "as in its home Region".into();
-    }
-    let advanced = c["advanced_event_selectors"].as_array().map_or(0, Vec::len);
-    if advanced > 0 {
-        return format!(
-            "{advanced} advanced selector{}",
-            if advanced == 1 { "" } else { "s" }
-        );
-    }
-    let basic = c["event_selectors"].as_array().cloned().unwrap_or_default();
-    let management = basic
-        .iter()
-        .any(|s| s["management_events"] != Value::Bool(false));
-    let data: usize = basic
-        .iter()
-        .map(|s| s["data_resources"].as_array().map_or(0, Vec::len))
-        .sum();
-    match (management || basic.is_empty(), data) {
-        (true, 0) => "management events".into(),
-        (true, n) => format!("management events and data events ({n} resource types)"),
-        (false, 0) => "nothing".into(),
-        (false, n) => format!("data events only ({n} resource types)"),
-    }
+/// How many files the running pass of a feed has found so far.
+pub async fn write_found(
+    pool: &SqlitePool,
+    source_id: i64,
+    feed: &str,
+    found: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sync_runs SET found = ?3 WHERE id = (
+             SELECT max(id) FROM sync_runs WHERE source_id = ?1 AND feed = ?2)
+         AND state = 'running'",
+    )
+    .bind(source_id)
+    .bind(feed)
+    .bind(found)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// When the latest pass of a feed started.
+pub async fn last_started(
+    pool: &SqlitePool,
+    source_id: i64,
+    feed: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT max(started_at) FROM sync_runs WHERE source_id = ?1 AND feed = ?2")
+        .bind(source_id)
+        .bind(feed)
+        .fetch_one(pool)
+        .await
+}
+
+/// A pass starts: its `running` row; its id.
+pub async fn insert_run(
+    pool: &SqlitePool,
+    source_id: i64,
+    feed: &str,
+    started: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO sync_runs (source_id, feed, started_at, state) VALUES (?1, ?2, ?3, 'running')
+         RETURNING id",
+    )
+    .bind(source_id)
+    .bind(feed)
+    .bind(started)
+    .fetch_one(pool)
+    .await
+}
+
+/// How a pass ended.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutcome<'a> {
+    pub finished: i64,
+    pub state: &'a str,
+    pub found: i64,
+    pub files: i64,
+    pub files_rejected: i64,
+    pub events_new: i64,
+    pub events_duplicate: i64,
+    pub newest_ms: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
+pub async fn write_outcome(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    o: &RunOutcome<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sync_runs SET finished_at = ?2, state = ?3, found = ?4, files = ?5,
+             files_rejected = ?6, events_new = ?7, events_duplicate = ?8, newest_ms = ?9, error = ?10
+         WHERE id = ?1",
+    )
+    .bind(run_id)
+    .bind(o.finished)
+    .bind(o.state)
+    .bind(o.found)
+    .bind(o.files)
+    .bind(o.files_rejected)
+    .bind(o.events_new)
+    .bind(o.events_duplicate)
+    .bind(o.newest_ms)
+    .bind(o.error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One problem of a pass: what (a file, a folder, the feed) and why.
+pub async fn insert_problem(
+    conn: &mut SqliteConnection,
+    (source_id, run_id, at): (i64, i64, i64),
+    feed: &str,
+    what: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sync_errors (source_id, run_id, at, feed, what, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(source_id)
+    .bind(run_id)
+    .bind(at)
+    .bind(feed)
+    .bind(what)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Per source and feed, over every pass: source, feed, passes, files, files rejected,
+/// events new, events already present, last success, last end, newest event, last state.
+pub type FeedTotals = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    String,
+);
+
+/// Every feed's totals, for `/metrics`.
+pub async fn feed_totals(pool: &SqlitePool) -> Result<Vec<FeedTotals>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.name, r.feed, count(*), sum(r.files), sum(r.files_rejected), sum(r.events_new),
+                sum(r.events_duplicate),
+                max(CASE WHEN r.state IN ('ok', 'partial') THEN r.finished_at END),
+                max(r.finished_at),
+                (SELECT max(x.newest_ms) FROM sync_runs x WHERE x.source_id = s.id AND x.feed = r.feed),
+                (SELECT y.state FROM sync_runs y WHERE y.source_id = s.id AND y.feed = r.feed
+                 ORDER BY y.id DESC LIMIT 1)
+         FROM sync_runs r JOIN sources s ON s.id = r.source_id
+         GROUP BY s.id, r.feed ORDER BY s.name, r.feed",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Problems recorded per source, every source listed.
+pub async fn problems_per_source(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.name, count(e.id) FROM sources s LEFT JOIN sync_errors e ON e.source_id = s.id
+         GROUP BY s.id ORDER BY s.name",
+    )
+    .fetch_all(pool)
+    .await
 }

@@ -37,11 +37,7 @@ pub async fn span(
         .fetch_optional(pool)
         .await?;
     let Some(term) = term else { return Ok(None) };
-    let pending: Option<i64> =
-        sqlx::query_scalar("SELECT pending_below FROM search_index WHERE id = 1")
-            .fetch_optional(pool)
-            .await?
-            .flatten();
+    let pending = super::events::search_pending_below(pool).await?;
     // Column names come from this closed set, never from input. The index gives the
     // candidates in id order: the first and the last that hold the value end the walk.
     let (col_fts, col_scan) = match held {

@@ -7,7 +7,6 @@ use super::source::{FileJob, LogKind};
 use super::store::{FileReport, FileStatus, Store, StoreError};
 use serde::Serialize;
 use sqlx::SqlitePool;
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -159,15 +158,7 @@ pub async fn run(
 ) -> Result<Summary, ImportError> {
     let started = Instant::now();
     let mut summary = Summary::default();
-    let ledger: HashMap<String, (i64, Option<i64>)> = sqlx::query_as::<_, (String, i64, Option<i64>)>(
-        "SELECT path, size, modified FROM ingest_files WHERE source = ?1 AND status = 'imported'",
-    )
-    .bind(source.name())
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|(p, s, m)| (p, (s, m)))
-    .collect();
+    let ledger = app::db::ledger::imported_files(pool, source.name()).await?;
     let mut todo = Vec::with_capacity(jobs.len());
     for job in jobs {
         if job.layout.kind == LogKind::Digest {

@@ -8,6 +8,7 @@
 //! a late file can sort before keys already seen: each pass lists again from the day
 //! before the checkpoint's and leaves out the keys the ledger already has.
 
+use app::db::ledger;
 use super::SyncError;
 use crate::sync::aws;
 use crate::ingest::pipeline::Source as FileSource;
@@ -16,7 +17,6 @@ use crate::sync::sources::Source;
 use aws_sdk_s3::Client;
 use chrono::{Datelike, NaiveDate};
 use sqlx::SqlitePool;
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -173,14 +173,7 @@ impl Bucket {
         backfill_from: NaiveDate,
     ) -> Result<(Vec<FileJob>, Option<i64>), SyncError> {
         let end = format!("{}{}", folder.prefix, char::MAX);
-        let newest: Option<String> = sqlx::query_scalar(
-            "SELECT max(path) FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
-        )
-        .bind(&self.ledger)
-        .bind(&folder.prefix)
-        .bind(&end)
-        .fetch_one(pool)
-        .await?;
+        let newest = ledger::newest_path(pool, &self.ledger, &folder.prefix, &end).await?;
         let from = newest
             .as_deref()
             .and_then(|k| parse_layout(k).date)
@@ -194,17 +187,7 @@ impl Bucket {
             from.month(),
             from.day()
         );
-        let known: HashMap<String, (i64, Option<i64>)> = sqlx::query_as::<_, (String, i64, Option<i64>)>(
-            "SELECT path, size, modified FROM ingest_files WHERE source = ?1 AND path > ?2 AND path < ?3",
-        )
-        .bind(&self.ledger)
-        .bind(&start_after)
-        .bind(&end)
-        .fetch_all(pool)
-        .await?
-        .into_iter()
-        .map(|(p, s, m)| (p, (s, m)))
-        .collect();
+        let known = ledger::files_between(pool, &self.ledger, &start_after, &end).await?;
         let mut jobs = Vec::new();
         let mut newest_ms = None;
         let mut pages = self

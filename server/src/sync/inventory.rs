@@ -7,6 +7,7 @@
 //! when that changes (or the trail disappears), so a stopped trail or a narrowed selector
 //! shows as a change; `status` (latest delivery times) and `seen_at` are updated in place.
 
+use app::db::trails;
 use super::{Options, PassReport, Problem, SyncError};
 use crate::sync::aws;
 use crate::sync::sources::Source;
@@ -25,12 +26,7 @@ pub async fn due(
     source_id: i64,
     every: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let last: Option<i64> = sqlx::query_scalar(
-        "SELECT max(started_at) FROM sync_runs WHERE source_id = ?1 AND feed = 'inventory'",
-    )
-    .bind(source_id)
-    .fetch_one(pool)
-    .await?;
+    let last = app::db::sources::last_started(pool, source_id, "inventory").await?;
     let now = chrono::Utc::now().timestamp_millis();
     Ok(last.is_none_or(|t| now - t >= every.as_millis() as i64))
 }
@@ -288,16 +284,7 @@ async fn store(
     let now = chrono::Utc::now().timestamp_millis();
     let mut tx = pool.begin().await?;
     // The latest snapshot of every trail this Region has shown.
-    let latest: Vec<(i64, String, String, bool)> = sqlx::query_as(
-        "SELECT s.id, s.trail_arn, s.config, s.gone FROM trail_snapshots s
-         WHERE s.source_id = ?1 AND s.region = ?2 AND s.id = (
-             SELECT max(id) FROM trail_snapshots
-             WHERE source_id = s.source_id AND region = s.region AND trail_arn = s.trail_arn)",
-    )
-    .bind(source_id)
-    .bind(region)
-    .fetch_all(&mut *tx)
-    .await?;
+    let latest = trails::latest_in_region(&mut tx, source_id, region).await?;
     let latest: BTreeMap<String, (i64, String, bool)> = latest
         .into_iter()
         .map(|(id, arn, config, gone)| (arn, (id, config, gone)))
@@ -308,12 +295,7 @@ async fn store(
         let status = s.status.to_string();
         match latest.get(&s.arn) {
             Some((id, old, false)) if *old == config => {
-                sqlx::query("UPDATE trail_snapshots SET seen_at = ?2, status = ?3 WHERE id = ?1")
-                    .bind(id)
-                    .bind(now)
-                    .bind(&status)
-                    .execute(&mut *tx)
-                    .await?;
+                trails::write_seen(&mut tx, *id, now, &status).await?;
             }
             _ => {
                 insert(&mut tx, source_id, region, s, &config, &status, false, now).await?;
@@ -345,7 +327,7 @@ async fn store(
 
 #[allow(clippy::too_many_arguments)]
 async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::SqliteConnection,
     source_id: i64,
     region: &str,
     s: &Seen,
@@ -354,20 +336,15 @@ async fn insert(
     gone: bool,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO trail_snapshots
-             (source_id, region, trail_arn, home_region, taken_at, seen_at, gone, config, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8)",
-    )
-    .bind(source_id)
-    .bind(region)
-    .bind(&s.arn)
-    .bind(&s.home_region)
-    .bind(now)
-    .bind(gone)
-    .bind(config)
-    .bind(status)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let snapshot = trails::Snapshot {
+        source_id,
+        region,
+        arn: &s.arn,
+        home_region: s.home_region.as_deref(),
+        config,
+        status,
+        gone,
+        at: now,
+    };
+    trails::insert(tx, &snapshot).await
 }

@@ -26,9 +26,9 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String,
 /// Renders every metric at `now_ms`.
 pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Error> {
     let mut out = String::new();
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(pool)
-        .await?;
+    // The per-minute counts sum to the events stored (the import keeps them so), and
+    // are far cheaper to read than counting the events at every scrape.
+    let events = app::db::events::store_info(pool).await?.events;
     metric(
         &mut out,
         "cairn_events_stored",
@@ -36,16 +36,13 @@ pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Erro
         "Events in the database.",
         &[(String::new(), events as f64)],
     );
-    let sources: Vec<(String, bool)> =
-        sqlx::query_as("SELECT name, paused FROM sources ORDER BY name")
-            .fetch_all(pool)
-            .await?;
-    let paused: Vec<(String, f64)> = sources
+    let paused: Vec<(String, f64)> = app::db::sources::rows(pool)
+        .await?
         .iter()
-        .map(|(n, p)| {
+        .map(|r| {
             (
-                format!("source=\"{}\"", label(n)),
-                if *p { 1.0 } else { 0.0 },
+                format!("source=\"{}\"", label(&r.name)),
+                if r.paused { 1.0 } else { 0.0 },
             )
         })
         .collect();
@@ -57,20 +54,7 @@ pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Erro
         &paused,
     );
     // Per source and feed: totals over every pass, and the last pass and success.
-    let feeds: Vec<(String, String, i64, i64, i64, i64, i64, Option<i64>, Option<i64>, Option<i64>, String)> =
-        sqlx::query_as(
-            "SELECT s.name, r.feed, count(*), sum(r.files), sum(r.files_rejected), sum(r.events_new),
-                    sum(r.events_duplicate),
-                    max(CASE WHEN r.state IN ('ok', 'partial') THEN r.finished_at END),
-                    max(r.finished_at),
-                    (SELECT max(x.newest_ms) FROM sync_runs x WHERE x.source_id = s.id AND x.feed = r.feed),
-                    (SELECT y.state FROM sync_runs y WHERE y.source_id = s.id AND y.feed = r.feed
-                     ORDER BY y.id DESC LIMIT 1)
-             FROM sync_runs r JOIN sources s ON s.id = r.source_id
-             GROUP BY s.id, r.feed ORDER BY s.name, r.feed",
-        )
-        .fetch_all(pool)
-        .await?;
+    let feeds = app::db::sources::feed_totals(pool).await?;
     let key = |s: &str, f: &str| format!("source=\"{}\",feed=\"{}\"", label(s), label(f));
     let pick = |f: &dyn Fn(
         &(
@@ -169,12 +153,7 @@ pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Erro
         "1 for the state the last pass ended in.",
         &last,
     );
-    let errors: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT s.name, count(e.id) FROM sources s LEFT JOIN sync_errors e ON e.source_id = s.id
-         GROUP BY s.id ORDER BY s.name",
-    )
-    .fetch_all(pool)
-    .await?;
+    let errors = app::db::sources::problems_per_source(pool).await?;
     let errors: Vec<(String, f64)> = errors
         .into_iter()
         .map(|(n, c)| (format!("source=\"{}\"", label(&n)), c as f64))

@@ -138,28 +138,12 @@ impl Drop for Running {
 /// Marks the passes a stopped process left `running` as failed. Called when a process
 /// that runs passes on a timer starts.
 pub async fn close_interrupted(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE sync_runs SET state = 'failed', finished_at = started_at,
-             error = 'interrupted: the process running it stopped'
-         WHERE state = 'running'",
-    )
-    .execute(pool)
-    .await?
-    .rows_affected())
+    app::db::sources::close_interrupted(pool).await
 }
 
 /// Records how many files a running pass found, for its progress.
 async fn note_found(pool: &SqlitePool, source_id: i64, feed: &str, found: u64) {
-    let r = sqlx::query(
-        "UPDATE sync_runs SET found = ?3 WHERE id = (
-             SELECT max(id) FROM sync_runs WHERE source_id = ?1 AND feed = ?2)
-         AND state = 'running'",
-    )
-    .bind(source_id)
-    .bind(feed)
-    .bind(found as i64)
-    .execute(pool)
-    .await;
+    let r = app::db::sources::write_found(pool, source_id, feed, found as i64).await;
     if let Err(e) = r {
         tracing::warn!(error = %e, "cannot record a pass's progress");
     }
@@ -234,15 +218,7 @@ async fn recorded(
     work: impl Future<Output = Result<PassReport, SyncError>>,
 ) -> Result<PassReport, SyncError> {
     let started = chrono::Utc::now().timestamp_millis();
-    let run_id: i64 = sqlx::query_scalar(
-        "INSERT INTO sync_runs (source_id, feed, started_at, state) VALUES (?1, ?2, ?3, 'running')
-         RETURNING id",
-    )
-    .bind(source.row.id)
-    .bind(feed)
-    .bind(started)
-    .fetch_one(pool)
-    .await?;
+    let run_id = app::db::sources::insert_run(pool, source.row.id, feed, started).await?;
     let mut report = match work.await {
         Ok(r) => r,
         Err(e) => PassReport {
@@ -271,23 +247,18 @@ async fn recorded(
     }
     let finished = chrono::Utc::now().timestamp_millis();
     let mut tx = pool.begin().await?;
-    sqlx::query(
-        "UPDATE sync_runs SET finished_at = ?2, state = ?3, found = ?4, files = ?5,
-             files_rejected = ?6, events_new = ?7, events_duplicate = ?8, newest_ms = ?9, error = ?10
-         WHERE id = ?1",
-    )
-    .bind(run_id)
-    .bind(finished)
-    .bind(report.state)
-    .bind(report.found as i64)
-    .bind(report.files as i64)
-    .bind(report.files_rejected as i64)
-    .bind(report.events_new as i64)
-    .bind(report.events_duplicate as i64)
-    .bind(report.newest_ms)
-    .bind(&report.error)
-    .execute(&mut *tx)
-    .await?;
+    let outcome = app::db::sources::RunOutcome {
+        finished,
+        state: report.state,
+        found: report.found as i64,
+        files: report.files as i64,
+        files_rejected: report.files_rejected as i64,
+        events_new: report.events_new as i64,
+        events_duplicate: report.events_duplicate as i64,
+        newest_ms: report.newest_ms,
+        error: report.error.as_deref(),
+    };
+    app::db::sources::write_outcome(&mut tx, run_id, &outcome).await?;
     let mut problems: Vec<(&str, &str)> = report
         .problems
         .iter()
@@ -297,18 +268,8 @@ async fn recorded(
         problems.push((feed, e.as_str()));
     }
     for (what, error) in problems {
-        sqlx::query(
-            "INSERT INTO sync_errors (source_id, run_id, at, feed, what, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(source.row.id)
-        .bind(run_id)
-        .bind(finished)
-        .bind(feed)
-        .bind(what)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
+        let at = (source.row.id, run_id, finished);
+        app::db::sources::insert_problem(&mut tx, at, feed, what, error).await?;
     }
     tx.commit().await?;
     Ok(report)

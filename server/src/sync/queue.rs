@@ -323,13 +323,7 @@ impl Bucket {
             .last_modified()
             .and_then(|t| t.to_millis().ok())
             .unwrap_or(0);
-        let known: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT size, modified FROM ingest_files WHERE source = ?1 AND path = ?2",
-        )
-        .bind(&self.ledger)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?;
+        let known = app::db::ledger::file(pool, &self.ledger, key).await?;
         if known == Some((size, Some(modified_ms))) {
             return Ok(None);
         }

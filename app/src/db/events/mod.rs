@@ -25,17 +25,25 @@ use crate::query::Sort;
 use crate::schema::Dim;
 use sqlx::SqlitePool;
 
+/// The search index covers every event from this row id up; older ones are still being
+/// indexed (`None`: all are covered). The one read of `search_index` (the import writes
+/// it).
+pub async fn search_pending_below(pool: &SqlitePool) -> Result<Option<i64>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar("SELECT pending_below FROM search_index WHERE id = 1")
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}
+
 /// Totals over the whole store.
 pub async fn store_info(pool: &SqlitePool) -> Result<StoreInfo, sqlx::Error> {
     let (events, oldest, newest): (Option<i64>, Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT sum(events), min(minute), max(minute) FROM counts_minute")
             .fetch_one(pool)
             .await?;
-    let pending: Option<i64> =
-        sqlx::query_scalar("SELECT pending_below FROM search_index WHERE id = 1")
-            .fetch_optional(pool)
-            .await?
-            .flatten();
+    let pending = search_pending_below(pool).await?;
     Ok(StoreInfo {
         events: events.unwrap_or(0),
         oldest_ms: oldest.map(|m| m * 60_000),
