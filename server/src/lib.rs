@@ -1,13 +1,17 @@
 //! The `cairn` server, one folder per product area, each holding its command-line verbs,
-//! web handlers (form posts, downloads), domain logic and the SQL of its tables:
+//! web handlers (form posts, downloads) and domain logic:
 //!
-//! - `access`: users, sessions, sign-in and the request guards, the audit log;
-//! - `ingest`: files in — source, decode, normalise, store — and the search index;
-//! - `sync`: AWS sources, their sealed secrets and clients, the sync feeds;
+//! - `access`: users, sessions, sign-in, the request guards and the role extractor;
+//! - `ingest`: files in — source, decode, normalise, store — and the search index (the
+//!   only writer of the event store);
+//! - `sync`: AWS sources, their sealed secrets and clients, the sync feeds, the trail
+//!   inventory, `/metrics`;
 //! - `investigations`: saved views, pins and their history;
 //! - `demo`: generated events and the benchmark.
 //!
-//! `cli` and `web` only wire the areas together; `db` opens the database.
+//! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
+//! table but the event store's is in `app::db`, one module per table, shared with the
+//! pages that read it.
 
 pub mod access;
 pub mod cli;

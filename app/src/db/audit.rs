@@ -52,7 +52,10 @@ impl<'a> AuditLine<'a> {
 }
 
 /// Writes one line, inside the caller's transaction (or alone, on a plain connection).
-pub async fn write_line(conn: &mut SqliteConnection, line: &AuditLine<'_>) -> Result<(), sqlx::Error> {
+pub async fn write_line(
+    conn: &mut SqliteConnection,
+    line: &AuditLine<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, target, detail, client) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )

@@ -95,7 +95,10 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Investigation>, sq
 }
 
 /// The investigations an event is pinned to: (id, title), most recent first.
-pub async fn pinned_in(pool: &SqlitePool, event_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+pub async fn pinned_in(
+    pool: &SqlitePool,
+    event_id: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT i.id, i.title FROM investigation_events p
          JOIN investigations i ON i.id = p.investigation_id
@@ -195,7 +198,10 @@ pub async fn write_text(
 }
 
 /// The saved view, as a change of it finds it.
-pub async fn read_query(conn: &mut SqliteConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn read_query(
+    conn: &mut SqliteConnection,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT query FROM investigations WHERE id = ?1")
         .bind(id)
         .fetch_optional(conn)
@@ -209,13 +215,15 @@ pub async fn write_query(
     actor: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE investigations SET query = ?2, updated_by = ?3, updated_at = ?4 WHERE id = ?1")
-        .bind(id)
-        .bind(query)
-        .bind(actor)
-        .bind(at)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE investigations SET query = ?2, updated_by = ?3, updated_at = ?4 WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(query)
+    .bind(actor)
+    .bind(at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -265,7 +273,11 @@ pub async fn insert_pin(
 }
 
 /// Whether the event is pinned here already.
-pub async fn is_pinned(conn: &mut SqliteConnection, id: i64, event_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn is_pinned(
+    conn: &mut SqliteConnection,
+    id: i64,
+    event_id: i64,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM investigation_events WHERE investigation_id = ?1 AND event_id = ?2)",
     )
@@ -276,7 +288,11 @@ pub async fn is_pinned(conn: &mut SqliteConnection, id: i64, event_id: i64) -> R
 }
 
 /// Unpins an event; the number of pins removed.
-pub async fn delete_pin(conn: &mut SqliteConnection, id: i64, event_id: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_pin(
+    conn: &mut SqliteConnection,
+    id: i64,
+    event_id: i64,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "DELETE FROM investigation_events WHERE investigation_id = ?1 AND event_id = ?2",
     )

@@ -1,5 +1,6 @@
-//! The ingest ledger (`ingest_files`) as the sync reads it: the names its feeds file
-//! their rows under, how far the LookupEvents bootstrap has come, and the checkpoints a
+//! The ingest ledger (`ingest_files`) as the import and the sync read it: the names its
+//! feeds file their rows under, what is imported already, each bucket folder's
+//! checkpoint, how far the LookupEvents bootstrap has come, and the checkpoints a
 //! source's rename or removal carries along. The rows themselves are written by the
 //! import (`server::ingest::store`), each in the transaction of the events it records.
 
@@ -107,7 +108,6 @@ pub async fn lookup_progress(
         .collect())
 }
 
-
 /// The ledger rows of the LookupEvents pages of `source` in `region`.
 pub async fn lookup_progress_in(
     pool: &SqlitePool,
@@ -198,7 +198,11 @@ pub async fn newest_path(
 }
 
 /// What the ledger knows of the file at `path`.
-pub async fn file(pool: &SqlitePool, ledger: &str, path: &str) -> Result<Option<FileMark>, sqlx::Error> {
+pub async fn file(
+    pool: &SqlitePool,
+    ledger: &str,
+    path: &str,
+) -> Result<Option<FileMark>, sqlx::Error> {
     sqlx::query_as("SELECT size, modified FROM ingest_files WHERE source = ?1 AND path = ?2")
         .bind(ledger)
         .bind(path)
@@ -207,7 +211,10 @@ pub async fn file(pool: &SqlitePool, ledger: &str, path: &str) -> Result<Option<
 }
 
 /// Whether LookupEvents checkpoints are filed under `source` already.
-pub async fn has_lookup_rows(conn: &mut SqliteConnection, source: &str) -> Result<bool, sqlx::Error> {
+pub async fn has_lookup_rows(
+    conn: &mut SqliteConnection,
+    source: &str,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ingest_files WHERE source = ?1)")
         .bind(lookup_name(source))
         .fetch_one(conn)
@@ -215,7 +222,11 @@ pub async fn has_lookup_rows(conn: &mut SqliteConnection, source: &str) -> Resul
 }
 
 /// Moves the LookupEvents checkpoints of a renamed source to its new name.
-pub async fn rename_lookup(conn: &mut SqliteConnection, from: &str, to: &str) -> Result<(), sqlx::Error> {
+pub async fn rename_lookup(
+    conn: &mut SqliteConnection,
+    from: &str,
+    to: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE ingest_files SET source = ?2 WHERE source = ?1")
         .bind(lookup_name(from))
         .bind(lookup_name(to))

@@ -24,7 +24,9 @@ pub struct Db(pub SqlitePool);
 pub fn pool() -> Result<SqlitePool, ServerFnError> {
     use_context::<Db>()
         .map(|d| d.0)
-        .ok_or_else(|| ServerFnError::new("the database is not available"))
+        .ok_or_else(|| {
+            crate::error::WebError::Unavailable("the database is not available".into()).into()
+        })
 }
 
 /// Logs a database error with its cause and returns an opaque one for the browser.

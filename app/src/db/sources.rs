@@ -1,7 +1,7 @@
 //! The `sources` table and its passes' tables (`sync_runs`, `sync_errors`,
 //! `source_checks`): every read and write, for the sources pages, `/metrics`, the
-//! command line and the sync. The rules on what a source
-//! may be are the server's (`sync::sources`).
+//! command line and the sync. The rules on what a source may be are the server's
+//! (`sync::sources`).
 
 use crate::model::{
     CheckRun, FeedStatus, SourceDetail, SourceSettings, SourceSummary, SyncProblem,
@@ -83,7 +83,10 @@ pub async fn row(pool: &SqlitePool, name: &str) -> Result<Option<SourceRow>, sql
 }
 
 /// The sealed external ID of a source, as stored.
-pub async fn sealed_external_id(pool: &SqlitePool, id: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+pub async fn sealed_external_id(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
     sqlx::query_scalar("SELECT external_id FROM sources WHERE id = ?1")
         .bind(id)
         .fetch_one(pool)
@@ -114,7 +117,11 @@ fn regions_json(regions: &[String]) -> String {
 }
 
 /// Adds a source; its id. A taken name is a unique violation, for the caller to say.
-pub async fn insert(conn: &mut SqliteConnection, s: &NewSettings<'_>, at: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    s: &NewSettings<'_>,
+    at: i64,
+) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO sources (name, bucket, prefix, org_id, queue_url, lookup_events, regions,
              profile, role_arn, external_id, session_name, endpoint_url, backfill_days,
@@ -184,13 +191,15 @@ pub async fn write_paused(
     paused: bool,
     at: i64,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("UPDATE sources SET paused = ?2, updated_at = ?3 WHERE name = ?1")
-        .bind(name)
-        .bind(paused)
-        .bind(at)
-        .execute(conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("UPDATE sources SET paused = ?2, updated_at = ?3 WHERE name = ?1")
+            .bind(name)
+            .bind(paused)
+            .bind(at)
+            .execute(conn)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// Removes a source (its passes, problems and checks go with it); the number removed.
@@ -224,13 +233,15 @@ pub async fn insert_check(
     lines: &str,
     at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)")
-        .bind(source_id)
-        .bind(at)
-        .bind(by)
-        .bind(lines)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO source_checks (source_id, at, by_user, lines) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(source_id)
+    .bind(at)
+    .bind(by)
+    .bind(lines)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

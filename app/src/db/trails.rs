@@ -72,7 +72,10 @@ pub async fn insert(conn: &mut SqliteConnection, s: &Snapshot<'_>) -> Result<(),
 }
 
 /// The latest snapshot of every trail the source's Regions showed.
-pub async fn latest_of_source(pool: &SqlitePool, source_id: i64) -> Result<Vec<TrailSummary>, sqlx::Error> {
+pub async fn latest_of_source(
+    pool: &SqlitePool,
+    source_id: i64,
+) -> Result<Vec<TrailSummary>, sqlx::Error> {
     let rows: Vec<(
         String,
         String,

@@ -74,7 +74,11 @@ pub async fn credentials(
 }
 
 /// Notes a sign-in's time.
-pub async fn write_sign_in(conn: &mut SqliteConnection, id: i64, at: i64) -> Result<(), sqlx::Error> {
+pub async fn write_sign_in(
+    conn: &mut SqliteConnection,
+    id: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET last_login_at = ?2 WHERE id = ?1")
         .bind(id)
         .bind(at)
@@ -123,7 +127,10 @@ pub async fn insert_first_admin(
 }
 
 /// Whether `name` is an admin, and how many admins there are.
-pub async fn admin_count(conn: &mut SqliteConnection, name: &str) -> Result<(bool, i64), sqlx::Error> {
+pub async fn admin_count(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<(bool, i64), sqlx::Error> {
     let (is_admin, admins) = sqlx::query_as::<_, (i64, i64)>(
         "SELECT coalesce((SELECT role = 'admin' FROM users WHERE name = ?1), 0),
                 (SELECT count(*) FROM users WHERE role = 'admin')",

@@ -69,9 +69,7 @@ pub struct HeldView {
 pub fn describe_address(a: &str) -> &'static str {
     match a.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v4)) if v4.is_private() => "IPv4, private (RFC 1918)",
-        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() || v4.is_link_local() => {
-            "IPv4, local"
-        }
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_loopback() || v4.is_link_local() => "IPv4, local",
         Ok(std::net::IpAddr::V4(_)) => "IPv4, public",
         Ok(std::net::IpAddr::V6(_)) => "IPv6",
         Err(_) if a.ends_with(".amazonaws.com") || a.starts_with("AWS ") => {
@@ -153,10 +151,7 @@ pub async fn get_held(
         chrono::Utc::now().timestamp_millis(),
     )
     .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot load an address or key page");
-        ServerFnError::new("the page cannot be loaded; see the server log")
-    })?;
+    .map_err(|e| crate::error::WebError::internal("cannot load an address or key page", e))?;
     if let Some(v) = &mut v {
         v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }

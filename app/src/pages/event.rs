@@ -14,10 +14,9 @@ pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
     use crate::db::{self, events};
     crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
-    let mut d = events::detail(&pool, id).await.map_err(|e| {
-        tracing::error!(error = %e, id, "cannot load event");
-        ServerFnError::new("the event cannot be loaded; see the server log")
-    })?;
+    let mut d = events::detail(&pool, id)
+        .await
+        .map_err(|e| crate::error::WebError::internal("cannot load event", e))?;
     if let Some(d) = &mut d {
         d.pinned_in = db::investigations::pinned_in(&pool, id)
             .await

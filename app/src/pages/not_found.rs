@@ -5,7 +5,7 @@ use leptos_meta::Title;
 pub fn set_not_found() {
     #[cfg(feature = "ssr")]
     if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
-        r.set_status(http::StatusCode::NOT_FOUND);
+        r.set_status(crate::error::WebError::not_found("").status());
     }
 }
 

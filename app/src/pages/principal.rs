@@ -40,10 +40,7 @@ pub async fn get_principal(
         chrono::Utc::now().timestamp_millis(),
     )
     .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "cannot load principal");
-        ServerFnError::new("the principal cannot be loaded; see the server log")
-    })?;
+    .map_err(|e| crate::error::WebError::internal("cannot load principal", e))?;
     if let Some(v) = &mut v {
         v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }

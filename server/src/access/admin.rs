@@ -1,5 +1,5 @@
 //! `POST /admin/users/{action}`: the Admin page's user changes (add, role, password,
-//! remove), each in the audit log.
+//! remove), each with its audit line in the change's own transaction.
 
 use super::users;
 use super::{Admin, AuthState, Signed};
@@ -37,7 +37,11 @@ fn outcome(r: Result<&str, users::UserError>) -> Result<Response, WebError> {
 pub async fn manage_user(
     State(state): State<AuthState>,
     axum::extract::Path(action): axum::extract::Path<String>,
-    Signed { user: admin, client, .. }: Signed<Admin>,
+    Signed {
+        user: admin,
+        client,
+        ..
+    }: Signed<Admin>,
     Form(f): Form<UserForm>,
 ) -> Result<Response, WebError> {
     let pool = &state.pool;
@@ -56,7 +60,9 @@ pub async fn manage_user(
         ("role", Some(role)) => {
             let detail = format!("role {role}");
             let line = line.action("user.role").detail(&detail);
-            users::set_role(pool, name, role, &line).await.map(|_| "role")
+            users::set_role(pool, name, role, &line)
+                .await
+                .map(|_| "role")
         }
         ("add" | "role", None) => return Err(WebError::BadRequest("unknown role".into())),
         ("password", _) => {

@@ -1,8 +1,8 @@
 //! `cairn user add | list | passwd | remove`: who may sign in, from a shell (the Admin
 //! page does the same in the browser). Every change is in the audit log.
 
-use app::db::audit::AuditLine;
 use anyhow::Context;
+use app::db::audit::AuditLine;
 use clap::Subcommand;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -128,4 +128,3 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
     pool.close().await;
     Ok(code)
 }
-

@@ -191,6 +191,9 @@ pub async fn setup(
         Err(users::UserError::BadPassword) => {
             Ok(Redirect::to("/setup?error=password").into_response())
         }
-        Err(e) => Err(WebError::internal("the first admin could not be created", e)),
+        Err(e) => Err(WebError::internal(
+            "the first admin could not be created",
+            e,
+        )),
     }
 }

@@ -132,7 +132,11 @@ pub async fn authenticate(
 }
 
 /// A sign-in: its time on the user, and its audit line, together.
-pub async fn signed_in(pool: &SqlitePool, id: i64, line: &AuditLine<'_>) -> Result<(), sqlx::Error> {
+pub async fn signed_in(
+    pool: &SqlitePool,
+    id: i64,
+    line: &AuditLine<'_>,
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     store::write_sign_in(&mut tx, id, now_ms()).await?;
     audit::write_line(&mut tx, line).await?;

@@ -95,7 +95,10 @@ pub async fn edit(
     let Some((old_title, old_notes, old_status)) = store::read_text(&mut tx, id).await? else {
         return Err(InvestigationError::NotFound);
     };
-    let changes = changes_of((&old_title, &old_notes, &old_status), (title, notes, status));
+    let changes = changes_of(
+        (&old_title, &old_notes, &old_status),
+        (title, notes, status),
+    );
     if changes.is_empty() {
         return Ok(changes);
     }
@@ -125,7 +128,14 @@ fn changes_of(old: (&str, &str, &str), new: (&str, &str, &str)) -> Vec<String> {
         changes.push("notes edited".to_string());
     }
     if old.2 != new.2 {
-        changes.push(if new.2 == "closed" { "closed" } else { "reopened" }.to_string());
+        changes.push(
+            if new.2 == "closed" {
+                "closed"
+            } else {
+                "reopened"
+            }
+            .to_string(),
+        );
     }
     changes
 }

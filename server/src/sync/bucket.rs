@@ -8,12 +8,12 @@
 //! a late file can sort before keys already seen: each pass lists again from the day
 //! before the checkpoint's and leaves out the keys the ledger already has.
 
-use app::db::ledger;
 use super::SyncError;
-use crate::sync::aws;
 use crate::ingest::pipeline::Source as FileSource;
 use crate::ingest::source::{FileJob, LogKind, is_account, parse_layout};
+use crate::sync::aws;
 use crate::sync::sources::Source;
+use app::db::ledger;
 use aws_sdk_s3::Client;
 use chrono::{Datelike, NaiveDate};
 use sqlx::SqlitePool;

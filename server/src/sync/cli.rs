@@ -1,9 +1,9 @@
 //! `cairn source …` and `cairn sync`: sources managed from the shell, passes run by hand.
 
-use app::db::audit::AuditLine;
+use crate::sync;
 use crate::sync::secrets::SecretBox;
 use crate::sync::sources::{self, SourceSpec};
-use crate::sync;
+use app::db::audit::AuditLine;
 use clap::{Args, Subcommand};
 use std::path::Path;
 use std::process::ExitCode;

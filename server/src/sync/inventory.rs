@@ -7,10 +7,10 @@
 //! when that changes (or the trail disappears), so a stopped trail or a narrowed selector
 //! shows as a change; `status` (latest delivery times) and `seen_at` are updated in place.
 
-use app::db::trails;
 use super::{Options, PassReport, Problem, SyncError};
 use crate::sync::aws;
 use crate::sync::sources::Source;
+use app::db::trails;
 use aws_sdk_cloudtrail::Client;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use serde_json::{Map, Value, json};

@@ -14,8 +14,8 @@
 //! `eventID`). A window's last row is `<region>/<start>-<end>/done`.
 
 use super::{Options, PassReport, Problem, SyncError};
-use crate::sync::aws;
 use crate::ingest::{self, pipeline::Source as FileSource, source::parse_layout};
+use crate::sync::aws;
 use crate::sync::sources::Source;
 use aws_sdk_cloudtrail::primitives::DateTime;
 use sqlx::SqlitePool;
@@ -83,7 +83,10 @@ pub async fn regions(
     let mut out: Vec<String> = DEFAULT_REGIONS.iter().map(|r| (*r).to_owned()).collect();
     if let Some(b) = &source.row.bucket {
         let seen = ledger::regions_of(pool, &ledger::bucket_name(b)).await?;
-        out.extend(seen.into_iter().filter(|r| crate::sync::sources::is_region(r)));
+        out.extend(
+            seen.into_iter()
+                .filter(|r| crate::sync::sources::is_region(r)),
+        );
     }
     out.sort();
     out.dedup();

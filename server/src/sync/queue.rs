@@ -9,11 +9,11 @@
 
 use super::bucket::Bucket;
 use super::{PassReport, Problem, SyncError};
-use crate::sync::aws;
 use crate::ingest::{
     self,
     source::{FileJob, LogKind, parse_layout},
 };
+use crate::sync::aws;
 use crate::sync::sources::Source;
 use serde_json::Value;
 use sqlx::SqlitePool;

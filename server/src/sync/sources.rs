@@ -195,7 +195,9 @@ fn now_ms() -> i64 {
 /// A taken name is said as such.
 fn named(e: sqlx::Error, name: &str) -> SourceError {
     match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => SourceError::Duplicate(name.to_owned()),
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            SourceError::Duplicate(name.to_owned())
+        }
         e => e.into(),
     }
 }
@@ -247,9 +249,15 @@ pub async fn update(
             spec.name
         )));
     }
-    store::write_settings(&mut tx, old.id, &spec.settings(sealed.as_deref()), kept, now_ms())
-        .await
-        .map_err(|e| named(e, &spec.name))?;
+    store::write_settings(
+        &mut tx,
+        old.id,
+        &spec.settings(sealed.as_deref()),
+        kept,
+        now_ms(),
+    )
+    .await
+    .map_err(|e| named(e, &spec.name))?;
     if renamed {
         ledger::rename_lookup(&mut tx, name, &spec.name).await?;
     }
@@ -282,7 +290,11 @@ pub async fn load(
 
 /// Removes a source, its sync history and its LookupEvents checkpoints (so a source
 /// added again under the name bootstraps afresh), with its audit line. Its events stay.
-pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Result<(), SourceError> {
+pub async fn remove(
+    pool: &SqlitePool,
+    name: &str,
+    line: &AuditLine<'_>,
+) -> Result<(), SourceError> {
     let mut tx = pool.begin().await?;
     if store::delete(&mut tx, name).await? == 0 {
         return Err(SourceError::NotFound(name.to_owned()));

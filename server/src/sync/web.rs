@@ -4,12 +4,12 @@
 //! the change's own transaction.
 
 use crate::access::{Admin, Signed};
+use crate::sync;
 use crate::sync::secrets::SecretBox;
 use crate::sync::sources::{self, SourceError, SourceSpec};
-use crate::sync;
-use axum::Form;
 use app::db::audit::AuditLine;
 use app::error::WebError;
+use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -113,7 +113,11 @@ fn back(to: &str, key: &str, value: &str) -> Response {
 pub async fn manage_source(
     State(state): State<SourcesState>,
     Path(action): Path<String>,
-    Signed { user: admin, client, .. }: Signed<Admin>,
+    Signed {
+        user: admin,
+        client,
+        ..
+    }: Signed<Admin>,
     Form(f): Form<SourceForm>,
 ) -> Result<Response, WebError> {
     let Some(secrets) = &state.secrets else {
@@ -162,7 +166,11 @@ pub async fn manage_source(
         }
         "pause" | "resume" => {
             let pause = action == "pause";
-            let what = if pause { "source.pause" } else { "source.resume" };
+            let what = if pause {
+                "source.pause"
+            } else {
+                "source.resume"
+            };
             sources::set_paused(pool, &name, pause, &line.action(what))
                 .await
                 .map_err(refused)?;
@@ -179,9 +187,7 @@ pub async fn manage_source(
             Ok(back("/admin/sources", "done", "removed"))
         }
         "check" => {
-            let source = sources::load(pool, secrets, &name)
-                .await
-                .map_err(refused)?;
+            let source = sources::load(pool, secrets, &name).await.map_err(refused)?;
             let lines = sync::check::check(&source, &sync::check::tuning()).await;
             let ok = lines.iter().all(|l| l.ok || l.optional);
             let outcome = if ok {
@@ -197,9 +203,7 @@ pub async fn manage_source(
             Ok(Redirect::to(&format!("{}?done=checked#check", page(&name))).into_response())
         }
         "sync" => {
-            let source = sources::load(pool, secrets, &name)
-                .await
-                .map_err(refused)?;
+            let source = sources::load(pool, secrets, &name).await.map_err(refused)?;
             let Some(running) = sync::Running::claim(source.row.id) else {
                 return Ok(back(
                     &page(&name),

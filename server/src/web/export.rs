@@ -7,9 +7,9 @@
 //! CloudTrail's own `{"Records": [...]}` form, so it can be imported again.
 
 use crate::access::{Anyone, Signed};
-use app::error::WebError;
 use app::db::events::{self, ExportRow, RawReader};
 use app::db::filter;
+use app::error::WebError;
 use app::query::EventQuery;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};

@@ -1,4 +1,6 @@
-//! The web server: Leptos pages and server functions over one shared state.
+//! The web server: the router of Leptos pages, server functions and each area's form
+//! posts over one shared state, the guards every request passes, canonical view links,
+//! `/healthz` and `/metrics`. Security headers are in `security`, downloads in `export`.
 
 pub mod export;
 pub mod security;

@@ -79,4 +79,3 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     res
 }
-
