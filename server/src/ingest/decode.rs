@@ -4,7 +4,7 @@
 use super::normalize::{self, Event};
 use super::split::{self, Item, SplitError};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 /// One stored-to-be event: the normalised columns and the compressed original record.
 #[derive(Debug)]
@@ -117,15 +117,24 @@ pub fn decode<R: Read>(
     compressor: &mut RawCompressor,
     mut on_piece: impl FnMut(Piece) -> Result<(), Stop>,
 ) -> Result<Decoded, DecodeError> {
-    let mut buffered = BufReader::with_capacity(
-        256 * 1024,
-        HashRead {
-            inner: reader,
-            hasher: Sha256::new(),
-        },
-    );
-    let head = buffered.fill_buf().map_err(DecodeError::Open)?;
-    let gzip = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+    let mut hashed = HashRead {
+        inner: reader,
+        hasher: Sha256::new(),
+    };
+    // Gzip is known by its first two bytes, however many reads the source takes to hand
+    // them over: a reader may return one byte at a time.
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < magic.len() {
+        match hashed.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(DecodeError::Open(e)),
+        }
+    }
+    let gzip = magic[..got] == [0x1f, 0x8b];
+    let mut buffered = BufReader::with_capacity(256 * 1024, (&magic[..got]).chain(hashed));
     let mut out = Decoded {
         gzip,
         ..Decoded::default()
@@ -137,9 +146,7 @@ pub fn decode<R: Read>(
             Item::Record(b) => (b, false),
             Item::LookupEvent(b) => (b, true),
             Item::Document(b) => {
-                if memchr::memmem::find(b, b"\"digestStartTime\"").is_some()
-                    || memchr::memmem::find(b, b"\"logFiles\"").is_some()
-                {
+                if is_digest(b) {
                     out.digest = true;
                     return Ok(());
                 }
@@ -195,8 +202,29 @@ pub fn decode<R: Read>(
     // Hash whatever trails the JSON (gzip trailer, padding) so the digest covers the file.
     let mut rest = Vec::new();
     let _ = buffered.read_to_end(&mut rest);
-    out.sha256 = hex::encode(buffered.into_inner().hasher.finalize());
+    let (_, hashed) = buffered.into_inner().into_inner();
+    out.sha256 = hex::encode(hashed.hasher.finalize());
     Ok(out)
+}
+
+/// Whether a top-level object is a log-file-integrity digest: one with `digestStartTime`
+/// or `logFiles` among its own keys. The words alone are not enough: a record may name
+/// them deeper down or as a value (a request parameter, an S3 prefix), and is a record.
+fn is_digest(doc: &[u8]) -> bool {
+    // Most documents are records that never mention either: skip the parse for them.
+    if memchr::memmem::find(doc, b"\"digestStartTime\"").is_none()
+        && memchr::memmem::find(doc, b"\"logFiles\"").is_none()
+    {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Top {
+        #[serde(default, rename = "digestStartTime")]
+        start: Option<serde::de::IgnoredAny>,
+        #[serde(default, rename = "logFiles")]
+        files: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Top>(doc).is_ok_and(|t| t.start.is_some() || t.files.is_some())
 }
 
 #[cfg(test)]
@@ -268,6 +296,51 @@ mod tests {
             run(br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).unwrap();
         assert!(d.digest);
         assert!(pieces.is_empty());
+    }
+
+    /// Hands out one byte per read, as any `Read` may.
+    struct ByteByByte<'a>(&'a [u8]);
+
+    impl Read for ByteByByte<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn gzip_is_detected_when_read_a_byte_at_a_time() {
+        let body = format!(r#"{{"Records":[{REC}]}}"#);
+        let file = gz(&body);
+        let mut c = RawCompressor::new(None).unwrap();
+        let mut events = 0;
+        let d = decode(ByteByByte(&file), None, &mut c, |p| {
+            events += usize::from(matches!(p, Piece::Event(_)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((d.gzip, d.records, events), (true, 1, 1));
+        // The hash still covers every byte, the two read ahead included.
+        assert_eq!(d.sha256, hex::encode(Sha256::digest(&file)));
+    }
+
+    #[test]
+    fn a_record_that_mentions_digest_words_is_not_a_digest() {
+        let nested = REC.replacen('{', r#"{"requestParameters":{"logFiles":[]},"#, 1);
+        let valued = REC.replacen(
+            '{',
+            r#"{"requestParameters":{"prefix":"digestStartTime"},"#,
+            1,
+        );
+        let (d, pieces) = run(format!("{nested}\n{valued}\n").as_bytes()).unwrap();
+        assert!(!d.digest);
+        assert_eq!(d.records, 2);
+        assert!(pieces.iter().all(|p| matches!(p, Piece::Event(_))));
+        // A digest says so at its top level, whatever order its keys come in.
+        let (d, pieces) = run(br#"{"logFiles":[{"s3Object":"x"}],"awsAccountId":"1"}"#).unwrap();
+        assert!(d.digest && pieces.is_empty());
     }
 
     #[test]

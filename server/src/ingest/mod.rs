@@ -6,6 +6,8 @@ pub mod dictionary;
 pub mod fixes;
 pub mod normalize;
 pub mod pipeline;
+#[cfg(test)]
+mod proptests;
 pub mod record;
 pub mod search_index;
 pub mod source;

@@ -1,7 +1,9 @@
 //! Normalise stage: one CloudTrail record in, one [`Event`] out — the indexed columns,
 //! the principal, the resources — or a reason why the record cannot be stored.
 
-use super::record::{IssuedCredentialsResponse, Record, RequestParams, Text, UserIdentity};
+use super::record::{
+    IssuedCredentialsResponse, Record, RequestParams, SessionIssuer, Text, UserIdentity,
+};
 use app::schema::TermKind;
 use chrono::{NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
@@ -384,12 +386,75 @@ fn tail(arn: &str) -> &str {
     arn.rsplit([':', '/']).next().unwrap_or(arn)
 }
 
+/// Who acted, from the record's `userIdentity`: read by its type, then given who the
+/// record says stands behind it.
 fn resolve_principal(
     ui: Option<&UserIdentity<'_>>,
     source: &str,
     event_type: Option<&str>,
 ) -> Principal {
-    let service = |name: &str| Principal {
+    let Some(ui) = ui else {
+        return without_identity(source, event_type);
+    };
+    let who = Identity::of(ui);
+    let kind = ui.kind.get().unwrap_or("");
+    let mut p = match kind {
+        "Root" => root(&who),
+        "IAMUser" => iam_user(&who),
+        "AssumedRole" | "FederatedUser" | "Role" => session(&who, kind),
+        "AWSService" => service(ui.invoked_by.get().unwrap_or(source)),
+        "AWSAccount" => aws_account(&who),
+        "SAMLUser" | "WebIdentityUser" => federated_user(&who, kind),
+        "IdentityCenterUser" => identity_center_user(&who),
+        "Directory" => directory_user(&who),
+        "" if ui.invoked_by.get().is_some() => service(ui.invoked_by.get().unwrap_or(source)),
+        "" if event_type == Some("AwsServiceEvent") => service(source),
+        _ => unrecognised(&who),
+    };
+    if p.origin.is_none() {
+        p.origin = stated_origin(ui);
+    }
+    p
+}
+
+/// A `userIdentity` with what every type of it is read with: its ARN and its account.
+struct Identity<'u> {
+    ui: &'u UserIdentity<'u>,
+    arn: Option<&'u str>,
+    /// `accountId`, else the account in the ARN.
+    account: Option<String>,
+}
+
+impl<'u> Identity<'u> {
+    fn of(ui: &'u UserIdentity<'u>) -> Identity<'u> {
+        let arn = ui.arn.get();
+        let account = ui
+            .account_id
+            .get()
+            .map(str::to_owned)
+            .or_else(|| arn.and_then(arn_account));
+        Identity { ui, arn, account }
+    }
+
+    /// The account as keys and names show it: `unknown` when the record gives none.
+    fn acct(&self) -> &str {
+        self.account.as_deref().unwrap_or("unknown")
+    }
+}
+
+/// Who acted in a record without `userIdentity`: CloudTrail for an Insight, the
+/// service for a service event, else no one known.
+fn without_identity(source: &str, event_type: Option<&str>) -> Principal {
+    match event_type {
+        Some("AwsCloudTrailInsight") => service("cloudtrail.amazonaws.com"),
+        Some("AwsServiceEvent") => service(source),
+        _ => unknown("no userIdentity".into(), None),
+    }
+}
+
+/// An AWS service acting for itself, keyed by its name.
+fn service(name: &str) -> Principal {
+    Principal {
         key: format!("service:{name}"),
         kind: "AWSService".into(),
         display: name.to_owned(),
@@ -397,204 +462,223 @@ fn resolve_principal(
         account: None,
         origin: None,
         parent: None,
-    };
-    let Some(ui) = ui else {
-        if event_type == Some("AwsCloudTrailInsight") {
-            return service("cloudtrail.amazonaws.com");
-        }
-        if event_type == Some("AwsServiceEvent") {
-            return service(source);
-        }
-        return unknown("no userIdentity".into(), None);
-    };
-    let arn = ui.arn.get();
-    let account = ui
-        .account_id
-        .get()
-        .map(str::to_owned)
-        .or_else(|| arn.and_then(arn_account));
-    let acct = account.as_deref().unwrap_or("unknown");
-    let sc = ui.session_context.0.as_ref();
-    let issuer = sc.and_then(|s| s.session_issuer.0.as_ref());
-    let source_identity = sc.and_then(|s| s.source_identity.get());
-    let kind = ui.kind.get().unwrap_or("");
-    let mut p = match kind {
-        "Root" => {
-            let arn = arn
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"));
-            Principal {
-                display: format!("root ({acct})"),
-                key: arn.clone(),
-                kind: "Root".into(),
-                arn: Some(arn),
-                account: account.clone(),
-                origin: None,
-                parent: None,
-            }
-        }
-        "IAMUser" => {
-            let name = ui.user_name.get().or(arn.map(tail)).unwrap_or("unknown");
-            let arn = arn
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("arn:aws:iam::{acct}:user/{name}"));
-            Principal {
-                display: name.to_owned(),
-                key: arn.clone(),
-                kind: "IAMUser".into(),
-                arn: Some(arn),
-                account: account.clone(),
-                origin: None,
-                parent: None,
-            }
-        }
-        "AssumedRole" | "FederatedUser" | "Role" => {
-            let parent = issuer.and_then(|i| {
-                let iarn = i.arn.get()?;
-                let ikind = match i.kind.get() {
-                    Some("IAMUser") => "IAMUser",
-                    Some("Root") => "Root",
-                    _ => "Role",
-                };
-                Some(Box::new(Principal {
-                    key: iarn.to_owned(),
-                    kind: ikind.into(),
-                    display: i.user_name.get().unwrap_or_else(|| tail(iarn)).to_owned(),
-                    arn: Some(iarn.to_owned()),
-                    account: i
-                        .account_id
-                        .get()
-                        .map(str::to_owned)
-                        .or_else(|| arn_account(iarn)),
-                    origin: None,
-                    parent: None,
-                }))
-            });
-            let key = match arn {
-                Some(a) => a.to_owned(),
-                None => format!(
-                    "{}:{}",
-                    kind.to_ascii_lowercase(),
-                    ui.principal_id.get().unwrap_or("unknown")
-                ),
-            };
-            // "assumed-role/Role/session" -> "Role/session"
-            let display = match arn.and_then(|a| a.split_once(":assumed-role/")) {
-                Some((_, rest)) => rest.to_owned(),
-                None => arn
-                    .and_then(|a| a.split_once(":federated-user/").map(|(_, r)| r.to_owned()))
-                    .or_else(|| ui.user_name.get().map(str::to_owned))
-                    .or_else(|| ui.principal_id.get().map(str::to_owned))
-                    .unwrap_or_else(|| key.clone()),
-            };
-            Principal {
-                key,
-                kind: if kind == "Role" {
-                    "Role".into()
-                } else {
-                    kind.to_owned()
-                },
-                display,
-                arn: arn.map(str::to_owned),
-                account: account.clone(),
-                origin: None,
-                parent,
-            }
-        }
-        "AWSService" => service(ui.invoked_by.get().unwrap_or(source)),
-        "AWSAccount" => {
-            let who = ui.invoked_by.get();
-            Principal {
-                key: format!("account:{acct}:{}", ui.principal_id.get().unwrap_or("")),
-                kind: "AWSAccount".into(),
-                display: match who {
-                    Some(w) => format!("account {acct} via {w}"),
-                    None => format!("account {acct}"),
-                },
-                arn: None,
-                account: account.clone(),
-                origin: None,
-                parent: None,
-            }
-        }
-        "SAMLUser" | "WebIdentityUser" => {
-            let idp = ui.identity_provider.get().unwrap_or("unknown");
-            let user = ui
-                .user_name
-                .get()
-                .or(ui.principal_id.get())
-                .unwrap_or("unknown");
-            Principal {
-                key: format!("{}:{idp}:{user}", kind.to_ascii_lowercase()),
-                kind: kind.to_owned(),
-                display: user.to_owned(),
-                arn: None,
-                account: account.clone(),
-                origin: Some(format!("identity provider {idp}")),
-                parent: None,
-            }
-        }
-        "IdentityCenterUser" => {
-            let obo = ui.on_behalf_of.0.as_ref();
-            let store = obo
-                .and_then(|o| o.identity_store_arn.get())
-                .unwrap_or("unknown");
-            let user = obo
-                .and_then(|o| o.user_id.get())
-                .or(ui.user_name.get())
-                .or(ui.principal_id.get())
-                .unwrap_or("unknown");
-            Principal {
-                key: format!("identitycenter:{store}:{user}"),
-                kind: "IdentityCenterUser".into(),
-                display: ui.user_name.get().unwrap_or(user).to_owned(),
-                arn: None,
-                account: account.clone(),
-                origin: Some(format!("Identity Center user {user}")),
-                parent: None,
-            }
-        }
-        "Directory" => {
-            let user = ui
-                .user_name
-                .get()
-                .or(ui.principal_id.get())
-                .unwrap_or("unknown");
-            Principal {
-                key: format!("directory:{acct}:{user}"),
-                kind: "Directory".into(),
-                display: user.to_owned(),
-                arn: None,
-                account: account.clone(),
-                origin: None,
-                parent: None,
-            }
-        }
-        "" if ui.invoked_by.get().is_some() => service(ui.invoked_by.get().unwrap_or(source)),
-        "" if event_type == Some("AwsServiceEvent") => service(source),
-        _ => {
-            let who = arn
-                .or(ui.user_name.get())
-                .or(ui.principal_id.get())
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("account {acct}"));
-            unknown(who, account.clone())
-        }
-    };
-    // The person behind the session, where the record says so.
-    if p.origin.is_none() {
-        if let Some(si) = source_identity {
-            p.origin = Some(format!("source identity {si}"));
-        } else if let Some(o) = ui.on_behalf_of.0.as_ref().and_then(|o| o.user_id.get()) {
-            p.origin = Some(format!("Identity Center user {o}"));
-        } else if let Some(fp) = sc
-            .and_then(|s| s.web_id_federation_data.0.as_ref())
-            .and_then(|w| w.federated_provider.get())
-        {
-            p.origin = Some(format!("web identity provider {fp}"));
-        }
     }
-    p
+}
+
+/// The account's root user, keyed by its ARN (made from the account when absent).
+fn root(who: &Identity<'_>) -> Principal {
+    let acct = who.acct();
+    let arn = who
+        .arn
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("arn:aws:iam::{acct}:root"));
+    Principal {
+        display: format!("root ({acct})"),
+        key: arn.clone(),
+        kind: "Root".into(),
+        arn: Some(arn),
+        account: who.account.clone(),
+        origin: None,
+        parent: None,
+    }
+}
+
+/// An IAM user, named by `userName` or the end of its ARN, keyed by its ARN (made from
+/// the account and name when absent).
+fn iam_user(who: &Identity<'_>) -> Principal {
+    let name = who
+        .ui
+        .user_name
+        .get()
+        .or(who.arn.map(tail))
+        .unwrap_or("unknown");
+    let arn = who
+        .arn
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("arn:aws:iam::{}:user/{name}", who.acct()));
+    Principal {
+        display: name.to_owned(),
+        key: arn.clone(),
+        kind: "IAMUser".into(),
+        arn: Some(arn),
+        account: who.account.clone(),
+        origin: None,
+        parent: None,
+    }
+}
+
+/// A role session, a federated user or a role: keyed by its ARN (else by its principal
+/// id), with the role or user that issued it as its parent.
+fn session(who: &Identity<'_>, kind: &str) -> Principal {
+    let ui = who.ui;
+    let parent = ui
+        .session_context
+        .0
+        .as_ref()
+        .and_then(|s| s.session_issuer.0.as_ref())
+        .and_then(session_issuer);
+    let key = match who.arn {
+        Some(a) => a.to_owned(),
+        None => format!(
+            "{}:{}",
+            kind.to_ascii_lowercase(),
+            ui.principal_id.get().unwrap_or("unknown")
+        ),
+    };
+    Principal {
+        display: session_display(who, &key),
+        key,
+        kind: kind.to_owned(),
+        arn: who.arn.map(str::to_owned),
+        account: who.account.clone(),
+        origin: None,
+        parent,
+    }
+}
+
+/// The role, user or root that issued a session, when the record gives its ARN.
+fn session_issuer(i: &SessionIssuer<'_>) -> Option<Box<Principal>> {
+    let iarn = i.arn.get()?;
+    let ikind = match i.kind.get() {
+        Some("IAMUser") => "IAMUser",
+        Some("Root") => "Root",
+        _ => "Role",
+    };
+    Some(Box::new(Principal {
+        key: iarn.to_owned(),
+        kind: ikind.into(),
+        display: i.user_name.get().unwrap_or_else(|| tail(iarn)).to_owned(),
+        arn: Some(iarn.to_owned()),
+        account: i
+            .account_id
+            .get()
+            .map(str::to_owned)
+            .or_else(|| arn_account(iarn)),
+        origin: None,
+        parent: None,
+    }))
+}
+
+/// How a session reads: `Role/session` from an assumed-role ARN, the user of a
+/// federated-user ARN, else its user name, its principal id or its key.
+fn session_display(who: &Identity<'_>, key: &str) -> String {
+    let arn = who.arn;
+    match arn.and_then(|a| a.split_once(":assumed-role/")) {
+        Some((_, rest)) => rest.to_owned(),
+        None => arn
+            .and_then(|a| a.split_once(":federated-user/").map(|(_, r)| r.to_owned()))
+            .or_else(|| who.ui.user_name.get().map(str::to_owned))
+            .or_else(|| who.ui.principal_id.get().map(str::to_owned))
+            .unwrap_or_else(|| key.to_owned()),
+    }
+}
+
+/// Another account acting (through the service `invokedBy` names, if any), keyed by
+/// the account and its principal id.
+fn aws_account(who: &Identity<'_>) -> Principal {
+    let acct = who.acct();
+    Principal {
+        key: format!("account:{acct}:{}", who.ui.principal_id.get().unwrap_or("")),
+        kind: "AWSAccount".into(),
+        display: match who.ui.invoked_by.get() {
+            Some(w) => format!("account {acct} via {w}"),
+            None => format!("account {acct}"),
+        },
+        arn: None,
+        account: who.account.clone(),
+        origin: None,
+        parent: None,
+    }
+}
+
+/// A SAML or web identity user, keyed by its identity provider and user, which is also
+/// its origin.
+fn federated_user(who: &Identity<'_>, kind: &str) -> Principal {
+    let ui = who.ui;
+    let idp = ui.identity_provider.get().unwrap_or("unknown");
+    let user = ui
+        .user_name
+        .get()
+        .or(ui.principal_id.get())
+        .unwrap_or("unknown");
+    Principal {
+        key: format!("{}:{idp}:{user}", kind.to_ascii_lowercase()),
+        kind: kind.to_owned(),
+        display: user.to_owned(),
+        arn: None,
+        account: who.account.clone(),
+        origin: Some(format!("identity provider {idp}")),
+        parent: None,
+    }
+}
+
+/// An IAM Identity Center user, keyed by its identity store and user id.
+fn identity_center_user(who: &Identity<'_>) -> Principal {
+    let ui = who.ui;
+    let obo = ui.on_behalf_of.0.as_ref();
+    let store = obo
+        .and_then(|o| o.identity_store_arn.get())
+        .unwrap_or("unknown");
+    let user = obo
+        .and_then(|o| o.user_id.get())
+        .or(ui.user_name.get())
+        .or(ui.principal_id.get())
+        .unwrap_or("unknown");
+    Principal {
+        key: format!("identitycenter:{store}:{user}"),
+        kind: "IdentityCenterUser".into(),
+        display: ui.user_name.get().unwrap_or(user).to_owned(),
+        arn: None,
+        account: who.account.clone(),
+        origin: Some(format!("Identity Center user {user}")),
+        parent: None,
+    }
+}
+
+/// A Directory Service user, keyed by the account and user.
+fn directory_user(who: &Identity<'_>) -> Principal {
+    let user = who
+        .ui
+        .user_name
+        .get()
+        .or(who.ui.principal_id.get())
+        .unwrap_or("unknown");
+    Principal {
+        key: format!("directory:{}:{user}", who.acct()),
+        kind: "Directory".into(),
+        display: user.to_owned(),
+        arn: None,
+        account: who.account.clone(),
+        origin: None,
+        parent: None,
+    }
+}
+
+/// An identity of a type Cairn does not know: an `Unknown` named by its ARN, user
+/// name or principal id, else by its account.
+fn unrecognised(who: &Identity<'_>) -> Principal {
+    let name = who
+        .arn
+        .or(who.ui.user_name.get())
+        .or(who.ui.principal_id.get())
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("account {}", who.acct()));
+    unknown(name, who.account.clone())
+}
+
+/// Who the record says stands behind an identity: its source identity, else its
+/// Identity Center user, else its web identity provider.
+fn stated_origin(ui: &UserIdentity<'_>) -> Option<String> {
+    let sc = ui.session_context.0.as_ref();
+    if let Some(si) = sc.and_then(|s| s.source_identity.get()) {
+        return Some(format!("source identity {si}"));
+    }
+    if let Some(o) = ui.on_behalf_of.0.as_ref().and_then(|o| o.user_id.get()) {
+        return Some(format!("Identity Center user {o}"));
+    }
+    sc.and_then(|s| s.web_id_federation_data.0.as_ref())
+        .and_then(|w| w.federated_provider.get())
+        .map(|fp| format!("web identity provider {fp}"))
 }
 
 fn unknown(who: String, account: Option<String>) -> Principal {
@@ -627,6 +711,9 @@ fn push_resource(
     });
 }
 
+/// What a call touched: the resources the record lists, then those its request
+/// parameters name, service by service. The order matters: past [`MAX_RESOURCES`],
+/// the later ones are left out.
 fn extract_resources(
     rec: &Record<'_>,
     source: &str,
@@ -634,79 +721,115 @@ fn extract_resources(
     account: &str,
 ) -> Vec<Resource> {
     let mut out = Vec::new();
-    let region = region.unwrap_or("");
-    if let Some(list) = rec.resources.0.as_ref() {
-        for r in list.iter().filter_map(|r| r.0.as_ref()) {
-            if let Some(arn) = r.arn.get() {
-                let kind = r.kind.get().unwrap_or("unknown");
-                push_resource(
-                    &mut out,
-                    arn.to_owned(),
-                    kind,
-                    resource_name(arn),
-                    r.account_id.get(),
-                );
-            }
-        }
-    }
+    listed_resources(&mut out, rec);
     let Some(params) = rec.request_parameters else {
         return out;
     };
     let Ok(p) = serde_json::from_str::<RequestParams<'_>>(params.get()) else {
         return out;
     };
-    let svc = source.strip_suffix(".amazonaws.com").unwrap_or(source);
-    if let Some(bucket) = p.bucket_name.get() {
-        push_resource(
-            &mut out,
-            format!("arn:aws:s3:::{bucket}"),
-            "AWS::S3::Bucket",
-            bucket,
-            None,
-        );
-        if let Some(key) = p.key.get() {
+    let at = Place {
+        service: source.strip_suffix(".amazonaws.com").unwrap_or(source),
+        region: region.unwrap_or(""),
+        account,
+    };
+    s3_resources(&mut out, &p);
+    ec2_resources(&mut out, &p, &at);
+    iam_resources(&mut out, &p, &at);
+    lambda_function(&mut out, &p, &at);
+    kms_key(&mut out, &p, &at);
+    cloudtrail_trail(&mut out, &p, &at);
+    rds_snapshot(&mut out, &p, &at);
+    secret(&mut out, &p, &at);
+    out
+}
+
+/// Where a call ran, for the ARNs made from the bare names and ids in its parameters.
+struct Place<'a> {
+    /// The service's short name: `s3`, `iam`, `lambda`, ...
+    service: &'a str,
+    region: &'a str,
+    account: &'a str,
+}
+
+/// The resources the record lists itself (`resources[].ARN`), with their type and
+/// account.
+fn listed_resources(out: &mut Vec<Resource>, rec: &Record<'_>) {
+    let Some(list) = rec.resources.0.as_ref() else {
+        return;
+    };
+    for r in list.iter().filter_map(|r| r.0.as_ref()) {
+        if let Some(arn) = r.arn.get() {
+            let kind = r.kind.get().unwrap_or("unknown");
             push_resource(
-                &mut out,
-                format!("arn:aws:s3:::{bucket}/{key}"),
-                "AWS::S3::Object",
-                key,
-                None,
+                out,
+                arn.to_owned(),
+                kind,
+                resource_name(arn),
+                r.account_id.get(),
             );
         }
     }
-    let ec2 = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
-    if let Some(id) = p.instance_id.get() {
+}
+
+/// The bucket a call names, and its object when it names a key too (any service).
+fn s3_resources(out: &mut Vec<Resource>, p: &RequestParams<'_>) {
+    let Some(bucket) = p.bucket_name.get() else {
+        return;
+    };
+    push_resource(
+        out,
+        format!("arn:aws:s3:::{bucket}"),
+        "AWS::S3::Bucket",
+        bucket,
+        None,
+    );
+    if let Some(key) = p.key.get() {
         push_resource(
-            &mut out,
+            out,
+            format!("arn:aws:s3:::{bucket}/{key}"),
+            "AWS::S3::Object",
+            key,
+            None,
+        );
+    }
+}
+
+/// EC2 instances (one, or a set), security groups, snapshots and images named by id
+/// (any service).
+fn ec2_resources(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Place {
+        region, account, ..
+    } = *at;
+    let ec2 = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
+    let instances = p.instance_id.get().into_iter().chain(
+        p.instances_set
+            .0
+            .iter()
+            .flat_map(|set| set.items.iter().filter_map(|i| i.instance_id.get())),
+    );
+    for id in instances {
+        push_resource(
+            out,
             ec2("instance", id),
             "AWS::EC2::Instance",
             id,
             Some(account),
         );
     }
-    if let Some(set) = p.instances_set.0.as_ref() {
-        for id in set.items.iter().filter_map(|i| i.instance_id.get()) {
-            push_resource(
-                &mut out,
-                ec2("instance", id),
-                "AWS::EC2::Instance",
-                id,
-                Some(account),
-            );
-        }
-    }
     if let Some(id) = p.group_id.get() {
         push_resource(
-            &mut out,
+            out,
             ec2("security-group", id),
             "AWS::EC2::SecurityGroup",
             id,
             Some(account),
         );
     }
+    // Snapshots and images are named without their owner's account in their ARNs.
     if let Some(id) = p.snapshot_id.get() {
         push_resource(
-            &mut out,
+            out,
             format!("arn:aws:ec2:{region}::snapshot/{id}"),
             "AWS::EC2::Snapshot",
             id,
@@ -715,17 +838,22 @@ fn extract_resources(
     }
     if let Some(id) = p.image_id.get() {
         push_resource(
-            &mut out,
+            out,
             format!("arn:aws:ec2:{region}::image/{id}"),
             "AWS::EC2::Image",
             id,
             Some(account),
         );
     }
-    if svc == "iam" {
+}
+
+/// The role, user and policy an IAM call names, and a role any call passes by ARN.
+fn iam_resources(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let account = at.account;
+    if at.service == "iam" {
         if let Some(n) = p.role_name.get() {
             push_resource(
-                &mut out,
+                out,
                 format!("arn:aws:iam::{account}:role/{n}"),
                 "AWS::IAM::Role",
                 n,
@@ -734,7 +862,7 @@ fn extract_resources(
         }
         if let Some(n) = p.user_name.get() {
             push_resource(
-                &mut out,
+                out,
                 format!("arn:aws:iam::{account}:user/{n}"),
                 "AWS::IAM::User",
                 n,
@@ -743,7 +871,7 @@ fn extract_resources(
         }
         if let Some(a) = p.policy_arn.get() {
             push_resource(
-                &mut out,
+                out,
                 a.to_owned(),
                 "AWS::IAM::Policy",
                 resource_name(a),
@@ -752,82 +880,93 @@ fn extract_resources(
         }
     }
     if let Some(a) = p.role_arn.get() {
-        push_resource(
-            &mut out,
-            a.to_owned(),
-            "AWS::IAM::Role",
-            resource_name(a),
-            None,
-        );
+        push_resource(out, a.to_owned(), "AWS::IAM::Role", resource_name(a), None);
     }
-    if svc == "lambda" {
-        if let Some(f) = p.function_name.get() {
-            let arn = if f.starts_with("arn:") {
-                f.to_owned()
-            } else {
-                format!("arn:aws:lambda:{region}:{account}:function:{f}")
-            };
-            let name = resource_name(&arn).to_owned();
-            push_resource(&mut out, arn, "AWS::Lambda::Function", &name, Some(account));
-        }
-    }
-    if svc == "kms" {
-        if let Some(k) = p.key_id.get() {
-            let arn = if k.starts_with("arn:") {
-                k.to_owned()
-            } else if k.starts_with("alias/") {
-                format!("arn:aws:kms:{region}:{account}:{k}")
-            } else {
-                format!("arn:aws:kms:{region}:{account}:key/{k}")
-            };
-            push_resource(&mut out, arn, "AWS::KMS::Key", k, Some(account));
-        }
-    }
-    if svc == "cloudtrail" {
-        if let Some(n) = p.name.get().or(p.trail_name.get()) {
-            let arn = if n.starts_with("arn:") {
-                n.to_owned()
-            } else {
-                format!("arn:aws:cloudtrail:{region}:{account}:trail/{n}")
-            };
-            let name = resource_name(&arn).to_owned();
-            push_resource(
-                &mut out,
-                arn,
-                "AWS::CloudTrail::Trail",
-                &name,
-                Some(account),
-            );
-        }
-    }
-    if svc == "rds" {
-        if let Some(n) = p.db_snapshot_identifier.get() {
-            push_resource(
-                &mut out,
-                format!("arn:aws:rds:{region}:{account}:snapshot:{n}"),
-                "AWS::RDS::DBSnapshot",
-                n,
-                Some(account),
-            );
-        }
-    }
-    if svc == "secretsmanager" {
-        if let Some(s) = p.secret_id.get() {
-            let arn = if s.starts_with("arn:") {
-                s.to_owned()
-            } else {
-                format!("arn:aws:secretsmanager:{region}:{account}:secret:{s}")
-            };
-            push_resource(
-                &mut out,
-                arn,
-                "AWS::SecretsManager::Secret",
-                s,
-                Some(account),
-            );
-        }
-    }
-    out
+}
+
+/// The function a Lambda call names, by name or by ARN.
+fn lambda_function(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Some(f) = p.function_name.get().filter(|_| at.service == "lambda") else {
+        return;
+    };
+    let arn = if f.starts_with("arn:") {
+        f.to_owned()
+    } else {
+        format!("arn:aws:lambda:{}:{}:function:{f}", at.region, at.account)
+    };
+    let name = resource_name(&arn).to_owned();
+    push_resource(out, arn, "AWS::Lambda::Function", &name, Some(at.account));
+}
+
+/// The key a KMS call names, by ARN, alias or key id.
+fn kms_key(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Some(k) = p.key_id.get().filter(|_| at.service == "kms") else {
+        return;
+    };
+    let Place {
+        region, account, ..
+    } = *at;
+    let arn = if k.starts_with("arn:") {
+        k.to_owned()
+    } else if k.starts_with("alias/") {
+        format!("arn:aws:kms:{region}:{account}:{k}")
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{k}")
+    };
+    push_resource(out, arn, "AWS::KMS::Key", k, Some(account));
+}
+
+/// The trail a CloudTrail call names (`name`, else `trailName`), by name or ARN.
+fn cloudtrail_trail(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Some(n) = p
+        .name
+        .get()
+        .or(p.trail_name.get())
+        .filter(|_| at.service == "cloudtrail")
+    else {
+        return;
+    };
+    let arn = if n.starts_with("arn:") {
+        n.to_owned()
+    } else {
+        format!("arn:aws:cloudtrail:{}:{}:trail/{n}", at.region, at.account)
+    };
+    let name = resource_name(&arn).to_owned();
+    push_resource(out, arn, "AWS::CloudTrail::Trail", &name, Some(at.account));
+}
+
+/// The database snapshot an RDS call names.
+fn rds_snapshot(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Some(n) = p
+        .db_snapshot_identifier
+        .get()
+        .filter(|_| at.service == "rds")
+    else {
+        return;
+    };
+    push_resource(
+        out,
+        format!("arn:aws:rds:{}:{}:snapshot:{n}", at.region, at.account),
+        "AWS::RDS::DBSnapshot",
+        n,
+        Some(at.account),
+    );
+}
+
+/// The secret a Secrets Manager call names, by name or ARN.
+fn secret(out: &mut Vec<Resource>, p: &RequestParams<'_>, at: &Place<'_>) {
+    let Some(s) = p.secret_id.get().filter(|_| at.service == "secretsmanager") else {
+        return;
+    };
+    let arn = if s.starts_with("arn:") {
+        s.to_owned()
+    } else {
+        format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{s}",
+            at.region, at.account
+        )
+    };
+    push_resource(out, arn, "AWS::SecretsManager::Secret", s, Some(at.account));
 }
 
 /// The last path or colon segment of an ARN, for display.
@@ -1095,6 +1234,147 @@ mod tests {
         assert_eq!(
             e.error(),
             Some((TermKind::ErrorMessage, "CredentialVerification: Failure"))
+        );
+    }
+
+    fn identity(json: &str) -> UserIdentity<'_> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn without_an_identity_it_is_the_service_or_no_one() {
+        let s3 = "s3.amazonaws.com";
+        let key = |event_type| without_identity(s3, Some(event_type)).key;
+        assert_eq!(
+            key("AwsCloudTrailInsight"),
+            "service:cloudtrail.amazonaws.com"
+        );
+        assert_eq!(key("AwsServiceEvent"), "service:s3.amazonaws.com");
+        assert_eq!(key("AwsApiCall"), "unknown:no userIdentity");
+        assert_eq!(without_identity(s3, None).kind, "Unknown");
+    }
+
+    #[test]
+    fn a_session_reads_as_role_and_session_else_as_what_names_it() {
+        let show = |json: &str| session_display(&Identity::of(&identity(json)), "the-key");
+        let role = r#"{"arn":"arn:aws:sts::1:assumed-role/Admin/bob","userName":"u"}"#;
+        assert_eq!(show(role), "Admin/bob");
+        let user = r#"{"arn":"arn:aws:sts::1:federated-user/carol","userName":"u"}"#;
+        assert_eq!(show(user), "carol");
+        assert_eq!(
+            show(r#"{"arn":"arn:aws:iam::1:role/R","userName":"u"}"#),
+            "u"
+        );
+        assert_eq!(show(r#"{"principalId":"AROAX:s"}"#), "AROAX:s");
+        assert_eq!(show("{}"), "the-key");
+        // Without an ARN it is keyed by type and principal id; its issuer is its parent,
+        // in the account of the issuer's ARN.
+        let ui = identity(
+            r#"{"principalId":"AROAX:s","sessionContext":{"sessionIssuer":{"arn":"arn:aws:iam::222233334444:role/R"}}}"#,
+        );
+        let p = session(&Identity::of(&ui), "AssumedRole");
+        assert_eq!(p.key, "assumedrole:AROAX:s");
+        let parent = p.parent.unwrap();
+        assert_eq!(
+            (parent.kind.as_str(), parent.display.as_str()),
+            ("Role", "R")
+        );
+        assert_eq!(parent.account.as_deref(), Some("222233334444"));
+    }
+
+    #[test]
+    fn the_stated_origin_is_the_source_identity_first() {
+        let origin = |json: &str| stated_origin(&identity(json));
+        let web = r#""webIdFederationData":{"federatedProvider":"idp"}"#;
+        let all = format!(
+            r#"{{"sessionContext":{{"sourceIdentity":"si",{web}}},"onBehalfOf":{{"userId":"u-1"}}}}"#
+        );
+        assert_eq!(origin(&all).as_deref(), Some("source identity si"));
+        let no_source =
+            format!(r#"{{"sessionContext":{{{web}}},"onBehalfOf":{{"userId":"u-1"}}}}"#);
+        assert_eq!(
+            origin(&no_source).as_deref(),
+            Some("Identity Center user u-1")
+        );
+        let only_web = format!(r#"{{"sessionContext":{{{web}}}}}"#);
+        assert_eq!(
+            origin(&only_web).as_deref(),
+            Some("web identity provider idp")
+        );
+        assert_eq!(origin("{}"), None);
+        // A type with an origin of its own keeps it.
+        let ui = identity(
+            r#"{"type":"SAMLUser","userName":"erin","identityProvider":"okta","sessionContext":{"sourceIdentity":"si"}}"#,
+        );
+        let p = resolve_principal(Some(&ui), "sts.amazonaws.com", None);
+        assert_eq!(p.origin.as_deref(), Some("identity provider okta"));
+    }
+
+    fn resources(source: &str, rec: &str) -> Vec<(String, String)> {
+        let rec: Record<'_> = serde_json::from_str(rec).unwrap();
+        extract_resources(&rec, source, Some("eu-west-1"), "111122223333")
+            .into_iter()
+            .map(|r| (r.arn, r.kind))
+            .collect()
+    }
+
+    #[test]
+    fn listed_resources_come_first_and_the_list_is_capped() {
+        let listed: Vec<String> = (0..MAX_RESOURCES + 8)
+            .map(|i| format!(r#"{{"ARN":"arn:aws:s3:::b{i}","type":"AWS::S3::Bucket"}}"#))
+            .collect();
+        let rec = format!(
+            r#"{{"resources":[{}],"requestParameters":{{"bucketName":"named"}}}}"#,
+            listed.join(",")
+        );
+        let out = resources("s3.amazonaws.com", &rec);
+        assert_eq!(out.len(), MAX_RESOURCES);
+        assert_eq!(out[0].0, "arn:aws:s3:::b0");
+        assert!(out.iter().all(|(arn, _)| arn != "arn:aws:s3:::named"));
+    }
+
+    #[test]
+    fn parameters_name_resources_of_their_own_service() {
+        let params =
+            |source: &str, p: &str| resources(source, &format!(r#"{{"requestParameters":{p}}}"#));
+        let pair = |arn: &str, kind: &str| (arn.to_owned(), kind.to_owned());
+        let key = r#"{"keyId":"alias/app"}"#;
+        assert_eq!(
+            params("kms.amazonaws.com", key),
+            vec![pair(
+                "arn:aws:kms:eu-west-1:111122223333:alias/app",
+                "AWS::KMS::Key"
+            )]
+        );
+        assert_eq!(params("s3.amazonaws.com", key), vec![]);
+        // A role passed by ARN counts in any call; a role by name only in IAM's.
+        let role = r#"{"roleName":"R","roleArn":"arn:aws:iam::111122223333:role/Other"}"#;
+        assert_eq!(params("iam.amazonaws.com", role).len(), 2);
+        assert_eq!(
+            params("ec2.amazonaws.com", role),
+            vec![pair(
+                "arn:aws:iam::111122223333:role/Other",
+                "AWS::IAM::Role"
+            )]
+        );
+        // Instances once each, the single one first; snapshots without an account.
+        let ec2 = r#"{"snapshotId":"snap-1","instanceId":"i-0","instancesSet":{"items":[{"instanceId":"i-1"},{"instanceId":"i-0"}]}}"#;
+        assert_eq!(
+            params("ec2.amazonaws.com", ec2),
+            vec![
+                pair(
+                    "arn:aws:ec2:eu-west-1:111122223333:instance/i-0",
+                    "AWS::EC2::Instance"
+                ),
+                pair(
+                    "arn:aws:ec2:eu-west-1:111122223333:instance/i-1",
+                    "AWS::EC2::Instance"
+                ),
+                pair(
+                    "arn:aws:ec2:eu-west-1::snapshot/snap-1",
+                    "AWS::EC2::Snapshot"
+                ),
+            ]
         );
     }
 }

@@ -1047,3 +1047,781 @@ impl Store {
         std::mem::take(&mut self.committed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::normalize::normalize;
+    use crate::ingest::source::parse_layout;
+    use std::path::PathBuf;
+
+    const ACCOUNT: &str = "111122223333";
+    /// 2024-01-01T00:00:00Z.
+    const T0: i64 = 1_704_067_200_000;
+    const MINUTE0: i64 = T0 / 60_000;
+
+    /// A database migrated the way the server does it, in a folder of its own.
+    struct Db {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl Db {
+        fn new() -> Db {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cairn.db");
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async { crate::db::connect(&path).await.unwrap().close().await });
+            Db { _dir: dir, path }
+        }
+
+        fn store(&self) -> Store {
+            Store::open(&self.path, 0).unwrap()
+        }
+
+        /// Reads through a connection of its own, as the pages do.
+        fn conn(&self) -> Connection {
+            Connection::open(&self.path).unwrap()
+        }
+
+        fn count(&self, sql: &str) -> i64 {
+            self.conn()
+                .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .unwrap()
+                .unwrap_or(0)
+        }
+
+        /// Every stored event as (row id, eventID), in id order.
+        fn ids(&self) -> Vec<(i64, String)> {
+            let conn = self.conn();
+            let mut st = conn
+                .prepare("SELECT id, CAST(event_key AS TEXT) FROM events ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+    }
+
+    /// A record with a non-UUID `eventID` (stored as its bytes), `second`s after `T0`.
+    fn record(event_id: &str, account: &str, second: i64, user: &str, extra: &str) -> String {
+        let time = chrono::DateTime::from_timestamp_millis(T0 + second * 1000)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ");
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"{event_id}","recipientAccountId":"{account}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::{account}:user/{user}","userName":"{user}"}}{extra}}}"#
+        )
+    }
+
+    fn event(raw: &str) -> Piece {
+        Piece::Event(Parsed {
+            event: normalize(raw.as_bytes(), None).unwrap(),
+            raw_z: raw.as_bytes().to_vec(),
+            // A word of its own, to count what reached the (contentless) index.
+            text: format!(
+                "indexed\n{}",
+                crate::ingest::text::search_text(raw.as_bytes())
+            ),
+        })
+    }
+
+    const INDEXED: &str = "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'indexed'";
+
+    fn ev(event_id: &str, second: i64, user: &str) -> Piece {
+        event(&record(event_id, ACCOUNT, second, user, ""))
+    }
+
+    fn reject(position: u64) -> Piece {
+        Piece::Reject(RecordReject {
+            position,
+            offset: position * 100,
+            reason: format!("bad record {position}"),
+        })
+    }
+
+    fn job(path: &str) -> FileJob {
+        FileJob {
+            path: PathBuf::from(path),
+            display: path.to_owned(),
+            size: 1234,
+            modified_ms: 42,
+            layout: parse_layout(path),
+        }
+    }
+
+    /// Stores one whole file in a transaction of its own and returns its report.
+    fn import(store: &mut Store, path: &str, pieces: Vec<Piece>) -> FileReport {
+        let f = store.begin_file("file", job(path));
+        store.add_pieces(f, pieces).unwrap();
+        store
+            .finish_file(f, Some("sha".into()), FileStatus::Imported)
+            .unwrap();
+        store.commit().unwrap();
+        let mut done = store.take_committed();
+        assert_eq!(done.len(), 1);
+        done.remove(0)
+    }
+
+    /// Three eventIDs whose events' first row ids are the same (in one millisecond, and
+    /// away from its end, where a probe wraps: see the test of that).
+    fn clashing_keys() -> Vec<String> {
+        let mask = (1u64 << ID_HASH_BITS) - 1;
+        let mut slots: HashMap<u64, Vec<String>> = HashMap::default();
+        (0u32..)
+            .find_map(|n| {
+                let key = format!("clash-{n}");
+                let slot = event_hash(ACCOUNT, key.as_bytes()) & mask;
+                if slot > mask - 4 {
+                    return None;
+                }
+                let keys = slots.entry(slot).or_default();
+                keys.push(key);
+                (keys.len() == 3).then(|| keys.clone())
+            })
+            .unwrap()
+    }
+
+    const ORDERS: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+
+    #[test]
+    fn clashing_ids_take_the_next_free_ones_and_are_found_again_in_any_order() {
+        let keys = clashing_keys();
+        let first = event_row_id(T0, event_hash(ACCOUNT, keys[0].as_bytes()));
+        for k in &keys {
+            assert_eq!(event_row_id(T0, event_hash(ACCOUNT, k.as_bytes())), first);
+        }
+        for stored in [[0, 1, 2], [2, 0, 1]] {
+            let db = Db::new();
+            let mut store = db.store();
+            let r = import(
+                &mut store,
+                "/first.json",
+                stored.iter().map(|&i| ev(&keys[i], 0, "alice")).collect(),
+            );
+            assert_eq!((r.events_new, r.events_duplicate), (3, 0));
+            // The first to come takes the first id, the next the id after, and so on.
+            let expected: Vec<(i64, String)> = stored
+                .iter()
+                .enumerate()
+                .map(|(n, &i)| (first + n as i64, keys[i].clone()))
+                .collect();
+            assert_eq!(db.ids(), expected);
+            for order in ORDERS {
+                let r = import(
+                    &mut store,
+                    "/again.json",
+                    order.iter().map(|&i| ev(&keys[i], 0, "alice")).collect(),
+                );
+                assert_eq!((r.events_new, r.events_duplicate), (0, 3), "{order:?}");
+            }
+            assert_eq!(db.ids(), expected);
+            store.close().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_probe_past_the_end_of_its_millisecond_goes_on_at_its_start() {
+        let mask = (1i64 << ID_HASH_BITS) - 1;
+        // Found by search: both hash to the last id of their millisecond.
+        let keys = ["wrap-203253", "wrap-2333781"];
+        for k in keys {
+            assert_eq!(event_hash(ACCOUNT, k.as_bytes()) as i64 & mask, mask, "{k}");
+        }
+        let db = Db::new();
+        let mut store = db.store();
+        let r = import(
+            &mut store,
+            "/a.json",
+            keys.iter().map(|k| ev(k, 0, "alice")).collect(),
+        );
+        assert_eq!((r.events_new, r.events_duplicate), (2, 0));
+        let base = T0 << ID_HASH_BITS;
+        assert_eq!(
+            db.ids(),
+            vec![
+                (base, keys[1].to_owned()),
+                (base + mask, keys[0].to_owned())
+            ]
+        );
+        let r = import(
+            &mut store,
+            "/b.json",
+            keys.iter().rev().map(|k| ev(k, 0, "alice")).collect(),
+        );
+        assert_eq!((r.events_new, r.events_duplicate), (0, 2));
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn dedup_is_per_account_and_holds_inside_one_chunk() {
+        let db = Db::new();
+        let mut store = db.store();
+        let other = "999988887777";
+        let r = import(
+            &mut store,
+            "/a.json",
+            vec![
+                ev("same-id", 0, "alice"),
+                event(&record("same-id", other, 0, "alice", "")),
+                ev("same-id", 0, "alice"),
+                ev("other-id", 5, "alice"),
+                ev("other-id", 5, "alice"),
+            ],
+        );
+        assert_eq!((r.records, r.events_new, r.events_duplicate), (5, 3, 2));
+        assert_eq!(db.count("SELECT count(*) FROM events"), 3);
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_batch_is_committed_whole_and_its_summaries_match_its_rows() {
+        let db = Db::new();
+        let mut store = db.store();
+        let f = store.begin_file("file", job("/batch.json"));
+        // Two chunks: alice three times in the first minute (once refused), a rejected
+        // record, then bob twice in the next minute (once a write to a bucket).
+        store
+            .add_pieces(
+                f,
+                vec![
+                    ev("e1", 0, "alice"),
+                    ev("e2", 10, "alice"),
+                    event(&record(
+                        "e3",
+                        ACCOUNT,
+                        20,
+                        "alice",
+                        r#","errorCode":"AccessDenied""#,
+                    )),
+                    reject(4),
+                ],
+            )
+            .unwrap();
+        store
+            .add_pieces(
+                f,
+                vec![
+                    ev("e5", 60, "bob"),
+                    event(&record(
+                        "e6",
+                        ACCOUNT,
+                        90,
+                        "bob",
+                        r#","readOnly":false,"requestParameters":{"bucketName":"b"}"#,
+                    )),
+                ],
+            )
+            .unwrap();
+        store
+            .finish_file(f, Some("sha".into()), FileStatus::Imported)
+            .unwrap();
+        // Until the commit, readers see none of it.
+        assert_eq!(db.count("SELECT count(*) FROM events"), 0);
+        assert_eq!(db.count("SELECT count(*) FROM ingest_files"), 0);
+        store.commit().unwrap();
+
+        assert_eq!(db.count("SELECT count(*) FROM events"), 5);
+        assert_eq!(db.count(INDEXED), 5);
+        let conn = db.conn();
+        let minutes: Vec<(i64, i64, i64)> = conn
+            .prepare("SELECT minute, flags, events FROM counts_minute ORDER BY minute, flags")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            minutes,
+            vec![
+                (MINUTE0, 0, 2),
+                (MINUTE0, flags::ERROR | flags::DENIED, 1),
+                (MINUTE0 + 1, 0, 1),
+                (MINUTE0 + 1, flags::WRITE, 1),
+            ]
+        );
+        let per_principal: Vec<(String, i64, i64, i64, i64)> = conn
+            .prepare(
+                "SELECT p.display_name, p.events, p.first_seen, p.last_seen,
+                        (SELECT sum(events) FROM rollup_hour WHERE dim = ?1 AND value = p.id)
+                 FROM principals p ORDER BY p.display_name",
+            )
+            .unwrap()
+            .query_map([Dim::Principal as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            per_principal,
+            vec![
+                ("alice".into(), 3, T0, T0 + 20_000, 3),
+                ("bob".into(), 2, T0 + 60_000, T0 + 90_000, 2),
+            ]
+        );
+        for sql in [
+            "SELECT sum(events) FROM rollup_day WHERE dim = 0",
+            "SELECT sum(events) FROM rollup_hour WHERE dim = 2",
+            "SELECT sum(events) FROM entity_minute WHERE kind = 0",
+        ] {
+            assert_eq!(db.count(sql), 5, "{sql}");
+        }
+        assert_eq!(db.count("SELECT count(*) FROM event_resources"), 1);
+        assert_eq!(db.count("SELECT count(*) FROM resource_changes"), 1);
+        assert_eq!(
+            db.count("SELECT sum(events) FROM rollup_hour WHERE dim = 3"),
+            1
+        );
+        let ledger: (i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT records, events_new, events_duplicate, records_rejected FROM ingest_files",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(ledger, (5, 5, 0, 1));
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn a_file_that_fails_half_way_leaves_no_trace_and_can_come_again() {
+        let db = Db::new();
+        let mut store = db.store();
+        import(
+            &mut store,
+            "/good.json",
+            vec![ev("e1", 0, "alice"), ev("e2", 1, "alice")],
+        );
+        // A large file, streamed in chunks under a savepoint, fails after two of them.
+        store.savepoint().unwrap();
+        let f = store.begin_file("file", job("/big.json.gz"));
+        store
+            .add_pieces(f, vec![ev("e3", 2, "carol"), ev("e1", 0, "alice")])
+            .unwrap();
+        store
+            .add_pieces(f, vec![ev("e4", 3, "carol"), reject(4)])
+            .unwrap();
+        let why = "gzip stream: corrupt deflate stream";
+        store
+            .finish_file(f, None, FileStatus::Rejected(why.into()))
+            .unwrap();
+        store.commit().unwrap();
+        let r = store.take_committed().remove(0);
+        assert_eq!(
+            (
+                r.records,
+                r.events_new,
+                r.events_duplicate,
+                r.rejected_records
+            ),
+            (3, 0, 0, 1)
+        );
+        assert_eq!(db.count("SELECT count(*) FROM events"), 2);
+        assert_eq!(db.count(INDEXED), 2);
+        assert_eq!(db.count("SELECT sum(events) FROM counts_minute"), 2);
+        assert_eq!(db.count("SELECT sum(events) FROM principals"), 2);
+        assert_eq!(
+            db.count("SELECT count(*) FROM principals WHERE display_name = 'carol'"),
+            0
+        );
+        let (status, error, new): (String, String, i64) = db
+            .conn()
+            .query_row(
+                "SELECT status, error, events_new FROM ingest_files WHERE path = '/big.json.gz'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((status.as_str(), error.as_str(), new), ("rejected", why, 0));
+
+        // Read again whole, its events are new; the principal it had made is made anew.
+        let r = import(
+            &mut store,
+            "/big.json.gz",
+            vec![
+                ev("e3", 2, "carol"),
+                ev("e1", 0, "alice"),
+                ev("e4", 3, "carol"),
+            ],
+        );
+        assert_eq!((r.events_new, r.events_duplicate), (2, 1));
+        assert_eq!(db.count("SELECT count(*) FROM events"), 4);
+        assert_eq!(db.count("SELECT sum(events) FROM counts_minute"), 4);
+        assert_eq!(
+            db.count("SELECT events FROM principals WHERE display_name = 'carol'"),
+            2
+        );
+        assert_eq!(
+            db.count(
+                "SELECT count(*) FROM ingest_files
+                 WHERE path = '/big.json.gz' AND status = 'imported'"
+            ),
+            1
+        );
+        assert_eq!(db.count("SELECT count(*) FROM ingest_rejects"), 0);
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn the_ledger_records_every_file_read_with_its_counts() {
+        let db = Db::new();
+        let mut store = db.store();
+        let path = "/logs/AWSLogs/111122223333/CloudTrail/eu-west-1/2024/01/01/\
+                    111122223333_CloudTrail_eu-west-1_20240101T0000Z_x.json.gz";
+        // Several files in one transaction, as the import batches them.
+        let a = store.begin_file("file", job(path));
+        store
+            .add_pieces(
+                a,
+                vec![
+                    ev("e1", 0, "alice"),
+                    reject(2),
+                    ev("e2", 1, "alice"),
+                    ev("e1", 0, "alice"),
+                    reject(5),
+                ],
+            )
+            .unwrap();
+        store
+            .finish_file(a, Some("aaa".into()), FileStatus::Imported)
+            .unwrap();
+        let digest = store.begin_file("file", job("/logs/digest.json.gz"));
+        store
+            .finish_file(
+                digest,
+                Some("ddd".into()),
+                FileStatus::Skipped("log file integrity digest: no events".into()),
+            )
+            .unwrap();
+        let bad = store.begin_file("file", job("/logs/bad.json"));
+        store
+            .finish_file(
+                bad,
+                None,
+                FileStatus::Rejected("invalid JSON at byte 0".into()),
+            )
+            .unwrap();
+        let gone = store.begin_file("file", job("/logs/gone.json"));
+        store
+            .finish_file(
+                gone,
+                None,
+                FileStatus::Unreachable("permission denied".into()),
+            )
+            .unwrap();
+        let many = store.begin_file("file", job("/logs/many.json"));
+        store
+            .add_pieces(many, (1..=REJECTS_KEPT as u64 + 5).map(reject).collect())
+            .unwrap();
+        store
+            .finish_file(many, Some("mmm".into()), FileStatus::Imported)
+            .unwrap();
+        store.commit().unwrap();
+        // Every file is reported, the unreachable one too (it is tried again next time).
+        let reports = store.take_committed();
+        assert_eq!(reports.len(), 5);
+        assert!(reports[3].status.failed());
+
+        type Row = (
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            Option<String>,
+        );
+        let conn = db.conn();
+        let rows: Vec<Row> = conn
+            .prepare(
+                "SELECT path, status, records, events_new, events_duplicate, records_rejected,
+                        error, sha256
+                 FROM ingest_files ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let row = |p: &str, s: &str, n: [i64; 4], e: Option<&str>, h: Option<&str>| -> Row {
+            let [records, new, dup, rejected] = n;
+            let (e, h) = (e.map(str::to_owned), h.map(str::to_owned));
+            (p.into(), s.into(), records, new, dup, rejected, e, h)
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row(path, "imported", [3, 2, 1, 2], None, Some("aaa")),
+                row(
+                    "/logs/digest.json.gz",
+                    "skipped",
+                    [0, 0, 0, 0],
+                    Some("log file integrity digest: no events"),
+                    Some("ddd")
+                ),
+                row(
+                    "/logs/bad.json",
+                    "rejected",
+                    [0, 0, 0, 0],
+                    Some("invalid JSON at byte 0"),
+                    None
+                ),
+                row(
+                    "/logs/many.json",
+                    "imported",
+                    [0, 0, 0, 105],
+                    None,
+                    Some("mmm")
+                ),
+            ]
+        );
+        // What the file's key says, for the pages that list deliveries.
+        let layout: (String, String, String, String, i64, i64) = conn
+            .query_row(
+                "SELECT kind, account, region, log_date, size, modified FROM ingest_files
+                 WHERE path = ?1",
+                [path],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            layout,
+            (
+                "CloudTrail".into(),
+                ACCOUNT.into(),
+                "eu-west-1".into(),
+                "2024/01/01".into(),
+                1234,
+                42
+            )
+        );
+        let rejects: Vec<(i64, i64, String)> = conn
+            .prepare(
+                "SELECT r.position, r.offset, r.reason FROM ingest_rejects r
+                 JOIN ingest_files f ON f.id = r.file_id WHERE f.path = ?1 ORDER BY 1",
+            )
+            .unwrap()
+            .query_map([path], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rejects,
+            vec![
+                (2, 200, "bad record 2".into()),
+                (5, 500, "bad record 5".into())
+            ]
+        );
+        // Only the first rejects of a file are kept; all are counted (above).
+        assert_eq!(
+            db.count(
+                "SELECT count(*) FROM ingest_rejects r JOIN ingest_files f ON f.id = r.file_id
+                 WHERE f.path = '/logs/many.json'"
+            ),
+            REJECTS_KEPT as i64
+        );
+
+        // A file read again replaces its row and its rejects; it does not add a row.
+        let r = import(
+            &mut store,
+            path,
+            vec![ev("e1", 0, "alice"), ev("e2", 1, "alice")],
+        );
+        assert_eq!((r.events_new, r.events_duplicate), (0, 2));
+        let again: (i64, i64, i64, i64) = db
+            .conn()
+            .query_row(
+                "SELECT count(*), sum(events_duplicate), sum(records_rejected),
+                        (SELECT count(*) FROM ingest_rejects WHERE file_id = max(f.id))
+                 FROM ingest_files f WHERE path = ?1",
+                [path],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(again, (1, 2, 0, 0));
+        // The same path from another source is another file.
+        let other = store.begin_file("s3://bucket", job(path));
+        store
+            .finish_file(other, Some("aaa".into()), FileStatus::Imported)
+            .unwrap();
+        store.commit().unwrap();
+        assert_eq!(
+            db.count(&format!(
+                "SELECT count(*) FROM ingest_files WHERE path = '{path}'"
+            )),
+            2
+        );
+        store.close().unwrap();
+    }
+
+    /// The ledger is what lets an import skip what it has read: through the whole
+    /// pipeline, an unchanged file is skipped, a rejected one read again, a changed one
+    /// read again with its old events found as duplicates.
+    #[tokio::test]
+    async fn an_unchanged_file_is_skipped_and_a_failed_one_read_again() {
+        use crate::ingest::{LocalFiles, Options, source};
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::connect(&dir.path().join("c.db")).await.unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir(&logs).unwrap();
+        let records = |ids: &[&str]| {
+            let r: Vec<String> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| record(id, ACCOUNT, i as i64, "alice", ""))
+                .collect();
+            format!(r#"{{"Records":[{}]}}"#, r.join(","))
+        };
+        std::fs::write(logs.join("good.json"), records(&["g1", "g2"])).unwrap();
+        std::fs::write(logs.join("bad.json"), r#"{"Records":[{"eventTime":"#).unwrap();
+        let import = || async {
+            let (jobs, errors) = source::walk(std::slice::from_ref(&logs));
+            assert!(errors.is_empty(), "{errors:?}");
+            let opts = Options {
+                threads: 1,
+                progress: false,
+            };
+            crate::ingest::run(&pool, std::sync::Arc::new(LocalFiles), jobs, opts)
+                .await
+                .unwrap()
+        };
+        let figures = |s: &crate::ingest::Summary| {
+            (
+                s.files,
+                s.files_unchanged,
+                s.events_new,
+                s.events_duplicate,
+                s.files_rejected.len(),
+            )
+        };
+        assert_eq!(figures(&import().await), (2, 0, 2, 0, 1));
+        assert_eq!(figures(&import().await), (1, 1, 0, 0, 1));
+        std::fs::write(logs.join("good.json"), records(&["g1", "g2", "g3"])).unwrap();
+        assert_eq!(figures(&import().await), (2, 0, 1, 2, 1));
+        let ledger: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT status, records, events_new, events_duplicate FROM ingest_files ORDER BY path",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            ledger,
+            vec![("rejected".into(), 0, 0, 0), ("imported".into(), 3, 1, 2)]
+        );
+    }
+
+    #[test]
+    fn counts_leave_objects_and_session_keys_out_of_the_rollup_and_take_back_to_nothing() {
+        let c = Contribution {
+            time_ms: T0 + 90_000,
+            flags: flags::WRITE,
+            principal: 1,
+            name: 2,
+            source: 3,
+            account: 4,
+            region: Some(5),
+            source_ip: None,
+            error: None,
+            user_agent: None,
+            access_key: Some(6),
+            temporary_key: true,
+            resources: vec![(7, false), (8, true)],
+        };
+        let mut counts = Counts::default();
+        counts.add(&c, 1);
+        let hour = (T0 + 90_000) / 3_600_000;
+        let mut rollup: Vec<(u8, i64)> = counts
+            .rollup
+            .iter()
+            .map(|(&(dim, h, f, value), &n)| {
+                assert_eq!((h, f, n), (hour, flags::WRITE, 1));
+                (dim, value)
+            })
+            .collect();
+        rollup.sort_unstable();
+        // Neither the single object (8) nor the session's key (6).
+        let d = |dim: Dim, v: i64| (dim as u8, v);
+        assert_eq!(
+            rollup,
+            vec![
+                d(Dim::Principal, 1),
+                d(Dim::Name, 2),
+                d(Dim::Source, 3),
+                d(Dim::Resource, 7),
+                d(Dim::Region, 5),
+                d(Dim::Account, 4),
+            ]
+        );
+        // Per entity: the principal and the resource (not the object), each with every
+        // value of the event, the key and the object included.
+        let mut entities: Vec<(u8, i64)> = counts
+            .entity_minutes
+            .keys()
+            .map(|&(kind, e, _, _)| (kind, e))
+            .collect();
+        entities.sort_unstable();
+        assert_eq!(
+            entities,
+            vec![(entity::PRINCIPAL, 1), (entity::RESOURCE, 7)]
+        );
+        assert_eq!(counts.entity_days.len(), 2 * 8);
+
+        let db = Db::new();
+        let conn = db.conn();
+        let tables = [
+            "counts_minute",
+            "rollup_hour",
+            "rollup_day",
+            "entity_minute",
+            "entity_day",
+        ];
+        let rows = |conn: &Connection| -> Vec<i64> {
+            tables
+                .iter()
+                .map(|t| {
+                    conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                        .unwrap()
+                })
+                .collect()
+        };
+        counts.write(&conn).unwrap();
+        assert_eq!(rows(&conn), vec![1, 6, 6, 2, 16]);
+        assert!(counts.rollup.is_empty(), "written counts are emptied");
+        // Taken back out, a row left at zero goes: no value shows with no events.
+        counts.add(&c, -1);
+        counts.write(&conn).unwrap();
+        assert_eq!(rows(&conn), vec![0, 0, 0, 0, 0]);
+    }
+}
