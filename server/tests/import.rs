@@ -126,7 +126,10 @@ async fn malformed_inputs_are_reported_and_the_rest_goes_in() {
 fn a_crash_mid_import_loses_and_doubles_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let files = tmp.path().join("files");
-    let spec = cairn::demo::DemoSpec::new(150_000, 2, 9, 1_700_000_000_000);
+    // Big enough for several commits: the import commits whole files in batches of up to
+    // 200,000 events (or 4 s), so a smaller import would be one transaction, and a kill
+    // after its first commit would come after everything.
+    let spec = cairn::demo::DemoSpec::new(450_000, 3, 9, 1_700_000_000_000);
     spec.write_files(&files).unwrap();
     let expected: i64 = (0..spec.files())
         .map(|j| {
@@ -169,7 +172,7 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
         });
         if committed > 0 {
             child.kill().unwrap();
-            killed_mid_way = true;
+            killed_mid_way = (committed as u64) < spec.files();
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
