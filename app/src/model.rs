@@ -413,15 +413,20 @@ pub struct SourceSummary {
     pub problems_24h: i64,
 }
 
-/// A source's settings, as its edit form shows them (the external ID never leaves).
+/// A source's settings, as its edit form shows them and the sync reads them (the
+/// external ID only as whether there is one: it never leaves the server). The one row
+/// type of the `sources` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct SourceSettings {
+    pub id: i64,
     pub name: String,
     pub bucket: Option<String>,
     pub prefix: String,
     pub org_id: Option<String>,
     pub queue_url: Option<String>,
     pub lookup_events: bool,
+    #[cfg_attr(feature = "ssr", sqlx(json))]
     pub regions: Vec<String>,
     pub profile: Option<String>,
     pub role_arn: Option<String>,

@@ -10,76 +10,34 @@ use crate::model::{
 use super::ledger;
 use sqlx::{SqliteConnection, SqlitePool};
 
-/// A stored source: its settings, the external ID only as whether there is one. The one
-/// row type of the `sources` table, for the pages and the sync alike.
-#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
-pub struct SourceRow {
-    pub id: i64,
-    pub name: String,
-    pub bucket: Option<String>,
-    pub prefix: String,
-    pub org_id: Option<String>,
-    pub queue_url: Option<String>,
-    pub lookup_events: bool,
-    #[sqlx(json)]
-    pub regions: Vec<String>,
-    pub profile: Option<String>,
-    pub role_arn: Option<String>,
-    pub has_external_id: bool,
-    pub session_name: Option<String>,
-    pub endpoint_url: Option<String>,
-    pub backfill_days: i64,
-    pub paused: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+/// A stored source: the settings the pages show, with its id.
+pub type SourceRow = SourceSettings;
 
-impl From<SourceRow> for SourceSettings {
-    fn from(r: SourceRow) -> Self {
-        SourceSettings {
-            regions: r.regions,
-            name: r.name,
-            bucket: r.bucket,
-            prefix: r.prefix,
-            org_id: r.org_id,
-            queue_url: r.queue_url,
-            lookup_events: r.lookup_events,
-            profile: r.profile,
-            role_arn: r.role_arn,
-            has_external_id: r.has_external_id,
-            session_name: r.session_name,
-            endpoint_url: r.endpoint_url,
-            backfill_days: r.backfill_days,
-            paused: r.paused,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
+/// `SELECT` of every column of a source row, then `$tail`.
+macro_rules! source_rows {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
+                profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name,
+                endpoint_url, backfill_days, paused, created_at, updated_at FROM sources",
+            $tail
+        )
+    };
 }
 
 /// Every source, by name.
 pub async fn rows(pool: &SqlitePool) -> Result<Vec<SourceRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
-    profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name, endpoint_url,
-    backfill_days, paused, created_at, updated_at FROM sources",
-        " ORDER BY name"
-    ))
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(source_rows!(" ORDER BY name"))
+        .fetch_all(pool)
+        .await
 }
 
 /// The source named `name`.
 pub async fn row(pool: &SqlitePool, name: &str) -> Result<Option<SourceRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
-    profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name, endpoint_url,
-    backfill_days, paused, created_at, updated_at FROM sources",
-        " WHERE name = ?1"
-    ))
-    .bind(name)
-    .fetch_optional(pool)
-    .await
+    sqlx::query_as(source_rows!(" WHERE name = ?1"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
 }
 
 /// The sealed external ID of a source, as stored.
@@ -346,7 +304,7 @@ pub async fn summaries(pool: &SqlitePool) -> Result<Vec<SourceSummary>, sqlx::Er
     let mut out = Vec::new();
     for row in rows {
         let id = row.id;
-        let settings = SourceSettings::from(row);
+        let settings = row;
         let feeds = feeds(pool, id).await?;
         let problems_24h: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sync_errors WHERE source_id = ?1 AND at >= ?2",
@@ -385,7 +343,7 @@ pub async fn detail(pool: &SqlitePool, name: &str) -> Result<Option<SourceDetail
         return Ok(None);
     };
     let id = row.id;
-    let settings = SourceSettings::from(row);
+    let settings = row;
     let feeds = feeds(pool, id).await?;
     let problems = sqlx::query_as::<_, (i64, String, String, String)>(
         "SELECT at, feed, what, error FROM sync_errors WHERE source_id = ?1

@@ -179,6 +179,7 @@ fn SourcesTable(list: SourceList) -> impl IntoView {
 #[component]
 fn SourceForm(action: &'static str, settings: Option<SourceSettings>) -> impl IntoView {
     let s = settings.clone().unwrap_or(SourceSettings {
+        id: 0,
         name: String::new(),
         bucket: None,
         prefix: String::new(),

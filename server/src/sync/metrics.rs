@@ -56,22 +56,7 @@ pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Erro
     // Per source and feed: totals over every pass, and the last pass and success.
     let feeds = app::db::sources::feed_totals(pool).await?;
     let key = |s: &str, f: &str| format!("source=\"{}\",feed=\"{}\"", label(s), label(f));
-    let pick = |f: &dyn Fn(
-        &(
-            String,
-            String,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            String,
-        ),
-    ) -> Option<f64>|
-     -> Vec<(String, f64)> {
+    let pick = |f: &dyn Fn(&app::db::sources::FeedTotals) -> Option<f64>| -> Vec<(String, f64)> {
         feeds
             .iter()
             .filter_map(|r| f(r).map(|v| (key(&r.0, &r.1), v)))
