@@ -52,22 +52,24 @@ impl std::fmt::Display for WebError {
     }
 }
 
+/// Logs a failure on the server with its cause (the browser sees an opaque line).
+fn log(what: &str, cause: impl std::fmt::Display) {
+    #[cfg(feature = "ssr")]
+    tracing::error!(error = %cause, "{what}");
+    #[cfg(not(feature = "ssr"))]
+    let _ = (what, cause.to_string());
+}
+
 impl WebError {
     /// A failure on the server: logs `what` and its cause, and answers opaquely.
     pub fn internal(what: &str, cause: impl std::fmt::Display) -> WebError {
-        #[cfg(feature = "ssr")]
-        tracing::error!(error = %cause, "{what}");
-        #[cfg(not(feature = "ssr"))]
-        let _ = (what, cause.to_string());
+        log(what, cause);
         WebError::Internal
     }
 
     /// 503: the database cannot be reached (the cause is logged).
     pub fn db_unavailable(what: &str, cause: impl std::fmt::Display) -> WebError {
-        #[cfg(feature = "ssr")]
-        tracing::error!(error = %cause, "{what}");
-        #[cfg(not(feature = "ssr"))]
-        let _ = (what, cause.to_string());
+        log(what, cause);
         WebError::Unavailable("database unavailable".into())
     }
 

@@ -106,15 +106,7 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 ..SourceSpec::default()
             };
             let name = spec.name.clone();
-            let feeds = [
-                spec.bucket.as_deref().map(|b| format!("bucket {b}")),
-                spec.queue_url.as_deref().map(|q| format!("queue {q}")),
-                spec.lookup_events.then(|| "LookupEvents".to_owned()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(", ");
+            let feeds = spec.describe();
             let line = shell.action("source.add").target(&name).detail(&feeds);
             match sources::add(&pool, &secrets, spec, &line).await {
                 Ok(_) => {

@@ -57,7 +57,7 @@ const CHUNK_PAGES: usize = 4;
 /// Attempts at one page before the Region's pass gives up.
 const ATTEMPTS: u32 = 8;
 
-use app::db::ledger::{self, Progress, lookup_name as ledger};
+use app::db::ledger::{self, Progress};
 
 /// The Regions the feeds read: the source's; else the Regions enabled in its account
 /// (`account:ListRegions`); when that call is refused, the Regions every account has plus
@@ -205,7 +205,7 @@ pub async fn pass(
         ));
     }
     drop(tx);
-    let ledger = ledger(&source.row.name);
+    let ledger = ledger::lookup_name(&source.row.name);
     let mut written = 0u64;
     while let Some(chunk) = rx.recv().await {
         let path = match chunk.oldest {

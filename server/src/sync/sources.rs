@@ -168,6 +168,24 @@ impl SourceSpec {
 }
 
 impl SourceSpec {
+    /// What the source reads, for the audit log: `bucket B, queue Q, LookupEvents, role R`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(b) = &self.bucket {
+            parts.push(format!("bucket {b}"));
+        }
+        if let Some(q) = &self.queue_url {
+            parts.push(format!("queue {q}"));
+        }
+        if self.lookup_events {
+            parts.push("LookupEvents".into());
+        }
+        if let Some(r) = &self.role_arn {
+            parts.push(format!("role {r}"));
+        }
+        parts.join(", ")
+    }
+
     /// The settings as written, with the external ID sealed.
     fn settings<'a>(&'a self, sealed: Option<&'a [u8]>) -> store::NewSettings<'a> {
         store::NewSettings {

@@ -146,7 +146,7 @@ pub async fn manage_source(
     match action.as_str() {
         "add" => {
             let spec = f.spec().map_err(refused)?;
-            let feeds = describe(&spec);
+            let feeds = spec.describe();
             let line = line.action("source.add").detail(&feeds);
             sources::add(pool, secrets, spec, &line)
                 .await
@@ -156,7 +156,7 @@ pub async fn manage_source(
         "edit" => {
             let spec = f.spec().map_err(refused)?;
             let new_name = spec.name.clone();
-            let feeds = describe(&spec);
+            let feeds = spec.describe();
             let clear = f.clear_external_id.is_some();
             let line = line.action("source.edit").target(&new_name).detail(&feeds);
             sources::update(pool, secrets, &name, spec, clear, &line)
@@ -227,22 +227,4 @@ pub async fn manage_source(
         }
         _ => Err(WebError::not_found("no such action")),
     }
-}
-
-/// What a source reads, for the audit log.
-fn describe(spec: &SourceSpec) -> String {
-    let mut parts = Vec::new();
-    if let Some(b) = &spec.bucket {
-        parts.push(format!("bucket {b}"));
-    }
-    if let Some(q) = &spec.queue_url {
-        parts.push(format!("queue {q}"));
-    }
-    if spec.lookup_events {
-        parts.push("LookupEvents".into());
-    }
-    if let Some(r) = &spec.role_arn {
-        parts.push(format!("role {r}"));
-    }
-    parts.join(", ")
 }
