@@ -11,6 +11,7 @@ pub mod model;
 pub mod pages;
 pub mod query;
 pub mod schema;
+pub mod selectors;
 #[cfg(feature = "ssr")]
 pub mod search;
 

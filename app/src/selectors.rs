@@ -1,0 +1,444 @@
+//! Event selectors, basic and advanced, as a trail's inventory keeps them, and whether a
+//! trail with them records a given event (and by which selector). The evaluator behind
+//! the cost preview of a selector change and the event page's "recorded by" line.
+//!
+//! Semantics, as CloudTrail documents them:
+//! - Basic selectors (up to 5) are ORed. Each records management events (unless
+//!   `IncludeManagementEvents` is false) of its read/write type, except the event sources
+//!   it excludes, and data events on the resources it lists: S3 objects by ARN prefix
+//!   (`arn:aws:s3` for every bucket), other types by exact ARN or their service's
+//!   all-resources value (`arn:aws:lambda`, `arn:aws:dynamodb`).
+//! - Advanced selectors are ORed; the field selectors of one are ANDed; within a field
+//!   selector every operator given must hold: one of `Equals`, one of `StartsWith`, one
+//!   of `EndsWith`, none of `NotEquals`, `NotStartsWith`, `NotEndsWith`. The
+//!   `resources.type` and `resources.ARN` conditions must hold for one same resource.
+//!   A trail with advanced selectors ignores basic ones.
+
+use serde_json::Value;
+
+/// What a trail records, as its inventory snapshot holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selectors {
+    Basic(Vec<Basic>),
+    Advanced(Vec<Advanced>),
+}
+
+/// Which events a basic selector reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadWrite {
+    All,
+    ReadOnly,
+    WriteOnly,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basic {
+    pub read_write: ReadWrite,
+    pub management: bool,
+    pub exclude_sources: Vec<String>,
+    /// `(resource type, values)`.
+    pub data: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advanced {
+    pub name: Option<String>,
+    pub fields: Vec<Field>,
+}
+
+/// One field selector.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Field {
+    pub field: String,
+    pub equals: Vec<String>,
+    pub starts_with: Vec<String>,
+    pub ends_with: Vec<String>,
+    pub not_equals: Vec<String>,
+    pub not_starts_with: Vec<String>,
+    pub not_ends_with: Vec<String>,
+}
+
+/// The facts of an event a selector can look at.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    /// `Management`, `Data`, `NetworkActivity`, `Insight`, ...
+    pub category: &'a str,
+    pub source: &'a str,
+    pub name: &'a str,
+    pub read_only: Option<bool>,
+    /// `(type, ARN)` of each resource.
+    pub resources: Vec<(&'a str, &'a str)>,
+    pub event_type: Option<&'a str>,
+    pub from_console: Option<bool>,
+    pub user_arn: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub vpc_endpoint_id: Option<&'a str>,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Selectors {
+    /// From a snapshot's `config`: advanced selectors when it has any, else basic ones.
+    /// A trail with neither records management events, read and write (CloudTrail's
+    /// default).
+    pub fn of_config(config: &Value) -> Selectors {
+        let advanced: Vec<Advanced> = config["advanced_event_selectors"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|s| Advanced {
+                        name: s["name"].as_str().map(str::to_owned),
+                        fields: s["fields"]
+                            .as_array()
+                            .map(|fs| {
+                                fs.iter()
+                                    .map(|f| Field {
+                                        field: f["field"].as_str().unwrap_or("").to_owned(),
+                                        equals: strings(&f["equals"]),
+                                        starts_with: strings(&f["starts_with"]),
+                                        ends_with: strings(&f["ends_with"]),
+                                        not_equals: strings(&f["not_equals"]),
+                                        not_starts_with: strings(&f["not_starts_with"]),
+                                        not_ends_with: strings(&f["not_ends_with"]),
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !advanced.is_empty() {
+            return Selectors::Advanced(advanced);
+        }
+        let basic: Vec<Basic> = config["event_selectors"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|s| Basic {
+                        read_write: match s["read_write"].as_str() {
+                            Some("ReadOnly") => ReadWrite::ReadOnly,
+                            Some("WriteOnly") => ReadWrite::WriteOnly,
+                            _ => ReadWrite::All,
+                        },
+                        management: s["management_events"].as_bool().unwrap_or(true),
+                        exclude_sources: strings(&s["exclude_management_sources"]),
+                        data: s["data_resources"]
+                            .as_array()
+                            .map(|ds| {
+                                ds.iter()
+                                    .map(|d| {
+                                        (
+                                            d["type"].as_str().unwrap_or("").to_owned(),
+                                            strings(&d["values"]),
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if basic.is_empty() {
+            return Selectors::Basic(vec![Basic {
+                read_write: ReadWrite::All,
+                management: true,
+                exclude_sources: Vec::new(),
+                data: Vec::new(),
+            }]);
+        }
+        Selectors::Basic(basic)
+    }
+
+    /// The index of the first selector that records the event, if any does.
+    pub fn records(&self, e: &Facts<'_>) -> Option<usize> {
+        match self {
+            Selectors::Basic(list) => list.iter().position(|s| s.records(e)),
+            Selectors::Advanced(list) => list.iter().position(|s| s.records(e)),
+        }
+    }
+}
+
+impl ReadWrite {
+    fn admits(self, read_only: Option<bool>) -> bool {
+        match self {
+            ReadWrite::All => true,
+            ReadWrite::ReadOnly => read_only == Some(true),
+            ReadWrite::WriteOnly => read_only == Some(false),
+        }
+    }
+}
+
+/// Whether a data resource value of `kind` covers the resource `arn`.
+fn covers(kind: &str, value: &str, arn: &str) -> bool {
+    if kind == "AWS::S3::Object" {
+        return arn.starts_with(value);
+    }
+    // `arn:aws:lambda`, `arn:aws:dynamodb`: every resource of the service.
+    let every = value.split(':').count() == 3;
+    if every {
+        return arn.starts_with(&format!("{value}:"));
+    }
+    arn == value
+}
+
+impl Basic {
+    fn records(&self, e: &Facts<'_>) -> bool {
+        if !self.read_write.admits(e.read_only) {
+            return false;
+        }
+        match e.category {
+            "Management" => self.management && !self.exclude_sources.iter().any(|s| s == e.source),
+            "Data" => self.data.iter().any(|(kind, values)| {
+                e.resources
+                    .iter()
+                    .any(|(t, arn)| t == kind && values.iter().any(|v| covers(kind, v, arn)))
+            }),
+            _ => false,
+        }
+    }
+}
+
+impl Field {
+    fn holds(&self, value: Option<&str>) -> bool {
+        let v = value.unwrap_or("");
+        (self.equals.is_empty() || self.equals.iter().any(|x| x == v))
+            && (self.starts_with.is_empty()
+                || self.starts_with.iter().any(|x| v.starts_with(x.as_str())))
+            && (self.ends_with.is_empty() || self.ends_with.iter().any(|x| v.ends_with(x.as_str())))
+            && !self.not_equals.iter().any(|x| x == v)
+            && !self
+                .not_starts_with
+                .iter()
+                .any(|x| v.starts_with(x.as_str()))
+            && !self.not_ends_with.iter().any(|x| v.ends_with(x.as_str()))
+    }
+
+    fn is_resource(&self) -> bool {
+        self.field == "resources.type" || self.field == "resources.ARN"
+    }
+}
+
+fn flag(b: Option<bool>) -> Option<&'static str> {
+    b.map(|b| if b { "true" } else { "false" })
+}
+
+impl Advanced {
+    fn records(&self, e: &Facts<'_>) -> bool {
+        let plain = self.fields.iter().filter(|f| !f.is_resource()).all(|f| {
+            let value = match f.field.as_str() {
+                "eventCategory" => Some(e.category),
+                "eventSource" => Some(e.source),
+                "eventName" => Some(e.name),
+                "readOnly" => flag(e.read_only),
+                "eventType" => e.event_type,
+                "sessionCredentialFromConsole" => flag(e.from_console),
+                "userIdentity.arn" => e.user_arn,
+                "errorCode" => e.error_code,
+                "vpcEndpointId" => e.vpc_endpoint_id,
+                // A field this evaluator does not know: it cannot say the event is
+                // recorded.
+                _ => return false,
+            };
+            f.holds(value)
+        });
+        if !plain {
+            return false;
+        }
+        let on_resources: Vec<&Field> = self.fields.iter().filter(|f| f.is_resource()).collect();
+        on_resources.is_empty()
+            || e.resources.iter().any(|(t, arn)| {
+                on_resources
+                    .iter()
+                    .all(|f| f.holds(Some(if f.field == "resources.type" { t } else { arn })))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn management(source: &'static str, name: &'static str, read_only: bool) -> Facts<'static> {
+        Facts {
+            category: "Management",
+            source,
+            name,
+            read_only: Some(read_only),
+            ..Facts::default()
+        }
+    }
+
+    fn s3_get(arn: &'static str) -> Facts<'static> {
+        Facts {
+            category: "Data",
+            source: "s3.amazonaws.com",
+            name: "GetObject",
+            read_only: Some(true),
+            resources: vec![("AWS::S3::Object", arn)],
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn no_selectors_record_management_events_only() {
+        let s = Selectors::of_config(&json!({}));
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "CreateUser", false)),
+            Some(0)
+        );
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::b/k")), None);
+    }
+
+    #[test]
+    fn basic_read_write_exclusions_and_data_resources() {
+        let s = Selectors::of_config(&json!({"event_selectors": [
+            {"read_write": "WriteOnly", "management_events": true,
+             "exclude_management_sources": ["kms.amazonaws.com"], "data_resources": []},
+            {"read_write": "All", "management_events": false, "data_resources": [
+                {"type": "AWS::S3::Object", "values": ["arn:aws:s3:::prod-data/"]},
+                {"type": "AWS::Lambda::Function", "values": ["arn:aws:lambda"]}]}
+        ]}));
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "CreateUser", false)),
+            Some(0)
+        );
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "ListUsers", true)),
+            None
+        );
+        assert_eq!(
+            s.records(&management(
+                "kms.amazonaws.com",
+                "ScheduleKeyDeletion",
+                false
+            )),
+            None
+        );
+        assert_eq!(
+            s.records(&s3_get("arn:aws:s3:::prod-data/a/b.csv")),
+            Some(1)
+        );
+        // A bucket whose name only starts like the one listed is another bucket.
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::prod-data-old/a")), None);
+        let invoke = Facts {
+            category: "Data",
+            source: "lambda.amazonaws.com",
+            name: "Invoke",
+            read_only: Some(false),
+            resources: vec![(
+                "AWS::Lambda::Function",
+                "arn:aws:lambda:us-east-1:1:function:f",
+            )],
+            ..Facts::default()
+        };
+        assert_eq!(s.records(&invoke), Some(1));
+    }
+
+    #[test]
+    fn every_s3_bucket_and_exact_function_arns() {
+        let s = Selectors::of_config(&json!({"event_selectors": [
+            {"management_events": false, "data_resources": [
+                {"type": "AWS::S3::Object", "values": ["arn:aws:s3"]},
+                {"type": "AWS::Lambda::Function", "values": ["arn:aws:lambda:us-east-1:1:function:f"]}]}
+        ]}));
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::any/k")), Some(0));
+        let other = Facts {
+            category: "Data",
+            resources: vec![(
+                "AWS::Lambda::Function",
+                "arn:aws:lambda:us-east-1:1:function:f2",
+            )],
+            ..Facts::default()
+        };
+        assert_eq!(s.records(&other), None);
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "CreateUser", false)),
+            None
+        );
+    }
+
+    #[test]
+    fn advanced_operators_and_resources_held_together() {
+        let s = Selectors::of_config(&json!({"advanced_event_selectors": [
+            {"name": "writes but not KMS", "fields": [
+                {"field": "eventCategory", "equals": ["Management"]},
+                {"field": "readOnly", "equals": ["false"]},
+                {"field": "eventSource", "not_equals": ["kms.amazonaws.com"]}]},
+            {"name": "prod reads", "fields": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "resources.ARN", "starts_with": ["arn:aws:s3:::prod-data/"]},
+                {"field": "eventName", "equals": ["GetObject", "PutObject"]}]},
+            {"name": "denied network calls", "fields": [
+                {"field": "eventCategory", "equals": ["NetworkActivity"]},
+                {"field": "errorCode", "equals": ["VpceAccessDenied"]}]}
+        ], "event_selectors": [{"read_write": "All"}]}));
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "CreateUser", false)),
+            Some(0)
+        );
+        assert_eq!(
+            s.records(&management("iam.amazonaws.com", "ListUsers", true)),
+            None
+        );
+        assert_eq!(
+            s.records(&management("kms.amazonaws.com", "Decrypt", false)),
+            None
+        );
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::prod-data/x")), Some(1));
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::dev-data/x")), None);
+        let mut delete = s3_get("arn:aws:s3:::prod-data/x");
+        delete.name = "DeleteObject";
+        assert_eq!(s.records(&delete), None);
+        // The type and the ARN must hold for one same resource.
+        let split = Facts {
+            category: "Data",
+            name: "GetObject",
+            resources: vec![
+                ("AWS::S3::Bucket", "arn:aws:s3:::prod-data/"),
+                ("AWS::S3::Object", "arn:aws:s3:::dev-data/x"),
+            ],
+            ..Facts::default()
+        };
+        assert_eq!(s.records(&split), None);
+        let denied = Facts {
+            category: "NetworkActivity",
+            source: "s3.amazonaws.com",
+            error_code: Some("VpceAccessDenied"),
+            vpc_endpoint_id: Some("vpce-1"),
+            ..Facts::default()
+        };
+        assert_eq!(s.records(&denied), Some(2));
+        let allowed = Facts {
+            error_code: None,
+            ..denied
+        };
+        assert_eq!(s.records(&allowed), None);
+    }
+
+    #[test]
+    fn negative_operators_and_unknown_fields() {
+        let s = Selectors::of_config(&json!({"advanced_event_selectors": [
+            {"fields": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.ARN", "not_starts_with": ["arn:aws:s3:::logs/"],
+                 "not_ends_with": [".tmp"]}]},
+            {"fields": [{"field": "somethingNew", "equals": ["x"]}]}
+        ]}));
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.csv")), Some(0));
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::logs/a.csv")), None);
+        assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.tmp")), None);
+    }
+}
