@@ -265,6 +265,203 @@ impl Advanced {
     }
 }
 
+/// A service's name as people say it, from its event source.
+fn service_name(source: &str) -> String {
+    match source {
+        "kms.amazonaws.com" => "AWS KMS".into(),
+        "rdsdata.amazonaws.com" => "Amazon RDS Data API".into(),
+        "s3.amazonaws.com" => "S3".into(),
+        "lambda.amazonaws.com" => "Lambda".into(),
+        "dynamodb.amazonaws.com" => "DynamoDB".into(),
+        "ec2.amazonaws.com" => "EC2".into(),
+        "cloudtrail.amazonaws.com" => "CloudTrail".into(),
+        other => other
+            .strip_suffix(".amazonaws.com")
+            .unwrap_or(other)
+            .to_owned(),
+    }
+}
+
+/// A resource type's service and what its resources are called: `("S3", "buckets")`.
+fn type_name(kind: &str) -> (String, String) {
+    match kind {
+        "AWS::S3::Object" => ("S3".into(), "buckets".into()),
+        "AWS::Lambda::Function" => ("Lambda".into(), "functions".into()),
+        "AWS::DynamoDB::Table" => ("DynamoDB".into(), "tables".into()),
+        other => {
+            let mut parts = other.split("::").skip(1);
+            let service = parts.next().unwrap_or(other).to_owned();
+            let what = parts
+                .next()
+                .map_or("resources".to_owned(), |r| format!("{r}s"));
+            (service, what)
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+impl ReadWrite {
+    fn phrase(self) -> &'static str {
+        match self {
+            ReadWrite::All => "read and write",
+            ReadWrite::ReadOnly => "read only",
+            ReadWrite::WriteOnly => "write only",
+        }
+    }
+}
+
+impl Selectors {
+    /// What each selector records, in a sentence: "All management events, read and
+    /// write, except AWS KMS", "S3 data events: GetObject and PutObject on
+    /// arn:aws:s3:::prod-data/ only", "Network activity: VPC endpoints for S3, denied
+    /// calls only".
+    pub fn sentences(&self) -> Vec<String> {
+        match self {
+            Selectors::Basic(list) => list.iter().flat_map(Basic::sentences).collect(),
+            Selectors::Advanced(list) => list.iter().map(Advanced::sentence).collect(),
+        }
+    }
+}
+
+impl Basic {
+    fn sentences(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.management {
+            let mut s = format!("All management events, {}", self.read_write.phrase());
+            if !self.exclude_sources.is_empty() {
+                let names: Vec<String> = self
+                    .exclude_sources
+                    .iter()
+                    .map(|x| service_name(x))
+                    .collect();
+                s.push_str(&format!(", except {}", and_list(&names)));
+            }
+            out.push(s);
+        }
+        for (kind, values) in &self.data {
+            let (service, what) = type_name(kind);
+            let every = values
+                .iter()
+                .any(|v| v.split(':').count() == 3 || v == "arn:aws:s3:::");
+            let on = if every {
+                format!(": all {what}")
+            } else {
+                format!(" on {} only", and_list(values))
+            };
+            let rw = match self.read_write {
+                ReadWrite::All => String::new(),
+                rw => format!(", {}", rw.phrase()),
+            };
+            out.push(format!("{service} data events{on}{rw}"));
+        }
+        if out.is_empty() {
+            out.push("Nothing".into());
+        }
+        out
+    }
+}
+
+impl Advanced {
+    fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.field == name)
+    }
+
+    fn sentence(&self) -> String {
+        let category = self
+            .field("eventCategory")
+            .and_then(|f| f.equals.first())
+            .map_or("", String::as_str);
+        let types: Vec<&str> = self
+            .field("resources.type")
+            .map(|f| f.equals.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let sources = self.field("eventSource");
+        let mut head = match category {
+            "Management" => "Management events".to_owned(),
+            "Data" => match types.as_slice() {
+                [one] => format!("{} data events", type_name(one).0),
+                _ => "Data events".to_owned(),
+            },
+            "NetworkActivity" => "Network activity".to_owned(),
+            "" => "Events".to_owned(),
+            other => format!("{other} events"),
+        };
+        let mut parts: Vec<String> = Vec::new();
+        // What the selector narrows, in the order people read it.
+        let names = self.field("eventName");
+        let arns = self.field("resources.ARN");
+        let mut what = String::new();
+        if let Some(n) = names.filter(|n| !n.equals.is_empty()) {
+            what.push_str(&and_list(&n.equals));
+        }
+        if let Some(a) = arns {
+            let on: Vec<String> = a.equals.iter().chain(&a.starts_with).cloned().collect();
+            if !on.is_empty() {
+                if what.is_empty() {
+                    what.push_str("all");
+                }
+                what.push_str(&format!(" on {} only", and_list(&on)));
+            }
+            if !a.not_starts_with.is_empty() || !a.not_equals.is_empty() {
+                let off: Vec<String> = a
+                    .not_equals
+                    .iter()
+                    .chain(&a.not_starts_with)
+                    .cloned()
+                    .collect();
+                what.push_str(&format!(" except on {}", and_list(&off)));
+            }
+        }
+        if category == "NetworkActivity"
+            && let Some(s) = sources.filter(|s| !s.equals.is_empty())
+        {
+            let names: Vec<String> = s.equals.iter().map(|x| service_name(x)).collect();
+            parts.push(format!("VPC endpoints for {}", and_list(&names)));
+        }
+        if !what.is_empty() {
+            parts.push(what.trim().to_owned());
+        }
+        match self
+            .field("readOnly")
+            .and_then(|f| f.equals.first())
+            .map(String::as_str)
+        {
+            Some("true") => parts.push("read only".into()),
+            Some("false") => parts.push("write only".into()),
+            _ if category == "Management" => parts.push("read and write".into()),
+            _ => {}
+        }
+        if let Some(s) = sources.filter(|s| !s.not_equals.is_empty()) {
+            let names: Vec<String> = s.not_equals.iter().map(|x| service_name(x)).collect();
+            parts.push(format!("except {}", and_list(&names)));
+        }
+        if let Some(n) = names.filter(|n| !n.not_equals.is_empty()) {
+            parts.push(format!("except {}", and_list(&n.not_equals)));
+        }
+        if let Some(e) = self.field("errorCode")
+            && e.equals.iter().any(|c| c == "VpceAccessDenied")
+        {
+            parts.push("denied calls only".into());
+        }
+        if category == "Management" && !parts.is_empty() {
+            head = format!("All {}", head.to_lowercase());
+            return format!("{head}, {}", parts.join(", "));
+        }
+        if parts.is_empty() {
+            return head;
+        }
+        format!("{head}: {}", parts.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +637,51 @@ mod tests {
         assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.csv")), Some(0));
         assert_eq!(s.records(&s3_get("arn:aws:s3:::logs/a.csv")), None);
         assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.tmp")), None);
+    }
+
+    #[test]
+    fn selectors_read_as_sentences() {
+        let basic = Selectors::of_config(&json!({"event_selectors": [
+            {"read_write": "All", "management_events": true,
+             "exclude_management_sources": ["kms.amazonaws.com", "rdsdata.amazonaws.com"],
+             "data_resources": [
+                {"type": "AWS::Lambda::Function", "values": ["arn:aws:lambda"]},
+                {"type": "AWS::S3::Object", "values": ["arn:aws:s3:::prod-data/"]}]}
+        ]}));
+        assert_eq!(
+            basic.sentences(),
+            [
+                "All management events, read and write, except AWS KMS and Amazon RDS Data API",
+                "Lambda data events: all functions",
+                "S3 data events on arn:aws:s3:::prod-data/ only",
+            ]
+        );
+        let advanced = Selectors::of_config(&json!({"advanced_event_selectors": [
+            {"fields": [
+                {"field": "eventCategory", "equals": ["Management"]},
+                {"field": "eventSource", "not_equals": ["kms.amazonaws.com"]}]},
+            {"fields": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+                {"field": "eventName", "equals": ["GetObject", "PutObject"]},
+                {"field": "resources.ARN", "starts_with": ["arn:aws:s3:::prod-data/"]}]},
+            {"fields": [
+                {"field": "eventCategory", "equals": ["NetworkActivity"]},
+                {"field": "eventSource", "equals": ["s3.amazonaws.com"]},
+                {"field": "errorCode", "equals": ["VpceAccessDenied"]}]},
+            {"fields": [
+                {"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::DynamoDB::Table"]},
+                {"field": "readOnly", "equals": ["false"]}]}
+        ]}));
+        assert_eq!(
+            advanced.sentences(),
+            [
+                "All management events, read and write, except AWS KMS",
+                "S3 data events: GetObject and PutObject on arn:aws:s3:::prod-data/ only",
+                "Network activity: VPC endpoints for S3, denied calls only",
+                "DynamoDB data events: write only",
+            ]
+        );
     }
 }
