@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod components;
+pub mod costs;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod db;
