@@ -4,8 +4,10 @@
 //! from the public US East list. Groundwork for the costs screen.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-/// Prices in US dollars per 100,000 events delivered.
+/// Prices in US dollars: per 100,000 events delivered or analysed, per GB for what lands
+/// outside CloudTrail's bill.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Prices {
     /// Each copy of management events after the first (`PaidEventsRecorded`).
@@ -14,6 +16,14 @@ pub struct Prices {
     pub data: f64,
     /// Network activity events, every copy (`NetworkEventsRecorded`).
     pub network: f64,
+    /// Insights on management events, per type, per 100,000 analysed (`InsightsEvents`).
+    pub insights_management: f64,
+    /// Insights on data events, per type, per 100,000 analysed (`DataInsightsEvents`).
+    pub insights_data: f64,
+    /// S3 Standard storage, per GB-month (outside the CloudTrail bill).
+    pub s3_gb_month: f64,
+    /// CloudWatch Logs ingestion, per GB (outside the CloudTrail bill).
+    pub cloudwatch_gb: f64,
 }
 
 impl Default for Prices {
@@ -22,6 +32,10 @@ impl Default for Prices {
             management_copy: 2.00,
             data: 0.10,
             network: 0.10,
+            insights_management: 0.35,
+            insights_data: 0.03,
+            s3_gb_month: 0.023,
+            cloudwatch_gb: 0.50,
         }
     }
 }
@@ -34,20 +48,94 @@ pub enum Kind {
     ManagementPaid,
     Data,
     Network,
+    Insights,
+    /// The trail bucket's storage of what was delivered (not billed by CloudTrail).
+    S3Storage,
+    /// CloudWatch Logs ingestion of what a trail sends there (not billed by CloudTrail).
+    CloudwatchLogs,
 }
 
-/// Events of one category one trail delivered for one account and Region (`trail`
-/// `None`: events no trail delivered, priced as if one had).
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::ManagementFree,
+        Kind::ManagementPaid,
+        Kind::Data,
+        Kind::Network,
+        Kind::Insights,
+        Kind::S3Storage,
+        Kind::CloudwatchLogs,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ManagementFree => "management_free",
+            Kind::ManagementPaid => "management_paid",
+            Kind::Data => "data",
+            Kind::Network => "network",
+            Kind::Insights => "insights",
+            Kind::S3Storage => "s3_storage",
+            Kind::CloudwatchLogs => "cloudwatch_logs",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ManagementFree => "Management events, first copy (free)",
+            Kind::ManagementPaid => "Management events, further copies",
+            Kind::Data => "Data events",
+            Kind::Network => "Network activity events",
+            Kind::Insights => "Insights (events analysed)",
+            Kind::S3Storage => "S3 storage of the logs (outside CloudTrail)",
+            Kind::CloudwatchLogs => "CloudWatch Logs ingestion (outside CloudTrail)",
+        }
+    }
+
+    /// The Cost Explorer usage type the charge appears under (after the Region code).
+    pub fn usage_type(self) -> &'static str {
+        match self {
+            Kind::ManagementFree => "FreeEventsRecorded",
+            Kind::ManagementPaid => "PaidEventsRecorded",
+            Kind::Data => "DataEventsRecorded",
+            Kind::Network => "NetworkEventsRecorded",
+            Kind::Insights => "InsightsEvents / DataInsightsEvents",
+            Kind::S3Storage => "TimedStorage-ByteHrs (Amazon S3)",
+            Kind::CloudwatchLogs => "DataProcessing-Bytes (CloudWatch)",
+        }
+    }
+
+    /// Whether CloudTrail itself bills it.
+    pub fn cloudtrail(self) -> bool {
+        !matches!(self, Kind::S3Storage | Kind::CloudwatchLogs)
+    }
+}
+
+/// What one origin delivered for one account, Region, kind and read/write (a row of the
+/// delivery counts), with the trail it was attributed to (`None`: no trail delivered it,
+/// as with LookupEvents and imported files).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     pub account: String,
     pub region: String,
     pub trail: Option<String>,
-    /// `Management`, `Data` or `NetworkActivity`.
+    /// `Management`, `Data`, `NetworkActivity`, `Insight`, ... or `file` (bytes of the
+    /// delivery files).
     pub category: String,
+    /// 1 read-only, 0 write, -1 not said.
+    pub read_only: i64,
     /// For data events: `AWS::S3::Object`, `AWS::Lambda::Function`, ...
     pub resource_type: Option<String>,
     pub events: u64,
+    /// Bytes of the records as delivered (for `file`: of the compressed files).
+    pub bytes: u64,
+}
+
+/// What of a trail's settings changes its bill.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Billing {
+    pub trail: String,
+    /// `(Insights type, event categories)`; no category means management events.
+    pub insights: Vec<(String, Vec<String>)>,
+    pub cloudwatch: bool,
 }
 
 /// One priced line.
@@ -58,6 +146,10 @@ pub struct Line {
     pub trail: Option<String>,
     pub kind: Kind,
     pub resource_type: Option<String>,
+    /// For Insights: the type and what it analyses.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+    /// Events recorded or analysed; for storage and CloudWatch Logs, the bytes.
     pub events: u64,
     pub usd: f64,
 }
@@ -66,57 +158,359 @@ fn per_100k(events: u64, price: f64) -> f64 {
     events as f64 * price / 100_000.0
 }
 
-/// Prices what was delivered. In each account and Region, the trail that delivered the
-/// most management events gets the free copy (ties: the smaller ARN); every other
-/// trail's management events are paid copies. The bill does not say which copy is the
-/// first: this choice makes "what would removing this trail save" read true.
-pub fn price(delivered: &[Delivered], prices: &Prices) -> Vec<Line> {
-    use std::collections::BTreeMap;
-    // The free copy of each account and Region.
-    let mut best: BTreeMap<(&str, &str), (u64, Option<&str>)> = BTreeMap::new();
+const GB: f64 = 1_073_741_824.0;
+
+/// The trail that gets the free copy of management events in each account and Region:
+/// the one that delivered the most (ties: the smaller ARN). The bill does not say which
+/// copy is the first; this choice makes "what would removing this trail save" read
+/// true. Events no trail delivered never take it.
+pub fn free_copies(delivered: &[Delivered]) -> BTreeMap<(String, String), String> {
+    let mut sums: BTreeMap<(String, String, String), u64> = BTreeMap::new();
     for d in delivered.iter().filter(|d| d.category == "Management") {
-        let key = (d.account.as_str(), d.region.as_str());
-        let candidate = (d.events, d.trail.as_deref());
-        best.entry(key)
-            .and_modify(|b| {
-                if candidate.0 > b.0 || (candidate.0 == b.0 && candidate.1 < b.1) {
-                    *b = candidate;
-                }
-            })
-            .or_insert(candidate);
+        if let Some(t) = &d.trail {
+            *sums
+                .entry((d.account.clone(), d.region.clone(), t.clone()))
+                .or_default() += d.events;
+        }
     }
-    delivered
-        .iter()
-        .filter_map(|d| {
-            let (kind, usd) = match d.category.as_str() {
-                "Management" => {
-                    let free = best
-                        .get(&(d.account.as_str(), d.region.as_str()))
-                        .is_some_and(|b| b.1 == d.trail.as_deref());
-                    if free {
-                        (Kind::ManagementFree, 0.0)
-                    } else {
-                        (
-                            Kind::ManagementPaid,
-                            per_100k(d.events, prices.management_copy),
-                        )
-                    }
+    let mut best: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
+    for ((account, region, trail), n) in sums {
+        let e = best.entry((account, region)).or_insert((n, trail.clone()));
+        if n > e.0 {
+            *e = (n, trail);
+        }
+    }
+    best.into_iter().map(|(k, (_, t))| (k, t)).collect()
+}
+
+/// Prices what was delivered, in lines merged by account, Region, trail, kind and type.
+/// Management events no trail delivered are priced as a first copy would be (free) when
+/// no trail delivered any there, else as a further copy.
+pub fn price(delivered: &[Delivered], billing: &[Billing], prices: &Prices) -> Vec<Line> {
+    price_with(delivered, &free_copies(delivered), billing, prices)
+}
+
+/// [`price`] with the free copies chosen beforehand (over a whole month, so that each
+/// day of it is priced alike).
+pub fn price_with(
+    delivered: &[Delivered],
+    free: &BTreeMap<(String, String), String>,
+    billing: &[Billing],
+    prices: &Prices,
+) -> Vec<Line> {
+    type Key = (String, String, Option<String>, Kind, Option<String>, Option<String>);
+    let mut lines: BTreeMap<Key, (u64, f64)> = BTreeMap::new();
+    let mut add = |d: &Delivered, kind: Kind, rt: Option<String>, detail: Option<String>, n: u64, usd: f64| {
+        let e = lines
+            .entry((d.account.clone(), d.region.clone(), d.trail.clone(), kind, rt, detail))
+            .or_default();
+        e.0 += n;
+        e.1 += usd;
+    };
+    for d in delivered {
+        let bill = d
+            .trail
+            .as_ref()
+            .and_then(|t| billing.iter().find(|b| &b.trail == t));
+        match d.category.as_str() {
+            "Management" => {
+                let first = free.get(&(d.account.clone(), d.region.clone()));
+                let is_free = match (&d.trail, first) {
+                    (Some(t), Some(f)) => t == f,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if is_free {
+                    add(d, Kind::ManagementFree, None, None, d.events, 0.0);
+                } else {
+                    add(d, Kind::ManagementPaid, None, None, d.events, per_100k(d.events, prices.management_copy));
                 }
-                "Data" => (Kind::Data, per_100k(d.events, prices.data)),
-                "NetworkActivity" => (Kind::Network, per_100k(d.events, prices.network)),
-                _ => return None,
+            }
+            "Data" => add(d, Kind::Data, d.resource_type.clone(), None, d.events, per_100k(d.events, prices.data)),
+            "NetworkActivity" => add(d, Kind::Network, None, None, d.events, per_100k(d.events, prices.network)),
+            "file" => {
+                add(d, Kind::S3Storage, None, None, d.bytes, d.bytes as f64 / GB * prices.s3_gb_month);
+                continue;
+            }
+            _ => continue,
+        }
+        let Some(bill) = bill else { continue };
+        if bill.cloudwatch {
+            add(d, Kind::CloudwatchLogs, None, None, d.bytes, d.bytes as f64 / GB * prices.cloudwatch_gb);
+        }
+        for (insight, categories) in &bill.insights {
+            let on_data = categories.iter().any(|c| c == "Data");
+            let on_management = categories.is_empty() || categories.iter().any(|c| c == "Management");
+            let (price, what) = match d.category.as_str() {
+                "Management" if on_management => (prices.insights_management, "management"),
+                "Data" if on_data => (prices.insights_data, "data"),
+                _ => continue,
             };
-            Some(Line {
-                account: d.account.clone(),
-                region: d.region.clone(),
-                trail: d.trail.clone(),
-                kind,
-                resource_type: d.resource_type.clone(),
-                events: d.events,
-                usd,
-            })
+            // The call-rate type analyses write management events; the error-rate type
+            // every call. On data events each type analyses every event.
+            if what == "management" && insight == "ApiCallRateInsight" && d.read_only == 1 {
+                continue;
+            }
+            add(
+                d,
+                Kind::Insights,
+                None,
+                Some(format!("{insight} on {what} events")),
+                d.events,
+                per_100k(d.events, price),
+            );
+        }
+    }
+    lines
+        .into_iter()
+        .map(|((account, region, trail, kind, resource_type, detail), (events, usd))| Line {
+            account,
+            region,
+            trail,
+            kind,
+            resource_type,
+            detail,
+            events,
+            usd,
         })
         .collect()
+}
+
+/// One day's CloudTrail charges by kind, for the stacked chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayCost {
+    pub day_ms: i64,
+    /// `(kind, usd)` for the CloudTrail kinds with a charge that day.
+    pub usd: Vec<(Kind, f64)>,
+}
+
+/// A month's estimate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub currency: String,
+    /// CloudTrail's charges for what the trails delivered (the first five kinds; events
+    /// no trail delivered are left out: see `untrailed_usd`).
+    pub total_usd: f64,
+    /// For the month under way: the total at the rate seen so far, to the month's end.
+    pub projected_usd: Option<f64>,
+    /// Events no trail delivered (LookupEvents, imports), as if a trail had recorded them.
+    pub untrailed_usd: f64,
+    /// S3 storage and CloudWatch Logs ingestion (outside the CloudTrail bill).
+    pub outside_usd: f64,
+    pub lines: Vec<Line>,
+    pub days: Vec<DayCost>,
+    /// Months with deliveries, newest first.
+    pub months: Vec<String>,
+    /// Trail ARN → name, for the lines' labels.
+    pub trail_names: Vec<(String, String)>,
+    pub prices: Prices,
+    /// The share of the month gone (1 for a past month).
+    pub elapsed: f64,
+}
+
+impl Report {
+    /// The CloudTrail charges of one trail.
+    pub fn trail_usd(&self, arn: &str) -> f64 {
+        self.lines
+            .iter()
+            .filter(|l| l.kind.cloudtrail() && l.trail.as_deref() == Some(arn))
+            .map(|l| l.usd)
+            .sum()
+    }
+
+    /// The name of a line's trail, as people know it.
+    pub fn trail_label(&self, trail: Option<&str>) -> String {
+        match trail {
+            None => "no trail (LookupEvents, imports)".into(),
+            Some(t) => self
+                .trail_names
+                .iter()
+                .find(|(a, _)| a == t)
+                .map_or_else(|| t.to_owned(), |(_, n)| n.clone()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("not a month (YYYY-MM): {0}")]
+    Month(String),
+    #[cfg(feature = "ssr")]
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The first day of `month` (`YYYY-MM`) and of the month after, as day numbers.
+pub fn month_days(month: &str) -> Option<(i64, i64)> {
+    let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    let next = first.checked_add_months(chrono::Months::new(1))?;
+    let day = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis().div_euclid(DAY_MS))
+    };
+    Some((day(first)?, day(next)?))
+}
+
+/// The month `now_ms` falls in.
+pub fn month_of(now_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(now_ms)
+        .map(|t| t.format("%Y-%m").to_string())
+        .unwrap_or_default()
+}
+
+/// What of a trail's settings the bill depends on, from its inventory.
+pub fn billing_of(t: &crate::trails::Trail) -> Billing {
+    let c: serde_json::Value = serde_json::from_str(&t.config_json).unwrap_or_default();
+    let insights = c["insight_selectors"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|i| {
+                    let kind = i["type"].as_str()?.to_owned();
+                    let cats = i["categories"]
+                        .as_array()
+                        .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default();
+                    Some((kind, cats))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Billing {
+        trail: t.arn.clone(),
+        insights,
+        cloudwatch: t.cloudwatch_log_group.is_some(),
+    }
+}
+
+/// The trail each `(origin, prefix)` of the delivery counts belongs to: the trail whose
+/// bucket and key prefix they came from; for a bucket no known trail writes to, its
+/// location (`s3://bucket/prefix`), still billed; `None` when no trail delivered them.
+pub fn attribute(
+    trails: &[crate::trails::Trail],
+    origin: &str,
+    prefix: &str,
+) -> Option<String> {
+    if let Some(t) = trails.iter().find(|t| {
+        !t.gone && t.delivers_to().is_some_and(|(o, p)| o == origin && p == prefix)
+    }) {
+        return Some(t.arn.clone());
+    }
+    if let Some(t) = trails
+        .iter()
+        .find(|t| t.delivers_to().is_some_and(|(o, p)| o == origin && p == prefix))
+    {
+        return Some(t.arn.clone());
+    }
+    origin.starts_with("s3://").then(|| {
+        if prefix.is_empty() {
+            origin.to_owned()
+        } else {
+            format!("{origin}/{prefix}")
+        }
+    })
+}
+
+/// The rows as priced: one [`Delivered`] per row, with its day.
+#[cfg(feature = "ssr")]
+pub fn delivered_of(
+    trails: &[crate::trails::Trail],
+    rows: &[crate::db::deliveries::DayRow],
+) -> Vec<(i64, Delivered)> {
+    let mut seen: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+    rows.iter()
+        .map(|r| {
+            let trail = seen
+                .entry((r.origin.clone(), r.prefix.clone()))
+                .or_insert_with(|| attribute(trails, &r.origin, &r.prefix))
+                .clone();
+            (
+                r.day,
+                Delivered {
+                    account: r.account.clone(),
+                    region: r.region.clone(),
+                    trail,
+                    category: r.kind.clone(),
+                    read_only: r.read_only,
+                    resource_type: (!r.resource_type.is_empty()).then(|| r.resource_type.clone()),
+                    events: r.events.max(0) as u64,
+                    bytes: r.bytes.max(0) as u64,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The estimate of `month` (`None`: the month of `now_ms`).
+#[cfg(feature = "ssr")]
+pub async fn report(
+    pool: &sqlx::SqlitePool,
+    trails: &[crate::trails::Trail],
+    month: Option<&str>,
+    now_ms: i64,
+    prices: &Prices,
+) -> Result<Report, ReportError> {
+    let month = month
+        .filter(|m| !m.is_empty())
+        .map_or_else(|| month_of(now_ms), str::to_owned);
+    let (from, to) = month_days(&month).ok_or_else(|| ReportError::Month(crate::fmt::clip(&month, 20)))?;
+    let rows = crate::db::deliveries::days(pool, from, to).await?;
+    let dated = delivered_of(trails, &rows);
+    let all: Vec<Delivered> = dated.iter().map(|(_, d)| d.clone()).collect();
+    let free = free_copies(&all);
+    let billing: Vec<Billing> = trails.iter().map(billing_of).collect();
+    let lines = price_with(&all, &free, &billing, prices);
+    let mut by_day: BTreeMap<i64, Vec<Delivered>> = BTreeMap::new();
+    for (day, d) in dated {
+        if d.trail.is_some() {
+            by_day.entry(day).or_default().push(d);
+        }
+    }
+    let days = by_day
+        .into_iter()
+        .map(|(day, ds)| {
+            let mut usd: BTreeMap<Kind, f64> = BTreeMap::new();
+            for l in price_with(&ds, &free, &billing, prices) {
+                if l.kind.cloudtrail() && l.usd > 0.0 {
+                    *usd.entry(l.kind).or_default() += l.usd;
+                }
+            }
+            DayCost {
+                day_ms: day * DAY_MS,
+                usd: usd.into_iter().collect(),
+            }
+        })
+        .collect();
+    let sum = |f: &dyn Fn(&Line) -> bool| lines.iter().filter(|l| f(l)).map(|l| l.usd).sum::<f64>();
+    let total_usd = sum(&|l| l.kind.cloudtrail() && l.trail.is_some());
+    let untrailed_usd = sum(&|l| l.kind.cloudtrail() && l.trail.is_none());
+    let outside_usd = sum(&|l| !l.kind.cloudtrail());
+    let (start_ms, end_ms) = (from * DAY_MS, to * DAY_MS);
+    let elapsed = ((now_ms - start_ms) as f64 / (end_ms - start_ms) as f64).clamp(0.0, 1.0);
+    let projected_usd = (elapsed > 0.0 && elapsed < 1.0).then(|| total_usd / elapsed);
+    let mut months = crate::db::deliveries::months(pool).await?;
+    let current = month_of(now_ms);
+    if !months.contains(&current) {
+        months.insert(0, current);
+    }
+    Ok(Report {
+        month,
+        currency: "USD".into(),
+        total_usd,
+        projected_usd,
+        untrailed_usd,
+        outside_usd,
+        lines,
+        days,
+        months,
+        trail_names: trails.iter().map(|t| (t.arn.clone(), t.name.clone())).collect(),
+        prices: *prices,
+        elapsed,
+    })
 }
 
 #[cfg(test)]
@@ -129,8 +523,10 @@ mod tests {
             region: "us-east-1".into(),
             trail: Some(trail.into()),
             category: category.into(),
+            read_only: 1,
             resource_type: (category == "Data").then(|| "AWS::S3::Object".into()),
             events,
+            bytes: 0,
         }
     }
 
@@ -160,6 +556,7 @@ mod tests {
                     2_000_000,
                 ),
             ],
+            &[],
             &Prices::default(),
         );
         assert!((total(&lines) - 5.0).abs() < 1e-9, "{lines:?}");
@@ -184,18 +581,56 @@ mod tests {
                 d("t/big", "NetworkActivity", 200_000),
                 d("t/big", "Insight", 5),
             ],
+            &[],
             &Prices::default(),
         );
         let kinds: Vec<(Kind, u64)> = lines.iter().map(|l| (l.kind, l.events)).collect();
         assert_eq!(
             kinds,
             [
-                (Kind::ManagementPaid, 100),
-                (Kind::ManagementFree, 1_000),
                 (Kind::ManagementFree, 10),
+                (Kind::ManagementFree, 1_000),
                 (Kind::Network, 200_000),
+                (Kind::ManagementPaid, 100),
             ]
         );
         assert!((total(&lines) - (0.002 + 0.2)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn insights_analyse_per_type_and_logs_cost_by_the_gigabyte() {
+        let mut write = d("t/a", "Management", 100_000);
+        write.read_only = 0;
+        write.bytes = 1 << 30;
+        let read = d("t/a", "Management", 300_000);
+        let data = d("t/a", "Data", 1_000_000);
+        let mut file = d("t/a", "file", 1);
+        file.bytes = 2 << 30;
+        // No trail: LookupEvents, priced as a first copy where no trail records any.
+        let mut lookup = d("t/a", "Management", 50);
+        lookup.trail = None;
+        lookup.region = "ap-south-1".into();
+        let billing = [Billing {
+            trail: "t/a".into(),
+            insights: vec![
+                ("ApiCallRateInsight".into(), vec![]),
+                ("ApiErrorRateInsight".into(), vec!["Management".into(), "Data".into()]),
+            ],
+            cloudwatch: true,
+        }];
+        let lines = price(&[write, read, data, file, lookup], &billing, &Prices::default());
+        let of = |k: Kind| -> f64 { lines.iter().filter(|l| l.kind == k).map(|l| l.usd).sum() };
+        // Call rate: 100k writes; error rate: 400k management events and 1M data events.
+        assert!((of(Kind::Insights) - (0.35 + 4.0 * 0.35 + 10.0 * 0.03)).abs() < 1e-9, "{lines:?}");
+        assert!((of(Kind::CloudwatchLogs) - 0.5).abs() < 1e-9);
+        assert!((of(Kind::S3Storage) - 0.046).abs() < 1e-9);
+        assert!((of(Kind::Data) - 1.0).abs() < 1e-9);
+        assert_eq!(of(Kind::ManagementPaid), 0.0);
+        let free: Vec<(Option<&str>, u64)> = lines
+            .iter()
+            .filter(|l| l.kind == Kind::ManagementFree)
+            .map(|l| (l.trail.as_deref(), l.events))
+            .collect();
+        assert_eq!(free, [(None, 50), (Some("t/a"), 400_000)]);
     }
 }

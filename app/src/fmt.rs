@@ -64,6 +64,16 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// How long ago, roughly: `under a minute`, `12 min`, `5 h`, `3 d`.
+pub fn age(ms: i64) -> String {
+    match ms {
+        m if m < 60_000 => "under a minute".into(),
+        m if m < 2 * 3_600_000 => format!("{} min", m / 60_000),
+        m if m < 2 * 86_400_000 => format!("{} h", m / 3_600_000),
+        m => format!("{} d", m / 86_400_000),
+    }
+}
+
 /// At most `max` characters of `s`, with an ellipsis when cut: for headings, where the
 /// whole (possibly hostile, possibly huge) value is shown elsewhere on the page.
 pub fn clip(s: &str, max: usize) -> String {
@@ -125,7 +135,7 @@ mod title_tests {
 
 /// Characters escaped in a path segment that holds a key or ARN (slashes stay: the
 /// routes take the rest of the path).
-const PATH_TAIL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+pub const PATH_TAIL: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

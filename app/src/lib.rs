@@ -13,6 +13,7 @@ pub mod pages;
 pub mod query;
 pub mod schema;
 pub mod selectors;
+pub mod trails;
 #[cfg(feature = "ssr")]
 pub mod search;
 
@@ -84,6 +85,8 @@ fn TopbarLinks() -> impl IntoView {
             <nav class="topbar__nav" aria-label="Main">
                 <a href="/">"Timeline"</a>
                 <a href="/investigations">"Investigations"</a>
+                <a href="/trails">"Trails"</a>
+                <a href="/costs">"Costs"</a>
                 {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
             </nav>
             <div class="topbar__account">
@@ -119,6 +122,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/resources/*arn") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
                     <Route path=path!("/ips/:addr") view=pages::address::AddressPage ssr=SsrMode::Async/>
                     <Route path=path!("/access-keys/:key") view=pages::address::AccessKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/trails") view=pages::trails::TrailsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/trails/*arn") view=pages::trails::TrailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async/>
                     <Route path=path!("/top/:field") view=pages::top::TopAllPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>

@@ -7,6 +7,7 @@
 //! - `sync`: AWS sources, their sealed secrets and clients, the sync feeds, the trail
 //!   inventory, `/metrics`;
 //! - `investigations`: saved views, pins and their history;
+//! - `trails`: the trails with their findings, and what they cost;
 //! - `demo`: generated events and the benchmark.
 //!
 //! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
@@ -20,4 +21,5 @@ pub mod demo;
 pub mod ingest;
 pub mod investigations;
 pub mod sync;
+pub mod trails;
 pub mod web;

@@ -154,3 +154,50 @@ fn selectors_text(c: &Value) -> String {
         (false, n) => format!("data events only ({n} resource types)"),
     }
 }
+
+/// The latest snapshot of every trail in every source and Region, with the source's name
+/// and how many snapshots that trail has there (changes + 1).
+pub async fn latest_everywhere(pool: &SqlitePool) -> Result<Vec<crate::trails::Seen>, sqlx::Error> {
+    type Row = (String, String, String, Option<String>, bool, String, String, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT src.name, s.region, s.trail_arn, s.home_region, s.gone, s.config, s.status,
+                s.taken_at, s.seen_at,
+                (SELECT count(*) FROM trail_snapshots
+                  WHERE source_id = s.source_id AND region = s.region AND trail_arn = s.trail_arn)
+         FROM trail_snapshots s JOIN sources src ON src.id = s.source_id
+         WHERE s.id = (
+             SELECT max(id) FROM trail_snapshots
+             WHERE source_id = s.source_id AND region = s.region AND trail_arn = s.trail_arn)
+         ORDER BY s.trail_arn, s.region",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(source, region, arn, home_region, gone, config, status, taken_at, seen_at, n)| {
+                crate::trails::Seen {
+                    source,
+                    region,
+                    arn,
+                    home_region,
+                    gone,
+                    config: serde_json::from_str(&config).unwrap_or(Value::Null),
+                    status: serde_json::from_str(&status).unwrap_or(Value::Null),
+                    taken_at,
+                    seen_at,
+                    changes: n - 1,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The organization IDs the sources name.
+pub async fn organizations(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT org_id FROM sources WHERE org_id IS NOT NULL AND org_id != '' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+}

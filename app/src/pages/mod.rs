@@ -3,6 +3,7 @@
 pub mod address;
 pub mod admin;
 pub mod auth;
+pub mod costs;
 pub mod event;
 pub mod investigations;
 pub mod not_found;
@@ -11,3 +12,4 @@ pub mod resource;
 pub mod sources;
 pub mod timeline;
 pub mod top;
+pub mod trails;

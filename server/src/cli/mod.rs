@@ -97,6 +97,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every trail of every source once, what it records, delivered and costs, and its
+    /// findings, worst first. Exit status 1 when a critical or high finding stands.
+    Trails {
+        /// Print the trails and findings as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the trails cost in a month, estimated from what each delivered.
+    Costs {
+        /// The month, YYYY-MM (default: this month).
+        #[arg(long)]
+        month: Option<String>,
+        /// Print the estimate as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate realistic demo events ending now and import them.
     Demo {
         /// Events to generate (planted incidents come on top).
@@ -165,6 +181,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             every,
             json,
         } => crate::sync::cli::sync(db, once, source, every, json).await,
+        Command::Trails { json } => crate::trails::cli::trails(db, json).await,
+        Command::Costs { month, json } => crate::trails::cli::costs(db, month, json).await,
         Command::Demo {
             events,
             days,

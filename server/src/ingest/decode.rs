@@ -11,6 +11,9 @@ use std::io::{BufReader, Read};
 pub struct Parsed {
     pub event: Event,
     pub raw_z: Vec<u8>,
+    /// The record's length in bytes, as delivered (what a copy of it weighs in a log
+    /// group or a lake).
+    pub raw_len: usize,
     /// What goes into the full-text index.
     pub text: String,
 }
@@ -175,6 +178,7 @@ pub fn decode<R: Read>(
                 Ok(raw_z) => on_piece(Piece::Event(Parsed {
                     event,
                     raw_z,
+                    raw_len: record.len(),
                     text: super::text::search_text(&record),
                 })),
                 Err(e) => {

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod decode;
+pub mod deliveries;
 pub mod dictionary;
 pub mod fixes;
 pub mod normalize;

@@ -64,6 +64,8 @@ pub struct FileReport {
     pub rejects: Vec<RecordReject>,
     pub rejected_records: u64,
     pub status: FileStatus,
+    /// What the file delivered, by day and kind (duplicates included).
+    pub deliveries: super::deliveries::Counts,
 }
 
 /// What one event adds to the summaries: its time, flags and the ids of its values.
@@ -581,6 +583,7 @@ impl Writer<'_> {
         let Parsed {
             event: e,
             raw_z,
+            raw_len,
             text,
         } = parsed;
         let account_id = self.term(TermKind::Account, Some(&e.account))?.unwrap_or(0);
@@ -613,6 +616,7 @@ impl Writer<'_> {
         let first = event_row_id(e.time_ms, hash);
         let base = first & !(span - 1);
         report.records += 1;
+        report.deliveries.add(&e, raw_len, account_id, region);
         let mut id = first;
         let mut stored = false;
         for step in 0..4096 {
@@ -834,6 +838,7 @@ impl Store {
             rejects: Vec::new(),
             rejected_records: 0,
             status: FileStatus::Imported,
+            deliveries: Default::default(),
         });
         self.files.len() - 1
     }
@@ -917,6 +922,7 @@ impl Store {
             // The file went in not at all: its events count as neither new nor present.
             f.events_new = 0;
             f.events_duplicate = 0;
+            f.deliveries.clear();
         }
         f.status = status;
         Ok(())
@@ -989,13 +995,26 @@ impl Store {
                 FileStatus::Skipped(e) => ("skipped", Some(e.as_str())),
                 FileStatus::Unreachable(_) => continue,
             };
+            let deliveries = super::deliveries::record(
+                &self.conn,
+                &super::deliveries::FileDeliveries {
+                    origin: &f.source,
+                    path: &f.job.display,
+                    date: f.job.layout.date.as_deref(),
+                    size: f.job.size,
+                    account: f.job.layout.account.as_deref(),
+                    region: f.job.layout.region.as_deref(),
+                    counts: &f.deliveries,
+                    imported: status == "imported",
+                },
+            )?;
             let file_id: i64 = self
                 .conn
                 .prepare_cached(
                     "INSERT INTO ingest_files (source, path, size, modified, sha256, kind, account, region,
                        log_date, status, records, events_new, events_duplicate, records_rejected, error,
-                       imported_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                       imported_at, deliveries)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                      ON CONFLICT (source, path) DO UPDATE SET size = excluded.size,
                        modified = excluded.modified, sha256 = excluded.sha256, kind = excluded.kind,
                        account = excluded.account, region = excluded.region,
@@ -1003,7 +1022,7 @@ impl Store {
                        records = excluded.records, events_new = excluded.events_new,
                        events_duplicate = excluded.events_duplicate,
                        records_rejected = excluded.records_rejected, error = excluded.error,
-                       imported_at = excluded.imported_at
+                       imported_at = excluded.imported_at, deliveries = excluded.deliveries
                      RETURNING id",
                 )?
                 .query_row(
@@ -1023,7 +1042,8 @@ impl Store {
                         f.events_duplicate as i64,
                         f.rejected_records as i64,
                         error,
-                        now
+                        now,
+                        deliveries
                     ],
                     |r| r.get(0),
                 )?;
@@ -1121,6 +1141,7 @@ mod tests {
         Piece::Event(Parsed {
             event: normalize(raw.as_bytes(), None).unwrap(),
             raw_z: raw.as_bytes().to_vec(),
+            raw_len: raw.len(),
             // A word of its own, to count what reached the (contentless) index.
             text: format!(
                 "indexed\n{}",
@@ -1823,5 +1844,67 @@ mod tests {
         counts.add(&c, -1);
         counts.write(&conn).unwrap();
         assert_eq!(rows(&conn), vec![0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn deliveries_count_every_copy_once_per_reading() {
+        let db = Db::new();
+        let mut store = db.store();
+        let path = |prefix: &str| {
+            format!(
+                "{prefix}/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2024/01/01/\
+                 {ACCOUNT}_CloudTrail_us-east-1_20240101T0000Z_x.json.gz"
+            )
+        };
+        let (a, b) = (path("logs/a"), path("logs/b"));
+        let delivered = |conn: &Connection| -> Vec<(String, String, i64, i64)> {
+            conn.prepare(
+                "SELECT prefix, kind, events, bytes > 0 FROM delivery_days
+                 ORDER BY prefix, kind",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        import(&mut store, &a, vec![ev("e1", 0, "alice"), ev("e2", 1, "alice")]);
+        // Another trail's copy of e1: stored once, delivered (and billed) twice.
+        let copy = import(&mut store, &b, vec![ev("e1", 0, "alice")]);
+        assert_eq!(copy.events_duplicate, 1);
+        let row = |p: &str, k: &str, n: i64| (p.to_owned(), k.to_owned(), n, 1);
+        assert_eq!(
+            delivered(&db.conn()),
+            [
+                row("logs/a", "Data", 2),
+                row("logs/a", "file", 1),
+                row("logs/b", "Data", 1),
+                row("logs/b", "file", 1)
+            ]
+        );
+        // The same file read again, grown: its counts replace the first reading's.
+        let again = |pieces| import(&mut store, &a, pieces);
+        again(vec![ev("e1", 0, "alice"), ev("e2", 1, "alice"), ev("e3", 2, "bob")]);
+        let after = delivered(&db.conn());
+        assert_eq!(after[0], row("logs/a", "Data", 3));
+        assert_eq!(after[1], row("logs/a", "file", 1));
+        // A reading that fails takes nothing back and adds nothing.
+        let f = store.begin_file("file", job(&a));
+        store.add_pieces(f, vec![ev("e4", 3, "bob")]).unwrap();
+        store
+            .finish_file(f, None, FileStatus::Rejected("truncated".into()))
+            .unwrap();
+        store.commit().unwrap();
+        assert_eq!(delivered(&db.conn()), after);
+        // Day and account come from the events; management events of old records too.
+        let day: (i64, String, String) = db
+            .conn()
+            .query_row(
+                "SELECT day, account, resource_type FROM delivery_days WHERE kind = 'Data' LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(day, (T0 / 86_400_000, ACCOUNT.into(), S3_OBJECT.into()));
     }
 }

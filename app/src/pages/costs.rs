@@ -1,0 +1,297 @@
+//! `/costs?month=YYYY-MM`: what the trails cost, estimated from what each delivered, by
+//! day, trail, account, Region and kind, with the prices used.
+
+use crate::components::error_panel::ErrorPanel;
+use crate::costs::{Kind, Report};
+use crate::fmt;
+use crate::pages::trails::trail_href;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// The estimate of `month` (empty: this month).
+#[server]
+pub async fn get_costs(month: String) -> Result<Report, ServerFnError> {
+    use crate::costs::ReportError;
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = crate::db::pool()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let trails = crate::trails::fold(
+        crate::db::trails::latest_everywhere(&pool)
+            .await
+            .map_err(crate::db::opaque)?,
+    );
+    match crate::costs::report(&pool, &trails, Some(&month), now, &Default::default()).await {
+        Ok(r) => Ok(r),
+        Err(ReportError::Month(m)) => {
+            Err(crate::error::WebError::BadRequest(format!("not a month (YYYY-MM): {m}")).into())
+        }
+        Err(e) => Err(crate::error::WebError::internal("cannot estimate the costs", e).into()),
+    }
+}
+
+fn usd(x: f64) -> String {
+    if x > 0.0 && x < 0.01 {
+        "< $0.01".into()
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+#[component]
+pub fn CostsPage() -> impl IntoView {
+    let q = use_query_map();
+    let month = Memo::new(move |_| q.read().get("month").unwrap_or_default());
+    let data = Resource::new(move || month.get(), get_costs);
+    view! {
+        <Title text="Costs"/>
+        <h1 class="page__title">"Costs"</h1>
+        <Transition fallback=|| view! { <p class="loading">"Loading costs…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(r) => view! { <CostsBody r=r/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CostsBody(r: Report) -> impl IntoView {
+    let month = r.month.clone();
+    let months = r.months.clone();
+    let projected = r.projected_usd;
+    let trailed: Vec<_> = r.lines.iter().filter(|l| l.trail.is_some()).cloned().collect();
+    let untrailed: Vec<_> = r.lines.iter().filter(|l| l.trail.is_none()).cloned().collect();
+    // Per trail, CloudTrail charges, biggest first.
+    let mut per_trail: Vec<(String, String, f64)> = Vec::new();
+    for l in trailed.iter().filter(|l| l.kind.cloudtrail()) {
+        let t = l.trail.clone().unwrap_or_default();
+        match per_trail.iter_mut().find(|(a, _, _)| *a == t) {
+            Some(e) => e.2 += l.usd,
+            None => per_trail.push((t.clone(), r.trail_label(Some(&t)), l.usd)),
+        }
+    }
+    per_trail.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let top = per_trail.first().map_or(0.0, |t| t.2).max(1e-9);
+    let mut per_kind: Vec<(Kind, u64, f64)> = Vec::new();
+    for k in Kind::ALL {
+        let ls = trailed.iter().filter(|l| l.kind == k);
+        let (n, u) = ls.fold((0u64, 0.0), |(n, u), l| (n + l.events, u + l.usd));
+        if n > 0 {
+            per_kind.push((k, n, u));
+        }
+    }
+    let label = |t: Option<&str>| r.trail_label(t);
+    let line_rows = |lines: Vec<crate::costs::Line>| {
+        lines
+            .into_iter()
+            .map(|l| {
+                let what = l.resource_type.clone().or(l.detail.clone()).unwrap_or_default();
+                let amount = if matches!(l.kind, Kind::S3Storage | Kind::CloudwatchLogs) {
+                    format!("{:.3} GB", l.events as f64 / 1_073_741_824.0)
+                } else {
+                    fmt::count(l.events as i64)
+                };
+                let trail = l.trail.clone();
+                let name = label(trail.as_deref());
+                view! {
+                    <tr data-testid="cost-line" data-kind=l.kind.as_str()>
+                        <td class="nowrap">{l.account.clone()}</td>
+                        <td class="nowrap">{l.region.clone()}</td>
+                        <td class="cell-wrap">{match trail.filter(|t| t.starts_with("arn:")) {
+                            Some(a) => view! { <a href=trail_href(&a)>{name}</a> }.into_any(),
+                            None => view! { <span>{name}</span> }.into_any(),
+                        }}</td>
+                        <td>{l.kind.label()}</td>
+                        <td class="cell-wrap">{what}</td>
+                        <td class="nowrap">{amount}</td>
+                        <td class="nowrap">{usd(l.usd)}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let trailed_rows = line_rows(trailed.clone());
+    let untrailed_rows = line_rows(untrailed.clone());
+    let has_untrailed = !untrailed.is_empty();
+    let prices = r.prices;
+    let price_rows: Vec<(&str, String, &str)> = vec![
+        ("Management events, further copies", format!("${:.2} per 100,000", prices.management_copy), "PaidEventsRecorded"),
+        ("Data events", format!("${:.2} per 100,000", prices.data), "DataEventsRecorded"),
+        ("Network activity events", format!("${:.2} per 100,000", prices.network), "NetworkEventsRecorded"),
+        ("Insights on management events, per type", format!("${:.2} per 100,000 analysed", prices.insights_management), "InsightsEvents"),
+        ("Insights on data events, per type", format!("${:.2} per 100,000 analysed", prices.insights_data), "DataInsightsEvents"),
+        ("S3 storage (outside CloudTrail)", format!("${:.3} per GB-month", prices.s3_gb_month), "TimedStorage-ByteHrs"),
+        ("CloudWatch Logs ingestion (outside CloudTrail)", format!("${:.2} per GB", prices.cloudwatch_gb), "DataProcessing-Bytes"),
+    ];
+    view! {
+        <form method="get" action="/costs" class="inline-form" data-testid="month-form">
+            <label>"Month "
+                <select name="month">
+                    {months.into_iter().map(|m| {
+                        let selected = m == month;
+                        view! { <option value=m.clone() selected=selected>{m.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            " "<button type="submit" class="button">"Show"</button>
+        </form>
+        <p class="notice">
+            "An estimate from the events each trail delivered (every copy, as the bill counts them), at the public US East prices below. Cairn stores each event once; the bill counts each trail's copy."
+        </p>
+        <div class="kpis">
+            <div class="kpi"><span class="kpi__label">{format!("CloudTrail, {}", r.month)}</span>
+                <span class="kpi__value" data-testid="cost-total">{usd(r.total_usd)}</span></div>
+            {projected.map(|p| view! {
+                <div class="kpi"><span class="kpi__label">"Projected to month end"</span>
+                    <span class="kpi__value" data-testid="cost-projected">{usd(p)}</span></div>
+            })}
+            <div class="kpi"><span class="kpi__label">"Outside the CloudTrail bill (S3, CloudWatch Logs)"</span>
+                <span class="kpi__value kpi__value--small">{usd(r.outside_usd)}</span></div>
+            {has_untrailed.then(|| view! {
+                <div class="kpi"><span class="kpi__label">"Events no trail delivered, if a trail had"</span>
+                    <span class="kpi__value kpi__value--small">{usd(r.untrailed_usd)}</span></div>
+            })}
+        </div>
+        <section class="card" aria-labelledby="cost-days">
+            <h2 id="cost-days">"Cost per day, by kind"</h2>
+            <DayChart r=r.clone()/>
+        </section>
+        <section class="card" aria-labelledby="cost-trails">
+            <h2 id="cost-trails">"Per trail"</h2>
+            {if per_trail.is_empty() {
+                view! { <p class="muted">"No trail delivered events this month."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="plain-table" data-testid="cost-per-trail">
+                        <thead><tr><th scope="col">"Trail"</th><th scope="col">"CloudTrail cost"</th></tr></thead>
+                        <tbody>
+                            {per_trail.into_iter().map(|(arn, name, u)| {
+                                let width = format!("width: {:.1}%", (u / top * 100.0).clamp(0.0, 100.0));
+                                view! {
+                                    <tr>
+                                        <td class="cell-wrap">{if arn.starts_with("arn:") {
+                                            view! { <a href=trail_href(&arn)>{name}</a> }.into_any()
+                                        } else {
+                                            view! { <span>{name}</span> }.into_any()
+                                        }}</td>
+                                        <td class="cost-bar-cell">
+                                            <span class="cost-bar" style=width aria-hidden="true"></span>
+                                            <span class="nowrap">{usd(u)}</span>
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        <section class="card" aria-labelledby="cost-kinds">
+            <h2 id="cost-kinds">"Per kind"</h2>
+            <table class="plain-table" data-testid="cost-per-kind">
+                <thead><tr><th scope="col">"Kind"</th><th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th></tr></thead>
+                <tbody>
+                    {per_kind.into_iter().map(|(k, n, u)| {
+                        let amount = if k.cloudtrail() { fmt::count(n as i64) } else { format!("{:.3} GB", n as f64 / 1_073_741_824.0) };
+                        view! { <tr data-kind=k.as_str()><td><span class=format!("swatch swatch--{}", k.as_str()) aria-hidden="true"></span>{k.label()}</td><td>{amount}</td><td>{usd(u)}</td></tr> }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        <section class="card" aria-labelledby="cost-lines">
+            <h2 id="cost-lines">"Every line"</h2>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Cost lines">
+                <table class="data-table" data-testid="cost-lines">
+                    <thead><tr>
+                        <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
+                        <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
+                        <th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th>
+                    </tr></thead>
+                    <tbody>{trailed_rows}</tbody>
+                </table>
+            </div>
+        </section>
+        {has_untrailed.then(|| view! {
+            <section class="card" aria-labelledby="cost-untrailed">
+                <h2 id="cost-untrailed">"Events no trail delivered"</h2>
+                <p class="muted">"Read through LookupEvents or imported from files: free as they are, priced here as if a trail had recorded them."</p>
+                <div class="table-wrap" tabindex="0" role="region" aria-label="Events no trail delivered">
+                    <table class="data-table" data-testid="cost-untrailed">
+                        <thead><tr>
+                            <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
+                            <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
+                            <th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th>
+                        </tr></thead>
+                        <tbody>{untrailed_rows}</tbody>
+                    </table>
+                </div>
+            </section>
+        })}
+        <section class="card" aria-labelledby="cost-prices">
+            <h2 id="cost-prices">"Prices used"</h2>
+            <table class="plain-table" data-testid="cost-prices">
+                <thead><tr><th scope="col">"What"</th><th scope="col">"Price"</th><th scope="col">"Cost Explorer usage type"</th></tr></thead>
+                <tbody>
+                    {price_rows.into_iter().map(|(w, p, u)| view! { <tr><td>{w}</td><td>{p}</td><td><code>{u}</code></td></tr> }).collect_view()}
+                </tbody>
+            </table>
+            <p class="muted">"The first copy of management events in each account and Region is free; the trail that delivered the most of them there is counted as that copy."</p>
+        </section>
+    }
+}
+
+/// Cost per day of the month, stacked by kind: an SVG drawn on the server.
+#[component]
+fn DayChart(r: Report) -> impl IntoView {
+    let Some((from, to)) = crate::costs::month_days(&r.month) else {
+        return view! { <p class="muted">"No chart for this month."</p> }.into_any();
+    };
+    let days = (to - from).max(1) as f64;
+    let max = r
+        .days
+        .iter()
+        .map(|d| d.usd.iter().map(|(_, u)| u).sum::<f64>())
+        .fold(0.0, f64::max);
+    if max <= 0.0 {
+        return view! { <p class="muted" data-testid="cost-chart-empty">"No charge on any day of this month."</p> }.into_any();
+    }
+    let (w, h) = (720.0, 160.0);
+    let slot = w / days;
+    let mut rects = Vec::new();
+    for d in &r.days {
+        let i = (d.day_ms / 86_400_000 - from) as f64;
+        let mut y = h;
+        for (k, u) in &d.usd {
+            let bh = u / max * (h - 4.0);
+            y -= bh;
+            let title = format!("{} · {}: {}", fmt::time(d.day_ms).get(..10).unwrap_or(""), k.label(), usd(*u));
+            rects.push(view! {
+                <rect class=format!("cost-rect cost-rect--{}", k.as_str()) x=format!("{:.1}", i * slot + 1.0)
+                    y=format!("{y:.1}") width=format!("{:.1}", (slot - 2.0).max(1.0)) height=format!("{bh:.1}")>
+                    <title>{title}</title>
+                </rect>
+            });
+        }
+    }
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| r.days.iter().any(|d| d.usd.iter().any(|(x, _)| x == k)))
+        .collect();
+    let label = format!("Cost per day in {}, highest day {}", r.month, usd(max));
+    view! {
+        <svg class="chart__svg cost-chart" viewBox=format!("0 0 {w} {h}") preserveAspectRatio="none"
+            role="img" aria-label=label data-testid="cost-chart">
+            {rects}
+        </svg>
+        <p class="chart__legend">
+            {kinds.into_iter().map(|k| view! {
+                <span class="nowrap"><span class=format!("swatch swatch--{}", k.as_str()) aria-hidden="true"></span>{k.label()}" "</span>
+            }).collect_view()}
+            <span class="muted">{format!("highest day {}", usd(max))}</span>
+        </p>
+    }
+    .into_any()
+}

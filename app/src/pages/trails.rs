@@ -1,0 +1,316 @@
+//! `/trails` and `/trails/{ARN}`: every trail of every source once, what it records in
+//! sentences, what it delivered and costs, and what is wrong with it, with the fix.
+
+use crate::components::error_panel::ErrorPanel;
+use crate::fmt;
+use crate::pages::not_found::NotFound;
+use crate::pages::principal::key_from_path;
+use crate::trails::{Finding, Overview, Trail};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// Every trail and every finding.
+#[server]
+pub async fn get_trails() -> Result<Overview, ServerFnError> {
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = crate::db::pool()?;
+    crate::trails::overview(&pool, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(|e| crate::error::WebError::internal("cannot read the trails", e).into())
+}
+
+/// The trail page of an ARN.
+pub fn trail_href(arn: &str) -> String {
+    format!(
+        "/trails/{}",
+        percent_encoding::utf8_percent_encode(arn, fmt::PATH_TAIL)
+    )
+}
+
+fn yes_no(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "—",
+    }
+}
+
+fn or_none(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "none".into())
+}
+
+fn usd(x: f64) -> String {
+    if x > 0.0 && x < 0.01 {
+        "< $0.01".into()
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+fn badge(severity: crate::trails::Severity) -> &'static str {
+    use crate::trails::Severity::*;
+    match severity {
+        Critical | High => "badge badge--error",
+        Medium => "badge badge--warn",
+        Low => "badge badge--info",
+    }
+}
+
+/// The page's data, loaded once for both routes.
+fn overview() -> Resource<Result<Overview, ServerFnError>> {
+    Resource::new(|| (), |_| get_trails())
+}
+
+#[component]
+pub fn TrailsPage() -> impl IntoView {
+    let data = overview();
+    view! {
+        <Title text="Trails"/>
+        <h1 class="page__title">"Trails"</h1>
+        <Transition fallback=|| view! { <p class="loading">"Loading trails…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(o) => view! { <TrailsBody o=o/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TrailsBody(o: Overview) -> impl IntoView {
+    if o.trails.is_empty() {
+        return view! {
+            <section class="card empty-state" data-testid="no-trails">
+                <h2>"No trails known yet"</h2>
+                <p class="empty-state__body">
+                    "The trails are read hourly from each AWS source's Regions (cloudtrail:DescribeTrails, GetTrailStatus, GetEventSelectors, GetInsightSelectors). Add a source under Admin → Sources, or run "
+                    <code>"cairn sync --once"</code>"."
+                </p>
+            </section>
+        }
+        .into_any();
+    }
+    let now = o.now_ms;
+    let live = o.trails.iter().filter(|t| !t.gone).count();
+    let logging = o.trails.iter().filter(|t| !t.gone && t.logging == Some(true)).count();
+    let cost: f64 = o.trails.iter().map(|t| t.usd_month).sum();
+    let worst = o.findings.iter().filter(|f| f.severity <= crate::trails::Severity::High).count();
+    let month = o.month.clone();
+    view! {
+        <div class="kpis">
+            <div class="kpi"><span class="kpi__label">"Trails"</span><span class="kpi__value">{live}</span></div>
+            <div class="kpi"><span class="kpi__label">"Logging"</span><span class="kpi__value">{logging}</span></div>
+            <div class="kpi"><span class="kpi__label">"Critical and high findings"</span><span class="kpi__value" data-testid="trail-findings-high">{worst}</span></div>
+            <div class="kpi"><span class="kpi__label">{format!("Cost {month} to date")}</span>
+                <span class="kpi__value"><a href=format!("/costs?month={month}")>{usd(cost)}</a></span></div>
+        </div>
+        <section class="card" aria-labelledby="trails-list">
+            <h2 id="trails-list">"Every trail"</h2>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Trails table">
+                <table class="data-table" data-testid="trails">
+                    <thead><tr>
+                        <th scope="col">"Trail"</th><th scope="col">"Account"</th><th scope="col">"Home Region"</th>
+                        <th scope="col">"Records"</th><th scope="col">"Logging"</th><th scope="col">"Latest delivery"</th>
+                        <th scope="col">"Bucket"</th><th scope="col">"Validation"</th><th scope="col">"KMS"</th>
+                        <th scope="col">"CloudWatch Logs"</th><th scope="col">"SNS"</th><th scope="col">"Insights"</th>
+                        <th scope="col">"Events 24 h"</th><th scope="col">"Events 30 d"</th><th scope="col">"Cost this month"</th>
+                        <th scope="col">"Findings"</th>
+                    </tr></thead>
+                    <tbody>
+                        {o.trails.into_iter().map(|t| view! { <TrailRow t=t now=now/> }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+        <FindingsList findings=o.findings heading="Findings across all trails, worst first"/>
+    }
+    .into_any()
+}
+
+#[component]
+fn TrailRow(t: Trail, now: i64) -> impl IntoView {
+    let href = trail_href(&t.arn);
+    let regions = if t.organization {
+        format!("organization, {}", t.regions.join(", "))
+    } else {
+        t.regions.join(", ")
+    };
+    let delivery = t.latest_delivery.map_or_else(
+        || "never".to_owned(),
+        |d| format!("{} ago", fmt::age(now - d)),
+    );
+    let errors = [&t.delivery_error, &t.digest_error, &t.notification_error, &t.cloudwatch_error]
+        .into_iter()
+        .flatten()
+        .count();
+    let n = t.findings.len();
+    view! {
+        <tr data-testid="trail-row">
+            <td><a href=href>{fmt::clip(&t.name, 80)}</a>
+                {t.gone.then(|| view! { " " <span class="badge badge--warn">"gone"</span> })}</td>
+            <td class="nowrap">{t.account.clone()}</td>
+            <td class="nowrap">{t.home_region.clone().unwrap_or_default()}</td>
+            <td class="cell-wrap">{regions}</td>
+            <td>{match t.logging {
+                Some(true) => view! { <span class="badge badge--ok">"on"</span> }.into_any(),
+                Some(false) => view! { <span class="badge badge--error">"stopped"</span> }.into_any(),
+                None => view! { <span class="muted">"—"</span> }.into_any(),
+            }}</td>
+            <td class="nowrap">{delivery}
+                {(errors > 0).then(|| view! { " " <span class="badge badge--error">{format!("{errors} error{}", if errors == 1 { "" } else { "s" })}</span> })}</td>
+            <td class="cell-wrap">{t.location().unwrap_or_default()}</td>
+            <td>{yes_no(t.log_file_validation)}</td>
+            <td>{if t.kms_key.is_some() { "yes" } else { "no" }}</td>
+            <td>{if t.cloudwatch_log_group.is_some() { "yes" } else { "no" }}</td>
+            <td>{if t.sns_topic.is_some() { "yes" } else { "no" }}</td>
+            <td class="cell-wrap">{if t.insights.is_empty() { "off".to_owned() } else { t.insights.join("; ") }}</td>
+            <td class="nowrap">{fmt::count(t.events_24h)}</td>
+            <td class="nowrap">{fmt::count(t.events_30d)}</td>
+            <td class="nowrap">{usd(t.usd_month)}</td>
+            <td>{if n == 0 { "none".to_owned() } else { n.to_string() }}</td>
+        </tr>
+    }
+}
+
+/// Findings, each with why it matters and the fix.
+#[component]
+fn FindingsList(findings: Vec<Finding>, heading: &'static str) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="findings-heading" data-testid="findings">
+            <h2 id="findings-heading">{heading}</h2>
+            {if findings.is_empty() {
+                view! { <p class="muted">"Nothing found."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="finding-list">
+                        {findings.into_iter().map(|f| {
+                            let trail = f.trail.clone();
+                            view! {
+                                <li class="finding" data-testid="finding" data-code=f.code.clone()>
+                                    <p class="finding__title">
+                                        <span class=badge(f.severity)>{f.severity.as_str()}</span>" "
+                                        <strong>{f.title.clone()}</strong>
+                                        {trail.map(|a| view! { " " <a href=trail_href(&a)>"trail"</a> })}
+                                    </p>
+                                    <p>{f.why.clone()}</p>
+                                    <details class="finding__fix">
+                                        <summary>"How to fix"</summary>
+                                        <p>"Console: "{f.console.clone()}</p>
+                                        <p>"AWS CLI:"</p>
+                                        <pre class="json-view__code">{f.cli.clone()}</pre>
+                                    </details>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+#[component]
+pub fn TrailPage() -> impl IntoView {
+    let params = use_params_map();
+    let arn = Memo::new(move |_| key_from_path(&params.read().get("arn").unwrap_or_default()));
+    let data = overview();
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading trail…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(o) => {
+                        let arn = arn.get_untracked();
+                        let now = o.now_ms;
+                        let month = o.month.clone();
+                        match o.trails.into_iter().find(|t| t.arn == arn) {
+                            Some(t) => view! { <TrailBody t=t now=now month=month/> }.into_any(),
+                            None => view! { <NotFound/> }.into_any(),
+                        }
+                    }
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TrailBody(t: Trail, now: i64, month: String) -> impl IntoView {
+    let delivery = t.latest_delivery.map_or_else(
+        || "never".to_owned(),
+        |d| format!("{} UTC ({} ago)", fmt::time(d), fmt::age(now - d)),
+    );
+    let digest = t.latest_digest.map_or_else(|| "never".to_owned(), |d| format!("{} UTC", fmt::time(d)));
+    let errors: Vec<(&'static str, String)> = [
+        ("Delivery", &t.delivery_error),
+        ("Digest", &t.digest_error),
+        ("Notification", &t.notification_error),
+        ("CloudWatch Logs", &t.cloudwatch_error),
+    ]
+    .into_iter()
+    .filter_map(|(k, e)| e.clone().map(|e| (k, e)))
+    .collect();
+    let timeline = format!(
+        "/?range=30d&account={}",
+        percent_encoding::utf8_percent_encode(&t.account, percent_encoding::NON_ALPHANUMERIC)
+    );
+    view! {
+        <Title text=fmt::title(&format!("{} (trail)", t.name))/>
+        <p class="breadcrumbs"><a href="/trails">"Trails"</a>" / trail"</p>
+        <h1 class="page__title">{fmt::clip(&t.name, 120)}</h1>
+        {t.gone.then(|| view! { <p class="notice notice--error">"This trail is gone: the inventory no longer finds it in any Region."</p> })}
+        <section class="card" aria-labelledby="trail-settings" data-testid="trail-settings">
+            <h2 id="trail-settings">"Settings"</h2>
+            <dl class="fields">
+                <dt>"ARN"</dt><dd class="field__value">{t.arn.clone()}</dd>
+                <dt>"Account"</dt><dd class="field__value">{t.account.clone()}</dd>
+                <dt>"Home Region"</dt><dd class="field__value">{t.home_region.clone().unwrap_or_default()}</dd>
+                <dt>"Records Regions"</dt><dd class="field__value">{t.regions.join(", ")}
+                    {if t.multi_region { " (multi-Region)" } else { " (single Region)" }}
+                    {if t.organization { ", every account of the organization" } else { "" }}</dd>
+                <dt>"Logging"</dt><dd class="field__value" data-testid="trail-logging">{match t.logging { Some(true) => "on", Some(false) => "stopped", None => "not read" }}</dd>
+                <dt>"Latest delivery"</dt><dd class="field__value">{delivery}</dd>
+                <dt>"Latest digest"</dt><dd class="field__value">{digest}</dd>
+                <dt>"Delivers to"</dt><dd class="field__value">{t.location().unwrap_or_default()}</dd>
+                <dt>"Log file validation"</dt><dd class="field__value">{yes_no(t.log_file_validation)}</dd>
+                <dt>"Global service events"</dt><dd class="field__value">{yes_no(t.global_service_events)}</dd>
+                <dt>"KMS key"</dt><dd class="field__value">{or_none(&t.kms_key)}</dd>
+                <dt>"CloudWatch Logs"</dt><dd class="field__value">{or_none(&t.cloudwatch_log_group)}</dd>
+                <dt>"SNS topic"</dt><dd class="field__value">{or_none(&t.sns_topic)}</dd>
+                <dt>"Insights"</dt><dd class="field__value">{if t.insights.is_empty() { "off".to_owned() } else { t.insights.join("; ") }}</dd>
+                <dt>"Seen by sources"</dt><dd class="field__value">{t.sources.join(", ")}</dd>
+                <dt>"Inventory"</dt><dd class="field__value">{format!("last change seen {} UTC, {} change{} seen, last looked {} UTC",
+                    fmt::time(t.changed_at), t.changes, if t.changes == 1 { "" } else { "s" }, fmt::time(t.seen_at))}</dd>
+            </dl>
+            {(!errors.is_empty()).then(|| view! {
+                <ul class="check-list">
+                    {errors.into_iter().map(|(k, e)| view! { <li class="check-list__refused">{k}" error: "{e}</li> }).collect_view()}
+                </ul>
+            })}
+        </section>
+        <section class="card" aria-labelledby="trail-selectors" data-testid="trail-selectors">
+            <h2 id="trail-selectors">"What it records"</h2>
+            <ul>
+                {t.sentences.iter().map(|s| view! { <li data-testid="selector-sentence">{s.clone()}</li> }).collect_view()}
+            </ul>
+            <details>
+                <summary>"Settings as read (JSON)"</summary>
+                <pre class="json-view__code" data-testid="trail-json">{t.config_json.clone()}</pre>
+            </details>
+        </section>
+        <section class="card" aria-labelledby="trail-volume">
+            <h2 id="trail-volume">"What it delivered"</h2>
+            <dl class="fields">
+                <dt>"Events, last 24 hours"</dt><dd class="field__value" data-testid="trail-24h">{fmt::count(t.events_24h)}</dd>
+                <dt>"Events, last 30 days"</dt><dd class="field__value" data-testid="trail-30d">{fmt::count(t.events_30d)}</dd>
+                <dt>{format!("Cost {month} to date")}</dt><dd class="field__value" data-testid="trail-cost">
+                    <a href=format!("/costs?month={month}")>{usd(t.usd_month)}</a></dd>
+            </dl>
+            <p><a href=timeline>"The account's last 30 days in the timeline"</a></p>
+        </section>
+        <FindingsList findings=t.findings.clone() heading="Findings"/>
+    }
+}

@@ -1,0 +1,757 @@
+//! The trails across every source, each once: a multi-Region or organization trail with
+//! its shadows folded in and the Regions it covers listed; what it delivered (from the
+//! ingest ledger's counts, never the events); and what is wrong with it, each finding
+//! with its severity, why it matters and the fix.
+
+use crate::selectors::Selectors;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How bad a finding is; sorts worst first.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}
+
+/// Something wrong with a trail, or with what the trails together leave out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable name of the check: `logging_stopped`, `not_multi_region`, ...
+    pub code: String,
+    pub severity: Severity,
+    /// The trail's ARN; `None` for a finding about an account or Region.
+    pub trail: Option<String>,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub title: String,
+    pub why: String,
+    /// Where to fix it in the console.
+    pub console: String,
+    /// The AWS CLI command that fixes it.
+    pub cli: String,
+    /// What it costs per month, where it is money (a paid copy of management events).
+    pub usd_month: Option<f64>,
+}
+
+/// One trail as every source and Region sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trail {
+    pub arn: String,
+    pub name: String,
+    pub account: String,
+    pub home_region: Option<String>,
+    /// Regions it records: its home Region, and every Region it was seen in as a shadow
+    /// of a multi-Region trail.
+    pub regions: Vec<String>,
+    /// Sources whose inventory saw it.
+    pub sources: Vec<String>,
+    pub logging: Option<bool>,
+    pub multi_region: bool,
+    pub organization: bool,
+    pub global_service_events: Option<bool>,
+    pub log_file_validation: Option<bool>,
+    pub bucket: Option<String>,
+    pub key_prefix: Option<String>,
+    pub kms_key: Option<String>,
+    pub cloudwatch_log_group: Option<String>,
+    pub sns_topic: Option<String>,
+    /// `ApiCallRateInsight on Management`, ...
+    pub insights: Vec<String>,
+    pub delivery_error: Option<String>,
+    pub digest_error: Option<String>,
+    pub notification_error: Option<String>,
+    pub cloudwatch_error: Option<String>,
+    pub latest_delivery: Option<i64>,
+    pub latest_digest: Option<i64>,
+    /// What it records, one sentence per selector.
+    pub sentences: Vec<String>,
+    /// The settings as the inventory keeps them (shown on request).
+    pub config_json: String,
+    /// When the inventory last saw a change, and how many it has seen.
+    pub changed_at: i64,
+    pub seen_at: i64,
+    pub changes: i64,
+    /// Gone from every Region that showed it.
+    pub gone: bool,
+    /// Whether its home Region's own snapshot was read (else only shadows were seen).
+    pub home_read: bool,
+    pub events_24h: i64,
+    pub events_30d: i64,
+    pub usd_month: f64,
+    pub findings: Vec<Finding>,
+}
+
+impl Trail {
+    /// Where its files land: `s3://bucket/prefix`.
+    pub fn location(&self) -> Option<String> {
+        self.bucket.as_ref().map(|b| match &self.key_prefix {
+            Some(p) if !p.is_empty() => format!("s3://{b}/{}", p.trim_matches('/')),
+            _ => format!("s3://{b}"),
+        })
+    }
+
+    /// The `(ledger source, key prefix)` its files are filed under.
+    pub fn delivers_to(&self) -> Option<(String, String)> {
+        let bucket = self.bucket.as_ref()?;
+        let prefix = self.key_prefix.as_deref().unwrap_or("").trim_matches('/');
+        // The ledger files a bucket's objects under `s3://bucket` (`db::ledger::bucket_name`).
+        Some((format!("s3://{bucket}"), prefix.to_owned()))
+    }
+
+    /// Whether it records management events at all (any selector).
+    pub fn records_management(&self) -> bool {
+        match Selectors::of_config(&serde_json::from_str(&self.config_json).unwrap_or(Value::Null)) {
+            Selectors::Basic(list) => list.is_empty() || list.iter().any(|b| b.management),
+            Selectors::Advanced(list) => list.iter().any(|a| {
+                a.fields.iter().any(|f| {
+                    f.field == "eventCategory" && f.equals.iter().any(|v| v == "Management")
+                })
+            }),
+        }
+    }
+
+    /// Whether it records S3 data events on at least some bucket.
+    pub fn records_s3_data(&self) -> bool {
+        match Selectors::of_config(&serde_json::from_str(&self.config_json).unwrap_or(Value::Null)) {
+            Selectors::Basic(list) => list
+                .iter()
+                .any(|b| b.data.iter().any(|(t, _)| t == "AWS::S3::Object")),
+            Selectors::Advanced(list) => list.iter().any(|a| {
+                let data = a.fields.iter().any(|f| {
+                    f.field == "eventCategory" && f.equals.iter().any(|v| v == "Data")
+                });
+                let s3 = a.fields.iter().any(|f| {
+                    f.field == "resources.type" && f.equals.iter().any(|v| v == "AWS::S3::Object")
+                });
+                data && s3
+            }),
+        }
+    }
+
+    /// Whether it records `account`'s events in `region`.
+    pub fn covers(&self, account: &str, region: &str, org_accounts: bool) -> bool {
+        !self.gone
+            && (self.account == account || (self.organization && org_accounts))
+            && self.regions.iter().any(|r| r == region)
+    }
+}
+
+/// The key prefix of a delivered object: what comes before `AWSLogs/` ('' when the key
+/// starts there or has no `AWSLogs/` at all).
+pub fn prefix_of(path: &str) -> &str {
+    match path.find("AWSLogs/") {
+        Some(i) => path[..i].trim_end_matches('/'),
+        None => "",
+    }
+}
+
+/// The account in a trail's ARN (`arn:aws:cloudtrail:REGION:ACCOUNT:trail/NAME`).
+pub fn account_of(arn: &str) -> String {
+    arn.split(':').nth(4).unwrap_or("").to_owned()
+}
+
+/// One snapshot row, as `db::trails::latest_everywhere` reads it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub source: String,
+    pub region: String,
+    pub arn: String,
+    pub home_region: Option<String>,
+    pub gone: bool,
+    pub config: Value,
+    pub status: Value,
+    pub taken_at: i64,
+    pub seen_at: i64,
+    pub changes: i64,
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Folds the latest snapshot of every trail in every source and Region into one row per
+/// trail. Its settings come from its home Region's snapshot when one was read.
+pub fn fold(seen: Vec<Seen>) -> Vec<Trail> {
+    let mut by_arn: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    for s in seen {
+        by_arn.entry(s.arn.clone()).or_default().push(s);
+    }
+    by_arn
+        .into_iter()
+        .map(|(arn, rows)| {
+            let full = |s: &&Seen| s.config["shadow"].as_bool() != Some(true);
+            let home = rows
+                .iter()
+                .filter(full)
+                .find(|s| s.home_region.as_deref() == Some(s.region.as_str()))
+                .or_else(|| rows.iter().find(full))
+                .unwrap_or(&rows[0]);
+            let c = &home.config;
+            let status = &home.status;
+            let multi_region = c["multi_region"].as_bool().unwrap_or(false);
+            let mut regions: BTreeSet<String> = rows
+                .iter()
+                .filter(|s| !s.gone && (multi_region || s.home_region.as_deref() == Some(&s.region)))
+                .map(|s| s.region.clone())
+                .collect();
+            if let Some(h) = &home.home_region {
+                if !home.gone {
+                    regions.insert(h.clone());
+                }
+            }
+            let sources: BTreeSet<String> = rows.iter().map(|s| s.source.clone()).collect();
+            let insights = c["insight_selectors"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|i| {
+                            let t = i["type"].as_str()?;
+                            let cats: Vec<&str> = i["categories"]
+                                .as_array()
+                                .map(|c| c.iter().filter_map(Value::as_str).collect())
+                                .unwrap_or_default();
+                            Some(if cats.is_empty() {
+                                format!("{t} on Management")
+                            } else {
+                                format!("{t} on {}", cats.join(" and "))
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let sentences = if full(&home) {
+                Selectors::of_config(c).sentences()
+            } else {
+                vec!["Settings not read: its home Region is outside every source's Regions".into()]
+            };
+            Trail {
+                name: text(&c["name"]).unwrap_or_else(|| arn.clone()),
+                account: account_of(&arn),
+                home_region: home.home_region.clone(),
+                regions: regions.into_iter().collect(),
+                sources: sources.into_iter().collect(),
+                logging: c["logging"].as_bool(),
+                multi_region,
+                organization: c["organization"].as_bool().unwrap_or(false),
+                global_service_events: c["global_service_events"].as_bool(),
+                log_file_validation: c["log_file_validation"].as_bool(),
+                bucket: text(&c["bucket"]),
+                key_prefix: text(&c["key_prefix"]),
+                kms_key: text(&c["kms_key"]),
+                cloudwatch_log_group: text(&c["cloudwatch_log_group"]),
+                sns_topic: text(&c["sns_topic"]),
+                insights,
+                delivery_error: text(&c["delivery_error"]),
+                digest_error: text(&c["digest_error"]),
+                notification_error: text(&c["notification_error"]),
+                cloudwatch_error: text(&c["cloudwatch_error"]),
+                latest_delivery: status["latest_delivery"].as_i64(),
+                latest_digest: status["latest_digest_delivery"].as_i64(),
+                sentences,
+                config_json: serde_json::to_string_pretty(c).unwrap_or_default(),
+                changed_at: rows.iter().map(|s| s.taken_at).max().unwrap_or(0),
+                seen_at: rows.iter().map(|s| s.seen_at).max().unwrap_or(0),
+                changes: rows.iter().map(|s| s.changes).sum(),
+                gone: rows.iter().all(|s| s.gone),
+                home_read: full(&home),
+                arn,
+                events_24h: 0,
+                events_30d: 0,
+                usd_month: 0.0,
+                findings: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+/// What the checks need beyond the trails themselves.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub now_ms: i64,
+    /// `(account, Region)` pairs with events in the last 30 days, from any origin.
+    pub active: BTreeSet<(String, String)>,
+    /// Organization IDs the sources name (set when they read an organization trail).
+    pub organizations: Vec<String>,
+    /// Per trail ARN: the money its paid copies of management events cost this month
+    /// (projected), and the trails that record the free copy in the same places.
+    pub paid_copies: BTreeMap<String, (f64, Vec<String>)>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+fn finding(
+    code: &str,
+    severity: Severity,
+    t: Option<&Trail>,
+    title: String,
+    why: &str,
+    console: String,
+    cli: String,
+) -> Finding {
+    Finding {
+        code: code.to_owned(),
+        severity,
+        trail: t.map(|t| t.arn.clone()),
+        account: t.map(|t| t.account.clone()),
+        region: t.and_then(|t| t.home_region.clone()),
+        title,
+        why: why.to_owned(),
+        console,
+        cli,
+        usd_month: None,
+    }
+}
+
+/// The findings of one trail.
+pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if t.gone || !t.home_read {
+        return out;
+    }
+    let home = t.home_region.as_deref().unwrap_or("us-east-1");
+    let name = &t.name;
+    let arn = &t.arn;
+    let console = |what: &str| format!("CloudTrail console ({home}) → Trails → {name} → {what}");
+    let update = |flag: &str| format!("aws cloudtrail update-trail --region {home} --name {arn} {flag}");
+    if t.logging == Some(false) {
+        out.push(finding(
+            "logging_stopped",
+            Severity::Critical,
+            Some(t),
+            format!("{name} is not logging"),
+            "A stopped trail delivers nothing: every call made since it stopped is missing from the bucket and from Cairn. Stopping logging is a classic first step of an attacker covering tracks.",
+            console("Start logging"),
+            format!("aws cloudtrail start-logging --region {home} --name {arn}"),
+        ));
+    }
+    for (code, err, what) in [
+        ("delivery_error", &t.delivery_error, "delivering log files"),
+        ("digest_error", &t.digest_error, "delivering digest files"),
+        ("notification_error", &t.notification_error, "sending notifications"),
+        ("cloudwatch_error", &t.cloudwatch_error, "sending to CloudWatch Logs"),
+    ] {
+        if let Some(e) = err {
+            out.push(finding(
+                code,
+                Severity::High,
+                Some(t),
+                format!("{name} fails {what}: {}", crate::fmt::clip(e, 200)),
+                "CloudTrail keeps the events only while it can deliver them; a bucket policy, KMS key policy or topic policy that refuses it loses them.",
+                format!("S3 console → {} → Permissions → Bucket policy (and the KMS key policy)", t.bucket.as_deref().unwrap_or("the trail bucket")),
+                format!("aws s3api get-bucket-policy --bucket {}", t.bucket.as_deref().unwrap_or("BUCKET")),
+            ));
+        }
+    }
+    if t.logging == Some(true) {
+        if let Some(last) = t.latest_delivery {
+            let lag = cx.now_ms - last;
+            if lag > HOUR_MS {
+                let mut f = finding(
+                    "delivery_lagging",
+                    Severity::Medium,
+                    Some(t),
+                    format!("{name} last delivered {} ago", crate::fmt::duration(lag)),
+                    "CloudTrail delivers a file about every 5 minutes while there is activity; a trail that logs but has not delivered for over an hour is blocked or recording nothing.",
+                    console("Last log file delivered"),
+                    format!("aws cloudtrail get-trail-status --region {home} --name {arn}"),
+                );
+                f.usd_month = None;
+                out.push(f);
+            }
+        }
+    }
+    if !t.multi_region && !t.organization {
+        out.push(finding(
+            "not_multi_region",
+            Severity::High,
+            Some(t),
+            format!("{name} records only {home}"),
+            "An attacker works in the Region nobody watches. A single-Region trail misses every other Region, including ones enabled later.",
+            console("General details → Edit → Multi-region trail"),
+            update("--is-multi-region-trail"),
+        ));
+    }
+    if t.global_service_events == Some(false) {
+        out.push(finding(
+            "global_service_events_off",
+            Severity::High,
+            Some(t),
+            format!("{name} leaves out global service events"),
+            "IAM, STS and CloudFront calls (users, keys, policies, roles assumed) are global: without them the trail misses the changes that matter most.",
+            "Not in the console: the AWS CLI sets it".into(),
+            update("--include-global-service-events"),
+        ));
+    }
+    if t.log_file_validation == Some(false) {
+        out.push(finding(
+            "log_file_validation_off",
+            Severity::Medium,
+            Some(t),
+            format!("{name} has log file validation off"),
+            "Without digest files nobody can prove a log file was not edited or deleted after delivery (CIS 3.2).",
+            console("General details → Edit → Log file validation"),
+            update("--enable-log-file-validation"),
+        ));
+    }
+    if t.kms_key.is_none() {
+        out.push(finding(
+            "no_kms_key",
+            Severity::Low,
+            Some(t),
+            format!("{name} is not encrypted with a KMS key"),
+            "With SSE-KMS, reading the logs also needs the key: a leaked bucket permission alone no longer exposes them (CIS 3.5).",
+            console("General details → Edit → Log file SSE-KMS encryption"),
+            update("--kms-key-id alias/cloudtrail"),
+        ));
+    }
+    if t.cloudwatch_log_group.is_none() {
+        out.push(finding(
+            "no_cloudwatch_logs",
+            Severity::Low,
+            Some(t),
+            format!("{name} does not send to CloudWatch Logs"),
+            "The CIS monitoring controls (metric filters and alarms on root use, policy changes, console sign-in failures…) run on a CloudWatch Logs group fed by the trail.",
+            console("CloudWatch Logs → Edit"),
+            update("--cloud-watch-logs-log-group-arn LOG_GROUP_ARN --cloud-watch-logs-role-arn ROLE_ARN"),
+        ));
+    }
+    if t.insights.is_empty() {
+        out.push(finding(
+            "insights_off",
+            Severity::Low,
+            Some(t),
+            format!("{name} has Insights off"),
+            "Insights flags unusual call and error rates (a burst of deletions, a wave of AccessDenied) without rules written by hand.",
+            console("Insights events → Edit"),
+            format!("aws cloudtrail put-insight-selectors --region {home} --trail-name {arn} --insight-selectors '[{{\"InsightType\":\"ApiCallRateInsight\"}},{{\"InsightType\":\"ApiErrorRateInsight\"}}]'"),
+        ));
+    }
+    if let Some((usd, free)) = cx.paid_copies.get(&t.arn) {
+        let mut f = finding(
+            "duplicate_management_events",
+            Severity::Medium,
+            Some(t),
+            format!(
+                "{name} records management events {} already records: about ${usd:.2} a month",
+                if free.is_empty() { "another trail".to_owned() } else { free.join(", ") }
+            ),
+            "The first copy of management events in each account and Region is free; every further trail recording them pays $2.00 per 100,000 events, for events already kept.",
+            console("Management events → Edit → untick Management events"),
+            format!("aws cloudtrail put-event-selectors --region {home} --trail-name {arn} --advanced-event-selectors '[{{\"Name\":\"Data events only\",\"FieldSelectors\":[{{\"Field\":\"eventCategory\",\"Equals\":[\"Data\"]}},{{\"Field\":\"resources.type\",\"Equals\":[\"AWS::S3::Object\"]}}]}}]'"),
+        );
+        f.usd_month = Some(*usd);
+        out.push(f);
+    }
+    out
+}
+
+/// Findings about what the trails together leave out: Regions with activity no trail
+/// records, accounts without S3 data events, an organization without an organization
+/// trail.
+pub fn coverage_findings(trails: &[Trail], cx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let live: Vec<&Trail> = trails.iter().filter(|t| !t.gone).collect();
+    if live.is_empty() {
+        return out;
+    }
+    let known: BTreeSet<&str> = live.iter().map(|t| t.account.as_str()).collect();
+    let has_org_trail = live.iter().any(|t| t.organization);
+    for (account, region) in &cx.active {
+        if !known.contains(account.as_str()) && !has_org_trail {
+            continue;
+        }
+        if region.is_empty() || live.iter().any(|t| t.covers(account, region, true)) {
+            continue;
+        }
+        out.push(Finding {
+            code: "region_not_covered".into(),
+            severity: Severity::High,
+            trail: None,
+            account: Some(account.clone()),
+            region: Some(region.clone()),
+            title: format!("No trail records {account} in {region}, where there is activity"),
+            why: "Events were seen there (LookupEvents or an import) but no trail delivers them: nothing there is kept past 90 days, and data events there are never recorded.".into(),
+            console: "CloudTrail console → Trails → (a trail) → General details → Edit → Multi-region trail".into(),
+            cli: "aws cloudtrail update-trail --name TRAIL --is-multi-region-trail".into(),
+            usd_month: None,
+        });
+    }
+    for account in &known {
+        if live
+            .iter()
+            .any(|t| (t.account == *account || t.organization) && t.records_s3_data())
+        {
+            continue;
+        }
+        let t = live.iter().find(|t| t.account == *account);
+        out.push(Finding {
+            code: "no_s3_data_events".into(),
+            severity: Severity::Medium,
+            trail: None,
+            account: Some((*account).to_owned()),
+            region: None,
+            title: format!("No trail records S3 data events for {account} on any bucket"),
+            why: "Object reads and writes (GetObject, PutObject, DeleteObject) are data events: without them an exfiltration from a bucket leaves no trace at all.".into(),
+            console: "CloudTrail console → Trails → (a trail) → Data events → Edit → S3".into(),
+            cli: format!(
+                "aws cloudtrail put-event-selectors --trail-name {} --advanced-event-selectors '[{{\"Name\":\"Management\",\"FieldSelectors\":[{{\"Field\":\"eventCategory\",\"Equals\":[\"Management\"]}}]}},{{\"Name\":\"S3 objects\",\"FieldSelectors\":[{{\"Field\":\"eventCategory\",\"Equals\":[\"Data\"]}},{{\"Field\":\"resources.type\",\"Equals\":[\"AWS::S3::Object\"]}},{{\"Field\":\"resources.ARN\",\"StartsWith\":[\"arn:aws:s3:::BUCKET/\"]}}]}}]'",
+                t.map_or("TRAIL", |t| t.arn.as_str())
+            ),
+            usd_month: None,
+        });
+    }
+    if !cx.organizations.is_empty() && !has_org_trail {
+        out.push(Finding {
+            code: "no_organization_trail".into(),
+            severity: Severity::Medium,
+            trail: None,
+            account: None,
+            region: None,
+            title: format!("No organization trail in {}", cx.organizations.join(", ")),
+            why: "An organization trail records every member account, new ones included, and member accounts cannot stop it. Per-account trails leave gaps and can be stopped by whoever holds the account.".into(),
+            console: "CloudTrail console of the management account → Trails → Create trail → Enable for all accounts in my organization".into(),
+            cli: "aws cloudtrail create-trail --name organization --s3-bucket-name BUCKET --is-organization-trail --is-multi-region-trail --enable-log-file-validation".into(),
+            usd_month: None,
+        });
+    }
+    out
+}
+
+/// Every finding, worst first.
+pub fn sorted(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    findings
+}
+
+/// Every trail with its findings, and the findings across all of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub trails: Vec<Trail>,
+    /// Every finding, worst first.
+    pub findings: Vec<Finding>,
+    /// The month the costs are of (`YYYY-MM`).
+    pub month: String,
+    pub now_ms: i64,
+}
+
+/// Reads the inventory, the delivery counts and this month's costs into the overview.
+#[cfg(feature = "ssr")]
+pub async fn overview(
+    pool: &sqlx::SqlitePool,
+    now_ms: i64,
+) -> Result<Overview, crate::costs::ReportError> {
+    use crate::costs;
+    let mut trails = fold(crate::db::trails::latest_everywhere(pool).await?);
+    let today = now_ms.div_euclid(86_400_000);
+    let rows = crate::db::deliveries::days(pool, today - 29, today + 1).await?;
+    let mut cx = Context {
+        now_ms,
+        organizations: crate::db::trails::organizations(pool).await?,
+        ..Context::default()
+    };
+    for (_, d) in costs::delivered_of(&trails, &rows) {
+        if d.category == "file" {
+            continue;
+        }
+        cx.active.insert((d.account.clone(), d.region.clone()));
+        if let Some(t) = trails.iter_mut().find(|t| Some(&t.arn) == d.trail.as_ref()) {
+            t.events_30d += d.events as i64;
+        }
+    }
+    for (origin, path, records) in crate::db::deliveries::files_since(pool, now_ms - 86_400_000).await? {
+        if let Some(arn) = costs::attribute(&trails, &origin, prefix_of(&path)) {
+            if let Some(t) = trails.iter_mut().find(|t| t.arn == arn) {
+                t.events_24h += records;
+            }
+        }
+    }
+    let report = costs::report(pool, &trails, None, now_ms, &costs::Prices::default()).await?;
+    let scale = report.projected_usd.map_or(1.0, |_| 1.0 / report.elapsed.max(1e-9));
+    for l in report.lines.iter().filter(|l| l.kind == costs::Kind::ManagementPaid) {
+        let Some(arn) = &l.trail else { continue };
+        let free: Vec<String> = report
+            .lines
+            .iter()
+            .filter(|f| {
+                f.kind == costs::Kind::ManagementFree
+                    && f.account == l.account
+                    && f.region == l.region
+                    && f.trail.is_some()
+            })
+            .map(|f| report.trail_label(f.trail.as_deref()))
+            .collect();
+        let e = cx.paid_copies.entry(arn.clone()).or_insert((0.0, Vec::new()));
+        e.0 += l.usd * scale;
+        for f in free {
+            if !e.1.contains(&f) {
+                e.1.push(f);
+            }
+        }
+    }
+    for t in &mut trails {
+        t.usd_month = report.trail_usd(&t.arn);
+        t.findings = trail_findings(t, &cx);
+    }
+    let mut findings: Vec<Finding> = trails.iter().flat_map(|t| t.findings.clone()).collect();
+    findings.extend(coverage_findings(&trails, &cx));
+    trails.sort_by(|a, b| (a.gone, &a.account, &a.name).cmp(&(b.gone, &b.account, &b.name)));
+    Ok(Overview {
+        trails,
+        findings: sorted(findings),
+        month: report.month,
+        now_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seen(region: &str, arn: &str, config: Value) -> Seen {
+        Seen {
+            source: "prod".into(),
+            region: region.into(),
+            arn: arn.into(),
+            home_region: config["home_region"].as_str().map(str::to_owned),
+            gone: false,
+            config,
+            status: json!({"latest_delivery": 1_000}),
+            taken_at: 5,
+            seen_at: 6,
+            changes: 0,
+        }
+    }
+
+    const MAIN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/main";
+    const LOCAL: &str = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/local";
+
+    fn trails() -> Vec<Trail> {
+        fold(vec![
+            seen("us-east-1", MAIN, json!({
+                "name": "main", "home_region": "us-east-1", "multi_region": true,
+                "logging": true, "global_service_events": true, "log_file_validation": true,
+                "bucket": "b", "kms_key": "k", "cloudwatch_log_group": "g",
+                "insight_selectors": [{"type": "ApiCallRateInsight", "categories": []}],
+                "event_selectors": [{"read_write": "All", "management_events": true,
+                    "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}],
+            })),
+            seen("eu-west-1", MAIN, json!({"name": "main", "home_region": "us-east-1",
+                "shadow": true, "multi_region": true})),
+            seen("eu-west-1", LOCAL, json!({
+                "name": "local", "home_region": "eu-west-1", "multi_region": false,
+                "logging": false, "global_service_events": false, "log_file_validation": false,
+                "bucket": "b", "key_prefix": "local/",
+            })),
+        ])
+    }
+
+    #[test]
+    fn the_prefix_is_what_comes_before_the_logs() {
+        assert_eq!(
+            prefix_of("logs/a/AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/01/x.json.gz"),
+            "logs/a"
+        );
+        assert_eq!(prefix_of("AWSLogs/o-abc/111122223333/CloudTrail/x"), "");
+        assert_eq!(prefix_of("/tmp/export.json"), "");
+    }
+
+    #[test]
+    fn a_multi_region_trail_is_one_row_with_its_regions() {
+        let t = trails();
+        assert_eq!(t.len(), 2);
+        let main = t.iter().find(|t| t.arn == MAIN).unwrap();
+        assert_eq!(main.regions, ["eu-west-1", "us-east-1"]);
+        assert_eq!(main.account, "111122223333");
+        assert!(main.home_read);
+        assert_eq!(main.insights, ["ApiCallRateInsight on Management"]);
+        assert!(main.records_s3_data() && main.records_management());
+        let local = t.iter().find(|t| t.arn == LOCAL).unwrap();
+        assert_eq!(local.regions, ["eu-west-1"]);
+        assert_eq!(
+            local.delivers_to(),
+            Some(("s3://b".to_owned(), "local".to_owned()))
+        );
+        assert_eq!(local.location().as_deref(), Some("s3://b/local"));
+    }
+
+    #[test]
+    fn each_weakness_is_a_finding_and_a_sound_trail_has_none() {
+        let cx = Context {
+            now_ms: 1_000 + 10 * 60_000,
+            ..Context::default()
+        };
+        let t = trails();
+        let main = t.iter().find(|t| t.arn == MAIN).unwrap();
+        assert_eq!(trail_findings(main, &cx), []);
+        let local = t.iter().find(|t| t.arn == LOCAL).unwrap();
+        let codes: Vec<String> = trail_findings(local, &cx)
+            .into_iter()
+            .map(|f| f.code)
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "logging_stopped",
+                "not_multi_region",
+                "global_service_events_off",
+                "log_file_validation_off",
+                "no_kms_key",
+                "no_cloudwatch_logs",
+                "insights_off"
+            ]
+        );
+        // Two hours without a delivery while logging: lagging.
+        let late = Context {
+            now_ms: 1_000 + 2 * HOUR_MS,
+            ..Context::default()
+        };
+        assert_eq!(trail_findings(main, &late)[0].code, "delivery_lagging");
+    }
+
+    #[test]
+    fn coverage_names_regions_no_trail_records() {
+        let mut cx = Context::default();
+        for r in ["us-east-1", "eu-west-1", "ap-south-1"] {
+            cx.active.insert(("111122223333".into(), r.into()));
+        }
+        // An account no trail of the inventory belongs to is not judged.
+        cx.active.insert(("999999999999".into(), "ap-south-1".into()));
+        cx.organizations = vec!["o-abc".into()];
+        let f = coverage_findings(&trails(), &cx);
+        let codes: Vec<(&str, Option<&str>)> = f
+            .iter()
+            .map(|f| (f.code.as_str(), f.region.as_deref()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("region_not_covered", Some("ap-south-1")),
+                ("no_organization_trail", None)
+            ]
+        );
+        assert_eq!(sorted(f)[0].severity, Severity::High);
+    }
+}

@@ -1,0 +1,142 @@
+//! `cairn trails [--json]` and `cairn costs [--month YYYY-MM] [--json]`.
+
+use app::costs::{self, Kind, Report, ReportError};
+use app::trails::{self, Overview};
+use serde_json::json;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Every trail with its findings; exit status 0, or 1 when a critical or high finding
+/// stands (for scripts that gate on it).
+pub async fn trails(db: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(db).await?;
+    let o = trails::overview(&pool, now_ms()).await?;
+    pool.close().await;
+    if as_json {
+        println!("{}", serde_json::to_string(&o)?);
+    } else {
+        print_trails(&o);
+    }
+    let grave = o
+        .findings
+        .iter()
+        .any(|f| f.severity <= trails::Severity::High);
+    Ok(if grave {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_trails(o: &Overview) {
+    if o.trails.is_empty() {
+        println!("No trails known yet: the inventory is taken by `cairn sync` from each source's Regions.");
+        return;
+    }
+    for t in &o.trails {
+        println!(
+            "{}{}  {}  {}  logging {}  {} events in 24 h, {} in 30 d  ${:.2} in {}",
+            t.name,
+            if t.gone { " (gone)" } else { "" },
+            t.arn,
+            t.regions.join(","),
+            match t.logging {
+                Some(true) => "on",
+                Some(false) => "STOPPED",
+                None => "?",
+            },
+            t.events_24h,
+            t.events_30d,
+            t.usd_month,
+            o.month
+        );
+        for s in &t.sentences {
+            println!("    records: {s}");
+        }
+    }
+    if !o.findings.is_empty() {
+        println!("\nFindings, worst first:");
+    }
+    for f in &o.findings {
+        println!("  [{}] {}", f.severity.as_str(), f.title);
+        println!("      fix: {}", f.cli);
+    }
+}
+
+/// The costs of a month as JSON: `month`, `currency`, `total_usd` (CloudTrail's own
+/// charges for what the trails delivered) and `lines`.
+pub fn costs_json(r: &Report) -> serde_json::Value {
+    json!({
+        "month": r.month,
+        "currency": r.currency,
+        "total_usd": r.total_usd,
+        "projected_usd": r.projected_usd,
+        "untrailed_usd": r.untrailed_usd,
+        "outside_usd": r.outside_usd,
+        "lines": r.lines.iter().map(|l| json!({
+            "account": l.account,
+            "region": l.region,
+            "trail": l.trail,
+            "kind": l.kind.as_str(),
+            "resource_type": l.resource_type,
+            "detail": l.detail,
+            "events": l.events,
+            "usd": l.usd,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A month's estimate; exit status 2 for a month that is not `YYYY-MM`.
+pub async fn costs(db: &Path, month: Option<String>, as_json: bool) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(db).await?;
+    let list = trails::fold(app::db::trails::latest_everywhere(&pool).await?);
+    let r = costs::report(&pool, &list, month.as_deref(), now_ms(), &Default::default()).await;
+    pool.close().await;
+    let r = match r {
+        Ok(r) => r,
+        Err(ReportError::Month(m)) => {
+            eprintln!("error: not a month (YYYY-MM): {m}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if as_json {
+        println!("{}", costs_json(&r));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: ${:.2} CloudTrail{}; ${:.2} outside CloudTrail (S3, CloudWatch Logs); ${:.2} for events no trail delivered, had a trail recorded them",
+        r.month,
+        r.total_usd,
+        r.projected_usd
+            .map(|p| format!(" (about ${p:.2} by the month's end)"))
+            .unwrap_or_default(),
+        r.outside_usd,
+        r.untrailed_usd
+    );
+    for l in &r.lines {
+        let amount = if matches!(l.kind, Kind::S3Storage | Kind::CloudwatchLogs) {
+            format!("{} bytes", l.events)
+        } else {
+            format!("{} events", l.events)
+        };
+        println!(
+            "  {} {} {} {}{} {amount} ${:.4}",
+            l.account,
+            l.region,
+            r.trail_label(l.trail.as_deref()),
+            l.kind.as_str(),
+            l.resource_type
+                .as_deref()
+                .or(l.detail.as_deref())
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default(),
+            l.usd
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
