@@ -228,6 +228,8 @@ pub fn price_with(
             }
             "Data" => add(d, Kind::Data, d.resource_type.clone(), None, d.events, per_100k(d.events, prices.data)),
             "NetworkActivity" => add(d, Kind::Network, None, None, d.events, per_100k(d.events, prices.network)),
+            // Files no trail delivered (imports, LookupEvents pages) are in no trail bucket.
+            "file" if d.trail.is_none() => continue,
             "file" => {
                 add(d, Kind::S3Storage, None, None, d.bytes, d.bytes as f64 / GB * prices.s3_gb_month);
                 continue;

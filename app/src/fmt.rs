@@ -64,6 +64,21 @@ pub fn duration(ms: i64) -> String {
     }
 }
 
+/// Dollars: cents from $1 up, four decimals below (a few thousand events cost fractions
+/// of a cent), `< $0.0001` for less.
+pub fn usd(x: f64) -> String {
+    if x == 0.0 {
+        "$0.00".into()
+    } else if x.abs() < 0.0001 {
+        "< $0.0001".into()
+    } else if x.abs() < 1.0 {
+        format!("${x:.4}")
+    } else {
+        let cents = (x * 100.0).round() as i64;
+        format!("${}.{:02}", count(cents / 100), (cents % 100).abs())
+    }
+}
+
 /// How long ago, roughly: `under a minute`, `12 min`, `5 h`, `3 d`.
 pub fn age(ms: i64) -> String {
     match ms {

@@ -320,6 +320,65 @@ fn finding(
     }
 }
 
+/// The `--event-selectors` or `--advanced-event-selectors` argument that keeps what a
+/// trail records but its management events; `None` when nothing else is recorded.
+pub fn without_management(config_json: &str) -> Option<String> {
+    use serde_json::json;
+    let c: Value = serde_json::from_str(config_json).ok()?;
+    let advanced = c["advanced_event_selectors"].as_array().cloned().unwrap_or_default();
+    if !advanced.is_empty() {
+        let kept: Vec<Value> = advanced
+            .iter()
+            .filter(|a| {
+                !a["fields"].as_array().is_some_and(|f| {
+                    f.iter().any(|f| f["field"] == "eventCategory" && f["equals"] == json!(["Management"]))
+                })
+            })
+            .map(|a| {
+                let fields: Vec<Value> = a["fields"]
+                    .as_array()
+                    .map(|fs| {
+                        fs.iter()
+                            .map(|f| {
+                                let mut o = serde_json::Map::new();
+                                o.insert("Field".into(), f["field"].clone());
+                                for (k, name) in [
+                                    ("equals", "Equals"),
+                                    ("starts_with", "StartsWith"),
+                                    ("ends_with", "EndsWith"),
+                                    ("not_equals", "NotEquals"),
+                                    ("not_starts_with", "NotStartsWith"),
+                                    ("not_ends_with", "NotEndsWith"),
+                                ] {
+                                    if f.get(k).is_some_and(|v| !v.is_null()) {
+                                        o.insert(name.into(), f[k].clone());
+                                    }
+                                }
+                                Value::Object(o)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({"Name": a["name"], "FieldSelectors": fields})
+            })
+            .collect();
+        return (!kept.is_empty()).then(|| format!("--advanced-event-selectors '{}'", Value::Array(kept)));
+    }
+    let basic = c["event_selectors"].as_array().cloned().unwrap_or_default();
+    let kept: Vec<Value> = basic
+        .iter()
+        .filter(|b| b["data_resources"].as_array().is_some_and(|d| !d.is_empty()))
+        .map(|b| {
+            json!({
+                "ReadWriteType": b["read_write"].as_str().unwrap_or("All"),
+                "IncludeManagementEvents": false,
+                "DataResources": b["data_resources"].as_array().map(|d| d.iter().map(|r| json!({"Type": r["type"], "Values": r["values"]})).collect::<Vec<_>>()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    (!kept.is_empty()).then(|| format!("--event-selectors '{}'", Value::Array(kept)))
+}
+
 /// The findings of one trail.
 pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -450,12 +509,16 @@ pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
             Severity::Medium,
             Some(t),
             format!(
-                "{name} records management events {} already records: about ${usd:.2} a month",
-                if free.is_empty() { "another trail".to_owned() } else { free.join(", ") }
+                "{name} records management events {} already records: about {} a month",
+                if free.is_empty() { "another trail".to_owned() } else { free.join(", ") },
+                crate::fmt::usd(*usd)
             ),
             "The first copy of management events in each account and Region is free; every further trail recording them pays $2.00 per 100,000 events, for events already kept.",
             console("Management events → Edit → untick Management events"),
-            format!("aws cloudtrail put-event-selectors --region {home} --trail-name {arn} --advanced-event-selectors '[{{\"Name\":\"Data events only\",\"FieldSelectors\":[{{\"Field\":\"eventCategory\",\"Equals\":[\"Data\"]}},{{\"Field\":\"resources.type\",\"Equals\":[\"AWS::S3::Object\"]}}]}}]'"),
+            match without_management(&t.config_json) {
+                Some(arg) => format!("aws cloudtrail put-event-selectors --region {home} --trail-name {arn} {arg}"),
+                None => format!("aws cloudtrail delete-trail --region {home} --name {arn}   # it records nothing else"),
+            },
         );
         f.usd_month = Some(*usd);
         out.push(f);
@@ -729,6 +792,26 @@ mod tests {
             ..Context::default()
         };
         assert_eq!(trail_findings(main, &late)[0].code, "delivery_lagging");
+    }
+
+    #[test]
+    fn the_fix_for_a_paid_copy_keeps_everything_but_management_events() {
+        let t = trails();
+        let main = t.iter().find(|t| t.arn == MAIN).unwrap();
+        assert_eq!(
+            without_management(&main.config_json).as_deref(),
+            Some(r#"--event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":false,"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3"]}]}]'"#)
+        );
+        let advanced = json!({"advanced_event_selectors": [
+            {"name": "m", "fields": [{"field": "eventCategory", "equals": ["Management"]}]},
+            {"name": "d", "fields": [{"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.ARN", "starts_with": ["arn:aws:s3:::x/"]}]}]});
+        assert_eq!(
+            without_management(&advanced.to_string()).as_deref(),
+            Some(r#"--advanced-event-selectors '[{"Name":"d","FieldSelectors":[{"Field":"eventCategory","Equals":["Data"]},{"Field":"resources.ARN","StartsWith":["arn:aws:s3:::x/"]}]}]'"#)
+        );
+        let local = t.iter().find(|t| t.arn == LOCAL).unwrap();
+        assert_eq!(without_management(&local.config_json), None);
     }
 
     #[test]

@@ -30,13 +30,7 @@ pub async fn get_costs(month: String) -> Result<Report, ServerFnError> {
     }
 }
 
-fn usd(x: f64) -> String {
-    if x > 0.0 && x < 0.01 {
-        "< $0.01".into()
-    } else {
-        format!("${x:.2}")
-    }
-}
+use crate::fmt::usd;
 
 #[component]
 pub fn CostsPage() -> impl IntoView {

@@ -40,13 +40,7 @@ fn or_none(s: &Option<String>) -> String {
     s.clone().unwrap_or_else(|| "none".into())
 }
 
-fn usd(x: f64) -> String {
-    if x > 0.0 && x < 0.01 {
-        "< $0.01".into()
-    } else {
-        format!("${x:.2}")
-    }
-}
+use crate::fmt::usd;
 
 fn badge(severity: crate::trails::Severity) -> &'static str {
     use crate::trails::Severity::*;

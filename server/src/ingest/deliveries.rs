@@ -27,7 +27,7 @@ pub struct Key {
 }
 
 /// What the bill calls the event: its `eventCategory`; for records older than that field,
-/// S3 object-level and Lambda invocations are data events and the rest management.
+/// S3 object-level calls and Lambda invocations are data events and the rest management.
 pub fn kind_of(e: &Event) -> &'static str {
     match e.category.as_deref() {
         Some("Management") => "Management",
@@ -38,6 +38,8 @@ pub fn kind_of(e: &Event) -> &'static str {
         Some(_) => "Other",
         None if e.event_type.as_deref() == Some("AwsCloudTrailInsight") => "Insight",
         None if e.resources.iter().any(|r| r.kind == S3_OBJECT)
+            || (e.source == "s3.amazonaws.com"
+                && (e.name.contains("Object") || e.name.contains("Multipart")))
             || (e.source == "lambda.amazonaws.com" && e.name == "Invoke") =>
         {
             "Data"

@@ -1883,8 +1883,11 @@ mod tests {
             ]
         );
         // The same file read again, grown: its counts replace the first reading's.
-        let again = |pieces| import(&mut store, &a, pieces);
-        again(vec![ev("e1", 0, "alice"), ev("e2", 1, "alice"), ev("e3", 2, "bob")]);
+        import(
+            &mut store,
+            &a,
+            vec![ev("e1", 0, "alice"), ev("e2", 1, "alice"), ev("e3", 2, "bob")],
+        );
         let after = delivered(&db.conn());
         assert_eq!(after[0], row("logs/a", "Data", 3));
         assert_eq!(after[1], row("logs/a", "file", 1));

@@ -1,0 +1,302 @@
+//! Trails and costs against the real CloudTrail and S3 APIs (moto), through the `cairn`
+//! binary: three trails (one multi-Region with basic selectors, Insights and validation;
+//! one single-Region with advanced selectors recording management events again into the
+//! same bucket under another prefix; one never started), their delivered files synced,
+//! and the findings and costs checked against figures worked out by hand below.
+
+mod common;
+
+use aws_sdk_cloudtrail::types::{
+    AdvancedEventSelector, AdvancedFieldSelector, DataResource, EventSelector, InsightSelector,
+    InsightType, ReadWriteType,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use common::{Moto, cairn, iso};
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// moto's account.
+const ACCOUNT: &str = "123456789012";
+
+fn record(n: usize, region: &str, read_only: bool, data: bool, when: &str) -> Value {
+    let (source, name, category, resources) = if data {
+        (
+            "s3.amazonaws.com",
+            "GetObject",
+            "Data",
+            json!([{"type": "AWS::S3::Object", "ARN": format!("arn:aws:s3:::secrets/f{n}")},
+                   {"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::secrets"}]),
+        )
+    } else if read_only {
+        ("ec2.amazonaws.com", "DescribeInstances", "Management", json!([]))
+    } else {
+        ("iam.amazonaws.com", "CreateUser", "Management", json!([]))
+    };
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+            "arn": format!("arn:aws:iam::{ACCOUNT}:user/alice"), "accountId": ACCOUNT,
+            "accessKeyId": "AKIAEXAMPLE", "userName": "alice"},
+        "eventTime": when, "eventSource": source, "eventName": name, "awsRegion": region,
+        "sourceIPAddress": "192.0.2.10", "userAgent": "aws-cli/2.15",
+        "requestParameters": null, "responseElements": null,
+        "requestID": format!("req-{n}"),
+        "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+        "readOnly": read_only, "eventType": "AwsApiCall", "managementEvent": !data,
+        "recipientAccountId": ACCOUNT, "eventCategory": category, "resources": resources,
+    })
+}
+
+fn file(records: &[Value]) -> Vec<u8> {
+    common::gz(serde_json::to_vec(&json!({ "Records": records })).expect("JSON in memory"))
+}
+
+fn key(prefix: &str, region: &str, suffix: &str) -> String {
+    let d = chrono::Utc::now();
+    format!(
+        "{prefix}/AWSLogs/{ACCOUNT}/CloudTrail/{region}/{}/{ACCOUNT}_CloudTrail_{region}_{}_{suffix}.json.gz",
+        d.format("%Y/%m/%d"),
+        d.format("%Y%m%dT%H%MZ")
+    )
+}
+
+fn json_of(db: &Path, args: &[&str]) -> (i32, Value) {
+    let (code, out, err) = cairn(db, args, None);
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (code, v)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket().bucket("trail").send().await.expect("bucket");
+    let (use1, euw1) = (moto.cloudtrail("us-east-1"), moto.cloudtrail("eu-west-1"));
+    let main = use1
+        .create_trail()
+        .name("main")
+        .s3_bucket_name("trail")
+        .s3_key_prefix("logs")
+        .is_multi_region_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .expect("main");
+    let main_arn = main.trail_arn().expect("an ARN").to_owned();
+    use1.start_logging().name("main").send().await.expect("start");
+    use1.put_event_selectors()
+        .trail_name("main")
+        .event_selectors(
+            EventSelector::builder()
+                .read_write_type(ReadWriteType::All)
+                .include_management_events(true)
+                .data_resources(
+                    DataResource::builder()
+                        .r#type("AWS::S3::Object")
+                        .values("arn:aws:s3:::secrets/")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("basic selectors");
+    use1.put_insight_selectors()
+        .trail_name("main")
+        .insight_selectors(
+            InsightSelector::builder()
+                .insight_type(InsightType::ApiCallRateInsight)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("insights");
+    let copy = use1
+        .create_trail()
+        .name("copy")
+        .s3_bucket_name("trail")
+        .s3_key_prefix("copy")
+        .send()
+        .await
+        .expect("copy");
+    let copy_arn = copy.trail_arn().expect("an ARN").to_owned();
+    use1.start_logging().name("copy").send().await.expect("start");
+    let field = |f: &str, eq: &[&str]| {
+        let mut b = AdvancedFieldSelector::builder().field(f);
+        for v in eq {
+            b = b.equals(*v);
+        }
+        b.build().expect("a field selector")
+    };
+    use1.put_event_selectors()
+        .trail_name("copy")
+        .advanced_event_selectors(
+            AdvancedEventSelector::builder()
+                .name("Management, read")
+                .field_selectors(field("eventCategory", &["Management"]))
+                .field_selectors(field("readOnly", &["true"]))
+                .build()
+                .expect("a selector"),
+        )
+        .send()
+        .await
+        .expect("advanced selectors");
+    let old = euw1
+        .create_trail()
+        .name("old")
+        .s3_bucket_name("trail")
+        .s3_key_prefix("old")
+        .send()
+        .await
+        .expect("old");
+    let old_arn = old.trail_arn().expect("an ARN").to_owned();
+
+    // What they delivered today. main: 100 writes and 200 reads in us-east-1, 40 reads
+    // in eu-west-1, 50 S3 object reads. copy: the same 200 reads again (a second copy).
+    let now = chrono::Utc::now().timestamp_millis();
+    let when = iso(now - 60_000);
+    let writes: Vec<Value> = (1..=100).map(|n| record(n, "us-east-1", false, false, &when)).collect();
+    let reads: Vec<Value> = (101..=300).map(|n| record(n, "us-east-1", true, false, &when)).collect();
+    let eu: Vec<Value> = (301..=340).map(|n| record(n, "eu-west-1", true, false, &when)).collect();
+    let data: Vec<Value> = (341..=390).map(|n| record(n, "us-east-1", true, true, &when)).collect();
+    let mut bytes = 0u64;
+    let mut put = async |key: String, body: Vec<u8>| {
+        bytes += body.len() as u64;
+        s3.put_object()
+            .bucket("trail")
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .expect("put");
+    };
+    let mut us = writes.clone();
+    us.extend(reads.iter().cloned());
+    put(key("logs", "us-east-1", "A1"), file(&us)).await;
+    put(key("logs", "us-east-1", "A2"), file(&data)).await;
+    put(key("logs", "eu-west-1", "A3"), file(&eu)).await;
+    put(key("copy", "us-east-1", "B1"), file(&reads)).await;
+
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let db = tmp.path().join("t.db");
+    for (name, prefix) in [("main", "logs"), ("copy", "copy")] {
+        let (code, out, err) = cairn(
+            &db,
+            &[
+                "source", "add", name, "--bucket", "trail", "--prefix", prefix,
+                "--regions", "us-east-1,eu-west-1", "--endpoint-url", &moto.url,
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, out, err) = cairn(&db, &["sync", "--once", "--json"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    // LookupEvents or an import: events no trail delivered, in a Region none records.
+    let local = tmp.path().join("local.json");
+    let south: Vec<Value> = (391..=395).map(|n| record(n, "ap-south-1", true, false, &when)).collect();
+    std::fs::write(&local, serde_json::to_vec(&json!({ "Records": south })).unwrap()).unwrap();
+    let (code, out, err) = cairn(&db, &["import", local.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The trails: each once, in sentences, with what it delivered and its findings.
+    let (code, o) = json_of(&db, &["trails", "--json"]);
+    assert_eq!(code, 1, "a critical finding stands: {o}");
+    let trails = o["trails"].as_array().expect("trails");
+    assert_eq!(trails.len(), 3, "{o}");
+    let trail = |arn: &str| trails.iter().find(|t| t["arn"] == arn).expect("the trail").clone();
+    let codes = |t: &Value| -> Vec<String> {
+        t["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect()
+    };
+    let m = trail(&main_arn);
+    assert_eq!(m["regions"], json!(["eu-west-1", "us-east-1"]));
+    assert_eq!(m["sources"], json!(["copy", "main"]));
+    assert_eq!(m["logging"], true);
+    assert_eq!(
+        m["sentences"],
+        json!([
+            "All management events, read and write",
+            "S3 data events on arn:aws:s3:::secrets/ only"
+        ])
+    );
+    assert_eq!(m["insights"], json!(["ApiCallRateInsight on Management"]));
+    assert_eq!((m["events_30d"].as_i64(), m["events_24h"].as_i64()), (Some(390), Some(390)));
+    let lag: Vec<String> = codes(&m).into_iter().filter(|c| c != "delivery_lagging").collect();
+    assert_eq!(lag, ["no_kms_key", "no_cloudwatch_logs"], "{m}");
+    let c = trail(&copy_arn);
+    assert_eq!(c["regions"], json!(["us-east-1"]));
+    assert_eq!(c["sentences"], json!(["All management events, read only"]), "{c}");
+    assert_eq!(c["events_30d"].as_i64(), Some(200));
+    let c_codes: Vec<String> = codes(&c).into_iter().filter(|c| c != "delivery_lagging").collect();
+    assert_eq!(
+        c_codes,
+        [
+            "not_multi_region",
+            "log_file_validation_off",
+            "no_kms_key",
+            "no_cloudwatch_logs",
+            "insights_off",
+            "duplicate_management_events"
+        ],
+        "{c}"
+    );
+    let dup = c["findings"].as_array().unwrap().iter().find(|f| f["code"] == "duplicate_management_events").unwrap();
+    assert!(dup["title"].as_str().unwrap().contains("main"), "{dup}");
+    let o_ = trail(&old_arn);
+    assert_eq!(o_["logging"], false);
+    assert_eq!(codes(&o_)[0], "logging_stopped");
+    assert_eq!(o_["events_30d"].as_i64(), Some(0));
+    // Across trails: the Region with activity no trail records; the worst first.
+    let all = o["findings"].as_array().unwrap();
+    assert_eq!(all[0]["code"], "logging_stopped");
+    let uncovered: Vec<&Value> = all.iter().filter(|f| f["code"] == "region_not_covered").collect();
+    assert_eq!(uncovered.len(), 1);
+    assert_eq!(uncovered[0]["region"], "ap-south-1");
+
+    // The costs, by hand: the 200 reads copy delivered again are a paid copy
+    // (200 × $2.00 / 100k = $0.004); 50 data events (50 × $0.10 / 100k); call-rate
+    // Insights on main's 100 writes (100 × $0.35 / 100k). main's copies are the free ones.
+    let (code, r) = json_of(&db, &["costs", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(r["currency"], "USD");
+    assert_eq!(r["month"], chrono::Utc::now().format("%Y-%m").to_string());
+    let total = r["total_usd"].as_f64().unwrap();
+    assert!(close(total, 0.004 + 0.00005 + 0.00035), "{total}: {r}");
+    let lines = r["lines"].as_array().unwrap();
+    let find = |trail: Option<&str>, kind: &str, region: &str| -> (i64, f64) {
+        let l: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["trail"].as_str() == trail && l["kind"] == kind && l["region"] == region)
+            .collect();
+        assert_eq!(l.len(), 1, "{trail:?} {kind} {region}: {r}");
+        (l[0]["events"].as_i64().unwrap(), l[0]["usd"].as_f64().unwrap())
+    };
+    assert_eq!(find(Some(&main_arn), "management_free", "us-east-1"), (300, 0.0));
+    assert_eq!(find(Some(&main_arn), "management_free", "eu-west-1"), (40, 0.0));
+    let (n, usd) = find(Some(&copy_arn), "management_paid", "us-east-1");
+    assert!(n == 200 && close(usd, 0.004), "{n} {usd}");
+    let (n, usd) = find(Some(&main_arn), "data", "us-east-1");
+    assert!(n == 50 && close(usd, 0.00005), "{n} {usd}");
+    let (n, usd) = find(Some(&main_arn), "insights", "us-east-1");
+    assert!(n == 100 && close(usd, 0.00035), "{n} {usd}");
+    assert_eq!(find(None, "management_free", "ap-south-1"), (5, 0.0));
+    // The bucket's storage: every delivered byte, outside CloudTrail's bill.
+    let stored: i64 = lines.iter().filter(|l| l["kind"] == "s3_storage").map(|l| l["events"].as_i64().unwrap()).sum();
+    assert_eq!(stored as u64, bytes);
+    let outside = r["outside_usd"].as_f64().unwrap();
+    assert!(close(outside, bytes as f64 / 1_073_741_824.0 * 0.023), "{outside}");
+
+    // A second pass reads nothing again and counts nothing twice.
+    let (code, out, err) = cairn(&db, &["sync", "--once", "--json"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, again) = json_of(&db, &["costs", "--json"]);
+    assert_eq!(again["lines"], r["lines"]);
+    // A month that is not one is refused.
+    let (code, _, err) = cairn(&db, &["costs", "--month", "2024-13"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a month"), "{err}");
+}
