@@ -40,6 +40,99 @@ impl Default for Prices {
     }
 }
 
+impl Prices {
+    /// Each price's name (as stored and posted), label and Cost Explorer usage type.
+    pub const NAMES: [(&'static str, &'static str, &'static str); 7] = [
+        ("management_copy", "Management events, further copies (per 100,000)", "PaidEventsRecorded"),
+        ("data", "Data events (per 100,000)", "DataEventsRecorded"),
+        ("network", "Network activity events (per 100,000)", "NetworkEventsRecorded"),
+        ("insights_management", "Insights on management events, per type (per 100,000 analysed)", "InsightsEvents"),
+        ("insights_data", "Insights on data events, per type (per 100,000 analysed)", "DataInsightsEvents"),
+        ("s3_gb_month", "S3 storage of the logs, outside CloudTrail (per GB-month)", "TimedStorage-ByteHrs"),
+        ("cloudwatch_gb", "CloudWatch Logs ingestion, outside CloudTrail (per GB)", "DataProcessing-Bytes"),
+    ];
+
+    /// The price called `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "management_copy" => self.management_copy,
+            "data" => self.data,
+            "network" => self.network,
+            "insights_management" => self.insights_management,
+            "insights_data" => self.insights_data,
+            "s3_gb_month" => self.s3_gb_month,
+            "cloudwatch_gb" => self.cloudwatch_gb,
+            _ => return None,
+        })
+    }
+
+    /// Sets the price called `name`; false for a name that is none.
+    pub fn set(&mut self, name: &str, usd: f64) -> bool {
+        let slot = match name {
+            "management_copy" => &mut self.management_copy,
+            "data" => &mut self.data,
+            "network" => &mut self.network,
+            "insights_management" => &mut self.insights_management,
+            "insights_data" => &mut self.insights_data,
+            "s3_gb_month" => &mut self.s3_gb_month,
+            "cloudwatch_gb" => &mut self.cloudwatch_gb,
+            _ => return false,
+        };
+        *slot = usd;
+        true
+    }
+}
+
+/// The prices in force: the list prices with what admins changed, for every Region and
+/// for some Regions apart.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PriceTable {
+    pub all: Prices,
+    /// Region → its own prices (the all-Region ones where it sets none).
+    pub regions: Vec<(String, Prices)>,
+    /// Every change from the list: `(name, region or "", usd)`.
+    pub changed: Vec<(String, String, f64)>,
+    /// When a price was last changed, and by whom.
+    pub last_change: Option<(i64, Option<String>)>,
+}
+
+impl PriceTable {
+    pub fn of(&self, region: &str) -> &Prices {
+        self.regions
+            .iter()
+            .find(|(r, _)| r == region)
+            .map_or(&self.all, |(_, p)| p)
+    }
+
+    /// Builds the table from the stored changes `(name, region, usd, at, by)`.
+    pub fn from_rows(rows: &[(String, String, f64, i64, Option<String>)]) -> PriceTable {
+        let mut t = PriceTable::default();
+        for (name, region, usd, _, _) in rows.iter().filter(|r| r.1.is_empty()) {
+            if t.all.set(name, *usd) {
+                t.changed.push((name.clone(), region.clone(), *usd));
+            }
+        }
+        for (name, region, usd, _, _) in rows.iter().filter(|r| !r.1.is_empty()) {
+            let base = t.all;
+            let idx = match t.regions.iter().position(|(r, _)| r == region) {
+                Some(i) => i,
+                None => {
+                    t.regions.push((region.clone(), base));
+                    t.regions.len() - 1
+                }
+            };
+            if t.regions[idx].1.set(name, *usd) {
+                t.changed.push((name.clone(), region.clone(), *usd));
+            }
+        }
+        t.last_change = rows
+            .iter()
+            .max_by_key(|r| r.3)
+            .map(|r| (r.3, r.4.clone()));
+        t
+    }
+}
+
 /// What kind of charge a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -187,7 +280,11 @@ pub fn free_copies(delivered: &[Delivered]) -> BTreeMap<(String, String), String
 /// Management events no trail delivered are priced as a first copy would be (free) when
 /// no trail delivered any there, else as a further copy.
 pub fn price(delivered: &[Delivered], billing: &[Billing], prices: &Prices) -> Vec<Line> {
-    price_with(delivered, &free_copies(delivered), billing, prices)
+    let table = PriceTable {
+        all: *prices,
+        ..PriceTable::default()
+    };
+    price_with(delivered, &free_copies(delivered), billing, &table)
 }
 
 /// [`price`] with the free copies chosen beforehand (over a whole month, so that each
@@ -196,7 +293,7 @@ pub fn price_with(
     delivered: &[Delivered],
     free: &BTreeMap<(String, String), String>,
     billing: &[Billing],
-    prices: &Prices,
+    table: &PriceTable,
 ) -> Vec<Line> {
     type Key = (String, String, Option<String>, Kind, Option<String>, Option<String>);
     let mut lines: BTreeMap<Key, (u64, f64)> = BTreeMap::new();
@@ -208,6 +305,7 @@ pub fn price_with(
         e.1 += usd;
     };
     for d in delivered {
+        let prices = table.of(&d.region);
         let bill = d
             .trail
             .as_ref()
@@ -307,7 +405,7 @@ pub struct Report {
     pub months: Vec<String>,
     /// Trail ARN → name, for the lines' labels.
     pub trail_names: Vec<(String, String)>,
-    pub prices: Prices,
+    pub prices: PriceTable,
     /// The share of the month gone (1 for a past month).
     pub elapsed: f64,
 }
@@ -447,6 +545,12 @@ pub fn delivered_of(
         .collect()
 }
 
+/// The prices in force: the list with every change admins made.
+#[cfg(feature = "ssr")]
+pub async fn prices(pool: &sqlx::SqlitePool) -> Result<PriceTable, sqlx::Error> {
+    Ok(PriceTable::from_rows(&crate::db::prices::all(pool).await?))
+}
+
 /// The estimate of `month` (`None`: the month of `now_ms`).
 #[cfg(feature = "ssr")]
 pub async fn report(
@@ -454,7 +558,7 @@ pub async fn report(
     trails: &[crate::trails::Trail],
     month: Option<&str>,
     now_ms: i64,
-    prices: &Prices,
+    prices: &PriceTable,
 ) -> Result<Report, ReportError> {
     let month = month
         .filter(|m| !m.is_empty())
@@ -510,7 +614,7 @@ pub async fn report(
         days,
         months,
         trail_names: trails.iter().map(|t| (t.arn.clone(), t.name.clone())).collect(),
-        prices: *prices,
+        prices: prices.clone(),
         elapsed,
     })
 }

@@ -650,7 +650,8 @@ pub async fn overview(
             }
         }
     }
-    let report = costs::report(pool, &trails, None, now_ms, &costs::Prices::default()).await?;
+    let prices = costs::prices(pool).await?;
+    let report = costs::report(pool, &trails, None, now_ms, &prices).await?;
     let scale = report.projected_usd.map_or(1.0, |_| 1.0 / report.elapsed.max(1e-9));
     for l in report.lines.iter().filter(|l| l.kind == costs::Kind::ManagementPaid) {
         let Some(arn) = &l.trail else { continue };
@@ -685,6 +686,108 @@ pub async fn overview(
         findings: sorted(findings),
         month: report.month,
         now_ms,
+    })
+}
+
+/// One change of a trail the inventory saw: what it was before and after, per field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// When the inventory first saw it, and the last time it saw the trail before.
+    pub seen_at: i64,
+    pub previous_seen_at: Option<i64>,
+    /// `(field, before, after)`, as compact JSON.
+    pub fields: Vec<(String, String, String)>,
+    pub gone: bool,
+    /// Whether an event of the store made a change to the trail between the two looks.
+    pub explained: bool,
+}
+
+/// A trail's history: the inventory's changes and the trail's own write events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Newest first.
+    pub changes: Vec<Change>,
+    /// `CreateTrail`, `UpdateTrail`, `PutEventSelectors`, `StartLogging`, ... naming the
+    /// trail, newest first.
+    pub events: Vec<crate::model::EventRow>,
+    /// The timeline of them all.
+    pub events_href: String,
+}
+
+/// The fields that differ between two snapshots' settings.
+pub fn diff(before: &Value, after: &Value) -> Vec<(String, String, String)> {
+    let empty = serde_json::Map::new();
+    let (a, b) = (before.as_object().unwrap_or(&empty), after.as_object().unwrap_or(&empty));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |v: Option<&Value>| v.map_or_else(|| "—".to_owned(), |v| v.to_string());
+            (k.clone(), show(a.get(k)), show(b.get(k)))
+        })
+        .collect()
+}
+
+/// The changes of the snapshots of one source and Region (oldest first in, newest first
+/// out), each marked explained when a write event falls between the two looks.
+pub fn changes(snapshots: &[(i64, i64, bool, Value)], event_times: &[i64]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for w in snapshots.windows(2) {
+        let (prev, next) = (&w[0], &w[1]);
+        let fields = diff(&prev.3, &next.3);
+        if fields.is_empty() && prev.2 == next.2 {
+            continue;
+        }
+        out.push(Change {
+            seen_at: next.0,
+            previous_seen_at: Some(prev.1),
+            explained: event_times.iter().any(|t| *t >= prev.1 - 60_000 && *t <= next.0),
+            fields,
+            gone: next.2,
+        });
+    }
+    out.reverse();
+    out
+}
+
+/// A trail's history from the inventory and the event store.
+#[cfg(feature = "ssr")]
+pub async fn history(
+    pool: &sqlx::SqlitePool,
+    arn: &str,
+    now_ms: i64,
+) -> Result<History, sqlx::Error> {
+    use crate::db::{events, filter};
+    use crate::query::{Access, EventQuery, Field, Preset, Sort, TimeRange};
+    let query = EventQuery {
+        range: TimeRange::Preset(Preset::All),
+        ..EventQuery::default()
+    }
+    .with_filter(Field::Resource, arn, false)
+    .with_access(Some(Access::Write));
+    let store = events::store_info(pool).await?;
+    let range = query.resolve_for(now_ms, &store, None);
+    let sel = filter::resolve(pool, &query).await?;
+    let (rows, _) = events::list(pool, &sel, &range, Sort::Newest, None, 100).await?;
+    let times: Vec<i64> = rows.iter().map(|r| r.time_ms).collect();
+    // The settings as the trail's home Region showed them, from the source that looked
+    // most often.
+    let all = crate::db::trails::snapshots_of(pool, arn).await?;
+    let mut by_place: BTreeMap<(String, String), Vec<(i64, i64, bool, Value)>> = BTreeMap::new();
+    for (source, region, taken, seen, gone, config) in all {
+        let c: Value = serde_json::from_str(&config).unwrap_or(Value::Null);
+        if c["shadow"].as_bool() == Some(true) {
+            continue;
+        }
+        by_place.entry((source, region)).or_default().push((taken, seen, gone, c));
+    }
+    let longest = by_place.into_values().max_by_key(Vec::len).unwrap_or_default();
+    Ok(History {
+        changes: changes(&longest, &times),
+        events: rows,
+        events_href: query.href("/"),
     })
 }
 
@@ -729,6 +832,24 @@ mod tests {
                 "bucket": "b", "key_prefix": "local/",
             })),
         ])
+    }
+
+    #[test]
+    fn a_change_is_its_fields_before_and_after_and_says_if_an_event_made_it() {
+        let a = json!({"logging": true, "name": "t", "kms_key": null});
+        let b = json!({"logging": false, "name": "t", "kms_key": "k"});
+        assert_eq!(
+            diff(&a, &b),
+            [
+                ("kms_key".to_owned(), "null".to_owned(), "\"k\"".to_owned()),
+                ("logging".to_owned(), "true".to_owned(), "false".to_owned())
+            ]
+        );
+        let snaps = vec![(0, 1_000_000, false, a.clone()), (2_000_000, 2_000_000, false, b.clone()), (3_000_000, 3_000_000, true, b)];
+        let c = changes(&snaps, &[1_500_000]);
+        assert_eq!(c.len(), 2);
+        assert!(c[0].gone && c[0].fields.is_empty() && !c[0].explained);
+        assert!(!c[1].gone && c[1].explained && c[1].fields.len() == 2);
     }
 
     #[test]

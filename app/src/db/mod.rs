@@ -7,6 +7,7 @@ pub mod events;
 pub mod filter;
 pub mod investigations;
 pub mod ledger;
+pub mod prices;
 pub mod principals;
 pub mod resources;
 pub mod sources;

@@ -201,3 +201,19 @@ pub async fn organizations(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error
     .fetch_all(pool)
     .await
 }
+
+/// Every snapshot of one trail, from every source and Region, oldest first:
+/// `(source, region, taken_at, seen_at, gone, config)`.
+pub async fn snapshots_of(
+    pool: &SqlitePool,
+    arn: &str,
+) -> Result<Vec<(String, String, i64, i64, bool, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT src.name, s.region, s.taken_at, s.seen_at, s.gone, s.config
+         FROM trail_snapshots s JOIN sources src ON src.id = s.source_id
+         WHERE s.trail_arn = ?1 ORDER BY s.id",
+    )
+    .bind(arn)
+    .fetch_all(pool)
+    .await
+}

@@ -9,11 +9,18 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+/// The page's data: the estimate, and whether the reader may change the prices.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CostsView {
+    pub report: Report,
+    pub can_edit: bool,
+}
+
 /// The estimate of `month` (empty: this month).
 #[server]
-pub async fn get_costs(month: String) -> Result<Report, ServerFnError> {
+pub async fn get_costs(month: String) -> Result<CostsView, ServerFnError> {
     use crate::costs::ReportError;
-    crate::auth::require(crate::auth::Role::Viewer)?;
+    let user = crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = crate::db::pool()?;
     let now = chrono::Utc::now().timestamp_millis();
     let trails = crate::trails::fold(
@@ -21,8 +28,12 @@ pub async fn get_costs(month: String) -> Result<Report, ServerFnError> {
             .await
             .map_err(crate::db::opaque)?,
     );
-    match crate::costs::report(&pool, &trails, Some(&month), now, &Default::default()).await {
-        Ok(r) => Ok(r),
+    let prices = crate::costs::prices(&pool).await.map_err(crate::db::opaque)?;
+    match crate::costs::report(&pool, &trails, Some(&month), now, &prices).await {
+        Ok(report) => Ok(CostsView {
+            report,
+            can_edit: user.can(crate::auth::Role::Admin),
+        }),
         Err(ReportError::Month(m)) => {
             Err(crate::error::WebError::BadRequest(format!("not a month (YYYY-MM): {m}")).into())
         }
@@ -43,7 +54,7 @@ pub fn CostsPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading costs…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(r) => view! { <CostsBody r=r/> }.into_any(),
+                    Ok(v) => view! { <CostsBody r=v.report can_edit=v.can_edit/> }.into_any(),
                     Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
                 }
             })}
@@ -52,7 +63,7 @@ pub fn CostsPage() -> impl IntoView {
 }
 
 #[component]
-fn CostsBody(r: Report) -> impl IntoView {
+fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
     let month = r.month.clone();
     let months = r.months.clone();
     let projected = r.projected_usd;
@@ -110,16 +121,7 @@ fn CostsBody(r: Report) -> impl IntoView {
     let trailed_rows = line_rows(trailed.clone());
     let untrailed_rows = line_rows(untrailed.clone());
     let has_untrailed = !untrailed.is_empty();
-    let prices = r.prices;
-    let price_rows: Vec<(&str, String, &str)> = vec![
-        ("Management events, further copies", format!("${:.2} per 100,000", prices.management_copy), "PaidEventsRecorded"),
-        ("Data events", format!("${:.2} per 100,000", prices.data), "DataEventsRecorded"),
-        ("Network activity events", format!("${:.2} per 100,000", prices.network), "NetworkEventsRecorded"),
-        ("Insights on management events, per type", format!("${:.2} per 100,000 analysed", prices.insights_management), "InsightsEvents"),
-        ("Insights on data events, per type", format!("${:.2} per 100,000 analysed", prices.insights_data), "DataInsightsEvents"),
-        ("S3 storage (outside CloudTrail)", format!("${:.3} per GB-month", prices.s3_gb_month), "TimedStorage-ByteHrs"),
-        ("CloudWatch Logs ingestion (outside CloudTrail)", format!("${:.2} per GB", prices.cloudwatch_gb), "DataProcessing-Bytes"),
-    ];
+    let prices = r.prices.clone();
     view! {
         <form method="get" action="/costs" class="inline-form" data-testid="month-form">
             <label>"Month "
@@ -224,15 +226,96 @@ fn CostsBody(r: Report) -> impl IntoView {
                 </div>
             </section>
         })}
-        <section class="card" aria-labelledby="cost-prices">
-            <h2 id="cost-prices">"Prices used"</h2>
+        <PricesSection prices=prices can_edit=can_edit month=r.month.clone()/>
+    }
+}
+
+/// The prices in force, each with its Cost Explorer usage type; admins change them here.
+#[component]
+fn PricesSection(prices: crate::costs::PriceTable, can_edit: bool, month: String) -> impl IntoView {
+    let q = use_query_map();
+    let done = move || {
+        q.read().get("done").map(|d| match d.as_str() {
+            "price-set" => "Price set.",
+            "price-reset" => "Price back to the list price.",
+            _ => "Done.",
+        })
+    };
+    let error = move || q.read().get("error");
+    let rows = crate::costs::Prices::NAMES.iter().map(|(name, label, usage)| {
+        let v = prices.all.get(name).unwrap_or(0.0);
+        let list = crate::costs::Prices::default().get(name).unwrap_or(0.0);
+        let changed = (v - list).abs() > f64::EPSILON;
+        view! {
+            <tr data-price=*name>
+                <td>{*label}</td>
+                <td class="nowrap">{format!("${v}")}{changed.then(|| view! { " " <span class="badge badge--info">{format!("list ${list}")}</span> })}</td>
+                <td><code>{*usage}</code></td>
+            </tr>
+        }
+    }).collect_view();
+    let regional: Vec<(String, String, f64)> = prices.changed.iter().filter(|(_, r, _)| !r.is_empty()).cloned().collect();
+    let changed = prices.changed.clone();
+    let last = prices.last_change.clone();
+    let names = crate::costs::Prices::NAMES;
+    view! {
+        <section class="card" aria-labelledby="cost-prices-heading" id="cost-prices">
+            <h2 id="cost-prices-heading">"Prices used"</h2>
+            {move || done().map(|d| view! { <p class="notice" role="status">{d}</p> })}
+            {move || error().map(|e| view! { <p class="notice notice--error" role="alert">{e}</p> })}
+            <p class="muted" data-testid="prices-changed">{match last {
+                Some((at, by)) => format!("Public US East list prices, changed by {} on {} UTC.", by.unwrap_or_else(|| "an admin".into()), fmt::time(at)),
+                None => "Public US East list prices, never changed.".to_owned(),
+            }}</p>
             <table class="plain-table" data-testid="cost-prices">
-                <thead><tr><th scope="col">"What"</th><th scope="col">"Price"</th><th scope="col">"Cost Explorer usage type"</th></tr></thead>
-                <tbody>
-                    {price_rows.into_iter().map(|(w, p, u)| view! { <tr><td>{w}</td><td>{p}</td><td><code>{u}</code></td></tr> }).collect_view()}
-                </tbody>
+                <thead><tr><th scope="col">"What"</th><th scope="col">"Price, every Region"</th><th scope="col">"Cost Explorer usage type"</th></tr></thead>
+                <tbody>{rows}</tbody>
             </table>
+            {(!regional.is_empty()).then(|| view! {
+                <h3>"Per Region"</h3>
+                <ul data-testid="regional-prices">
+                    {regional.into_iter().map(|(n, r, v)| view! { <li>{format!("{r}: {n} ${v}")}</li> }).collect_view()}
+                </ul>
+            })}
             <p class="muted">"The first copy of management events in each account and Region is free; the trail that delivered the most of them there is counted as that copy."</p>
+            {can_edit.then(|| {
+                let month = month.clone();
+                view! {
+                    <h3>"Change a price"</h3>
+                    <form method="post" action="/admin/prices" class="inline-form" data-testid="price-form">
+                        <input type="hidden" name="action" value="set"/>
+                        <input type="hidden" name="month" value=month.clone()/>
+                        <label>"Price "
+                            <select name="name">
+                                {names.iter().map(|(n, l, _)| view! { <option value=*n>{*l}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        " "<label>"Region " <input name="region" placeholder="every Region" autocomplete="off" size="12"/></label>
+                        " "<label>"Dollars " <input name="usd" inputmode="decimal" required autocomplete="off" size="8"/></label>
+                        " "<button type="submit" class="button">"Set price"</button>
+                    </form>
+                    {(!changed.is_empty()).then(|| view! {
+                        <ul class="plain-list">
+                            {changed.into_iter().map(|(n, r, v)| {
+                                let month = month.clone();
+                                let what = format!("{n}, {}: ${v}", if r.is_empty() { "every Region".to_owned() } else { r.clone() });
+                                view! {
+                                    <li>
+                                        <form method="post" action="/admin/prices" class="inline-form">
+                                            {what}" "
+                                            <input type="hidden" name="action" value="reset"/>
+                                            <input type="hidden" name="name" value=n/>
+                                            <input type="hidden" name="region" value=r/>
+                                            <input type="hidden" name="month" value=month/>
+                                            <button type="submit" class="button button--quiet">"Back to the list price"</button>
+                                        </form>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    })}
+                }
+            })}
         </section>
     }
 }

@@ -20,6 +20,16 @@ pub async fn get_trails() -> Result<Overview, ServerFnError> {
         .map_err(|e| crate::error::WebError::internal("cannot read the trails", e).into())
 }
 
+/// A trail's changes: the inventory's, field by field, and its own events.
+#[server]
+pub async fn get_trail_history(arn: String) -> Result<crate::trails::History, ServerFnError> {
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = crate::db::pool()?;
+    crate::trails::history(&pool, &arn, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(crate::db::opaque)
+}
+
 /// The trail page of an ARN.
 pub fn trail_href(arn: &str) -> String {
     format!(
@@ -211,6 +221,7 @@ pub fn TrailPage() -> impl IntoView {
     let params = use_params_map();
     let arn = Memo::new(move |_| key_from_path(&params.read().get("arn").unwrap_or_default()));
     let data = overview();
+    let history = Resource::new(move || arn.get(), get_trail_history);
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading trail…"</p> }>
             {move || Suspend::new(async move {
@@ -228,6 +239,71 @@ pub fn TrailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <Transition fallback=|| view! { <p class="loading">"Loading the trail's history…"</p> }>
+            {move || Suspend::new(async move {
+                match history.await {
+                    Ok(h) => view! { <HistorySection h=h/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The inventory's changes, field by field, and the trail's own write events.
+#[component]
+fn HistorySection(h: crate::trails::History) -> impl IntoView {
+    use crate::components::events_table::EventsTable;
+    use crate::query::EventQuery;
+    let events = h.events.clone();
+    view! {
+        <section class="card" aria-labelledby="trail-history" data-testid="trail-history">
+            <h2 id="trail-history">"History"</h2>
+            {if h.changes.is_empty() {
+                view! { <p class="muted">"The inventory has seen no change of this trail since it first read it."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="finding-list">
+                        {h.changes.into_iter().map(|c| {
+                            let when = format!("Seen {} UTC{}", fmt::time(c.seen_at),
+                                c.previous_seen_at.map(|p| format!(" (unchanged at {} UTC)", fmt::time(p))).unwrap_or_default());
+                            view! {
+                                <li class="finding" data-testid="trail-change">
+                                    <p class="finding__title"><strong>{when}</strong>" "
+                                        {if c.gone { Some(view! { <span class="badge badge--warn">"gone"</span> }) } else { None }}
+                                        {if c.explained {
+                                            view! { <span class="muted">"made by an event below"</span> }.into_any()
+                                        } else {
+                                            view! { <span class="badge badge--warn">"no matching event in the store"</span> }.into_any()
+                                        }}
+                                    </p>
+                                    {(!c.fields.is_empty()).then(|| view! {
+                                        <table class="plain-table">
+                                            <thead><tr><th scope="col">"Field"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr></thead>
+                                            <tbody>
+                                                {c.fields.into_iter().map(|(f, b, a)| view! {
+                                                    <tr><td>{f}</td><td class="cell-wrap"><code>{fmt::clip(&b, 400)}</code></td><td class="cell-wrap"><code>{fmt::clip(&a, 400)}</code></td></tr>
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <h3>"Its own events"</h3>
+            {if events.is_empty() {
+                view! { <p class="muted">"No event in the store changed this trail (CreateTrail, UpdateTrail, PutEventSelectors, StartLogging, StopLogging, …)."</p> }.into_any()
+            } else {
+                view! {
+                    <EventsTable rows=events caption="Calls that changed the trail, newest first" query=EventQuery::default()
+                        path="/" links=EventQuery::default() sortable=false/>
+                    <p><a href=h.events_href.clone()>"All of them in the timeline"</a></p>
+                }.into_any()
+            }}
+        </section>
     }
 }
 

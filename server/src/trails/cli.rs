@@ -94,7 +94,8 @@ pub fn costs_json(r: &Report) -> serde_json::Value {
 pub async fn costs(db: &Path, month: Option<String>, as_json: bool) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(db).await?;
     let list = trails::fold(app::db::trails::latest_everywhere(&pool).await?);
-    let r = costs::report(&pool, &list, month.as_deref(), now_ms(), &Default::default()).await;
+    let prices = costs::prices(&pool).await?;
+    let r = costs::report(&pool, &list, month.as_deref(), now_ms(), &prices).await;
     pool.close().await;
     let r = match r {
         Ok(r) => r,

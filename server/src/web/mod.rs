@@ -203,6 +203,7 @@ pub async fn router(
                 secrets: config.secrets.clone(),
             }),
         )
+        .route("/admin/prices", post(crate::trails::web::set_price))
         .route("/export/{file}", get(crate::web::export::export))
         .route("/export/top/{file}", get(crate::web::export::export_top))
         .route(
