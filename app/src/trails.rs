@@ -676,7 +676,7 @@ pub async fn overview(
     }
     for t in &mut trails {
         t.usd_month = report.trail_usd(&t.arn);
-        t.findings = trail_findings(t, &cx);
+        t.findings = sorted(trail_findings(t, &cx));
     }
     let mut findings: Vec<Finding> = trails.iter().flat_map(|t| t.findings.clone()).collect();
     findings.extend(coverage_findings(&trails, &cx));

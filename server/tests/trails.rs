@@ -209,8 +209,11 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     let trails = o["trails"].as_array().expect("trails");
     assert_eq!(trails.len(), 3, "{o}");
     let trail = |arn: &str| trails.iter().find(|t| t["arn"] == arn).expect("the trail").clone();
+    // Each trail's findings, by name (the page lists them worst first).
     let codes = |t: &Value| -> Vec<String> {
-        t["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect()
+        let mut c: Vec<String> = t["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect();
+        c.sort();
+        c
     };
     let m = trail(&main_arn);
     assert_eq!(m["regions"], json!(["eu-west-1", "us-east-1"]));
@@ -226,7 +229,7 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert_eq!(m["insights"], json!(["ApiCallRateInsight on Management"]));
     assert_eq!((m["events_30d"].as_i64(), m["events_24h"].as_i64()), (Some(390), Some(390)));
     let lag: Vec<String> = codes(&m).into_iter().filter(|c| c != "delivery_lagging").collect();
-    assert_eq!(lag, ["no_kms_key", "no_cloudwatch_logs"], "{m}");
+    assert_eq!(lag, ["no_cloudwatch_logs", "no_kms_key"], "{m}");
     let c = trail(&copy_arn);
     assert_eq!(c["regions"], json!(["us-east-1"]));
     assert_eq!(c["sentences"], json!(["All management events, read only"]), "{c}");
@@ -235,12 +238,12 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert_eq!(
         c_codes,
         [
-            "not_multi_region",
-            "log_file_validation_off",
-            "no_kms_key",
-            "no_cloudwatch_logs",
+            "duplicate_management_events",
             "insights_off",
-            "duplicate_management_events"
+            "log_file_validation_off",
+            "no_cloudwatch_logs",
+            "no_kms_key",
+            "not_multi_region"
         ],
         "{c}"
     );
@@ -248,7 +251,7 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert!(dup["title"].as_str().unwrap().contains("main"), "{dup}");
     let o_ = trail(&old_arn);
     assert_eq!(o_["logging"], false);
-    assert_eq!(codes(&o_)[0], "logging_stopped");
+    assert_eq!(o_["findings"][0]["code"], "logging_stopped");
     assert_eq!(o_["events_30d"].as_i64(), Some(0));
     // Across trails: the Region with activity no trail records; the worst first.
     let all = o["findings"].as_array().unwrap();

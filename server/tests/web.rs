@@ -234,7 +234,8 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, event, investigations, principal, resource, sources, timeline, top,
+        address, admin, costs, event, investigations, principal, resource, sources, timeline,
+        top, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
     let site = site_dir(&tmp);
@@ -378,6 +379,21 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             qs(&sources::GetSources {}),
             Some(Role::Admin),
         ),
+        ("get_trails", qs(&trails::GetTrails {}), Some(Role::Viewer)),
+        (
+            "get_trail_history",
+            qs(&trails::GetTrailHistory {
+                arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_costs",
+            qs(&costs::GetCosts {
+                month: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
         (
             "get_source",
             qs(&sources::GetSource {
@@ -444,6 +460,13 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             post_form(addr, &path, Some(&viewer), body).await.status,
             403,
             "viewer {path}"
+        );
+    }
+    for body in ["action=set&name=data&usd=1", "action=reset&name=data"] {
+        assert_eq!(post_form(addr, "/admin/prices", None, body).await.status, 401);
+        assert_eq!(
+            post_form(addr, "/admin/prices", Some(&viewer), body).await.status,
+            403
         );
     }
     // Exports: signed-in users only.
@@ -1220,4 +1243,74 @@ async fn a_change_whose_audit_line_cannot_be_written_does_not_happen() {
     assert!(cairn::sync::sources::add(&pool, &secrets, spec, &line).await.is_err());
     assert_eq!(count("SELECT count(*) FROM sources").await, 0);
     assert_eq!(count("SELECT count(*) FROM audit_log").await, lines);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prices_are_set_by_admins_per_region_and_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "ann", Role::Admin).await;
+    let addr = start(&db, &site).await;
+    let ann = sign_in(addr, "ann").await;
+    let r = post_form(
+        addr,
+        "/admin/prices",
+        Some(&ann),
+        "action=set&name=management_copy&region=&usd=2.5&month=2026-01",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.head);
+    assert_eq!(
+        r.header("location").as_deref(),
+        Some("/costs?month=2026-01&done=price-set#cost-prices")
+    );
+    let r = post_form(addr, "/admin/prices", Some(&ann), "action=set&name=data&region=eu-west-1&usd=%240.12").await;
+    assert_eq!(r.status, 303);
+    // Refused, saying why; nothing stored.
+    for (body, why) in [
+        ("action=set&name=data&usd=-1", "a price is a number"),
+        ("action=set&name=data&usd=NaN", "a price is a number"),
+        ("action=set&name=nothing&usd=1", "no such price"),
+        ("action=set&name=data&region=EU%20West&usd=1", "a Region is"),
+        ("action=reset&name=network", "was not changed"),
+    ] {
+        let r = post_form(addr, "/admin/prices", Some(&ann), body).await;
+        assert_eq!(r.status, 303, "{body}");
+        let to = r.header("location").unwrap_or_default();
+        let q: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(to.split_once('?').unwrap().1.split('#').next().unwrap().as_bytes())
+                .into_owned()
+                .collect();
+        assert!(q["error"].starts_with(why), "{body}: {to}");
+    }
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let table = app::costs::prices(&pool).await.unwrap();
+    assert_eq!(table.all.management_copy, 2.5);
+    assert_eq!(table.all.data, 0.10);
+    assert_eq!(table.of("eu-west-1").data, 0.12);
+    assert_eq!(table.of("eu-west-1").management_copy, 2.5);
+    assert_eq!(table.last_change.as_ref().and_then(|(_, by)| by.as_deref()), Some("ann"));
+    let r = post_form(addr, "/admin/prices", Some(&ann), "action=reset&name=data&region=eu-west-1").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(app::costs::prices(&pool).await.unwrap().of("eu-west-1").data, 0.10);
+    let lines: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT action, target, detail FROM audit_log WHERE action LIKE 'price.%' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        [
+            ("price.set".into(), "management_copy every Region".into(), "$2 → $2.5".into()),
+            ("price.set".into(), "data eu-west-1".into(), "$0.1 → $0.12".into()),
+            ("price.reset".into(), "data eu-west-1".into(), "$0.12 → $0.1".into()),
+        ]
+    );
+    // The costs page shows them, and who changed them.
+    let page = get(addr, "/costs", Some(&ann)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("changed by ann"), "{}", page.body);
+    assert!(page.body.contains("$2.5"));
 }

@@ -165,7 +165,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
                         <thead><tr><th scope="col">"Trail"</th><th scope="col">"CloudTrail cost"</th></tr></thead>
                         <tbody>
                             {per_trail.into_iter().map(|(arn, name, u)| {
-                                let width = format!("width: {:.1}%", (u / top * 100.0).clamp(0.0, 100.0));
+                                let width = format!("{:.1}", (u / top * 100.0).clamp(0.0, 100.0));
                                 view! {
                                     <tr>
                                         <td class="cell-wrap">{if arn.starts_with("arn:") {
@@ -174,7 +174,9 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
                                             view! { <span>{name}</span> }.into_any()
                                         }}</td>
                                         <td class="cost-bar-cell">
-                                            <span class="cost-bar" style=width aria-hidden="true"></span>
+                                            <svg class="cost-bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+                                                <rect width=width height="1"></rect>
+                                            </svg>
                                             <span class="nowrap">{usd(u)}</span>
                                         </td>
                                     </tr>
@@ -200,7 +202,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
         <section class="card" aria-labelledby="cost-lines">
             <h2 id="cost-lines">"Every line"</h2>
             <div class="table-wrap" tabindex="0" role="region" aria-label="Cost lines">
-                <table class="data-table" data-testid="cost-lines">
+                <table class="data-table wide-table" data-testid="cost-lines">
                     <thead><tr>
                         <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
                         <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
@@ -215,7 +217,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
                 <h2 id="cost-untrailed">"Events no trail delivered"</h2>
                 <p class="muted">"Read through LookupEvents or imported from files: free as they are, priced here as if a trail had recorded them."</p>
                 <div class="table-wrap" tabindex="0" role="region" aria-label="Events no trail delivered">
-                    <table class="data-table" data-testid="cost-untrailed">
+                    <table class="data-table wide-table" data-testid="cost-untrailed">
                         <thead><tr>
                             <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
                             <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>

@@ -114,7 +114,7 @@ fn TrailsBody(o: Overview) -> impl IntoView {
         <section class="card" aria-labelledby="trails-list">
             <h2 id="trails-list">"Every trail"</h2>
             <div class="table-wrap" tabindex="0" role="region" aria-label="Trails table">
-                <table class="data-table" data-testid="trails">
+                <table class="data-table wide-table wide-table--trails" data-testid="trails">
                     <thead><tr>
                         <th scope="col">"Trail"</th><th scope="col">"Account"</th><th scope="col">"Home Region"</th>
                         <th scope="col">"Records"</th><th scope="col">"Logging"</th><th scope="col">"Latest delivery"</th>
@@ -153,7 +153,7 @@ fn TrailRow(t: Trail, now: i64) -> impl IntoView {
     let n = t.findings.len();
     view! {
         <tr data-testid="trail-row">
-            <td><a href=href>{fmt::clip(&t.name, 80)}</a>
+            <td class="nowrap"><a href=href>{fmt::clip(&t.name, 80)}</a>
                 {t.gone.then(|| view! { " " <span class="badge badge--warn">"gone"</span> })}</td>
             <td class="nowrap">{t.account.clone()}</td>
             <td class="nowrap">{t.home_region.clone().unwrap_or_default()}</td>
