@@ -408,6 +408,72 @@ pub struct Report {
     pub prices: PriceTable,
     /// The share of the month gone (1 for a past month).
     pub elapsed: f64,
+    /// What AWS billed, where a source's role may ask Cost Explorer.
+    pub billed: Billed,
+}
+
+/// What Cost Explorer says AWS billed for CloudTrail in the month, beside the estimate.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Billed {
+    /// Sources whose Cost Explorer answered.
+    pub sources: Vec<String>,
+    /// `(usage type, usd)`, summed over those sources.
+    pub usage: Vec<(String, f64)>,
+    /// `(kind, estimate, billed)` for each CloudTrail kind either has.
+    pub by_kind: Vec<(Kind, f64, f64)>,
+    /// Sources whose Cost Explorer refused, and why.
+    pub refused: Vec<(String, String)>,
+}
+
+/// The kind a Cost Explorer usage type (`USE1-PaidEventsRecorded`) bills.
+pub fn usage_kind(usage_type: &str) -> Option<Kind> {
+    match usage_type.rsplit('-').next().unwrap_or(usage_type) {
+        "FreeEventsRecorded" => Some(Kind::ManagementFree),
+        "PaidEventsRecorded" => Some(Kind::ManagementPaid),
+        "DataEventsRecorded" => Some(Kind::Data),
+        "NetworkEventsRecorded" => Some(Kind::Network),
+        "InsightsEvents" | "DataInsightsEvents" => Some(Kind::Insights),
+        _ => None,
+    }
+}
+
+/// Sets the billed figures beside the estimate's lines.
+pub fn compare(
+    lines: &[Line],
+    billed_rows: &[(String, String, f64)],
+    checks: &[(String, i64, Option<String>)],
+) -> Billed {
+    let mut b = Billed::default();
+    for (source, usage, usd) in billed_rows {
+        if !b.sources.contains(source) {
+            b.sources.push(source.clone());
+        }
+        match b.usage.iter_mut().find(|(u, _)| u == usage) {
+            Some(e) => e.1 += usd,
+            None => b.usage.push((usage.clone(), *usd)),
+        }
+    }
+    for k in Kind::ALL.into_iter().filter(|k| k.cloudtrail()) {
+        let estimate: f64 = lines
+            .iter()
+            .filter(|l| l.kind == k && l.trail.is_some())
+            .map(|l| l.usd)
+            .sum();
+        let billed: f64 = b
+            .usage
+            .iter()
+            .filter(|(u, _)| usage_kind(u) == Some(k))
+            .map(|(_, v)| v)
+            .sum();
+        if estimate > 0.0 || billed > 0.0 {
+            b.by_kind.push((k, estimate, billed));
+        }
+    }
+    b.refused = checks
+        .iter()
+        .filter_map(|(s, _, e)| e.clone().map(|e| (s.clone(), e)))
+        .collect();
+    b
 }
 
 impl Report {
@@ -598,6 +664,11 @@ pub async fn report(
     let (start_ms, end_ms) = (from * DAY_MS, to * DAY_MS);
     let elapsed = ((now_ms - start_ms) as f64 / (end_ms - start_ms) as f64).clamp(0.0, 1.0);
     let projected_usd = (elapsed > 0.0 && elapsed < 1.0).then(|| total_usd / elapsed);
+    let billed = compare(
+        &lines,
+        &crate::db::billed::of_month(pool, &month).await?,
+        &crate::db::billed::checks(pool).await?,
+    );
     let mut months = crate::db::deliveries::months(pool).await?;
     let current = month_of(now_ms);
     if !months.contains(&current) {
@@ -616,6 +687,7 @@ pub async fn report(
         trail_names: trails.iter().map(|t| (t.arn.clone(), t.name.clone())).collect(),
         prices: prices.clone(),
         elapsed,
+        billed,
     })
 }
 

@@ -12,6 +12,7 @@ use aws_sdk_cloudtrail::types::{
 };
 use aws_sdk_s3::primitives::ByteStream;
 use common::{Moto, cairn, iso};
+use chrono::Datelike;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -64,6 +65,23 @@ fn json_of(db: &Path, args: &[&str]) -> (i32, Value) {
     let (code, out, err) = cairn(db, args, None);
     let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     (code, v)
+}
+
+/// A plain HTTP POST of JSON (moto's own API); returns the response head and body.
+fn http_post(url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut s = std::net::TcpStream::connect(host).expect("moto");
+    write!(
+        s,
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sent");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("an answer");
+    out
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -181,6 +199,23 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     put(key("logs", "eu-west-1", "A3"), file(&eu)).await;
     put(key("copy", "us-east-1", "B1"), file(&reads)).await;
 
+    // What Cost Explorer will say AWS billed: last month and this one.
+    let today = chrono::Utc::now().date_naive();
+    let first = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (prev, next) = (
+        first - chrono::Months::new(1),
+        first + chrono::Months::new(1),
+    );
+    let cost = |usage: &str, usd: &str| json!({"Keys": [usage], "Metrics": {"UnblendedCost": {"Amount": usd, "Unit": "USD"}}});
+    let queued = json!({"results": [{"ResultsByTime": [
+        {"TimePeriod": {"Start": day(prev), "End": day(first)}, "Groups": [cost("USE1-PaidEventsRecorded", "1.5")], "Estimated": false},
+        {"TimePeriod": {"Start": day(first), "End": day(next)}, "Groups": [
+            cost("USE1-PaidEventsRecorded", "0.005"), cost("USE1-DataEventsRecorded", "0.0001")], "Estimated": true}
+    ]}]});
+    let r = http_post(&format!("{}/moto-api/static/ce/cost-and-usage-results", moto.url), &queued.to_string());
+    assert!(r.starts_with("HTTP/1.1 2"), "{r}");
+
     let tmp = tempfile::tempdir().expect("a temp dir");
     let db = tmp.path().join("t.db");
     for (name, prefix) in [("main", "logs"), ("copy", "copy")] {
@@ -292,6 +327,18 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert_eq!(stored as u64, bytes);
     let outside = r["outside_usd"].as_f64().unwrap();
     assert!(close(outside, bytes as f64 / 1_073_741_824.0 * 0.023), "{outside}");
+
+    // The bill beside the estimate: one account, read by two sources, billed once.
+    let billed = &r["billed"];
+    assert_eq!(billed["sources"], json!(["main"]), "{billed}");
+    let kind = |k: &str| billed["by_kind"].as_array().unwrap().iter().find(|x| x["kind"] == k).cloned().unwrap_or_else(|| panic!("{k} in {billed}"));
+    let paid = kind("management_paid");
+    assert!(close(paid["billed_usd"].as_f64().unwrap(), 0.005) && close(paid["estimate_usd"].as_f64().unwrap(), 0.004), "{paid}");
+    assert!(close(kind("data")["billed_usd"].as_f64().unwrap(), 0.0001));
+    assert_eq!(billed["refused"], json!([]));
+    let (_, last) = json_of(&db, &["costs", "--json", "--month", &first.pred_opt().unwrap().format("%Y-%m").to_string()]);
+    assert!(close(last["billed"]["by_kind"][0]["billed_usd"].as_f64().unwrap(), 1.5), "{last}");
+    assert_eq!(last["total_usd"].as_f64(), Some(0.0));
 
     // A second pass reads nothing again and counts nothing twice.
     let (code, out, err) = cairn(&db, &["sync", "--once", "--json"], None);

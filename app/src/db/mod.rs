@@ -2,6 +2,7 @@
 //! table is in its module, so a schema change touches one file. Server-only.
 
 pub mod audit;
+pub mod billed;
 pub mod deliveries;
 pub mod events;
 pub mod filter;

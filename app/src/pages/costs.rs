@@ -151,6 +151,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
                     <span class="kpi__value kpi__value--small">{usd(r.untrailed_usd)}</span></div>
             })}
         </div>
+        <BilledSection b=r.billed.clone() month=r.month.clone()/>
         <section class="card" aria-labelledby="cost-days">
             <h2 id="cost-days">"Cost per day, by kind"</h2>
             <DayChart r=r.clone()/>
@@ -229,6 +230,44 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
             </section>
         })}
         <PricesSection prices=prices can_edit=can_edit month=r.month.clone()/>
+    }
+}
+
+/// What AWS billed (Cost Explorer) beside the estimate, kind by kind.
+#[component]
+fn BilledSection(b: crate::costs::Billed, month: String) -> impl IntoView {
+    let refused = b.refused.clone();
+    view! {
+        <section class="card" aria-labelledby="cost-billed" data-testid="cost-billed">
+            <h2 id="cost-billed">"Billed by AWS (Cost Explorer)"</h2>
+            {if b.sources.is_empty() {
+                view! {
+                    <p class="muted">{format!("No source's Cost Explorer reported CloudTrail charges for {month}. \
+                        Allow ce:GetCostAndUsage to a source's role to see the bill beside the estimate (read with the hourly trail inventory).")}</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="muted">{format!("From the Cost Explorer of {} (usage types of the service AWS CloudTrail).", b.sources.join(", "))}</p>
+                    <table class="plain-table" data-testid="cost-billed-table">
+                        <thead><tr><th scope="col">"Kind"</th><th scope="col">"Estimate"</th><th scope="col">"Billed"</th><th scope="col">"Difference"</th></tr></thead>
+                        <tbody>
+                            {b.by_kind.into_iter().map(|(k, e, billed)| view! {
+                                <tr data-kind=k.as_str()><td>{k.label()}</td><td>{usd(e)}</td><td>{usd(billed)}</td>
+                                    <td>{if billed - e >= 0.0 { format!("+{}", usd(billed - e)) } else { format!("−{}", usd(e - billed)) }}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    <p class="muted">{b.usage.into_iter().map(|(u, v)| format!("{u}: {}", usd(v))).collect::<Vec<_>>().join(" · ")}</p>
+                }.into_any()
+            }}
+            {(!refused.is_empty()).then(|| view! {
+                <ul class="check-list">
+                    {refused.into_iter().map(|(s, e)| view! {
+                        <li class="check-list__optional">{format!("{s}: Cost Explorer refused ({}); allow ce:GetCostAndUsage on * to compare.", fmt::clip(&e, 200))}</li>
+                    }).collect_view()}
+                </ul>
+            })}
+        </section>
     }
 }
 

@@ -81,6 +81,28 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
         });
     }
     check_inventory(source, tuning, &mut out).await;
+    out.push(match crate::trails::billing::ask(source, tuning).await {
+        Ok(answer) => CheckLine {
+            feed: "costs",
+            action: crate::trails::billing::ACTION,
+            ok: true,
+            optional: true,
+            detail: format!(
+                "{} of CloudTrail charges",
+                plural(answer.months.values().filter(|m| !m.is_empty()).count(), "month")
+            ),
+        },
+        Err(e) => CheckLine {
+            feed: "costs",
+            action: crate::trails::billing::ACTION,
+            ok: false,
+            optional: true,
+            detail: format!(
+                "{e} (optional: without it the costs screen shows the estimate alone; allow {} on *)",
+                crate::trails::billing::ACTION
+            ),
+        },
+    });
     out
 }
 

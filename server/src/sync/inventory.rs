@@ -75,6 +75,8 @@ pub async fn pass(
             }
         }
     }
+    // What AWS billed for CloudTrail, beside the estimate (optional, never a failure).
+    crate::trails::billing::refresh(pool, source, &opts.tuning).await?;
     if refused == regions.len() && refused > 0 {
         report.error = report
             .problems

@@ -77,6 +77,14 @@ pub fn costs_json(r: &Report) -> serde_json::Value {
         "projected_usd": r.projected_usd,
         "untrailed_usd": r.untrailed_usd,
         "outside_usd": r.outside_usd,
+        "billed": {
+            "sources": r.billed.sources,
+            "usage": r.billed.usage.iter().map(|(u, v)| json!({"usage_type": u, "usd": v})).collect::<Vec<_>>(),
+            "by_kind": r.billed.by_kind.iter().map(|(k, e, b)| json!({
+                "kind": k.as_str(), "estimate_usd": e, "billed_usd": b,
+            })).collect::<Vec<_>>(),
+            "refused": r.billed.refused.iter().map(|(s, e)| json!({"source": s, "error": e})).collect::<Vec<_>>(),
+        },
         "lines": r.lines.iter().map(|l| json!({
             "account": l.account,
             "region": l.region,

@@ -3,5 +3,6 @@
 //! `app::costs`; the delivery counts they read are kept by the import
 //! (`ingest::deliveries`).
 
+pub mod billing;
 pub mod cli;
 pub mod web;
