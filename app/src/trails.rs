@@ -362,7 +362,8 @@ pub fn without_management(config_json: &str) -> Option<String> {
                 json!({"Name": a["name"], "FieldSelectors": fields})
             })
             .collect();
-        return (!kept.is_empty()).then(|| format!("--advanced-event-selectors '{}'", Value::Array(kept)));
+        return (!kept.is_empty())
+            .then(|| format!("--advanced-event-selectors {}", shell_quote(&Value::Array(kept).to_string())));
     }
     let basic = c["event_selectors"].as_array().cloned().unwrap_or_default();
     let kept: Vec<Value> = basic
@@ -376,7 +377,14 @@ pub fn without_management(config_json: &str) -> Option<String> {
             })
         })
         .collect();
-    (!kept.is_empty()).then(|| format!("--event-selectors '{}'", Value::Array(kept)))
+    (!kept.is_empty()).then(|| format!("--event-selectors {}", shell_quote(&Value::Array(kept).to_string())))
+}
+
+/// `s` as one POSIX shell word: in single quotes, each `'` written as `'\''`. Selector
+/// values come from the trail's settings, which whoever may change the trail wrote: a
+/// command shown to be pasted must stay one argument whatever they hold.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The findings of one trail.
@@ -933,6 +941,13 @@ mod tests {
         );
         let local = t.iter().find(|t| t.arn == LOCAL).unwrap();
         assert_eq!(without_management(&local.config_json), None);
+        // A quote in a value cannot end the shell word.
+        let hostile = json!({"event_selectors": [{"read_write": "All", "management_events": true,
+            "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::b/'; rm -rf ~; '"]}]}]});
+        assert_eq!(
+            without_management(&hostile.to_string()).as_deref(),
+            Some(r#"--event-selectors '[{"ReadWriteType":"All","IncludeManagementEvents":false,"DataResources":[{"Type":"AWS::S3::Object","Values":["arn:aws:s3:::b/'\''; rm -rf ~; '\''"]}]}]'"#)
+        );
     }
 
     #[test]

@@ -13,12 +13,10 @@ const SHELL: app::db::audit::AuditLine<'static> = app::db::audit::AuditLine {
 };
 
 use common::{Moto, cairn, count_in, iso};
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// `cairn sync --once` in the background, to be killed part-way.

@@ -299,6 +299,24 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
         }
         out.push((what, median(&mut samples)));
     }
+    // The trails and costs screens read the inventory and the delivery counts, never
+    // the events: their time should not grow with the store.
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        app::trails::overview(pool, now).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push(("trails (every trail, findings, costs)".into(), median(&mut samples)));
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let trails = app::trails::fold(app::db::trails::latest_everywhere(pool).await?);
+        let prices = app::costs::prices(pool).await?;
+        app::costs::report(pool, &trails, None, now, &prices).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push(("costs (this month)".into(), median(&mut samples)));
     Ok(out)
 }
 
