@@ -110,6 +110,7 @@ for (const js of [true, false]) {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Trails' }).click();
     await page.waitForURL(/\/trails$/);
     const rows = page.getByTestId('trail-row');
+    await rows.first().waitFor();
     assert.equal(await rows.count(), 2);
     const table = await page.getByTestId('trails').textContent();
     assert.ok(table.includes('main') && table.includes('copy') && table.includes('s3://trail-bucket/logs'), table);
