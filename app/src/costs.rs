@@ -488,14 +488,19 @@ impl Report {
 
     /// The name of a line's trail, as people know it.
     pub fn trail_label(&self, trail: Option<&str>) -> String {
-        match trail {
-            None => "no trail (LookupEvents, imports)".into(),
-            Some(t) => self
-                .trail_names
-                .iter()
-                .find(|(a, _)| a == t)
-                .map_or_else(|| t.to_owned(), |(_, n)| n.clone()),
-        }
+        trail_label(&self.trail_names, trail)
+    }
+}
+
+/// The name of a line's trail among `names` (ARN → name); its ARN or location when the
+/// inventory does not know it.
+pub fn trail_label(names: &[(String, String)], trail: Option<&str>) -> String {
+    match trail {
+        None => "no trail (LookupEvents, imports)".into(),
+        Some(t) => names
+            .iter()
+            .find(|(a, _)| a == t)
+            .map_or_else(|| t.to_owned(), |(_, n)| n.clone()),
     }
 }
 
@@ -615,6 +620,19 @@ pub fn delivered_of(
 #[cfg(feature = "ssr")]
 pub async fn prices(pool: &sqlx::SqlitePool) -> Result<PriceTable, sqlx::Error> {
     Ok(PriceTable::from_rows(&crate::db::prices::all(pool).await?))
+}
+
+/// The estimate of `month` (`None`: the month of `now_ms`) with the trails the inventory
+/// knows and the prices in force: what the costs page and `cairn costs` show.
+#[cfg(feature = "ssr")]
+pub async fn month_report(
+    pool: &sqlx::SqlitePool,
+    month: Option<&str>,
+    now_ms: i64,
+) -> Result<Report, ReportError> {
+    let trails = crate::trails::fold(crate::db::trails::latest_everywhere(pool).await?);
+    let prices = prices(pool).await?;
+    report(pool, &trails, month, now_ms, &prices).await
 }
 
 /// The estimate of `month` (`None`: the month of `now_ms`).

@@ -23,13 +23,7 @@ pub async fn get_costs(month: String) -> Result<CostsView, ServerFnError> {
     let user = crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = crate::db::pool()?;
     let now = chrono::Utc::now().timestamp_millis();
-    let trails = crate::trails::fold(
-        crate::db::trails::latest_everywhere(&pool)
-            .await
-            .map_err(crate::db::opaque)?,
-    );
-    let prices = crate::costs::prices(&pool).await.map_err(crate::db::opaque)?;
-    match crate::costs::report(&pool, &trails, Some(&month), now, &prices).await {
+    match crate::costs::month_report(&pool, Some(&month), now).await {
         Ok(report) => Ok(CostsView {
             report,
             can_edit: user.can(crate::auth::Role::Admin),
@@ -88,38 +82,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
             per_kind.push((k, n, u));
         }
     }
-    let label = |t: Option<&str>| r.trail_label(t);
-    let line_rows = |lines: Vec<crate::costs::Line>| {
-        lines
-            .into_iter()
-            .map(|l| {
-                let what = l.resource_type.clone().or(l.detail.clone()).unwrap_or_default();
-                let amount = if matches!(l.kind, Kind::S3Storage | Kind::CloudwatchLogs) {
-                    format!("{:.3} GB", l.events as f64 / 1_073_741_824.0)
-                } else {
-                    fmt::count(l.events as i64)
-                };
-                let trail = l.trail.clone();
-                let name = label(trail.as_deref());
-                view! {
-                    <tr data-testid="cost-line" data-kind=l.kind.as_str()>
-                        <td class="nowrap">{l.account.clone()}</td>
-                        <td class="nowrap">{l.region.clone()}</td>
-                        <td class="cell-wrap">{match trail.filter(|t| t.starts_with("arn:")) {
-                            Some(a) => view! { <a href=trail_href(&a)>{name}</a> }.into_any(),
-                            None => view! { <span>{name}</span> }.into_any(),
-                        }}</td>
-                        <td>{l.kind.label()}</td>
-                        <td class="cell-wrap">{what}</td>
-                        <td class="nowrap">{amount}</td>
-                        <td class="nowrap">{usd(l.usd)}</td>
-                    </tr>
-                }
-            })
-            .collect_view()
-    };
-    let trailed_rows = line_rows(trailed.clone());
-    let untrailed_rows = line_rows(untrailed.clone());
+    let names = r.trail_names.clone();
     let has_untrailed = !untrailed.is_empty();
     let prices = r.prices.clone();
     view! {
@@ -202,34 +165,64 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
         </section>
         <section class="card" aria-labelledby="cost-lines">
             <h2 id="cost-lines">"Every line"</h2>
-            <div class="table-wrap" tabindex="0" role="region" aria-label="Cost lines">
-                <table class="data-table wide-table" data-testid="cost-lines">
-                    <thead><tr>
-                        <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
-                        <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
-                        <th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th>
-                    </tr></thead>
-                    <tbody>{trailed_rows}</tbody>
-                </table>
-            </div>
+            <LinesTable lines=trailed names=names.clone() label="Cost lines" testid="cost-lines"/>
         </section>
         {has_untrailed.then(|| view! {
             <section class="card" aria-labelledby="cost-untrailed">
                 <h2 id="cost-untrailed">"Events no trail delivered"</h2>
                 <p class="muted">"Read through LookupEvents or imported from files: free as they are, priced here as if a trail had recorded them."</p>
-                <div class="table-wrap" tabindex="0" role="region" aria-label="Events no trail delivered">
-                    <table class="data-table wide-table" data-testid="cost-untrailed">
-                        <thead><tr>
-                            <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
-                            <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
-                            <th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th>
-                        </tr></thead>
-                        <tbody>{untrailed_rows}</tbody>
-                    </table>
-                </div>
+                <LinesTable lines=untrailed names=names label="Events no trail delivered" testid="cost-untrailed"/>
             </section>
         })}
         <PricesSection prices=prices can_edit=can_edit month=r.month.clone()/>
+    }
+}
+
+/// Priced lines: account, Region, trail (linked when it is one), kind, what, amount.
+#[component]
+fn LinesTable(
+    lines: Vec<crate::costs::Line>,
+    names: Vec<(String, String)>,
+    label: &'static str,
+    testid: &'static str,
+) -> impl IntoView {
+    let rows = lines
+        .into_iter()
+        .map(|l| {
+            let what = l.resource_type.clone().or(l.detail.clone()).unwrap_or_default();
+            let amount = if matches!(l.kind, Kind::S3Storage | Kind::CloudwatchLogs) {
+                format!("{:.3} GB", l.events as f64 / 1_073_741_824.0)
+            } else {
+                fmt::count(l.events as i64)
+            };
+            let name = crate::costs::trail_label(&names, l.trail.as_deref());
+            view! {
+                <tr data-testid="cost-line" data-kind=l.kind.as_str()>
+                    <td class="nowrap">{l.account.clone()}</td>
+                    <td class="nowrap">{l.region.clone()}</td>
+                    <td class="cell-wrap">{match l.trail.clone().filter(|t| t.starts_with("arn:")) {
+                        Some(a) => view! { <a href=trail_href(&a)>{name}</a> }.into_any(),
+                        None => view! { <span>{name}</span> }.into_any(),
+                    }}</td>
+                    <td>{l.kind.label()}</td>
+                    <td class="cell-wrap">{what}</td>
+                    <td class="nowrap">{amount}</td>
+                    <td class="nowrap">{usd(l.usd)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="table-wrap" tabindex="0" role="region" aria-label=label>
+            <table class="data-table wide-table" data-testid=testid>
+                <thead><tr>
+                    <th scope="col">"Account"</th><th scope="col">"Region"</th><th scope="col">"Trail"</th>
+                    <th scope="col">"Kind"</th><th scope="col">"Resource type or Insights"</th>
+                    <th scope="col">"Events (or GB)"</th><th scope="col">"Cost"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }
 

@@ -311,9 +311,7 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
     let mut samples = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let trails = app::trails::fold(app::db::trails::latest_everywhere(pool).await?);
-        let prices = app::costs::prices(pool).await?;
-        app::costs::report(pool, &trails, None, now, &prices).await?;
+        app::costs::month_report(pool, None, now).await?;
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.push(("costs (this month)".into(), median(&mut samples)));

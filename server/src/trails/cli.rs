@@ -101,9 +101,7 @@ pub fn costs_json(r: &Report) -> serde_json::Value {
 /// A month's estimate; exit status 2 for a month that is not `YYYY-MM`.
 pub async fn costs(db: &Path, month: Option<String>, as_json: bool) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(db).await?;
-    let list = trails::fold(app::db::trails::latest_everywhere(&pool).await?);
-    let prices = costs::prices(&pool).await?;
-    let r = costs::report(&pool, &list, month.as_deref(), now_ms(), &prices).await;
+    let r = costs::month_report(&pool, month.as_deref(), now_ms()).await;
     pool.close().await;
     let r = match r {
         Ok(r) => r,
