@@ -105,10 +105,15 @@ impl WebError {
         let WebError::Mistake { back, key, message } = self else {
             return None;
         };
-        let sep = if back.contains('?') { '&' } else { '?' };
+        // The query goes before a `#fragment`.
+        let (path, fragment) = match back.split_once('#') {
+            Some((p, f)) => (p, format!("#{f}")),
+            None => (back.as_str(), String::new()),
+        };
+        let sep = if path.contains('?') { '&' } else { '?' };
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair(key, message);
-        Some(format!("{back}{sep}{}", q.finish()))
+        Some(format!("{path}{sep}{}{fragment}", q.finish()))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod pages;
 pub mod query;
 pub mod schema;
 pub mod selectors;
+pub mod trail_change;
 pub mod trails;
 #[cfg(feature = "ssr")]
 pub mod search;

@@ -462,6 +462,456 @@ impl Advanced {
     }
 }
 
+impl<'a> Facts<'a> {
+    /// The facts of a CloudTrail record as delivered.
+    pub fn of_record(r: &'a Value) -> Facts<'a> {
+        let text = |k: &str| r.get(k).and_then(Value::as_str);
+        let category = text("eventCategory").unwrap_or(
+            if r.get("managementEvent").and_then(Value::as_bool) == Some(false) {
+                "Data"
+            } else {
+                "Management"
+            },
+        );
+        Facts {
+            category,
+            source: text("eventSource").unwrap_or(""),
+            name: text("eventName").unwrap_or(""),
+            read_only: match r.get("readOnly") {
+                Some(Value::Bool(b)) => Some(*b),
+                Some(Value::String(s)) => Some(s == "true"),
+                _ => None,
+            },
+            resources: r
+                .get("resources")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|x| Some((x.get("type")?.as_str()?, x.get("ARN")?.as_str()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            event_type: text("eventType"),
+            from_console: text("sessionCredentialFromConsole").map(|v| v == "true"),
+            user_arn: r.pointer("/userIdentity/arn").and_then(Value::as_str),
+            error_code: text("errorCode"),
+            vpc_endpoint_id: text("vpcEndpointId"),
+        }
+    }
+}
+
+/// The fields an advanced selector may name (CloudTrail's list).
+pub const FIELDS: [&str; 11] = [
+    "eventCategory",
+    "eventSource",
+    "eventName",
+    "readOnly",
+    "eventType",
+    "sessionCredentialFromConsole",
+    "userIdentity.arn",
+    "errorCode",
+    "vpcEndpointId",
+    "resources.type",
+    "resources.ARN",
+];
+
+/// The fields whose value is only in the stored record (not in the event's columns).
+pub const RECORD_FIELDS: [&str; 3] = ["sessionCredentialFromConsole", "userIdentity.arn", "vpcEndpointId"];
+
+const OPERATORS: [&str; 6] = [
+    "Equals",
+    "StartsWith",
+    "EndsWith",
+    "NotEquals",
+    "NotStartsWith",
+    "NotEndsWith",
+];
+
+/// Why proposed selectors cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(s: impl Into<String>) -> Invalid {
+    Invalid(s.into())
+}
+
+/// A JSON list of strings (`what` names it in the error).
+fn string_list(v: &Value, what: &str) -> Result<Vec<String>, Invalid> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| invalid(format!("{what} is a list of strings")))?;
+    list.iter()
+        .map(|x| {
+            x.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(format!("{what} is a list of strings")))
+        })
+        .collect()
+}
+
+fn known_keys(o: &serde_json::Map<String, Value>, keys: &[&str], what: &str) -> Result<(), Invalid> {
+    match o.keys().find(|k| !keys.contains(&k.as_str())) {
+        Some(k) => Err(invalid(format!(
+            "{what} has an unknown key \"{}\" (it takes {})",
+            crate::fmt::clip(k, 40),
+            keys.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Selectors {
+    /// As the AWS CLI and API take them: `[{"Name", "FieldSelectors": [{"Field",
+    /// "Equals", ...}]}]` for advanced selectors, `[{"ReadWriteType",
+    /// "IncludeManagementEvents", "DataResources", "ExcludeManagementEventSources"}]`
+    /// for basic ones.
+    pub fn to_aws(&self) -> Value {
+        match self {
+            Selectors::Advanced(list) => Value::Array(
+                list.iter()
+                    .map(|a| {
+                        let mut o = serde_json::Map::new();
+                        if let Some(n) = &a.name {
+                            o.insert("Name".into(), Value::from(n.clone()));
+                        }
+                        let fields: Vec<Value> = a
+                            .fields
+                            .iter()
+                            .map(|f| {
+                                let mut m = serde_json::Map::new();
+                                m.insert("Field".into(), Value::from(f.field.clone()));
+                                for (k, v) in OPERATORS.iter().zip(f.operators()) {
+                                    if !v.is_empty() {
+                                        m.insert((*k).into(), Value::from(v.to_vec()));
+                                    }
+                                }
+                                Value::Object(m)
+                            })
+                            .collect();
+                        o.insert("FieldSelectors".into(), Value::Array(fields));
+                        Value::Object(o)
+                    })
+                    .collect(),
+            ),
+            Selectors::Basic(list) => Value::Array(
+                list.iter()
+                    .map(|b| {
+                        serde_json::json!({
+                            "ReadWriteType": match b.read_write {
+                                ReadWrite::All => "All",
+                                ReadWrite::ReadOnly => "ReadOnly",
+                                ReadWrite::WriteOnly => "WriteOnly",
+                            },
+                            "IncludeManagementEvents": b.management,
+                            "ExcludeManagementEventSources": b.exclude_sources,
+                            "DataResources": b.data.iter().map(|(t, v)| serde_json::json!({"Type": t, "Values": v})).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Reads selectors as the AWS CLI takes them (see [`Selectors::to_aws`]), checked
+    /// as CloudTrail would check them, so that what is sent is not refused: known
+    /// fields and operators, non-empty values, an `eventCategory` in every advanced
+    /// selector and a `resources.type` in every data one, `readOnly` as `true` or
+    /// `false`, at most 5 basic selectors, 250 data resources and 500 advanced values.
+    pub fn from_aws(text: &str) -> Result<Selectors, Invalid> {
+        let v: Value = serde_json::from_str(text)
+            .map_err(|e| invalid(format!("not JSON: {e}")))?;
+        // `{"AdvancedEventSelectors": [...]}` or `{"EventSelectors": [...]}` as
+        // `get-event-selectors` prints them, or the bare list.
+        let (list, advanced) = match &v {
+            Value::Object(o) if o.contains_key("AdvancedEventSelectors") => {
+                (&o["AdvancedEventSelectors"], true)
+            }
+            Value::Object(o) if o.contains_key("EventSelectors") => (&o["EventSelectors"], false),
+            Value::Array(a) => (
+                &v,
+                a.first()
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| o.contains_key("FieldSelectors")),
+            ),
+            _ => return Err(invalid("a list of selectors is expected")),
+        };
+        let list = list
+            .as_array()
+            .ok_or_else(|| invalid("a list of selectors is expected"))?;
+        if list.is_empty() {
+            return Err(invalid(
+                "no selector: to record nothing, stop logging instead",
+            ));
+        }
+        if advanced {
+            Self::advanced_from_aws(list)
+        } else {
+            Self::basic_from_aws(list)
+        }
+    }
+
+    fn advanced_from_aws(list: &[Value]) -> Result<Selectors, Invalid> {
+        if list.len() > 500 {
+            return Err(invalid("at most 500 advanced selectors"));
+        }
+        let mut out = Vec::new();
+        let mut values = 0;
+        for (i, s) in list.iter().enumerate() {
+            let at = format!("selector {}", i + 1);
+            let o = s
+                .as_object()
+                .ok_or_else(|| invalid(format!("{at} is not an object")))?;
+            known_keys(o, &["Name", "FieldSelectors"], &at)?;
+            let name = match o.get("Name") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(n)) if n.chars().count() <= 1000 => Some(n.clone()),
+                Some(_) => return Err(invalid(format!("{at}: Name is a string of at most 1000 characters"))),
+            };
+            let fs = o
+                .get("FieldSelectors")
+                .and_then(Value::as_array)
+                .filter(|f| !f.is_empty())
+                .ok_or_else(|| invalid(format!("{at} has no FieldSelectors")))?;
+            let mut fields = Vec::new();
+            for f in fs {
+                let fo = f
+                    .as_object()
+                    .ok_or_else(|| invalid(format!("{at}: a field selector is an object")))?;
+                let mut keys = vec!["Field"];
+                keys.extend(OPERATORS);
+                known_keys(fo, &keys, &at)?;
+                let field = fo
+                    .get("Field")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid(format!("{at}: a field selector has no Field")))?;
+                if !FIELDS.contains(&field) {
+                    return Err(invalid(format!(
+                        "{at}: unknown field \"{}\" (known: {})",
+                        crate::fmt::clip(field, 40),
+                        FIELDS.join(", ")
+                    )));
+                }
+                let op = |k: &str| -> Result<Vec<String>, Invalid> {
+                    match fo.get(k) {
+                        None => Ok(Vec::new()),
+                        Some(v) => {
+                            let l = string_list(v, &format!("{at}: {field} {k}"))?;
+                            if l.is_empty() || l.iter().any(String::is_empty) {
+                                return Err(invalid(format!("{at}: {field} {k} needs values, none empty")));
+                            }
+                            if l.iter().any(|x| x.chars().count() > 2048) {
+                                return Err(invalid(format!("{at}: a value of {field} is longer than 2048 characters")));
+                            }
+                            Ok(l)
+                        }
+                    }
+                };
+                let f = Field {
+                    field: field.to_owned(),
+                    equals: op("Equals")?,
+                    starts_with: op("StartsWith")?,
+                    ends_with: op("EndsWith")?,
+                    not_equals: op("NotEquals")?,
+                    not_starts_with: op("NotStartsWith")?,
+                    not_ends_with: op("NotEndsWith")?,
+                };
+                let n: usize = f.operators().iter().map(|v| v.len()).sum();
+                if n == 0 {
+                    return Err(invalid(format!("{at}: {field} has no operator")));
+                }
+                values += n;
+                if matches!(field, "eventCategory" | "readOnly" | "sessionCredentialFromConsole")
+                    && (f.equals.is_empty() || n != f.equals.len())
+                {
+                    return Err(invalid(format!("{at}: {field} takes Equals only")));
+                }
+                if matches!(field, "readOnly" | "sessionCredentialFromConsole")
+                    && (f.equals.len() != 1 || !matches!(f.equals[0].as_str(), "true" | "false"))
+                {
+                    return Err(invalid(format!("{at}: {field} Equals one of \"true\" or \"false\"")));
+                }
+                if fields.iter().any(|g: &Field| g.field == f.field) {
+                    return Err(invalid(format!("{at}: {field} is named twice")));
+                }
+                fields.push(f);
+            }
+            let category = fields
+                .iter()
+                .find(|f| f.field == "eventCategory")
+                .ok_or_else(|| invalid(format!("{at} has no eventCategory")))?;
+            for c in &category.equals {
+                if !matches!(c.as_str(), "Management" | "Data" | "NetworkActivity") {
+                    return Err(invalid(format!(
+                        "{at}: eventCategory is Management, Data or NetworkActivity, not \"{}\"",
+                        crate::fmt::clip(c, 40)
+                    )));
+                }
+            }
+            if category.equals.iter().any(|c| c == "Data")
+                && !fields.iter().any(|f| f.field == "resources.type")
+            {
+                return Err(invalid(format!("{at}: data events need a resources.type")));
+            }
+            out.push(Advanced { name, fields });
+        }
+        if values > 500 {
+            return Err(invalid(format!("{values} values: at most 500 in all the selectors")));
+        }
+        Ok(Selectors::Advanced(out))
+    }
+
+    fn basic_from_aws(list: &[Value]) -> Result<Selectors, Invalid> {
+        if list.len() > 5 {
+            return Err(invalid("at most 5 basic selectors"));
+        }
+        let mut out = Vec::new();
+        let mut resources = 0;
+        for (i, s) in list.iter().enumerate() {
+            let at = format!("selector {}", i + 1);
+            let o = s
+                .as_object()
+                .ok_or_else(|| invalid(format!("{at} is not an object")))?;
+            known_keys(
+                o,
+                &["ReadWriteType", "IncludeManagementEvents", "DataResources", "ExcludeManagementEventSources"],
+                &at,
+            )?;
+            let read_write = match o.get("ReadWriteType").and_then(Value::as_str) {
+                None | Some("All") => ReadWrite::All,
+                Some("ReadOnly") => ReadWrite::ReadOnly,
+                Some("WriteOnly") => ReadWrite::WriteOnly,
+                Some(_) => return Err(invalid(format!("{at}: ReadWriteType is All, ReadOnly or WriteOnly"))),
+            };
+            let management = match o.get("IncludeManagementEvents") {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(invalid(format!("{at}: IncludeManagementEvents is true or false"))),
+            };
+            let exclude_sources = match o.get("ExcludeManagementEventSources") {
+                None => Vec::new(),
+                Some(v) => string_list(v, &format!("{at}: ExcludeManagementEventSources"))?,
+            };
+            if exclude_sources
+                .iter()
+                .any(|x| !matches!(x.as_str(), "kms.amazonaws.com" | "rdsdata.amazonaws.com"))
+            {
+                return Err(invalid(format!(
+                    "{at}: only kms.amazonaws.com and rdsdata.amazonaws.com can be excluded"
+                )));
+            }
+            let mut data = Vec::new();
+            if let Some(ds) = o.get("DataResources") {
+                let ds = ds
+                    .as_array()
+                    .ok_or_else(|| invalid(format!("{at}: DataResources is a list")))?;
+                for d in ds {
+                    let kind = d["Type"]
+                        .as_str()
+                        .filter(|t| t.starts_with("AWS::"))
+                        .ok_or_else(|| invalid(format!("{at}: a data resource needs a Type such as AWS::S3::Object")))?;
+                    let values = string_list(&d["Values"], &format!("{at}: {kind} Values"))?;
+                    if values.is_empty() {
+                        return Err(invalid(format!("{at}: {kind} needs Values")));
+                    }
+                    if let Some(v) = values.iter().find(|v| !v.starts_with("arn:")) {
+                        return Err(invalid(format!(
+                            "{at}: \"{}\" is not an ARN",
+                            crate::fmt::clip(v, 60)
+                        )));
+                    }
+                    resources += values.len();
+                    data.push((kind.to_owned(), values));
+                }
+            }
+            if !management && data.is_empty() {
+                return Err(invalid(format!("{at} records nothing")));
+            }
+            out.push(Basic {
+                read_write,
+                management,
+                exclude_sources,
+                data,
+            });
+        }
+        if resources > 250 {
+            return Err(invalid("at most 250 data resources"));
+        }
+        Ok(Selectors::Basic(out))
+    }
+
+    /// The fields the selectors name that only the stored record holds.
+    pub fn needs_record(&self) -> bool {
+        match self {
+            Selectors::Basic(_) => false,
+            Selectors::Advanced(list) => list
+                .iter()
+                .any(|a| a.fields.iter().any(|f| RECORD_FIELDS.contains(&f.field.as_str()))),
+        }
+    }
+
+    /// The same selectors without their management events; `None` when nothing else
+    /// would be recorded.
+    pub fn without_management(&self) -> Option<Selectors> {
+        let out = match self {
+            Selectors::Advanced(list) => Selectors::Advanced(
+                list.iter()
+                    .filter(|a| {
+                        !a.fields.iter().any(|f| {
+                            f.field == "eventCategory" && f.equals.iter().any(|c| c == "Management")
+                        })
+                    })
+                    .cloned()
+                    .collect(),
+            ),
+            Selectors::Basic(list) => Selectors::Basic(
+                list.iter()
+                    .filter(|b| !b.data.is_empty())
+                    .map(|b| Basic {
+                        management: false,
+                        exclude_sources: Vec::new(),
+                        ..b.clone()
+                    })
+                    .collect(),
+            ),
+        };
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// How many selectors there are.
+    pub fn len(&self) -> usize {
+        match self {
+            Selectors::Basic(l) => l.len(),
+            Selectors::Advanced(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The sentences of selector `i` alone.
+    pub fn sentences_of(&self, i: usize) -> Vec<String> {
+        match self {
+            Selectors::Basic(l) => l.get(i).map(Basic::sentences).unwrap_or_default(),
+            Selectors::Advanced(l) => l.get(i).map(|a| vec![a.sentence()]).unwrap_or_default(),
+        }
+    }
+}
+
+impl Field {
+    fn operators(&self) -> [&[String]; 6] {
+        [
+            &self.equals,
+            &self.starts_with,
+            &self.ends_with,
+            &self.not_equals,
+            &self.not_starts_with,
+            &self.not_ends_with,
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,6 +1087,62 @@ mod tests {
         assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.csv")), Some(0));
         assert_eq!(s.records(&s3_get("arn:aws:s3:::logs/a.csv")), None);
         assert_eq!(s.records(&s3_get("arn:aws:s3:::data/a.tmp")), None);
+    }
+
+    #[test]
+    fn selectors_from_json_are_checked_as_cloudtrail_checks_them() {
+        let ok = r#"{"AdvancedEventSelectors": [
+            {"Name": "mgmt", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]},
+                                                 {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]}]},
+            {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                                {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                                {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::prod/"]},
+                                {"Field": "readOnly", "Equals": ["true"]}]}]}"#;
+        let s = Selectors::from_aws(ok).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.records(&s3_get("arn:aws:s3:::prod/a")).is_some());
+        assert!(s.records(&s3_get("arn:aws:s3:::other/a")).is_none());
+        // Back to JSON and read again: the same selectors.
+        assert_eq!(Selectors::from_aws(&s.to_aws().to_string()).unwrap(), s);
+        let basic = r#"[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": true,
+            "ExcludeManagementEventSources": ["rdsdata.amazonaws.com"],
+            "DataResources": [{"Type": "AWS::Lambda::Function", "Values": ["arn:aws:lambda"]}]}]"#;
+        let b = Selectors::from_aws(basic).unwrap();
+        assert!(matches!(b, Selectors::Basic(_)));
+        assert_eq!(Selectors::from_aws(&b.to_aws().to_string()).unwrap(), b);
+        for (bad, why) in [
+            ("nonsense", "not JSON"),
+            ("[]", "no selector"),
+            ("{}", "a list of selectors"),
+            (r#"[{"FieldSelectors": [{"Field": "eventName", "Equals": ["GetObject"]}]}]"#, "no eventCategory"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}]}]"#, "resources.type"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "color", "Equals": ["x"]}]}]"#, "unknown field"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "readOnly", "Equals": ["yes"]}]}]"#, "\"true\" or \"false\""),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "eventName", "Equals": []}]}]"#, "needs values"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "eventName"}]}]"#, "no operator"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"], "Lots": ["x"]}]}]"#, "unknown key"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Insight"]}]}]"#, "Management, Data or NetworkActivity"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "eventCategory", "Equals": ["Management"]}]}]"#, "twice"),
+            (r#"[{"ReadWriteType": "Sometimes"}]"#, "ReadWriteType"),
+            (r#"[{"IncludeManagementEvents": false}]"#, "records nothing"),
+            (r#"[{"ExcludeManagementEventSources": ["s3.amazonaws.com"]}]"#, "can be excluded"),
+            (r#"[{"DataResources": [{"Type": "AWS::S3::Object", "Values": ["prod/"]}]}]"#, "not an ARN"),
+            (r#"[{},{},{},{},{},{}]"#, "at most 5"),
+        ] {
+            let e = Selectors::from_aws(bad).unwrap_err();
+            assert!(e.0.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn without_management_keeps_the_rest() {
+        let s = Selectors::of_config(&json!({"event_selectors": [
+            {"read_write": "All", "management_events": true, "data_resources": []},
+            {"read_write": "ReadOnly", "management_events": true,
+             "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3:::a/"]}]}]}));
+        let kept = s.without_management().unwrap();
+        assert_eq!(kept.sentences(), vec!["S3 data events on arn:aws:s3:::a/ only, read only".to_owned()]);
+        assert!(Selectors::of_config(&json!({})).without_management().is_none());
     }
 
     #[test]

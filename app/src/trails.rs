@@ -198,11 +198,16 @@ pub fn fold(seen: Vec<Seen>) -> Vec<Trail> {
         .into_iter()
         .map(|(arn, rows)| {
             let full = |s: &&Seen| s.config["shadow"].as_bool() != Some(true);
+            // Of the readings of its home Region (one per source that reads it), the
+            // freshest: a source that has not looked since a change still holds the
+            // settings from before it.
+            let fresh = |s: &&Seen| (s.seen_at, s.taken_at);
             let home = rows
                 .iter()
                 .filter(full)
-                .find(|s| s.home_region.as_deref() == Some(s.region.as_str()))
-                .or_else(|| rows.iter().find(full))
+                .filter(|s| s.home_region.as_deref() == Some(s.region.as_str()))
+                .max_by_key(fresh)
+                .or_else(|| rows.iter().filter(full).max_by_key(fresh))
                 .unwrap_or(&rows[0]);
             let c = &home.config;
             let status = &home.status;
@@ -799,6 +804,68 @@ pub async fn history(
     })
 }
 
+/// A trail that records an event, and by which of its selectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedBy {
+    pub arn: String,
+    pub name: String,
+    /// 1-based.
+    pub selector: usize,
+    pub sentences: Vec<String>,
+    /// When the inventory read the settings used; `first` when the event is older than
+    /// the first reading (the settings at the time are then not known).
+    pub as_of: i64,
+    pub first: bool,
+}
+
+/// Which trails the inventory knows recorded the event of `record` (a CloudTrail record
+/// as stored), each with the selector that records it, under the settings the inventory
+/// read last before the event: its account and Region covered, logging on, a selector
+/// that matches.
+#[cfg(feature = "ssr")]
+pub async fn recorded_by(pool: &sqlx::SqlitePool, record: &Value, time_ms: i64) -> Result<Vec<RecordedBy>, sqlx::Error> {
+    let facts = crate::selectors::Facts::of_record(record);
+    let account = record["recipientAccountId"]
+        .as_str()
+        .or_else(|| record["userIdentity"]["accountId"].as_str())
+        .unwrap_or("");
+    let region = record["awsRegion"].as_str().unwrap_or("");
+    let trails = fold(crate::db::trails::latest_everywhere(pool).await?);
+    let mut out = Vec::new();
+    for t in &trails {
+        if !(t.account == account || t.organization) || !t.regions.iter().any(|r| r == region) {
+            continue;
+        }
+        // The home Region's readings, oldest first.
+        let readings: Vec<(i64, bool, Value)> = crate::db::trails::snapshots_of(pool, &t.arn)
+            .await?
+            .into_iter()
+            .filter(|(_, r, ..)| Some(r) == t.home_region.as_ref())
+            .map(|(_, _, taken, _, gone, c)| (taken, gone, serde_json::from_str(&c).unwrap_or(Value::Null)))
+            .filter(|(_, _, c)| c["shadow"].as_bool() != Some(true))
+            .collect();
+        let at = readings.iter().rposition(|(taken, ..)| *taken <= time_ms);
+        let Some((taken, gone, config)) = at.or((!readings.is_empty()).then_some(0)).map(|i| &readings[i]) else {
+            continue;
+        };
+        if *gone || config["logging"].as_bool() == Some(false) {
+            continue;
+        }
+        let selectors = Selectors::of_config(config);
+        if let Some(i) = selectors.records(&facts) {
+            out.push(RecordedBy {
+                arn: t.arn.clone(),
+                name: t.name.clone(),
+                selector: i + 1,
+                sentences: selectors.sentences_of(i),
+                as_of: *taken,
+                first: at.is_none(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,6 +925,19 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c[0].gone && c[0].fields.is_empty() && !c[0].explained);
         assert!(!c[1].gone && c[1].explained && c[1].fields.len() == 2);
+    }
+
+    #[test]
+    fn the_freshest_reading_of_two_sources_gives_the_settings() {
+        let cfg = |logging: bool| json!({"name": "t", "home_region": "us-east-1", "logging": logging});
+        let mut stale = seen("us-east-1", MAIN, cfg(true));
+        stale.source = "a".into();
+        let mut fresh = seen("us-east-1", MAIN, cfg(false));
+        fresh.source = "b".into();
+        (fresh.taken_at, fresh.seen_at) = (100, 100);
+        for rows in [vec![stale.clone(), fresh.clone()], vec![fresh, stale]] {
+            assert_eq!(fold(rows)[0].logging, Some(false));
+        }
     }
 
     #[test]

@@ -157,6 +157,83 @@ for (const js of [true, false]) {
   });
 }
 
+test('an admin previews a finding\'s fix with its cost and applies it (JavaScript on)', async () => {
+  addUser(server.db, 'ada', 'admin');
+  const context = await signedInContext(browser, server.base, 'ada', { viewport: { width: 1280, height: 1000 } });
+  const problems = [];
+  const page = await watchedPage(context, problems);
+  await page.goto(`${server.base}/trails`);
+  await page.getByTestId('trail-row').filter({ hasText: 'copy' }).getByRole('link', { name: 'copy' }).click();
+  await page.waitForURL(/trail\/copy$/);
+  const finding = page.locator('[data-code="insights_off"]');
+  await finding.getByTestId('fix-preview').click();
+  await page.waitForURL(/change=insights/);
+  const preview = page.getByTestId('change-preview');
+  await preview.waitFor();
+  // copy: 3,000 paid management events (3,000 × $2.00 / 100,000); with Insights, the
+  // call rate of its 1,000 writes (× $0.35) and the error rate of all 3,000 (× $0.35).
+  assert.equal(await page.getByTestId('preview-before-usd').textContent(), '$0.0600');
+  assert.equal(await page.getByTestId('preview-after-usd').textContent(), '$0.0740');
+  assert.match(await page.getByTestId('preview-after').textContent(), /call rate.*error rate/);
+  await preview.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(SHOTS, 'trail-change-preview.png'), fullPage: true });
+  await axeCheck(page, 'trail change preview');
+  await page.getByTestId('apply-form').getByRole('button', { name: /^Apply/ }).click();
+  await page.waitForURL(/done=insight_selectors/);
+  assert.match(await page.getByTestId('change-done').textContent(), /Insights selectors were set; the inventory was taken again/);
+  // The inventory taken right after shows it, and so does the history.
+  assert.match(await page.getByTestId('trail-settings').textContent(), /ApiCallRateInsight/);
+  assert.ok(await page.getByTestId('trail-change').count() >= 1);
+  assert.equal(await page.locator('[data-code="insights_off"]').count(), 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('stopping logging asks for the trail\'s name; bad selectors are refused with the reason (JavaScript off, 390 px)', async () => {
+  const context = await signedInContext(browser, server.base, 'ada', { javaScriptEnabled: false, viewport: { width: 390, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${server.base}/trails/arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/main`);
+  const change = page.getByTestId('change-trail');
+  // JSON the API would refuse never gets there.
+  await change.getByText('JSON editor').click();
+  await page.getByTestId('selectors-json-form').getByLabel('Selectors').fill('[{"FieldSelectors":[{"Field":"eventName","Equals":["GetObject"]}]}]');
+  await page.getByTestId('selectors-json-form').getByRole('button').click();
+  assert.match(await page.getByTestId('change-invalid').textContent(), /no eventCategory/);
+  await page.getByTestId('logging-form').getByRole('button', { name: 'Preview stopping logging' }).click();
+  await page.waitForURL(/change=logging&logging=off/);
+  await page.getByTestId('change-preview').waitFor();
+  // main's management events are the free copy: stopping them makes copy's copy the
+  // free one, so every trail together pays $0.06 less.
+  assert.equal(await page.getByTestId('preview-after-usd').textContent(), '$0.00');
+  assert.match(await page.getByTestId('preview-all-delta').textContent(), /−\$0\.06/);
+  await page.screenshot({ path: path.join(SHOTS, 'trail-stop-preview-390.png'), fullPage: true });
+  const apply = page.getByTestId('apply-form');
+  await apply.getByRole('textbox').fill('mian');
+  await apply.getByRole('button', { name: /^Apply/ }).click();
+  assert.match(await page.getByTestId('change-error').textContent(), /type the trail's name/);
+  await page.goto(`${server.base}/trails/arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/main?change=logging&logging=off`);
+  await page.getByTestId('apply-form').getByRole('textbox').fill('main');
+  await page.getByTestId('apply-form').getByRole('button', { name: /^Apply/ }).click();
+  await page.waitForURL(/done=stop_logging/);
+  assert.equal(await page.getByTestId('trail-logging').textContent(), 'stopped');
+  assert.equal(await page.locator('[data-code="logging_stopped"]').count(), 1);
+  await context.close();
+});
+
+test('a viewer is shown no change and is refused one', async () => {
+  const context = await signedInContext(browser, server.base, 'vic');
+  const page = await context.newPage();
+  await page.goto(`${server.base}/trails/arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/copy?change=logging&logging=off`);
+  assert.equal(await page.getByTestId('apply-form').count(), 0);
+  assert.equal(await page.getByTestId('logging-form').count(), 0);
+  const r = await page.request.post(`${server.base}/admin/trail-actions/apply`, {
+    form: { trail: `arn:aws:cloudtrail:us-east-1:${ACCOUNT}:trail/copy`, change: 'logging', payload: 'off', confirm: 'copy' },
+    headers: { origin: server.base }, maxRedirects: 0,
+  });
+  assert.equal(r.status(), 403);
+  await context.close();
+});
+
 test('the trails and costs screens are for signed-in people only', async () => {
   for (const p of ['/trails', '/costs', '/trails/arn:aws:cloudtrail:us-east-1:123456789012:trail/main']) {
     const r = await fetch(`${server.base}${p}`, { redirect: 'manual' });

@@ -350,3 +350,167 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a month"), "{err}");
 }
+
+/// A trail changed from its page: previewed with its cost, refused to a viewer, sent to
+/// CloudTrail (moto) by an admin, audited, and seen in the inventory taken right after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trails_are_changed_by_admins_after_a_preview_and_every_change_is_audited() {
+    use app::trail_change::ChangeQuery;
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket().bucket("trail").send().await.expect("bucket");
+    let ct = moto.cloudtrail("us-east-1");
+    let t = ct
+        .create_trail()
+        .name("main")
+        .s3_bucket_name("trail")
+        .s3_key_prefix("logs")
+        .send()
+        .await
+        .expect("main");
+    let arn = t.trail_arn().expect("an ARN").to_owned();
+    ct.start_logging().name("main").send().await.expect("start");
+    // It delivered 100 writes and 200 reads; 2,000 S3 reads of `secrets` came from an
+    // import (another account's copy, say): what S3 data events there would add.
+    let now = chrono::Utc::now().timestamp_millis();
+    let when = iso(now - 60_000);
+    let mgmt: Vec<Value> = (1..=300).map(|n| record(n, "us-east-1", n > 100, false, &when)).collect();
+    s3.put_object()
+        .bucket("trail")
+        .key(key("logs", "us-east-1", "A1"))
+        .body(ByteStream::from(file(&mgmt)))
+        .send()
+        .await
+        .expect("put");
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let db = tmp.path().join("t.db");
+    let local = tmp.path().join("data.json");
+    let data: Vec<Value> = (1001..=3000).map(|n| record(n, "us-east-1", true, true, &when)).collect();
+    std::fs::write(&local, serde_json::to_vec(&json!({ "Records": data })).unwrap()).unwrap();
+    for args in [
+        vec!["source", "add", "main", "--bucket", "trail", "--prefix", "logs", "--regions", "us-east-1", "--endpoint-url", &moto.url],
+        vec!["sync", "--once", "--json"],
+        vec!["import", local.to_str().unwrap()],
+    ] {
+        let (code, out, err) = cairn(&db, &args, None);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    common::add_user(&db, "ada", "admin");
+    common::add_user(&db, "vic", "viewer");
+    let server = common::Served::start(&db, &tmp.path().join("site"));
+    let (ada, vic) = (server.sign_in("ada"), server.sign_in("vic"));
+    let page = format!("/trails/{arn}");
+
+    // The preview: management kept, S3 data events on `secrets` added (2,000 × $0.10 /
+    // 100,000 = $0.0020 per 30 days), Lambda functions no stored event shows.
+    let proposed = "change=selectors&mode=form&management=all&s3=secrets&lambda=*";
+    let r = server.request("GET", &format!("{page}?{proposed}"), Some(&ada), None);
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(r.body.contains("Preview: Replace the event selectors"), "{}", r.body);
+    let cell = |body: &str, id: &str| -> String {
+        let at = body.find(&format!("data-testid=\"{id}\"")).unwrap_or_else(|| panic!("{id} in {body}"));
+        let rest = &body[at..];
+        let start = rest.find('>').unwrap() + 1;
+        rest[start..start + rest[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(cell(&r.body, "preview-before-usd"), "$0.00");
+    assert_eq!(cell(&r.body, "preview-after-usd"), "$0.0020");
+    assert!(r.body.contains("data-testid=\"preview-unseen\""), "{}", r.body);
+    assert!(r.body.contains("Lambda data events"));
+    assert!(r.body.contains("data-testid=\"apply-form\""));
+    // A viewer sees no form, and is refused the change itself.
+    let r = server.request("GET", &format!("{page}?{proposed}"), Some(&vic), None);
+    assert_eq!(r.status, 200);
+    assert!(!r.body.contains("apply-form") && r.body.contains("Trails are changed by admins"), "{}", r.body);
+    let q = ChangeQuery {
+        change: "selectors".into(),
+        management: "all".into(),
+        s3: "secrets".into(),
+        ..ChangeQuery::default()
+    };
+    let payload = q.form_selectors().expect("selectors").to_aws().to_string();
+    let form = |change: &str, payload: &str, confirm: &str| {
+        let mut f = url::form_urlencoded::Serializer::new(String::new());
+        f.append_pair("trail", &arn).append_pair("change", change).append_pair("payload", payload).append_pair("confirm", confirm);
+        f.finish()
+    };
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&vic), Some(&form("selectors", &payload, "")));
+    assert_eq!(r.status, 403, "{}", r.head);
+    // What cannot be sent is refused with the reason, before CloudTrail is called.
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("selectors", "[]", "")));
+    assert_eq!(r.status, 303);
+    assert!(r.location_query().get("error").is_some_and(|e| e.contains("no selector")), "{}", r.head);
+
+    // Applied: CloudTrail has the selectors, and the inventory taken right after shows them.
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("selectors", &payload, "")));
+    assert_eq!(r.status, 303, "{}", r.head);
+    let q = r.location_query();
+    assert_eq!((q["done"].as_str(), q["inventory"].as_str()), ("event_selectors", "taken"), "{}", r.head);
+    let got = ct.get_event_selectors().trail_name(&arn).send().await.expect("selectors");
+    assert_eq!(got.advanced_event_selectors().len(), 2, "{got:?}");
+    let (_, o) = json_of(&db, &["trails", "--json"]);
+    assert_eq!(
+        o["trails"][0]["sentences"],
+        json!(["All management events, read and write", "S3 data events: all on arn:aws:s3:::secrets/ only"]),
+        "{o}"
+    );
+    let r = server.request("GET", &format!("{page}?done=event_selectors&inventory=taken"), Some(&ada), None);
+    assert!(r.body.contains("The event selectors were replaced"), "{}", r.body);
+    assert!(r.body.contains("data-testid=\"trail-change\""), "the history shows the change: {}", r.body);
+
+    // An event page says which trail recorded it, by which selector, under the
+    // settings read before it (here the first reading: management events only).
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let id_of = async |name: &str| -> i64 {
+        sqlx::query_scalar("SELECT e.id FROM events e JOIN terms t ON t.id = e.name_id WHERE t.value = ?1 LIMIT 1")
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .expect("an event")
+    };
+    let r = server.request("GET", &format!("/events/{}", id_of("CreateUser").await), Some(&vic), None);
+    assert!(r.body.contains(", selector 1: All management events, read and write"), "{}", r.body);
+    let r = server.request("GET", &format!("/events/{}", id_of("GetObject").await), Some(&vic), None);
+    assert!(r.body.contains("No trail the inventory knows records this event"), "{}", r.body);
+
+    // Stopping asks for the trail's name.
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("logging", "off", "mian")));
+    assert!(r.location_query()["error"].contains("type the trail's name"), "{}", r.head);
+    assert_eq!(ct.get_trail_status().name(&arn).send().await.expect("status").is_logging(), Some(true));
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("logging", "off", "main")));
+    assert_eq!(r.location_query()["done"], "stop_logging", "{}", r.head);
+    assert_eq!(ct.get_trail_status().name(&arn).send().await.expect("status").is_logging(), Some(false));
+    let (_, o) = json_of(&db, &["trails", "--json"]);
+    assert_eq!(o["trails"][0]["logging"], false);
+    // The finding it raises previews its own fix.
+    let r = server.request("GET", &page, Some(&ada), None);
+    assert!(r.body.contains("change=logging&amp;logging=on"), "{}", r.body);
+
+    // Insights.
+    let insights = r#"[{"InsightType":"ApiErrorRateInsight","EventCategories":["Management"]}]"#;
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("insights", insights, "")));
+    assert_eq!(r.location_query()["done"], "insight_selectors", "{}", r.head);
+    let got = ct.get_insight_selectors().trail_name(&arn).send().await.expect("insights");
+    assert_eq!(got.insight_selectors()[0].insight_type().map(|t| t.as_str()), Some("ApiErrorRateInsight"));
+
+    // A refusal says which call failed and why, and is audited too.
+    ct.delete_trail().name("main").send().await.expect("deleted");
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("logging", "on", "")));
+    let e = r.location_query().get("error").cloned().unwrap_or_default();
+    assert!(e.contains("cloudtrail:StartLogging"), "{}", r.head);
+
+    let lines: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT actor, action, target, detail FROM audit_log WHERE action LIKE 'trail.%' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = lines.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["trail.event_selectors", "trail.stop_logging", "trail.insight_selectors", "trail.start_logging", "trail.change_refused"]
+    );
+    assert!(lines.iter().all(|l| l.0 == "ada" && l.2 == arn), "{lines:?}");
+    assert!(lines[0].3.contains("→") && lines[0].3.contains("arn:aws:s3:::secrets/"), "{:?}", lines[0]);
+    assert_eq!(lines[1].3, "on → off");
+}

@@ -91,3 +91,11 @@ pub async fn key_lifecycle(
     .await?;
     super::events::rows_by_ids(pool, &ids).await
 }
+
+/// Every value of one kind of term (Regions, accounts: a few dozen).
+pub async fn values(pool: &SqlitePool, kind: crate::schema::TermKind) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT value FROM terms WHERE kind = ?1 ORDER BY value")
+        .bind(kind as i64)
+        .fetch_all(pool)
+        .await
+}

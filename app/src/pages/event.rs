@@ -35,6 +35,62 @@ pub async fn get_event(id: i64) -> Result<Option<EventDetail>, ServerFnError> {
     Ok(d)
 }
 
+/// The trails the inventory knows that record event `id`, each with its selector.
+#[server]
+pub async fn get_recorded_by(id: i64) -> Result<Vec<crate::trails::RecordedBy>, ServerFnError> {
+    use crate::db::{self, events};
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = db::pool()?;
+    let Some(record) = events::record(&pool, id)
+        .await
+        .map_err(|e| crate::error::WebError::internal("cannot load event", e))?
+    else {
+        return Ok(Vec::new());
+    };
+    crate::trails::recorded_by(&pool, &record, crate::schema::id_time(id))
+        .await
+        .map_err(db::opaque)
+}
+
+/// Which trail recorded the event, by which selector.
+#[component]
+fn RecordedBySection(id: i64) -> impl IntoView {
+    let data = Resource::new(move || id, get_recorded_by);
+    view! {
+        <section class="card" aria-labelledby="ev-recorded" data-testid="recorded-by">
+            <h2 id="ev-recorded">"Recorded by"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Reading the trails…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted">"No trail the inventory knows records this event: it came from LookupEvents, an imported file, or a trail no source reads."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <ul>
+                                {list.into_iter().map(|r| {
+                                    let when = if r.first {
+                                        format!("settings as first read, {} UTC: the event is older than the inventory", fmt::time(r.as_of))
+                                    } else {
+                                        format!("settings read {} UTC", fmt::time(r.as_of))
+                                    };
+                                    view! {
+                                        <li data-testid="recorded-by-trail">
+                                            <a href=crate::pages::trails::trail_href(&r.arn)>{r.name.clone()}</a>
+                                            {format!(", selector {}: {} ", r.selector, r.sentences.join("; "))}
+                                            <span class="muted">"("{when}")"</span>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
 #[component]
 pub fn EventPage() -> impl IntoView {
     let params = use_params_map();
@@ -281,6 +337,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 </table>
             </section>
         })}
+        <RecordedBySection id=e.id/>
         <PinSection e=e.clone()/>
         <section class="card" id="related" aria-labelledby="ev-related" data-testid="related">
             <h2 id="ev-related">"Related events"</h2>

@@ -11,5 +11,6 @@ pub mod principal;
 pub mod resource;
 pub mod sources;
 pub mod timeline;
+pub mod trail_change;
 pub mod top;
 pub mod trails;

@@ -342,6 +342,10 @@ fn SourceView(d: SourceDetail) -> impl IntoView {
                     </ul>
                 }.into_any(),
             }}
+            <p class="muted" data-testid="change-permissions">"Changes made from a trail's page also need, on that trail, "
+                <code>"cloudtrail:StartLogging"</code>", "<code>"cloudtrail:StopLogging"</code>", "
+                <code>"cloudtrail:PutEventSelectors"</code>" and "<code>"cloudtrail:PutInsightSelectors"</code>
+                ". They are not tried here, since trying would change the trail; a refused change names the permission it lacked. Without them, Cairn only reads."</p>
         </section>
         <section class="card">
             <h2>"Recent problems"</h2>

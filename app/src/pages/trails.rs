@@ -103,6 +103,7 @@ fn TrailsBody(o: Overview) -> impl IntoView {
     let cost: f64 = o.trails.iter().map(|t| t.usd_month).sum();
     let worst = o.findings.iter().filter(|f| f.severity <= crate::trails::Severity::High).count();
     let month = o.month.clone();
+    let fixable = o.trails.clone();
     view! {
         <div class="kpis">
             <div class="kpi"><span class="kpi__label">"Trails"</span><span class="kpi__value">{live}</span></div>
@@ -129,7 +130,7 @@ fn TrailsBody(o: Overview) -> impl IntoView {
                 </table>
             </div>
         </section>
-        <FindingsList findings=o.findings heading="Findings across all trails, worst first"/>
+        <FindingsList findings=with_fixes(o.findings, &fixable) heading="Findings across all trails, worst first"/>
     }
     .into_any()
 }
@@ -179,9 +180,22 @@ fn TrailRow(t: Trail, now: i64) -> impl IntoView {
     }
 }
 
+/// Each finding with the link that previews its fix, where Cairn can make it.
+fn with_fixes(findings: Vec<Finding>, trails: &[Trail]) -> Vec<(Finding, Option<String>)> {
+    findings
+        .into_iter()
+        .map(|f| {
+            let fix = f.trail.as_ref().and_then(|a| trails.iter().find(|t| &t.arn == a)).and_then(|t| {
+                crate::trail_change::fix_query(&f, t).map(|q| format!("{}?{q}#change-trail", trail_href(&t.arn)))
+            });
+            (f, fix)
+        })
+        .collect()
+}
+
 /// Findings, each with why it matters and the fix.
 #[component]
-fn FindingsList(findings: Vec<Finding>, heading: &'static str) -> impl IntoView {
+fn FindingsList(findings: Vec<(Finding, Option<String>)>, heading: &'static str) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="findings-heading" data-testid="findings">
             <h2 id="findings-heading">{heading}</h2>
@@ -190,7 +204,7 @@ fn FindingsList(findings: Vec<Finding>, heading: &'static str) -> impl IntoView 
             } else {
                 view! {
                     <ul class="finding-list">
-                        {findings.into_iter().map(|f| {
+                        {findings.into_iter().map(|(f, fix)| {
                             let trail = f.trail.clone();
                             view! {
                                 <li class="finding" data-testid="finding" data-code=f.code.clone()>
@@ -206,6 +220,7 @@ fn FindingsList(findings: Vec<Finding>, heading: &'static str) -> impl IntoView 
                                         <p>"AWS CLI:"</p>
                                         <pre class="json-view__code">{f.cli.clone()}</pre>
                                     </details>
+                                    {fix.map(|href| view! { <p><a href=href data-testid="fix-preview">"Preview this fix in Cairn"</a></p> })}
                                 </li>
                             }
                         }).collect_view()}
@@ -239,6 +254,7 @@ pub fn TrailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <crate::pages::trail_change::TrailChange arn=arn/>
         <Transition fallback=|| view! { <p class="loading">"Loading the trail's history…"</p> }>
             {move || Suspend::new(async move {
                 match history.await {
@@ -381,6 +397,6 @@ fn TrailBody(t: Trail, now: i64, month: String) -> impl IntoView {
             </dl>
             <p><a href=timeline>"The account's last 30 days in the timeline"</a></p>
         </section>
-        <FindingsList findings=t.findings.clone() heading="Findings"/>
+        <FindingsList findings=with_fixes(t.findings.clone(), std::slice::from_ref(&t)) heading="Findings"/>
     }
 }

@@ -315,6 +315,66 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.push(("costs (this month)".into(), median(&mut samples)));
+    // The cost preview of a selector change on a trail that recorded every event of
+    // the last 30 days (an organization trail in every Region): each event evaluated
+    // against the selectors in force and the proposed ones.
+    let newest = app::db::events::store_info(pool).await?.newest_ms.unwrap_or(now);
+    let trail = app::trails::Trail {
+        arn: "arn:aws:cloudtrail:us-east-1:111122223333:trail/bench".into(),
+        name: "bench".into(),
+        account: "111122223333".into(),
+        home_region: Some("us-east-1".into()),
+        regions: app::db::terms::values(pool, app::schema::TermKind::Region).await?,
+        sources: Vec::new(),
+        logging: Some(true),
+        multi_region: true,
+        organization: true,
+        global_service_events: Some(true),
+        log_file_validation: Some(true),
+        bucket: None,
+        key_prefix: None,
+        kms_key: None,
+        cloudwatch_log_group: None,
+        sns_topic: None,
+        insights: Vec::new(),
+        delivery_error: None,
+        digest_error: None,
+        notification_error: None,
+        cloudwatch_error: None,
+        latest_delivery: None,
+        latest_digest: None,
+        sentences: Vec::new(),
+        config_json: r#"{"event_selectors": [{"read_write": "All", "management_events": true,
+            "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}]}]}"#.into(),
+        changed_at: 0,
+        seen_at: 0,
+        changes: 0,
+        gone: false,
+        home_read: true,
+        events_24h: 0,
+        events_30d: 0,
+        usd_month: 0.0,
+        findings: Vec::new(),
+    };
+    let proposed = app::trail_change::ChangeQuery {
+        change: "selectors".into(),
+        management: "write".into(),
+        s3: "*".into(),
+        data_rw: "read".into(),
+        ..Default::default()
+    }
+    .proposal()
+    .map_err(|e| anyhow::anyhow!(e))?
+    .context("a proposal")?;
+    let mut samples = Vec::new();
+    let mut scanned = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let p = app::trail_change::preview(pool, std::slice::from_ref(&trail), &trail, &proposed, newest + 1).await?;
+        scanned = p.scanned;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push((format!("trail change preview ({scanned} events of 30 days)"), median(&mut samples)));
     Ok(out)
 }
 

@@ -182,6 +182,16 @@ pub async fn pass(
     Ok(out)
 }
 
+/// Takes the inventory of `source` now (after a change made from the trail page), as
+/// a recorded pass.
+pub async fn inventory_now(pool: &SqlitePool, source: &Source) -> Result<PassReport, SyncError> {
+    let opts = Options {
+        tuning: check::tuning(),
+        ..Options::default()
+    };
+    recorded(pool, source, "inventory", inventory::pass(pool, source, &opts)).await
+}
+
 /// Runs the feeds of every source that is not paused (or of the one named).
 pub async fn pass_all(
     pool: &SqlitePool,

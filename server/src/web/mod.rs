@@ -203,6 +203,13 @@ pub async fn router(
                 secrets: config.secrets.clone(),
             }),
         )
+        .route(
+            "/admin/trail-actions/apply",
+            post(crate::trails::change::apply).with_state(crate::sync::web::SourcesState {
+                pool: state.pool.clone(),
+                secrets: config.secrets.clone(),
+            }),
+        )
         .route("/admin/prices", post(crate::trails::web::set_price))
         .route("/export/{file}", get(crate::web::export::export))
         .route("/export/top/{file}", get(crate::web::export::export_top))

@@ -224,3 +224,130 @@ impl Drop for Moto {
     }
 }
 
+
+/// `cairn serve` on a free loopback port (the binary, with [`command`]'s environment),
+/// stopped when dropped; with a plain HTTP/1.1 client for its pages and forms.
+pub struct Served {
+    child: std::process::Child,
+    pub base: String,
+    addr: String,
+}
+
+/// An answer: status, head and body.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The query of the `location` header, decoded.
+    pub fn location_query(&self) -> std::collections::HashMap<String, String> {
+        let to = self.header("location").unwrap_or_default();
+        let q = to.split_once('?').map_or("", |(_, q)| q).split('#').next().unwrap_or("");
+        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    }
+}
+
+impl Served {
+    pub fn start(db: &Path, site: &Path) -> Served {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let addr = format!("127.0.0.1:{port}");
+        std::fs::create_dir_all(site.join("pkg")).expect("the site folder");
+        let child = command(db)
+            .args(["serve", "--addr", &addr, "--site"])
+            .arg(site)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cairn serve starts");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "cairn serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Served {
+            child,
+            base: format!("http://{addr}"),
+            addr,
+        }
+    }
+
+    /// One request; a form post carries the site's own `Origin`.
+    pub fn request(&self, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Reply {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).expect("the server answers");
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("a timeout");
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        if let Some(c) = cookie {
+            req.push_str(&format!("Cookie: {c}\r\n"));
+        }
+        if let Some(body) = form {
+            req.push_str(&format!(
+                "Origin: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                self.base,
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(form.unwrap_or(""));
+        s.write_all(req.as_bytes()).expect("sent");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).expect("an answer");
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        Reply {
+            status: head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0),
+            head: head.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+
+    /// Signs `name` in (password [`PASSWORD`]); returns the session cookie.
+    pub fn sign_in(&self, name: &str) -> String {
+        let body = format!("name={name}&password={}", PASSWORD.replace(' ', "+"));
+        let r = self.request("POST", "/auth/login", None, Some(&body));
+        assert_eq!(r.status, 303, "{}", r.head);
+        r.head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                if !k.eq_ignore_ascii_case("set-cookie") {
+                    return None;
+                }
+                let pair = v.trim().split(';').next()?.to_owned();
+                pair.starts_with("cairn_session=").then_some(pair)
+            })
+            .expect("a session cookie")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The password the tests' users get.
+pub const PASSWORD: &str = "a long enough password";
+
+/// Adds a dashboard user from the shell.
+pub fn add_user(db: &Path, name: &str, role: &str) {
+    let (code, out, err) = cairn(
+        db,
+        &["user", "add", name, "--role", role, "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}

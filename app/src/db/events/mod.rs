@@ -9,6 +9,7 @@ mod export;
 mod facets;
 mod histogram;
 mod list;
+mod scan;
 
 pub use detail::{DetailError, RawReader, decompress, detail, record, related};
 pub use export::{ExportRow, export_page};
@@ -17,6 +18,7 @@ pub use facets::{
     newest_facets, resource_label, scan_facets, summary_facets, top_all,
 };
 pub use histogram::histogram;
+pub use scan::{Place, scan_selectable};
 pub use list::{list, list_by_column, rows_by_ids, sort_span};
 
 use super::filter::Selection;
