@@ -447,9 +447,31 @@ impl Advanced {
             parts.push(format!("except {}", and_list(&n.not_equals)));
         }
         if let Some(e) = self.field("errorCode")
-            && e.equals.iter().any(|c| c == "VpceAccessDenied")
+            && e.equals == ["VpceAccessDenied"]
         {
             parts.push("denied calls only".into());
+        }
+        // Every condition the words above leave out is said as it is: a sentence never
+        // reads wider than the selector.
+        let mut rest = Vec::new();
+        for f in &self.fields {
+            for (op, values) in OPERATORS.iter().zip(f.operators()) {
+                if values.is_empty() || said(&f.field, op, values, category) {
+                    continue;
+                }
+                let verb = match *op {
+                    "Equals" => "is",
+                    "StartsWith" => "starts with",
+                    "EndsWith" => "ends with",
+                    "NotEquals" => "is not",
+                    "NotStartsWith" => "does not start with",
+                    _ => "does not end with",
+                };
+                rest.push(format!("{} {verb} {}", f.field, values.join(" or ")));
+            }
+        }
+        if !rest.is_empty() {
+            parts.push(format!("only where {}", rest.join(" and ")));
         }
         if category == "Management" && !parts.is_empty() {
             head = format!("All {}", head.to_lowercase());
@@ -459,6 +481,21 @@ impl Advanced {
             return head;
         }
         format!("{head}: {}", parts.join(", "))
+    }
+}
+
+/// Whether the sentence of a selector of `category` says the condition `field op values`.
+fn said(field: &str, op: &str, values: &[String], category: &str) -> bool {
+    match (field, op) {
+        ("eventCategory", "Equals") => values.len() == 1,
+        ("resources.type", "Equals") => category == "Data" && values.len() == 1,
+        ("eventName", "Equals" | "NotEquals") => true,
+        ("resources.ARN", "Equals" | "StartsWith" | "NotEquals" | "NotStartsWith") => true,
+        ("eventSource", "Equals") => category == "NetworkActivity",
+        ("eventSource", "NotEquals") => true,
+        ("readOnly", "Equals") => values.len() == 1 && matches!(values[0].as_str(), "true" | "false"),
+        ("errorCode", "Equals") => values == ["VpceAccessDenied"],
+        _ => false,
     }
 }
 
@@ -665,8 +702,8 @@ impl Selectors {
             known_keys(o, &["Name", "FieldSelectors"], &at)?;
             let name = match o.get("Name") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(n)) if n.chars().count() <= 1000 => Some(n.clone()),
-                Some(_) => return Err(invalid(format!("{at}: Name is a string of at most 1000 characters"))),
+                Some(Value::String(n)) if (1..=1000).contains(&n.chars().count()) => Some(n.clone()),
+                Some(_) => return Err(invalid(format!("{at}: Name is a string of 1 to 1000 characters"))),
             };
             let fs = o
                 .get("FieldSelectors")
@@ -721,15 +758,24 @@ impl Selectors {
                     return Err(invalid(format!("{at}: {field} has no operator")));
                 }
                 values += n;
-                if matches!(field, "eventCategory" | "readOnly" | "sessionCredentialFromConsole")
-                    && (f.equals.is_empty() || n != f.equals.len())
+                if matches!(field, "eventCategory" | "readOnly" | "resources.type")
+                    && (f.equals.len() != 1 || n != 1)
                 {
-                    return Err(invalid(format!("{at}: {field} takes Equals only")));
+                    return Err(invalid(format!("{at}: {field} takes Equals with one value")));
+                }
+                if field == "sessionCredentialFromConsole"
+                    && (n != 1 || f.equals.len() + f.not_equals.len() != 1)
+                {
+                    return Err(invalid(format!("{at}: {field} takes Equals or NotEquals with one value")));
                 }
                 if matches!(field, "readOnly" | "sessionCredentialFromConsole")
-                    && (f.equals.len() != 1 || !matches!(f.equals[0].as_str(), "true" | "false"))
+                    && !f
+                        .equals
+                        .iter()
+                        .chain(&f.not_equals)
+                        .all(|v| matches!(v.as_str(), "true" | "false"))
                 {
-                    return Err(invalid(format!("{at}: {field} Equals one of \"true\" or \"false\"")));
+                    return Err(invalid(format!("{at}: {field} is \"true\" or \"false\"")));
                 }
                 if fields.iter().any(|g: &Field| g.field == f.field) {
                     return Err(invalid(format!("{at}: {field} is named twice")));
@@ -748,10 +794,38 @@ impl Selectors {
                     )));
                 }
             }
-            if category.equals.iter().any(|c| c == "Data")
-                && !fields.iter().any(|f| f.field == "resources.type")
+            let category = category.equals[0].clone();
+            let named = |n: &str| fields.iter().find(|f| f.field == n);
+            // Which fields each category takes (CloudTrail refuses the others).
+            let allowed: &[&str] = match category.as_str() {
+                "Management" => &["eventCategory", "readOnly", "eventSource"],
+                "NetworkActivity" => &["eventCategory", "eventSource", "eventName", "errorCode", "vpcEndpointId"],
+                _ => &[
+                    "eventCategory", "eventSource", "eventName", "readOnly", "eventType",
+                    "sessionCredentialFromConsole", "userIdentity.arn", "resources.type", "resources.ARN",
+                ],
+            };
+            if let Some(f) = fields.iter().find(|f| !allowed.contains(&f.field.as_str())) {
+                return Err(invalid(format!(
+                    "{at}: {category} selectors do not take {} (they take {})",
+                    f.field,
+                    allowed.join(", ")
+                )));
+            }
+            if category == "Management"
+                && let Some(f) = named("eventSource")
+                && (f.not_equals.len() != f.operators().iter().map(|v| v.len()).sum::<usize>()
+                    || f.not_equals.iter().any(|v| !matches!(v.as_str(), "kms.amazonaws.com" | "rdsdata.amazonaws.com")))
             {
+                return Err(invalid(format!(
+                    "{at}: on management events, eventSource only leaves out kms.amazonaws.com or rdsdata.amazonaws.com (NotEquals)"
+                )));
+            }
+            if category == "Data" && named("resources.type").is_none() {
                 return Err(invalid(format!("{at}: data events need a resources.type")));
+            }
+            if category == "NetworkActivity" && named("eventSource").is_none_or(|f| f.equals.is_empty()) {
+                return Err(invalid(format!("{at}: network activity needs an eventSource (Equals)")));
             }
             out.push(Advanced { name, fields });
         }
@@ -806,10 +880,13 @@ impl Selectors {
                     .as_array()
                     .ok_or_else(|| invalid(format!("{at}: DataResources is a list")))?;
                 for d in ds {
+                    // Basic selectors take these three; the others need advanced ones.
                     let kind = d["Type"]
                         .as_str()
-                        .filter(|t| t.starts_with("AWS::"))
-                        .ok_or_else(|| invalid(format!("{at}: a data resource needs a Type such as AWS::S3::Object")))?;
+                        .filter(|t| matches!(*t, "AWS::S3::Object" | "AWS::Lambda::Function" | "AWS::DynamoDB::Table"))
+                        .ok_or_else(|| invalid(format!(
+                            "{at}: a basic selector's data resource Type is AWS::S3::Object, AWS::Lambda::Function or AWS::DynamoDB::Table (others need advanced selectors)"
+                        )))?;
                     let values = string_list(&d["Values"], &format!("{at}: {kind} Values"))?;
                     if values.is_empty() {
                         return Err(invalid(format!("{at}: {kind} needs Values")));
@@ -1128,10 +1205,31 @@ mod tests {
             (r#"[{"ExcludeManagementEventSources": ["s3.amazonaws.com"]}]"#, "can be excluded"),
             (r#"[{"DataResources": [{"Type": "AWS::S3::Object", "Values": ["prod/"]}]}]"#, "not an ARN"),
             (r#"[{},{},{},{},{},{}]"#, "at most 5"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management", "Data"]}]}]"#, "one value"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "StartsWith": ["AWS::S3"]}]}]"#, "one value"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "eventName", "Equals": ["x"]}]}]"#, "do not take eventName"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}, {"Field": "eventSource", "NotEquals": ["s3.amazonaws.com"]}]}]"#, "only leaves out"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["NetworkActivity"]}, {"Field": "errorCode", "Equals": ["VpceAccessDenied"]}]}]"#, "needs an eventSource"),
+            (r#"[{"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}, {"Field": "vpcEndpointId", "Equals": ["x"]}]}]"#, "do not take vpcEndpointId"),
+            (r#"[{"Name": "", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]}]"#, "1 to 1000"),
+            (r#"[{"DataResources": [{"Type": "AWS::EC2::Snapshot", "Values": ["arn:aws:ec2"]}]}]"#, "advanced selectors"),
         ] {
             let e = Selectors::from_aws(bad).unwrap_err();
             assert!(e.0.contains(why), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_sentence_never_reads_wider_than_its_selector() {
+        let s = Selectors::from_aws(r#"[{"FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "userIdentity.arn", "NotStartsWith": ["arn:aws:sts::1:assumed-role/x"]},
+            {"Field": "eventName", "EndsWith": ["Object"]}]}]"#).unwrap();
+        assert_eq!(
+            s.sentences(),
+            vec!["S3 data events: only where userIdentity.arn does not start with arn:aws:sts::1:assumed-role/x and eventName ends with Object".to_owned()]
+        );
     }
 
     #[test]

@@ -474,6 +474,31 @@ impl Proposal {
         }
     }
 
+    /// The page query that previews this proposal again (where a refusal sends the
+    /// admin back, with what they proposed still there).
+    pub fn query(&self) -> ChangeQuery {
+        match self {
+            Proposal::Logging(on) => ChangeQuery {
+                change: "logging".into(),
+                logging: if *on { "on" } else { "off" }.into(),
+                ..ChangeQuery::default()
+            },
+            Proposal::Selectors(s) => ChangeQuery {
+                change: "selectors".into(),
+                mode: "json".into(),
+                json: serde_json::to_string_pretty(&s.to_aws()).unwrap_or_default(),
+                ..ChangeQuery::default()
+            },
+            Proposal::Insights(list) => ChangeQuery {
+                change: "insights".into(),
+                call_rate: list.iter().any(|(t, _)| t == "ApiCallRateInsight"),
+                error_rate: list.iter().any(|(t, _)| t == "ApiErrorRateInsight"),
+                insights_data: list.iter().any(|(_, c)| c.iter().any(|c| c == "Data")),
+                ..ChangeQuery::default()
+            },
+        }
+    }
+
     /// The audit log's action.
     pub fn action(&self) -> &'static str {
         match self {
@@ -616,6 +641,9 @@ pub struct Preview {
     pub took_ms: u64,
     /// Stopping asks for the trail's name.
     pub confirm_name: Option<String>,
+    /// When the inventory last saw the trail change: a change applied after another
+    /// one is refused, so nobody replaces settings they did not see.
+    pub changed_at: i64,
 }
 
 #[cfg(feature = "ssr")]
@@ -810,17 +838,17 @@ mod ssr {
             BTreeMap::new()
         };
         // After: now, less what the change stops recording, plus what it starts to.
+        // Per key: now + (what the proposal records − what the selectors in force
+        // record), never below nothing.
         let shifted = |from: &BTreeMap<Key, u64>, less: &BTreeMap<Key, u64>, more: &BTreeMap<Key, u64>| {
-            let mut out = from.clone();
-            for (k, n) in less {
-                let e = out.entry(k.clone()).or_default();
-                *e = e.saturating_sub(*n);
-            }
-            for (k, n) in more {
-                *out.entry(k.clone()).or_default() += n;
-            }
-            out.retain(|_, n| *n > 0);
-            out
+            let keys: std::collections::BTreeSet<&Key> = from.keys().chain(less.keys()).chain(more.keys()).collect();
+            keys.into_iter()
+                .filter_map(|k| {
+                    let n = |m: &BTreeMap<Key, u64>| m.get(k).copied().unwrap_or(0) as i128;
+                    let v = n(from) + n(more) - n(less);
+                    (v > 0).then(|| (k.clone(), v as u64))
+                })
+                .collect::<BTreeMap<Key, u64>>()
         };
         let after_rows: BTreeMap<Key, u64> = match proposal {
             Proposal::Logging(false) => BTreeMap::new(),
@@ -894,6 +922,7 @@ mod ssr {
             notes,
             took_ms: started.elapsed().as_millis() as u64,
             confirm_name: matches!(proposal, Proposal::Logging(false)).then(|| trail.name.clone()),
+            changed_at: trail.changed_at,
         })
     }
 }

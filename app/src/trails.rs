@@ -844,8 +844,10 @@ pub async fn recorded_by(pool: &sqlx::SqlitePool, record: &Value, time_ms: i64) 
             .map(|(_, _, taken, _, gone, c)| (taken, gone, serde_json::from_str(&c).unwrap_or(Value::Null)))
             .filter(|(_, _, c)| c["shadow"].as_bool() != Some(true))
             .collect();
-        let at = readings.iter().rposition(|(taken, ..)| *taken <= time_ms);
-        let Some((taken, gone, config)) = at.or((!readings.is_empty()).then_some(0)).map(|i| &readings[i]) else {
+        // Of every source's readings, the last taken before the event; else the first.
+        let before = readings.iter().filter(|(taken, ..)| *taken <= time_ms).max_by_key(|(taken, ..)| *taken);
+        let first = before.is_none();
+        let Some((taken, gone, config)) = before.or_else(|| readings.iter().min_by_key(|(taken, ..)| *taken)) else {
             continue;
         };
         if *gone || config["logging"].as_bool() == Some(false) {
@@ -859,7 +861,7 @@ pub async fn recorded_by(pool: &sqlx::SqlitePool, record: &Value, time_ms: i64) 
                 selector: i + 1,
                 sentences: selectors.sentences_of(i),
                 as_of: *taken,
-                first: at.is_none(),
+                first,
             });
         }
     }

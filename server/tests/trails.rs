@@ -429,9 +429,15 @@ async fn trails_are_changed_by_admins_after_a_preview_and_every_change_is_audite
         ..ChangeQuery::default()
     };
     let payload = q.form_selectors().expect("selectors").to_aws().to_string();
+    // The apply form carries when the inventory last saw the trail change (the preview's).
+    let seen = || json_of(&db, &["trails", "--json"]).1["trails"][0]["changed_at"].to_string();
     let form = |change: &str, payload: &str, confirm: &str| {
         let mut f = url::form_urlencoded::Serializer::new(String::new());
-        f.append_pair("trail", &arn).append_pair("change", change).append_pair("payload", payload).append_pair("confirm", confirm);
+        f.append_pair("trail", &arn)
+            .append_pair("change", change)
+            .append_pair("payload", payload)
+            .append_pair("confirm", confirm)
+            .append_pair("seen", &seen());
         f.finish()
     };
     let r = server.request("POST", "/admin/trail-actions/apply", Some(&vic), Some(&form("selectors", &payload, "")));
@@ -440,6 +446,14 @@ async fn trails_are_changed_by_admins_after_a_preview_and_every_change_is_audite
     let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("selectors", "[]", "")));
     assert_eq!(r.status, 303);
     assert!(r.location_query().get("error").is_some_and(|e| e.contains("no selector")), "{}", r.head);
+
+    // A preview older than the trail's last change is not applied.
+    let stale = form("selectors", &payload, "").replace("&seen=", "&seen=1");
+    let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&stale));
+    let q = r.location_query();
+    assert!(q.get("error").is_some_and(|e| e.contains("changed since this preview")), "{}", r.head);
+    // The way back is the same preview, with the proposal still in it.
+    assert_eq!((q["change"].as_str(), q["mode"].as_str()), ("selectors", "json"), "{}", r.head);
 
     // Applied: CloudTrail has the selectors, and the inventory taken right after shows them.
     let r = server.request("POST", "/admin/trail-actions/apply", Some(&ada), Some(&form("selectors", &payload, "")));

@@ -49,9 +49,16 @@ pub async fn get_trail_change(arn: String, query: String) -> Result<Option<Chang
     let (mut form, form_fits) = ChangeQuery::prefill(&current, &insights_of(&config));
     if q.change == "selectors" && q.mode != "json" {
         // The admin's own input stays in the form, right or wrong.
-        form = ChangeQuery { json: form.json, ..q.clone() };
+        form = ChangeQuery {
+            json: form.json,
+            call_rate: form.call_rate,
+            error_rate: form.error_rate,
+            insights_data: form.insights_data,
+            ..q.clone()
+        };
     } else if q.change == "selectors" {
         form.json = q.json.clone();
+        form.mode = "json".into();
     } else if q.change == "insights" {
         form.call_rate = q.call_rate;
         form.error_rate = q.error_rate;
@@ -59,6 +66,8 @@ pub async fn get_trail_change(arn: String, query: String) -> Result<Option<Chang
     }
     let preview = if !can_edit {
         None
+    } else if !trail.home_read && !q.change.is_empty() {
+        Some(Err("this trail's settings were never read (its home Region is outside every source's Regions, or reading it failed): what it records now is not known, so it is not changed from here".to_owned()))
     } else {
         match q.proposal() {
             Ok(None) => None,
@@ -294,7 +303,7 @@ fn PreviewView(p: Preview, arn: String) -> impl IntoView {
                 </div>
             })}
             {p.notes.iter().map(|n| view! { <p class="muted">{n.clone()}</p> }).collect_view()}
-            <details>
+            <details open=p.change == "selectors">
                 <summary>"What will be sent to CloudTrail"</summary>
                 <pre class="json-view__code" data-testid="preview-payload">{p.payload_shown.clone()}</pre>
             </details>
@@ -302,6 +311,7 @@ fn PreviewView(p: Preview, arn: String) -> impl IntoView {
                 <input type="hidden" name="trail" value=arn.clone()/>
                 <input type="hidden" name="change" value=p.change.clone()/>
                 <input type="hidden" name="payload" value=p.payload.clone()/>
+                <input type="hidden" name="seen" value=p.changed_at.to_string()/>
                 {p.confirm_name.clone().map(|n| view! {
                     <label>{format!("Type the trail's name ({n}) to stop its logging: nothing is recorded while it is stopped")}
                         <input name="confirm" required autocomplete="off" spellcheck="false"/></label>

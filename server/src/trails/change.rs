@@ -36,6 +36,9 @@ pub struct ApplyForm {
     /// The trail's name, typed, to stop its logging.
     #[serde(default)]
     confirm: String,
+    /// When the inventory last saw the trail change, as the preview showed it.
+    #[serde(default)]
+    seen: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,9 +84,10 @@ where
     }
 }
 
-/// Sends `proposal` to CloudTrail in the trail's home Region. Logging is started and
-/// stopped by the trail's name (the call takes a name or an ARN; the name is what every
-/// implementation of it takes, and the client is in the trail's home Region).
+/// Sends `proposal` to CloudTrail in the trail's home Region, with credentials of the
+/// trail's own account. Logging is started and stopped by the trail's name, unique in
+/// its account and Region (the call takes a name or an ARN; the name is what every
+/// implementation of it takes).
 async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), ChangeError> {
     let arn = t.arn.as_str();
     let permission = proposal.permission();
@@ -215,9 +219,23 @@ pub async fn apply(
     let Some(trail) = trails.into_iter().find(|t| t.arn == f.trail && !t.gone) else {
         return Err(WebError::not_found("no such trail"));
     };
-    let here = format!("{}#change-trail", trail_page(&trail.arn));
+    // A refusal goes back to the same preview, with what was proposed still there.
+    let back_to = |p: Option<&Proposal>| match p {
+        Some(p) => format!("{}?{}#change-trail", trail_page(&trail.arn), p.query().to_query()),
+        None => format!("{}#change-trail", trail_page(&trail.arn)),
+    };
+    let proposal = Proposal::from_form(&f.change, &f.payload)
+        .map_err(|e| WebError::mistake(back_to(None), "error", e.0))?;
+    let here = back_to(Some(&proposal));
     let mistake = |m: String| WebError::mistake(here.clone(), "error", m);
-    let proposal = Proposal::from_form(&f.change, &f.payload).map_err(|e| mistake(e.0))?;
+    if !trail.home_read {
+        return Err(mistake("this trail's settings were never read, so it is not changed from here".into()));
+    }
+    // The settings previewed are still the settings: a change made meanwhile (by another
+    // admin, or outside Cairn and seen by the inventory) asks for a new look.
+    if f.seen.trim() != trail.changed_at.to_string() {
+        return Err(mistake("the trail changed since this preview was made: look at the preview again".into()));
+    }
     if proposal == Proposal::Logging(false) && f.confirm.trim() != trail.name {
         return Err(mistake(format!(
             "to stop logging, type the trail's name ({}) to confirm",
@@ -232,20 +250,34 @@ pub async fn apply(
     let Some(home) = trail.home_region.clone() else {
         return Err(mistake("the trail's home Region is not known yet".into()));
     };
-    // The first source whose inventory read the trail in its home Region.
+    let tuning = sync::check::tuning();
+    // A source whose credentials are the trail's own account's: a member account of an
+    // organization sees the organization's trail but cannot change it, and a name is
+    // looked up in the caller's account.
+    let owner = app::trails::account_of(&trail.arn);
     let mut source = None;
+    let mut others = Vec::new();
     for name in &trail.sources {
-        match sources::load(pool, secrets, name).await {
-            Ok(s) => {
+        let s = match sources::load(pool, secrets, name).await {
+            Ok(s) => s,
+            Err(SourceError::NotFound(_)) => continue,
+            Err(e) => return Err(WebError::internal("cannot open a source", e)),
+        };
+        let config = aws::config(&s, &home, &tuning).await;
+        match aws_sdk_sts::Client::new(&config).get_caller_identity().send().await {
+            Ok(who) if who.account() == Some(owner.as_str()) => {
                 source = Some(s);
                 break;
             }
-            Err(SourceError::NotFound(_)) => continue,
-            Err(e) => return Err(WebError::internal("cannot open a source", e)),
+            Ok(who) => others.push(format!("{name} is account {}", who.account().unwrap_or("unknown"))),
+            Err(e) => others.push(format!("{name}: sts:GetCallerIdentity {}", aws::describe(&e))),
         }
     }
     let Some(source) = source else {
-        return Err(mistake("no source that sees this trail is left".into()));
+        return Err(mistake(format!(
+            "no source with the credentials of account {owner}, which owns this trail, can change it ({})",
+            if others.is_empty() { "no source sees it".to_owned() } else { others.join("; ") }
+        )));
     };
     let before = before_of(&trail, &proposal);
     let after = proposal.payload();
@@ -257,7 +289,6 @@ pub async fn apply(
     crate::access::users::note(pool, &line)
         .await
         .map_err(|e| WebError::internal("a trail change could not be recorded", e))?;
-    let tuning = sync::check::tuning();
     let cloudtrail = Client::new(&aws::config(&source, &home, &tuning).await);
     if let Err(e) = send(&cloudtrail, &trail, &proposal).await {
         let reason = e.to_string();

@@ -239,10 +239,14 @@ pub async fn scan_selectable<V: Clone>(
         let (id, account, region, source, name, kind, category, read_only, error, resources, dict, bytes) = row;
         // The reader may load a dictionary on another connection of the pool.
         let record = match (dict, bytes) {
-            (Some(dict), Some(bytes)) => {
-                let text = raw.read(pool, id, dict, &bytes).await?;
-                serde_json::from_slice::<serde_json::Value>(&text).ok()
-            }
+            (Some(dict), Some(bytes)) => match raw.read(pool, id, dict, &bytes).await {
+                Ok(text) => serde_json::from_slice::<serde_json::Value>(&text).ok(),
+                // One unreadable record is judged on its columns; the rest go on.
+                Err(e) => {
+                    tracing::warn!(event = id, error = %e, "a stored record could not be read for a scan");
+                    None
+                }
+            },
             _ => None,
         };
         let resources: Vec<(String, String)> = resources
