@@ -235,7 +235,7 @@ async fn pages_answer_with_the_right_status() {
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
         address, admin, costs, event, investigations, principal, resource, sources, timeline,
-        top, trails,
+        top, trail_change, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
     let site = site_dir(&tmp);
@@ -385,6 +385,19 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             qs(&trails::GetTrailHistory {
                 arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
             }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_trail_change",
+            qs(&trail_change::GetTrailChange {
+                arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
+                query: "change=logging&logging=off".into(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_recorded_by",
+            qs(&event::GetRecordedBy { id: 1 }),
             Some(Role::Viewer),
         ),
         (
