@@ -536,21 +536,7 @@ pub fn month_of(now_ms: i64) -> String {
 /// What of a trail's settings the bill depends on, from its inventory.
 pub fn billing_of(t: &crate::trails::Trail) -> Billing {
     let c: serde_json::Value = serde_json::from_str(&t.config_json).unwrap_or_default();
-    let insights = c["insight_selectors"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|i| {
-                    let kind = i["type"].as_str()?.to_owned();
-                    let cats = i["categories"]
-                        .as_array()
-                        .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                        .unwrap_or_default();
-                    Some((kind, cats))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let insights = crate::trail_change::insights_of(&c);
     Billing {
         trail: t.arn.clone(),
         insights,
