@@ -223,25 +223,16 @@ pub fn fold(seen: Vec<Seen>) -> Vec<Trail> {
                 }
             }
             let sources: BTreeSet<String> = rows.iter().map(|s| s.source.clone()).collect();
-            let insights = c["insight_selectors"]
-                .as_array()
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|i| {
-                            let t = i["type"].as_str()?;
-                            let cats: Vec<&str> = i["categories"]
-                                .as_array()
-                                .map(|c| c.iter().filter_map(Value::as_str).collect())
-                                .unwrap_or_default();
-                            Some(if cats.is_empty() {
-                                format!("{t} on Management")
-                            } else {
-                                format!("{t} on {}", cats.join(" and "))
-                            })
-                        })
-                        .collect()
+            let insights = crate::trail_change::insights_of(c)
+                .into_iter()
+                .map(|(t, cats)| {
+                    if cats.is_empty() {
+                        format!("{t} on Management")
+                    } else {
+                        format!("{t} on {}", cats.join(" and "))
+                    }
                 })
-                .unwrap_or_default();
+                .collect();
             let sentences = if full(&home) {
                 Selectors::of_config(c).sentences()
             } else {

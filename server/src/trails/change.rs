@@ -67,7 +67,7 @@ fn field(f: &Field) -> Result<AdvancedFieldSelector, ChangeError> {
 }
 
 /// CloudTrail's answer in a line; access refusals name the permission needed.
-fn refusal<E, R>(e: &aws_sdk_cloudtrail::error::SdkError<E, R>, permission: &str, arn: &str) -> String
+fn refusal<E, R>(e: &aws_sdk_cloudtrail::error::SdkError<E, R>, permission: &str, arn: &str) -> ChangeError
 where
     E: aws_sdk_cloudtrail::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -77,11 +77,11 @@ where
     let denied = e.code().is_some_and(|c| {
         c.contains("AccessDenied") || c.contains("Unauthorized") || c == "NotOrganizationMasterAccountException"
     });
-    if denied {
+    ChangeError::Refused(if denied {
         format!("the source's credentials need {permission} on {arn} ({said})")
     } else {
         format!("{permission}: {said}")
-    }
+    })
 }
 
 /// Sends `proposal` to CloudTrail in the trail's home Region, with credentials of the
@@ -91,7 +91,6 @@ where
 async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), ChangeError> {
     let arn = t.arn.as_str();
     let permission = proposal.permission();
-    let refused = |s: String| ChangeError::Refused(s);
     match proposal {
         Proposal::Logging(true) => client
             .start_logging()
@@ -99,14 +98,14 @@ async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), Cha
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| refused(refusal(&e, permission, arn))),
+            .map_err(|e| refusal(&e, permission, arn)),
         Proposal::Logging(false) => client
             .stop_logging()
             .name(&t.name)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| refused(refusal(&e, permission, arn))),
+            .map_err(|e| refusal(&e, permission, arn)),
         Proposal::Selectors(Selectors::Advanced(list)) => {
             let mut out = Vec::new();
             for a in list {
@@ -126,7 +125,7 @@ async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), Cha
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| refused(refusal(&e, permission, arn)))
+                .map_err(|e| refusal(&e, permission, arn))
         }
         Proposal::Selectors(Selectors::Basic(list)) => {
             let out: Vec<EventSelector> = list
@@ -156,7 +155,7 @@ async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), Cha
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| refused(refusal(&e, permission, arn)))
+                .map_err(|e| refusal(&e, permission, arn))
         }
         Proposal::Insights(list) => {
             let out: Vec<InsightSelector> = list
@@ -177,7 +176,7 @@ async fn send(client: &Client, t: &Trail, proposal: &Proposal) -> Result<(), Cha
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| refused(refusal(&e, permission, arn)))
+                .map_err(|e| refusal(&e, permission, arn))
         }
     }
 }
