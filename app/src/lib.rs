@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod components;
 pub mod costs;
+pub mod coverage;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -125,6 +126,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/access-keys/:key") view=pages::address::AccessKeyPage ssr=SsrMode::Async/>
                     <Route path=path!("/trails") view=pages::trails::TrailsPage ssr=SsrMode::Async/>
                     <Route path=path!("/trails/*arn") view=pages::trails::TrailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/coverage") view=pages::coverage::CoveragePage ssr=SsrMode::Async/>
                     <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async/>
                     <Route path=path!("/top/:field") view=pages::top::TopAllPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>

@@ -160,6 +160,58 @@ impl Selectors {
         Selectors::Basic(basic)
     }
 
+    /// From the `requestParameters` of a `PutEventSelectors` event (camelCase, as the
+    /// API received them), read leniently: what CloudTrail accepted is taken as it is,
+    /// including data resources with no values (which record nothing). `None` when the
+    /// event carries neither list.
+    pub fn of_request(params: &Value) -> Option<Selectors> {
+        let camel = |o: &Value, k: &str| o.get(k).cloned().unwrap_or(Value::Null);
+        if let Some(list) = params.get("advancedEventSelectors").and_then(Value::as_array).filter(|l| !l.is_empty()) {
+            let advanced: Vec<Value> = list
+                .iter()
+                .map(|s| {
+                    let fields: Vec<Value> = s["fieldSelectors"]
+                        .as_array()
+                        .map(|fs| {
+                            fs.iter()
+                                .map(|f| {
+                                    serde_json::json!({
+                                        "field": camel(f, "field"),
+                                        "equals": camel(f, "equals"),
+                                        "starts_with": camel(f, "startsWith"),
+                                        "ends_with": camel(f, "endsWith"),
+                                        "not_equals": camel(f, "notEquals"),
+                                        "not_starts_with": camel(f, "notStartsWith"),
+                                        "not_ends_with": camel(f, "notEndsWith"),
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    serde_json::json!({"name": camel(s, "name"), "fields": fields})
+                })
+                .collect();
+            return Some(Selectors::of_config(&serde_json::json!({"advanced_event_selectors": advanced})));
+        }
+        let list = params.get("eventSelectors")?.as_array()?;
+        let basic: Vec<Value> = list
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "read_write": camel(s, "readWriteType"),
+                    "management_events": camel(s, "includeManagementEvents"),
+                    "exclude_management_sources": camel(s, "excludeManagementEventSources"),
+                    "data_resources": camel(s, "dataResources"),
+                })
+            })
+            .collect();
+        if basic.is_empty() {
+            // An empty list records nothing at all.
+            return Some(Selectors::Basic(Vec::new()));
+        }
+        Some(Selectors::of_config(&serde_json::json!({"event_selectors": basic})))
+    }
+
     /// The index of the first selector that records the event, if any does.
     pub fn records(&self, e: &Facts<'_>) -> Option<usize> {
         match self {

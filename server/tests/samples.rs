@@ -140,3 +140,52 @@ async fn every_shape_of_the_samples_goes_in() {
     );
 }
 
+
+/// Coverage over real logs: the trails their own events name are known; the two
+/// Stratus evasions (a trail stopped, a trail's selectors emptied), each alone in its
+/// account, are told as unrecorded time; in the invictus account, where a trail the logs
+/// never name delivered events all along, no gap is claimed.
+#[tokio::test]
+#[ignore = "the real-sample tier: `make samples`"]
+async fn coverage_of_the_samples_finds_the_evasions_and_claims_no_gap_events_contradict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let (code, _, err) = common::cairn(
+        &db,
+        &[
+            "import",
+            samples("invictus-ir-aws-dataset/CloudTrail").to_str().unwrap(),
+            samples("stratus-red-team-detonation-logs/records").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = common::cairn(&db, &["coverage", "--json"], None);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    assert_eq!((code, v["trails_known"].as_i64()), (1, Some(5)), "{v}");
+    let gaps: Vec<(String, String, String)> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| {
+            a["gaps"].as_array().unwrap().iter().map(|g| {
+                (a["account"].as_str().unwrap().to_owned(), g["sentence"].as_str().unwrap().to_owned(), g["causes"].as_str().unwrap().to_owned())
+            })
+        })
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            (
+                "143434273843".to_owned(),
+                "Management events in 143434273843 apiso-centralnorth-2r were not recorded since 2024-07-31 13:06:24 UTC: calls since then are invisible.".to_owned(),
+                "began with StopLogging by christophe; trails known here: stratus-red-team-ct-stop-trail-buykxbqejv".to_owned()
+            ),
+            (
+                "958312252124".to_owned(),
+                "Management events in 958312252124 cn-northsouth-2r were not recorded since 2024-07-31 12:50:02 UTC: calls since then are invisible.".to_owned(),
+                "began with PutEventSelectors by christophe; trails known here: stratus-red-team-ctes-trail-khlvciwdor".to_owned()
+            ),
+        ]
+    );
+}

@@ -528,3 +528,95 @@ async fn trails_are_changed_by_admins_after_a_preview_and_every_change_is_audite
     assert!(lines[0].3.contains("→") && lines[0].3.contains("arn:aws:s3:::secrets/"), "{:?}", lines[0]);
     assert_eq!(lines[1].3, "on → off");
 }
+
+/// The written incident of `fixtures/coverage-incident.json` (see its README).
+fn coverage_fixture() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/coverage-incident.json")
+}
+
+#[test]
+fn coverage_says_what_was_not_recorded_and_never_claims_what_events_contradict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let fixture = coverage_fixture();
+    let (code, _, err) = cairn(&db, &["import", fixture.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+
+    // All time: the stopped trail and the bucket turned on late, exit status 1.
+    let (code, v) = json_of(&db, &["coverage", "--json"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["trails_known"], 1);
+    let acct = &v["accounts"][0];
+    assert_eq!(acct["account"], "444455556666");
+    let sentences: Vec<&str> = acct["gaps"].as_array().unwrap().iter().map(|g| g["sentence"].as_str().unwrap()).collect();
+    assert_eq!(
+        sentences,
+        [
+            "S3 data events for falsimentis-eng were not recorded before 2021-07-29 23:53:00 UTC: reads and writes before then are invisible.",
+            "Management events in 444455556666 us-east-1 were not recorded from 2021-07-28 14:00:00 UTC to 2021-07-28 18:00:00 UTC: calls in that time are invisible.",
+        ]
+    );
+    let stop = &acct["gaps"][1];
+    assert_eq!(stop["causes"], "began with StopLogging by mallory; ended with StartLogging by ops; trails known here: main");
+    assert!(stop["began_event"].as_i64().is_some() && stop["ended_event"].as_i64().is_some());
+    assert!(acct["gaps"][0]["began_event"].is_null() && acct["gaps"][0]["ended_event"].as_i64().is_some());
+    // The chart: management events not recorded exactly in the stopped hours.
+    let rows = acct["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let no: Vec<(i64, i64)> = rows[0]["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s[2] == "No")
+        .map(|s| (s[0].as_i64().unwrap(), s[1].as_i64().unwrap()))
+        .collect();
+    let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis();
+    assert_eq!(no, [(ms("2021-07-28T14:00:00Z"), ms("2021-07-28T18:00:00Z"))]);
+
+    // A range after both: nothing unrecorded, exit status 0; another account: nothing known.
+    let (code, v) = json_of(&db, &["coverage", "--from", "2021-07-30", "--to", "2021-07-30T06:00", "--json"]);
+    assert_eq!((code, v["accounts"][0]["gaps"].as_array().map(Vec::len)), (0, Some(0)), "{v}");
+    let (code, v) = json_of(&db, &["coverage", "--account", "999999999999", "--json"]);
+    assert_eq!((code, v["accounts"].as_array().map(Vec::len)), (0, Some(0)));
+    let (code, _, err) = cairn(&db, &["coverage", "--from", "yesterday-ish"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("range"), "{err}");
+
+    // Events of another trail, unknown to Cairn, in both stretches: they were recorded
+    // after all. What stands is the bucket while the known trail was stopped (no event
+    // shows it recorded then).
+    let other = |n: u32, when: &str, data: bool| {
+        let mut r = json!({
+            "eventVersion": "1.08", "eventTime": when, "awsRegion": "us-east-1",
+            "eventID": format!("00000000-0000-4000-a000-{n:012}"), "recipientAccountId": "444455556666",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::444455556666:user/eve", "accountId": "444455556666"},
+            "eventSource": "ec2.amazonaws.com", "eventName": "DescribeVpcs", "readOnly": true,
+            "eventType": "AwsApiCall", "managementEvent": true, "eventCategory": "Management",
+            "sourceIPAddress": "10.0.0.9", "requestID": format!("other-{n}"),
+        });
+        if data {
+            r["eventSource"] = json!("s3.amazonaws.com");
+            r["eventName"] = json!("GetObject");
+            r["managementEvent"] = json!(false);
+            r["eventCategory"] = json!("Data");
+            r["resources"] = json!([{"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::falsimentis-eng/x"},
+                                    {"type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::falsimentis-eng"}]);
+        }
+        r
+    };
+    let more = tmp.path().join("other.json");
+    std::fs::write(
+        &more,
+        json!({"Records": [other(1, "2021-07-28T15:00:00Z", false), other(2, "2021-07-29T10:00:00Z", true)]}).to_string(),
+    )
+    .unwrap();
+    let (code, _, err) = cairn(&db, &["import", more.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let (code, v) = json_of(&db, &["coverage", "--json"]);
+    let gaps = v["accounts"][0]["gaps"].as_array().unwrap();
+    assert_eq!((code, gaps.len()), (1, 1), "{v}");
+    assert_eq!(
+        gaps[0]["sentence"],
+        "S3 data events for falsimentis-eng were not recorded from 2021-07-28 14:00:00 UTC to 2021-07-28 18:00:00 UTC: reads and writes in that time are invisible."
+    );
+}

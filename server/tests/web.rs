@@ -234,7 +234,7 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, costs, event, investigations, principal, resource, sources, timeline,
+        address, admin, costs, coverage, event, investigations, principal, resource, sources, timeline,
         top, trail_change, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -398,6 +398,25 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         (
             "get_recorded_by",
             qs(&event::GetRecordedBy { id: 1 }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_gaps",
+            qs(&coverage::GetGaps {
+                scope: coverage::GapScope {
+                    from_ms: 0,
+                    to_ms: 1,
+                    // An empty list is left out of the form: it must still be read.
+                    accounts: vec!["1".into()],
+                    regions: Vec::new(),
+                    kinds: vec!["management".into()],
+                },
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_coverage",
+            qs(&coverage::GetCoverage { query: String::new() }),
             Some(Role::Viewer),
         ),
         (

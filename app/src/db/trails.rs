@@ -217,3 +217,16 @@ pub async fn snapshots_of(
     .fetch_all(pool)
     .await
 }
+
+/// Every reading of every trail taken in the trail's own Region, oldest first:
+/// `(arn, region, taken_at, gone, config)`.
+pub async fn home_readings(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, String, i64, bool, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT trail_arn, region, taken_at, gone, config FROM trail_snapshots
+         WHERE json_extract(config, '$.shadow') IS NOT 1 ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+}

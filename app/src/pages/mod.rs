@@ -4,6 +4,7 @@ pub mod address;
 pub mod admin;
 pub mod auth;
 pub mod costs;
+pub mod coverage;
 pub mod event;
 pub mod investigations;
 pub mod not_found;

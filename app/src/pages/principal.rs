@@ -235,6 +235,10 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Principal value=c.key.clone() can_save=v.can_save/>
         <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
+        <crate::pages::coverage::CoverageNotice scope=crate::pages::coverage::GapScope {
+            accounts: c.account.clone().into_iter().collect(),
+            ..crate::pages::coverage::GapScope::of_query(&query, range.from_ms, range.to_ms)
+        }/>
         <FilterChips query=query.clone() path=path.clone()/>
         <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone() selection=selection
             headings=&["Top actions", "Resources touched", "Source IPs", "User agents", "Errors and denials", "Access keys used"]/>

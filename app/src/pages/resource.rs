@@ -109,6 +109,32 @@ pub fn ResourcePage() -> impl IntoView {
     }
 }
 
+/// What the resource page warns of: its bucket's data events for an S3 bucket or object;
+/// else management events in its account (and its Region, where the ARN names one).
+fn resource_scope(
+    c: &crate::model::ResourceCard,
+    query: &EventQuery,
+    range: &crate::model::ResolvedRange,
+) -> crate::pages::coverage::GapScope {
+    use crate::coverage::What;
+    let base = crate::pages::coverage::GapScope::of_query(query, range.from_ms, range.to_ms);
+    match crate::pages::coverage::bucket_of(&c.arn) {
+        Some(b) => crate::pages::coverage::GapScope {
+            kinds: vec![What::S3(b).key()],
+            ..base
+        },
+        None => {
+            let region = c.arn.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_owned);
+            crate::pages::coverage::GapScope {
+                accounts: c.account.clone().into_iter().collect(),
+                regions: region.into_iter().collect(),
+                kinds: vec![What::Management.key()],
+                ..base
+            }
+        }
+    }
+}
+
 #[component]
 fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
     let c = v.card.clone();
@@ -146,6 +172,7 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Resource value=c.arn.clone() can_save=v.can_save/>
         <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
+        <crate::pages::coverage::CoverageNotice scope=resource_scope(&c, &query, &range)/>
         <FilterChips query=query.clone() path=path.clone()/>
         <section class="card" aria-labelledby="rs-changes" data-testid="changes">
             <h2 id="rs-changes">"Changes"</h2>

@@ -247,6 +247,7 @@ pub fn TimelineBody(
             <ShareLink href=share_href/>
         </div>
         <RangeNotice query=query.clone() resolved=t.range.clone() path=path/>
+        <crate::pages::coverage::CoverageNotice scope=crate::pages::coverage::GapScope::of_query(&query, t.range.from_ms, t.range.to_ms)/>
         {save}
         <FilterBar query=query.clone() action=path/>
         <FilterChips query=query.clone() path=path names=t.names.clone()/>

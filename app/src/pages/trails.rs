@@ -72,6 +72,7 @@ pub fn TrailsPage() -> impl IntoView {
     view! {
         <Title text="Trails"/>
         <h1 class="page__title">"Trails"</h1>
+        <p><a href="/coverage" data-testid="coverage-link">"Coverage: when each account and Region was recorded"</a></p>
         <Transition fallback=|| view! { <p class="loading">"Loading trails…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {

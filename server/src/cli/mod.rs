@@ -104,6 +104,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// When each account, Region and kind of event was recorded, and the time that was
+    /// not: from the trails' own write events and the inventory. Exit status 1 when
+    /// the range holds unrecorded time.
+    Coverage {
+        /// Only these accounts (repeatable).
+        #[arg(long)]
+        account: Vec<String>,
+        /// Start of the range (`2021-07-28` or `2021-07-28T10:00`, UTC; default: the first event).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range (default: the last event).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the coverage as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// What the trails cost in a month, estimated from what each delivered.
     Costs {
         /// The month, YYYY-MM (default: this month).
@@ -182,6 +199,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => crate::sync::cli::sync(db, once, source, every, json).await,
         Command::Trails { json } => crate::trails::cli::trails(db, json).await,
+        Command::Coverage { account, from, to, json } => {
+            crate::trails::cli::coverage(db, &account, from, to, json).await
+        }
         Command::Costs { month, json } => crate::trails::cli::costs(db, month, json).await,
         Command::Demo {
             events,

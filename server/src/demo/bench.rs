@@ -315,6 +315,28 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.push(("costs (this month)".into(), median(&mut samples)));
+    // Coverage reads the trails' own write events, the inventory, and for each stretch
+    // said unrecorded the hourly summary (and the hours it names) to see whether events
+    // stand there after all: the warning of an all-time timeline, and the chart.
+    let all = app::query::EventQuery::default()
+        .with_range(app::query::TimeRange::Preset(app::query::Preset::All));
+    let store = app::db::events::store_info(pool).await?;
+    let range = all.resolve(now, &store);
+    let scope = app::pages::coverage::GapScope::of_query(&all, range.from_ms, range.to_ms);
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        app::pages::coverage::gaps_in(pool, &scope).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push(("coverage warning (timeline, all time)".into(), median(&mut samples)));
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        app::pages::coverage::coverage_view(pool, &all, now).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.push(("coverage (every account, all time)".into(), median(&mut samples)));
     // The cost preview of a selector change on a trail that recorded every event of
     // the last 30 days (an organization trail in every Region): each event evaluated
     // against the selectors in force and the proposed ones.

@@ -1,4 +1,5 @@
-//! `cairn trails [--json]` and `cairn costs [--month YYYY-MM] [--json]`.
+//! `cairn trails [--json]`, `cairn coverage [--account A] [--from T] [--to T] [--json]` and
+//! `cairn costs [--month YYYY-MM] [--json]`.
 
 use app::costs::{self, Kind, Report, ReportError};
 use app::trails::{self, Overview};
@@ -30,6 +31,59 @@ pub async fn trails(db: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The coverage of a range; exit status 1 when it holds time known to be unrecorded.
+pub async fn coverage(
+    db: &Path,
+    accounts: &[String],
+    from: Option<String>,
+    to: Option<String>,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    use app::query::{EventQuery, Field, TimeRange};
+    let mut q = EventQuery::default();
+    if from.is_some() || to.is_some() {
+        let mut pairs = Vec::new();
+        pairs.extend(from.map(|f| ("from", f)));
+        pairs.extend(to.map(|t| ("to", t)));
+        let parsed = EventQuery::from_params(|k| pairs.iter().filter(|(n, _)| *n == k).map(|(_, v)| v.clone()).collect());
+        if let Some(p) = &parsed.range_problem {
+            anyhow::bail!("the range cannot be read: {}", p.reason);
+        }
+        q = parsed;
+    } else {
+        q = q.with_range(TimeRange::Preset(app::query::Preset::All));
+    }
+    for a in accounts {
+        q = q.with_filter(Field::Account, a, false);
+    }
+    let pool = crate::db::connect(db).await?;
+    let v = app::pages::coverage::coverage_view(&pool, &q, now_ms()).await?;
+    pool.close().await;
+    let gaps: usize = v.accounts.iter().map(|a| a.gaps.len()).sum();
+    if as_json {
+        println!("{}", serde_json::to_string(&v)?);
+    } else if v.accounts.is_empty() {
+        println!("No trail is known: coverage comes from the trails' write events and the inventory.");
+    } else {
+        println!(
+            "From {} to {} UTC; {} trails known.",
+            app::fmt::time(v.from_ms),
+            app::fmt::time(v.to_ms),
+            v.trails_known
+        );
+        for a in &v.accounts {
+            println!("Account {}: {} unrecorded stretches", a.account, a.gaps.len());
+            for g in &a.gaps {
+                println!("  {}", g.sentence);
+                if !g.causes.is_empty() {
+                    println!("      {}", g.causes);
+                }
+            }
+        }
+    }
+    Ok(if gaps > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn print_trails(o: &Overview) {

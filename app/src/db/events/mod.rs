@@ -10,6 +10,7 @@ mod facets;
 mod histogram;
 mod list;
 mod scan;
+mod coverage;
 
 pub use detail::{DetailError, RawReader, decompress, detail, record, related};
 pub use export::{ExportRow, export_page};
@@ -19,6 +20,7 @@ pub use facets::{
 };
 pub use histogram::histogram;
 pub use scan::{Place, scan_selectable};
+pub use coverage::{management_between, trail_writes};
 pub use list::{list, list_by_column, rows_by_ids, sort_span};
 
 use super::filter::Selection;
