@@ -277,3 +277,45 @@ async fn events_whose_ids_clash_are_kept_apart_and_found_again() {
         "three adjacent slots"
     );
 }
+
+/// Aggregated events (5-minute summaries of data events, timed by their window, with
+/// `eventId` and `accountId`) are stored, never rejected, once however often imported,
+/// and are found by their category like any event.
+#[tokio::test]
+async fn aggregated_events_go_in_once_beside_ordinary_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let summary = serde_json::json!({
+        "eventVersion": "1.0", "accountId": "111122223333", "eventId": "5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11",
+        "eventCategory": "Aggregated", "eventType": "AwsAggregatedEvent", "awsRegion": "us-east-1",
+        "eventSource": "s3.amazonaws.com",
+        "timeWindow": {"windowStart": "2025-11-20T10:05:00Z", "windowEnd": "2025-11-20T10:10:00Z", "windowSize": "PT5M"},
+        "summary": {"primaryDimension": {"dimension": "resourceARN", "details": [
+            {"name": "arn:aws:s3:::prod-data", "statistics": {"count": 4812}}]}},
+    });
+    let ordinary = serde_json::json!({
+        "eventVersion": "1.11", "eventTime": "2025-11-20T10:06:00Z", "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+        "eventID": "6a1f0a34-5bd4-4b7f-9a52-96d2e3a2f8b0", "eventCategory": "Data",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "accountId": "111122223333"},
+    });
+    let file = tmp.path().join("aggregated.json");
+    std::fs::write(&file, serde_json::json!({"Records": [summary, ordinary]}).to_string()).unwrap();
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    let s = import(&pool, std::slice::from_ref(&file)).await;
+    assert_eq!((s.events_new, s.records_rejected), (2, 0), "{s:?}");
+    // The same records in another file (as two trails would deliver them): stored once.
+    let copy = tmp.path().join("copy.json");
+    std::fs::copy(&file, &copy).unwrap();
+    let again = import(&pool, std::slice::from_ref(&copy)).await;
+    assert_eq!((again.events_new, again.events_duplicate), (0, 2), "{again:?}");
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM events e JOIN terms c ON c.id = e.category_id JOIN terms n ON n.id = e.name_id
+             WHERE c.value = 'Aggregated' AND n.value = 'Aggregated by resourceARN'
+               AND e.event_time = 1763633100000"
+        )
+        .await,
+        1
+    );
+}

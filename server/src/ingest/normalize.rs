@@ -148,7 +148,9 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     }
     let rec: Record<'_> =
         serde_json::from_slice(raw).map_err(|e| RecordError::Json(e.to_string()))?;
-    let time_text = rec.event_time.get().ok_or(RecordError::NoTime)?;
+    // An aggregated event is timed by the start of the window it summarises.
+    let window_start = rec.time_window.0.as_ref().and_then(|w| w.window_start.get());
+    let time_text = rec.event_time.get().or(window_start).ok_or(RecordError::NoTime)?;
     let time_ms =
         parse_event_time(time_text).ok_or_else(|| RecordError::BadTime(clip(time_text, 64)))?;
 
@@ -158,16 +160,32 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         .get()
         .or_else(|| insight.and_then(|i| i.event_source.get()))
         .map(str::to_owned);
+    let aggregated = rec.event_category.get() == Some("Aggregated");
     let name = rec
         .event_name
         .get()
         .or_else(|| insight.and_then(|i| i.event_name.get()))
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .or_else(|| {
+            // A summary is named after what it summarises by: `Aggregated by eventName`.
+            aggregated.then(|| {
+                let by = rec
+                    .summary
+                    .0
+                    .as_ref()
+                    .and_then(|s| s.primary_dimension.0.as_ref())
+                    .and_then(|d| d.dimension.get())
+                    .map(|d| clip(d, 64))
+                    .unwrap_or_else(|| "summary".into());
+                format!("Aggregated by {by}")
+            })
+        });
     // An object with a name and a time is not enough (rule-test indexes look like that):
     // a record also carries at least one of the fields every CloudTrail writer sets.
     let looks_like_cloudtrail = rec.event_source.get().is_some()
         || rec.event_version.get().is_some()
         || rec.event_id.get().is_some()
+        || rec.event_id_aggregated.get().is_some()
         || rec.aws_region.get().is_some()
         || rec.recipient_account_id.get().is_some()
         || rec.user_identity.0.is_some();
@@ -181,11 +199,12 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     let account = rec
         .recipient_account_id
         .get()
+        .or_else(|| rec.account_id.get())
         .or_else(|| ui.and_then(|u| u.account_id.get()))
         .or(fallback_account)
         .unwrap_or("unknown")
         .to_owned();
-    let event_key = match rec.event_id.get() {
+    let event_key = match rec.event_id.get().or_else(|| rec.event_id_aggregated.get()) {
         Some(id) => match uuid::Uuid::try_parse(id) {
             Ok(u) => u.as_bytes().to_vec(),
             Err(_) => id.as_bytes().to_vec(),
@@ -1156,6 +1175,27 @@ mod tests {
             normalize(br#"{"eventTime":"#, None),
             Err(RecordError::Json(_))
         ));
+    }
+
+    /// An aggregated event, as the CloudTrail user guide lists its fields.
+    const AGGREGATED: &str = r#"{"eventVersion":"1.0","accountId":"111122223333","eventId":"5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11","eventCategory":"Aggregated","eventType":"AwsAggregatedEvent","awsRegion":"us-east-1","eventSource":"s3.amazonaws.com","timeWindow":{"windowStart":"2025-11-20T10:05:00Z","windowEnd":"2025-11-20T10:10:00Z","windowSize":"PT5M"},"summary":{"primaryDimension":{"dimension":"eventName","details":[{"name":"GetObject","statistics":{"count":4812}}]},"details":[{"dimension":"userIdentity","details":[{"name":"arn:aws:sts::111122223333:assumed-role/Data/x","statistics":{"count":4812}}]}]}}"#;
+
+    #[test]
+    fn aggregated_events_are_kept_timed_by_their_window() {
+        let e = normalize(AGGREGATED.as_bytes(), None).unwrap();
+        assert_eq!(e.time_ms, parse_event_time("2025-11-20T10:05:00Z").unwrap());
+        assert_eq!(e.account, "111122223333");
+        assert_eq!(e.category.as_deref(), Some("Aggregated"));
+        assert_eq!(e.event_type.as_deref(), Some("AwsAggregatedEvent"));
+        assert_eq!(e.name, "Aggregated by eventName");
+        assert_eq!(e.source, "s3.amazonaws.com");
+        assert_eq!(
+            e.event_key,
+            uuid::Uuid::parse_str("5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11").unwrap().as_bytes().to_vec()
+        );
+        // Without a window, it is still refused for want of a time.
+        let no_window = AGGREGATED.replace("\"timeWindow\"", "\"window\"");
+        assert_eq!(normalize(no_window.as_bytes(), None).unwrap_err(), RecordError::NoTime);
     }
 
     #[test]

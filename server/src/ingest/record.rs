@@ -138,6 +138,39 @@ pub struct Record<'a> {
     pub resources: Obj<Vec<Obj<ResourceRef<'a>>>>,
     #[serde(borrow, default)]
     pub insight_details: Obj<InsightDetails<'a>>,
+    /// Aggregated events (5-minute summaries of data events) name their ID `eventId`,
+    /// their account `accountId`, and have a `timeWindow` instead of an `eventTime`.
+    #[serde(borrow, default, rename = "eventId")]
+    pub event_id_aggregated: Text<'a>,
+    #[serde(borrow, default)]
+    pub account_id: Text<'a>,
+    #[serde(borrow, default)]
+    pub time_window: Obj<TimeWindow<'a>>,
+    #[serde(borrow, default)]
+    pub summary: Obj<Summary<'a>>,
+}
+
+/// The window an aggregated event summarises.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeWindow<'a> {
+    #[serde(borrow, default)]
+    pub window_start: Text<'a>,
+}
+
+/// What an aggregated event summarises by (`eventName`, `resourceARN`, `userIdentity`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    #[serde(borrow, default)]
+    pub primary_dimension: Obj<PrimaryDimension<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrimaryDimension<'a> {
+    #[serde(borrow, default)]
+    pub dimension: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
