@@ -200,6 +200,9 @@ pub struct EventDetail {
     pub request_parameters: Option<String>,
     pub response_elements: Option<String>,
     pub additional_event_data: Option<String>,
+    /// Enriched events: the chosen resource and principal tags and condition keys.
+    #[serde(default)]
+    pub event_context: Option<String>,
     pub raw_pretty: String,
     /// Open investigations the reader may pin it to (id, title); empty for viewers.
     pub pin_to: Vec<(i64, String)>,

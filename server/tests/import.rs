@@ -319,3 +319,29 @@ async fn aggregated_events_go_in_once_beside_ordinary_ones() {
         1
     );
 }
+
+/// Enriched events keep their `eventContext`: it is shown on the event's page, and its
+/// tag keys, tag values and condition keys are found by search.
+#[tokio::test]
+async fn the_event_context_is_kept_shown_and_searchable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let record = serde_json::json!({
+        "eventVersion": "1.11", "eventTime": "2025-11-20T10:06:00Z", "eventSource": "s3.amazonaws.com",
+        "eventName": "GetObject", "awsRegion": "us-east-1", "recipientAccountId": "111122223333",
+        "eventID": "7b1f0a34-5bd4-4b7f-9a52-96d2e3a2f8b0", "eventCategory": "Data",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "accountId": "111122223333"},
+        "eventContext": {"requestContext": {"aws:MultiFactorAuthPresent": "false"},
+            "tagContext": {"resourceTags": [{"arn": "arn:aws:s3:::prod-data", "tags": {"DataClass": "restricted"}}],
+                           "principalTags": {"Team": "payments"}}},
+    });
+    let pool = common::store_of(tmp.path(), vec![record]).await;
+    let id: i64 = sqlx::query_scalar("SELECT id FROM events").fetch_one(&pool).await.unwrap();
+    let detail = app::db::events::detail(&pool, id).await.unwrap().unwrap();
+    assert!(detail.event_context.as_deref().is_some_and(|c| c.contains("\"DataClass\": \"restricted\"")), "{:?}", detail.event_context);
+    let now = chrono::Utc::now().timestamp_millis();
+    for q in ["DataClass", "restricted", "payments", "MultiFactorAuthPresent"] {
+        let query = app::query::EventQuery::parse(&format!("range=all&q={q}"));
+        let t = app::pages::timeline::timeline(&pool, &query, now).await.unwrap();
+        assert_eq!(t.rows.len(), 1, "search for {q}");
+    }
+}

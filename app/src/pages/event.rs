@@ -371,6 +371,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
         {e.request_parameters.clone().map(|t| view! { <JsonView label="Request parameters" text=t/> })}
         {e.response_elements.clone().map(|t| view! { <JsonView label="Response elements" text=t/> })}
         {e.additional_event_data.clone().map(|t| view! { <JsonView label="Additional event data" text=t/> })}
+        {e.event_context.clone().map(|t| view! { <JsonView label="Event context: tags and condition keys" text=t/> })}
         <details class="event__raw" open>
             <summary>"Whole record (JSON)"</summary>
             <JsonView label="Original record as delivered" text=e.raw_pretty.clone()/>

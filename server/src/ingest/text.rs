@@ -16,6 +16,7 @@ pub fn search_text(record: &[u8]) -> String {
         depth: 0,
         in_identity: false,
         lead: false,
+        context: false,
     }
     .deserialize(&mut de);
     match (texts.lead.is_empty(), texts.rest.is_empty()) {
@@ -66,6 +67,8 @@ struct Collect<'a> {
     depth: usize,
     in_identity: bool,
     lead: bool,
+    /// Inside `eventContext`: its keys are indexed too (tag keys, condition keys).
+    context: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Collect<'_> {
@@ -107,6 +110,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
             depth,
             in_identity,
             lead,
+            context,
         } = self;
         while a
             .next_element_seed(Collect {
@@ -114,6 +118,7 @@ impl<'de> Visitor<'de> for Collect<'_> {
                 depth,
                 in_identity,
                 lead,
+                context,
             })?
             .is_some()
         {}
@@ -125,11 +130,13 @@ impl<'de> Visitor<'de> for Collect<'_> {
             depth,
             in_identity,
             lead,
+            context,
         } = self;
         let key_depth = depth + 1;
         while let Some(key) = a.next_key_seed(Key {
             depth: key_depth,
             in_identity,
+            context,
         })? {
             match key {
                 KeyIs::Skipped => {
@@ -138,12 +145,20 @@ impl<'de> Visitor<'de> for Collect<'_> {
                 KeyIs::Indexed {
                     identity,
                     lead: first,
-                } => a.next_value_seed(Collect {
-                    texts: &mut *texts,
-                    depth: key_depth,
-                    in_identity: in_identity || identity,
-                    lead: lead || first,
-                })?,
+                    context: opens,
+                    text,
+                } => {
+                    if let Some(k) = text {
+                        texts.push(lead, &k);
+                    }
+                    a.next_value_seed(Collect {
+                        texts: &mut *texts,
+                        depth: key_depth,
+                        in_identity: in_identity || identity,
+                        lead: lead || first,
+                        context: context || opens,
+                    })?
+                }
             }
         }
         Ok(())
@@ -153,14 +168,21 @@ impl<'de> Visitor<'de> for Collect<'_> {
 enum KeyIs {
     Skipped,
     /// `identity`: the key is the top-level `userIdentity`; `lead`: its value goes
-    /// first (the source address, the access key).
-    Indexed { identity: bool, lead: bool },
+    /// first (the source address, the access key); `context`: the key is the top-level
+    /// `eventContext`; `text`: the key itself, indexed inside it.
+    Indexed {
+        identity: bool,
+        lead: bool,
+        context: bool,
+        text: Option<String>,
+    },
 }
 
 /// Decides about a key without keeping it.
 struct Key {
     depth: usize,
     in_identity: bool,
+    context: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Key {
@@ -181,6 +203,8 @@ impl<'de> Visitor<'de> for Key {
                 identity: self.depth == 1 && k == "userIdentity",
                 lead: (self.depth == 1 && k == "sourceIPAddress")
                     || (self.depth == 2 && self.in_identity && k == "accessKeyId"),
+                context: self.depth == 1 && k == "eventContext",
+                text: self.context.then(|| k.to_owned()),
             }
         } else {
             KeyIs::Skipped
@@ -222,6 +246,17 @@ mod tests {
             many.join(",")
         );
         assert!(search_text(rec.as_bytes()).starts_with("198.51.100.7\nAKIAEXAMPLE\nxxx"));
+    }
+
+    #[test]
+    fn the_event_context_is_searched_by_its_keys_and_values() {
+        let rec = br#"{"eventName":"GetObject","eventContext":{"requestContext":{"aws:MultiFactorAuthPresent":"false"},
+            "tagContext":{"resourceTags":[{"arn":"arn:aws:s3:::b","tags":{"DataClass":"restricted"}}],
+            "principalTags":{"Team":"payments"}}},"requestParameters":{"bucketName":"b"}}"#;
+        assert_eq!(
+            search_text(rec),
+            "requestContext\naws:MultiFactorAuthPresent\nfalse\ntagContext\nresourceTags\narn\narn:aws:s3:::b\ntags\nDataClass\nrestricted\nprincipalTags\nTeam\npayments\nb"
+        );
     }
 
     #[test]
