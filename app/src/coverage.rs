@@ -389,6 +389,9 @@ pub struct Coverage {
     /// `(bucket, time)` pairs with a stored data event on the bucket before the time:
     /// where the inference "off before" must not be made.
     pub seen_before: BTreeSet<(String, i64)>,
+    /// The Regions each account is seen in (deliveries, the inventory): where a
+    /// multi-Region trail of the account speaks.
+    pub regions_of: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Coverage {
@@ -493,6 +496,9 @@ impl Coverage {
             for s in std::iter::once(&k.before).chain(k.states.iter().map(|(_, s, _)| s)) {
                 if let Some(h) = &s.home {
                     regions.insert(h.clone());
+                }
+                if s.multi_region == Some(true) {
+                    regions.extend(self.regions_of.get(&k.account).into_iter().flatten().cloned());
                 }
                 if let Some(sel) = &s.selectors {
                     buckets.extend(What::buckets_in(sel));
@@ -640,7 +646,14 @@ pub async fn load(pool: &sqlx::SqlitePool) -> Result<Coverage, sqlx::Error> {
             }
         }
     }
-    Ok(Coverage { trails, seen_before })
+    let mut regions_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (account, region) in crate::db::deliveries::account_regions(pool).await? {
+        regions_of.entry(account).or_default().insert(region);
+    }
+    for (arn, region, ..) in crate::db::trails::home_readings(pool).await? {
+        regions_of.entry(crate::trails::account_of(&arn)).or_default().insert(region);
+    }
+    Ok(Coverage { trails, seen_before, regions_of })
 }
 
 /// Whether the store holds events of the kind (its reads or writes only, when one of
@@ -694,7 +707,7 @@ mod tests {
         }
         Coverage {
             trails: by.into_iter().map(|((a, n), p)| Known::new(a, n, None, p)).collect(),
-            seen_before: BTreeSet::new(),
+            ..Coverage::default()
         }
     }
 
@@ -802,10 +815,14 @@ mod tests {
         assert!(What::S3("prod-data".into()).recorded_by(&sel, true));
         assert!(!What::Management.recorded_by(&sel, true));
         let reading = patch_of_reading(50 * MIN, false, &json!({"logging": false, "home_region": "us-east-1", "multi_region": true}));
-        let c = Coverage {
+        let mut c = Coverage {
             trails: vec![Known::new(A.into(), "main".into(), None, vec![reading])],
-            seen_before: BTreeSet::new(),
+            ..Coverage::default()
         };
+        // A multi-Region trail speaks for every Region its account is seen in.
+        assert_eq!(c.places().keys().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["us-east-1"]);
+        c.regions_of.insert(A.into(), BTreeSet::from(["eu-west-1".to_owned(), "us-east-1".to_owned()]));
+        assert_eq!(c.places().keys().map(|(_, r)| r.as_str()).collect::<Vec<_>>(), ["eu-west-1", "us-east-1"]);
         let g = c.gaps(A, "eu-west-1", &What::Management, 0, 60 * MIN);
         assert_eq!((g[0].from, g[0].to), (Some(50 * MIN), None));
         assert_eq!(g[0].began.as_ref().map(|c| c.what.as_str()), Some("inventory"));

@@ -64,3 +64,10 @@ pub async fn files_since(
     .fetch_all(pool)
     .await
 }
+
+/// Every account and Region files were delivered for.
+pub async fn account_regions(pool: &SqlitePool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT DISTINCT account, region FROM delivery_days ORDER BY 1, 2")
+        .fetch_all(pool)
+        .await
+}
