@@ -70,7 +70,16 @@ pub struct GapView {
 /// The gaps within a scope, earliest first.
 #[cfg(feature = "ssr")]
 pub async fn gaps_in(pool: &sqlx::SqlitePool, scope: &GapScope) -> Result<Vec<GapView>, sqlx::Error> {
-    let cov = crate::coverage::load(pool).await?;
+    gaps_of(pool, &crate::coverage::load(pool).await?, scope).await
+}
+
+/// The gaps within a scope of coverage already read.
+#[cfg(feature = "ssr")]
+async fn gaps_of(
+    pool: &sqlx::SqlitePool,
+    cov: &crate::coverage::Coverage,
+    scope: &GapScope,
+) -> Result<Vec<GapView>, sqlx::Error> {
     let wanted: Vec<What> = scope.kinds.iter().filter_map(|k| What::from_key(k)).collect();
     let mut out: Vec<(Option<i64>, crate::coverage::Gap)> = Vec::new();
     for ((account, region), kinds) in cov.places() {
@@ -243,7 +252,7 @@ pub async fn coverage_view(pool: &sqlx::SqlitePool, query: &EventQuery, now_ms: 
     let range = query.resolve(now_ms, &store);
     let scope = GapScope::of_query(&query, range.from_ms, range.to_ms);
     let cov = crate::coverage::load(pool).await?;
-    let gaps = gaps_in(pool, &scope).await?;
+    let gaps = gaps_of(pool, &cov, &scope).await?;
     let mut accounts: Vec<AccountCoverage> = Vec::new();
     for ((account, region), kinds) in cov.places() {
         if !scope.accounts.is_empty() && !scope.accounts.contains(&account) {
