@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(feature = "ssr")]
 pub mod db;
 pub mod fmt;
+pub mod integrity;
 pub mod model;
 pub mod pages;
 pub mod query;

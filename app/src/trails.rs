@@ -289,6 +289,8 @@ pub struct Context {
     /// Per trail ARN: the money its paid copies of management events cost this month
     /// (projected), and the trails that record the free copy in the same places.
     pub paid_copies: BTreeMap<String, (f64, Vec<String>)>,
+    /// Per trail ARN: what its digest files showed to have failed.
+    pub integrity: BTreeMap<String, crate::integrity::Totals>,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -386,6 +388,34 @@ pub fn shell_quote(s: &str) -> String {
 /// The findings of one trail.
 pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
+    // Tampered logs matter even once the trail is gone.
+    if let Some(i) = cx.integrity.get(&t.arn).filter(|i| i.count() > 0) {
+        let home = t.home_region.as_deref().unwrap_or("us-east-1");
+        out.push(finding(
+            "integrity_failed",
+            Severity::Critical,
+            Some(t),
+            format!(
+                "{}'s delivered logs fail their integrity checks: {} (between {} and {} UTC)",
+                t.name,
+                i.sentence(),
+                crate::fmt::time(i.first_ms),
+                crate::fmt::time(i.last_ms)
+            ),
+            "The digest files CloudTrail signs prove what it delivered. A log file changed, deleted or added after delivery, or a digest gone, means someone with write access to the bucket altered the record — the events of those files cannot be trusted, and what was removed is invisible. The exact keys are on the trail page.",
+            format!(
+                "S3 console → {} → the keys listed → Versions (an earlier version may hold the original); CloudTrail data events on the bucket say who wrote or deleted them",
+                t.bucket.as_deref().unwrap_or("the trail bucket")
+            ),
+            format!(
+                "aws cloudtrail validate-logs --region {home} --trail-arn {} --start-time {} --verbose",
+                t.arn,
+                chrono::DateTime::from_timestamp_millis(i.first_ms - 3_600_000)
+                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     if t.gone || !t.home_read {
         return out;
     }
@@ -636,6 +666,7 @@ pub async fn overview(
     let mut cx = Context {
         now_ms,
         organizations: crate::db::trails::organizations(pool).await?,
+        integrity: crate::db::integrity::totals(pool).await?.into_iter().collect(),
         ..Context::default()
     };
     for (_, d) in costs::delivered_of(&trails, &rows) {

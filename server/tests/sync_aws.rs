@@ -12,7 +12,7 @@ const SHELL: app::db::audit::AuditLine<'static> = app::db::audit::AuditLine {
     client: Some("shell"),
 };
 
-use common::{Moto, cairn, count_in, iso};
+use common::{Moto, cairn, count_in, forward, iso, upstream_client};
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -34,8 +34,8 @@ fn sync(db: &Path) -> (i32, Value) {
     sync_args(db, &["sync", "--once", "--json"])
 }
 
-/// The one report of an event feed (the trail inventory's, taken on a first pass, is
-/// left out unless it is the only one).
+/// The one report of an event feed (the trail inventory's, taken on a first pass, and
+/// the integrity checks', which follow a bucket pass, are left out unless alone).
 fn sync_args(db: &Path, args: &[&str]) -> (i32, Value) {
     let (code, out, err) = cairn(db, args, None);
     let reports: Vec<Value> = out
@@ -44,7 +44,7 @@ fn sync_args(db: &Path, args: &[&str]) -> (i32, Value) {
         .collect();
     let feeds: Vec<&Value> = reports
         .iter()
-        .filter(|r| r["feed"] != "inventory")
+        .filter(|r| r["feed"] != "inventory" && r["feed"] != "integrity")
         .collect();
     match feeds.len() {
         1 => (code, feeds[0].clone()),
@@ -628,62 +628,6 @@ struct Faults {
     delay_get: Duration,
     seen: std::sync::atomic::AtomicU32,
     failed: std::sync::atomic::AtomicU32,
-}
-
-type Upstream = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<hyper::body::Bytes>,
->;
-
-fn upstream_client() -> Upstream {
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
-}
-
-/// Sends `req` on to `upstream` unchanged (moto does not check signatures).
-async fn forward(
-    client: &Upstream,
-    upstream: &str,
-    req: axum::http::Request<axum::body::Body>,
-) -> axum::http::Response<axum::body::Body> {
-    use axum::body::Body;
-    use axum::http::{Request, Response, StatusCode};
-    use http_body_util::BodyExt;
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let uri = format!(
-        "{upstream}{}",
-        parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    let mut out = Request::builder().method(parts.method).uri(uri);
-    for (k, v) in &parts.headers {
-        out = out.header(k, v);
-    }
-    match client
-        .request(out.body(http_body_util::Full::new(body)).unwrap())
-        .await
-    {
-        Ok(r) => {
-            let (parts, body) = r.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            Response::from_parts(parts, Body::from(bytes))
-        }
-        Err(e) => Response::builder()
-            .status(StatusCode::BAD_GATEWAY)
-            .body(Body::from(e.to_string()))
-            .unwrap(),
-    }
 }
 
 /// A proxy in front of moto that injects `faults`; its URL is the endpoint to use.

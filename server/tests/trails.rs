@@ -620,3 +620,300 @@ fn coverage_says_what_was_not_recorded_and_never_claims_what_events_contradict()
         "S3 data events for falsimentis-eng were not recorded from 2021-07-28 14:00:00 UTC to 2021-07-28 18:00:00 UTC: reads and writes in that time are invisible."
     );
 }
+
+/// A random source for `rsa` (which speaks `rand_core` 0.6), from the test's own ChaCha.
+struct KeyRng(rand_chacha::ChaCha20Rng);
+
+impl rsa::rand_core::RngCore for KeyRng {
+    fn next_u32(&mut self) -> u32 {
+        rand::RngCore::next_u32(&mut self.0)
+    }
+    fn next_u64(&mut self) -> u64 {
+        rand::RngCore::next_u64(&mut self.0)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand::RngCore::fill_bytes(&mut self.0, dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        rand::RngCore::fill_bytes(&mut self.0, dest);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::CryptoRng for KeyRng {}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Serves `cloudtrail:ListPublicKeys` (moto lacks it) with `key`, and forwards the rest.
+async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static str) -> String {
+    use axum::body::Body;
+    use axum::http::{Request, Response};
+    let client = common::upstream_client();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let handler = move |req: Request<Body>| {
+        let (client, upstream, der, asked) = (client.clone(), upstream.clone(), der.clone(), asked.clone());
+        async move {
+            let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if target != "CloudTrail_20131101.ListPublicKeys" {
+                return common::forward(&client, &upstream, req).await;
+            }
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let now = chrono::Utc::now().timestamp() as f64;
+            let body = json!({"PublicKeyList": [{
+                "Value": base64(&der),
+                "ValidityStartTime": now - 90.0 * 86400.0,
+                "ValidityEndTime": now + 86400.0,
+                "Fingerprint": fingerprint,
+            }]});
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/x-amz-json-1.1")
+                .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000001")
+                .body(Body::from(body.to_string()))
+                .unwrap()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+/// Digests signed by a key made here and served by a fake `ListPublicKeys`; a log file
+/// modified after delivery, one deleted, one no digest lists, a digest deleted from the
+/// chain and one whose signature does not verify: each named with its exact key, per
+/// day, on the trail page, in `cairn verify` and as a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_prove_what_was_delivered_and_every_tampering_is_named() {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    use rand::SeedableRng;
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket().bucket("ct-logs").send().await.expect("bucket");
+    let use1 = moto.cloudtrail("us-east-1");
+    let trail = use1
+        .create_trail()
+        .name("audit")
+        .s3_bucket_name("ct-logs")
+        .s3_key_prefix("p")
+        .is_multi_region_trail(true)
+        .enable_log_file_validation(true)
+        .send()
+        .await
+        .expect("trail");
+    let arn = trail.trail_arn().expect("an ARN").to_owned();
+    use1.start_logging().name("audit").send().await.expect("start");
+
+    let mut rng = KeyRng(rand_chacha::ChaCha20Rng::seed_from_u64(7));
+    let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("a key");
+    let der = private.to_public_key().to_pkcs1_der().expect("DER").as_bytes().to_vec();
+    // Another key, as a forger would have.
+    let forger = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("a key");
+    let sign = |key: &rsa::RsaPrivateKey, message: &str| -> String {
+        // PKCS#1 v1.5 with SHA-256: the DigestInfo prefix, then the hash.
+        let mut info = vec![0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+        use sha2::Digest;
+        info.extend_from_slice(&sha2::Sha256::digest(message.as_bytes()));
+        hex::encode(key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info).expect("signed"))
+    };
+    let endpoint = public_keys_fake(moto.url.clone(), der, "fp-2026").await;
+
+    // Four hours of digests ending an hour ago.
+    let hour = 3_600_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    let h0 = now - now.rem_euclid(hour) - 5 * hour;
+    let t = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
+    let log_key = |ms: i64, tag: &str| {
+        format!(
+            "p/AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/{}/{ACCOUNT}_CloudTrail_us-east-1_{}_{tag}.json.gz",
+            t(ms).format("%Y/%m/%d"),
+            t(ms).format("%Y%m%dT%H%MZ")
+        )
+    };
+    let digest_key = |end: i64| {
+        format!(
+            "p/AWSLogs/{ACCOUNT}/CloudTrail-Digest/us-east-1/{}/{ACCOUNT}_CloudTrail-Digest_us-east-1_audit_us-east-1_{}.json.gz",
+            t(end).format("%Y/%m/%d"),
+            t(end).format("%Y%m%dT%H%M%SZ")
+        )
+    };
+    let body = |n: usize, when: i64| serde_json::to_vec(&json!({"Records": [record(n, "us-east-1", true, false, &iso(when))]})).unwrap();
+    let put = |key: String, bytes: Vec<u8>, meta: Option<String>| {
+        let s3 = s3.clone();
+        async move {
+            let mut p = s3.put_object().bucket("ct-logs").key(key).body(ByteStream::from(bytes));
+            if let Some(sig) = meta {
+                p = p.metadata("signature", sig).metadata("signature-algorithm", "SHA256withRSA");
+            }
+            p.send().await.expect("put");
+        }
+    };
+    // Log files: (key, content as delivered, content now in the bucket or None).
+    let a = (log_key(h0 + 5 * 60_000, "aaaaaaaaaaaaaaaa"), body(1, h0 + 60_000));
+    let b = (log_key(h0 + 20 * 60_000, "bbbbbbbbbbbbbbbb"), body(2, h0 + 15 * 60_000));
+    let c = (log_key(h0 + hour + 10 * 60_000, "cccccccccccccccc"), body(3, h0 + hour + 60_000));
+    let f = (log_key(h0 + 2 * hour + 5 * 60_000, "ffffffffffffffff"), body(4, h0 + 2 * hour + 60_000));
+    let g = (log_key(h0 + 2 * hour + 15 * 60_000, "gggggggggggggggg"), body(5, h0 + 2 * hour + 60_000));
+    let e = (log_key(h0 + 2 * hour + 30 * 60_000, "eeeeeeeeeeeeeeee"), body(6, h0 + 2 * hour + 60_000));
+    let h = (log_key(h0 + 3 * hour + 10 * 60_000, "hhhhhhhhhhhhhhhh"), body(7, h0 + 3 * hour + 60_000));
+    for (key, content) in [&a, &b, &c, &h] {
+        put(key.clone(), common::gz(content), None).await;
+    }
+    // G is rewritten after delivery (another event in place of the one delivered); F is
+    // deleted; E was never delivered by CloudTrail.
+    put(g.0.clone(), common::gz(body(55, h0 + 2 * hour + 60_000)), None).await;
+    put(e.0.clone(), common::gz(&e.1), None).await;
+
+    // The chain: D1 (A, B) → D2 (C, deleted later) → D3 (F, G) → D4 (H, signed by a
+    // forger).
+    let mut previous: Option<(String, String, String)> = None; // key, content hash, signature
+    let mut digests = Vec::new();
+    for (i, files) in [vec![&a, &b], vec![&c], vec![&f, &g], vec![&h]].into_iter().enumerate() {
+        let (start, end) = (h0 + i as i64 * hour, h0 + (i as i64 + 1) * hour);
+        let key = digest_key(end);
+        let iso_s = |ms: i64| t(ms).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let mut d = json!({
+            "awsAccountId": ACCOUNT,
+            "digestStartTime": iso_s(start),
+            "digestEndTime": iso_s(end),
+            "digestS3Bucket": "ct-logs",
+            "digestS3Object": key,
+            "digestPublicKeyFingerprint": "fp-2026",
+            "digestSignatureAlgorithm": "SHA256withRSA",
+            "newestEventTime": iso_s(end - 60_000),
+            "oldestEventTime": iso_s(start),
+            "previousDigestSignature": null,
+            "logFiles": files.iter().map(|(k, content)| json!({
+                "s3Bucket": "ct-logs", "s3Object": k, "hashValue": sha256_hex(content),
+                "hashAlgorithm": "SHA-256",
+            })).collect::<Vec<_>>(),
+        });
+        if let Some((pk, ph, ps)) = &previous {
+            d["previousDigestS3Bucket"] = json!("ct-logs");
+            d["previousDigestS3Object"] = json!(pk);
+            d["previousDigestHashValue"] = json!(ph);
+            d["previousDigestHashAlgorithm"] = json!("SHA-256");
+            d["previousDigestSignature"] = json!(ps);
+        }
+        let content = serde_json::to_vec(&d).unwrap();
+        let hash = sha256_hex(&content);
+        let to_sign = format!(
+            "{}\nct-logs/{key}\n{hash}\n{}",
+            iso_s(end),
+            previous.as_ref().map_or("null".to_owned(), |p| p.2.clone())
+        );
+        let signature = sign(if i == 3 { &forger } else { &private }, &to_sign);
+        if i != 1 {
+            put(key.clone(), common::gz(&content), Some(signature.clone())).await;
+        }
+        digests.push(key.clone());
+        previous = Some((key, hash, signature));
+    }
+
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let db = tmp.path().join("v.db");
+    let (code, out, err) = cairn(
+        &db,
+        &["source", "add", "ct", "--bucket", "ct-logs", "--prefix", "p", "--regions", "us-east-1", "--endpoint-url", &endpoint],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cairn(&db, &["sync", "--once", "--json"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let integrity: Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["feed"] == "integrity")
+        .unwrap_or_else(|| panic!("an integrity pass in {out}"));
+    assert_eq!((integrity["state"].as_str(), integrity["files"].as_u64()), (Some("ok"), Some(3)), "{integrity}");
+
+    // What the checks found, worked out by hand: D1 and D3 valid (A, B verified; F
+    // deleted, G modified), D2 gone, D4 forged, E listed by no digest.
+    let (code, v) = json_of(&db, &["verify", "--json", "--no-check"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["failed"], true);
+    let trails = v["trails"].as_array().expect("trails");
+    assert_eq!(trails.len(), 1, "{v}");
+    assert_eq!(trails[0]["trail"], arn.as_str());
+    let sum = |field: &str| -> i64 { trails[0]["days"].as_array().unwrap().iter().map(|d| d[field].as_i64().unwrap()).sum() };
+    let totals: Vec<i64> = ["digests", "digests_valid", "files", "verified", "modified", "missing", "extra", "digests_missing", "digests_invalid", "chain"]
+        .iter()
+        .map(|f| sum(f))
+        .collect();
+    assert_eq!(totals, vec![3, 2, 4, 2, 1, 1, 1, 1, 1, 0], "{v}");
+    let mut found: Vec<(String, String)> = trails[0]["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_owned(), p["location"].as_str().unwrap().to_owned()))
+        .collect();
+    found.sort();
+    let at = |k: &str| format!("s3://ct-logs/{k}");
+    assert_eq!(
+        found,
+        vec![
+            ("digest_invalid".to_owned(), at(&digests[3])),
+            ("digest_missing".to_owned(), at(&digests[1])),
+            ("extra".to_owned(), at(&e.0)),
+            ("missing".to_owned(), at(&f.0)),
+            ("modified".to_owned(), at(&g.0)),
+        ],
+        "{v}"
+    );
+    let detail = |kind: &str| trails[0]["problems"].as_array().unwrap().iter().find(|p| p["kind"] == kind).unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail("digest_invalid").contains("a signature that does not verify"), "{v}");
+    assert!(detail("modified").contains(&sha256_hex(&g.1)), "the hash the digest recorded: {v}");
+
+    // Checked once: a second pass reads no digest again and finds the same.
+    let (code, v2) = json_of(&db, &["verify", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(v2["checks"][0]["files"], 0, "{v2}");
+    assert_eq!(v2["trails"][0]["problems_total"], 5, "{v2}");
+    // A range before the digests holds nothing, and passes.
+    let (code, v3) = json_of(&db, &["verify", "--json", "--no-check", "--from", "2020-01-01", "--to", "2020-01-02"]);
+    assert_eq!((code, v3["failed"].as_bool()), (0, Some(false)), "{v3}");
+
+    // The trail's finding, worst of all.
+    let (_, o) = json_of(&db, &["trails", "--json"]);
+    let f0 = &o["findings"][0];
+    assert_eq!(f0["code"], "integrity_failed", "{o}");
+    assert_eq!(f0["severity"], "critical");
+    assert!(f0["title"].as_str().unwrap().contains("1 log file modified, 1 log file deleted, 1 log file no digest lists, 1 digest file deleted, 1 digest file invalid"), "{f0}");
+    assert!(f0["cli"].as_str().unwrap().starts_with(&format!("aws cloudtrail validate-logs --region us-east-1 --trail-arn {arn}")), "{f0}");
+
+    // The trail page shows the days and every key, without JavaScript.
+    common::add_user(&db, "vic", "viewer");
+    let server = common::Served::start(&db, &tmp.path().join("site"));
+    let vic = server.sign_in("vic");
+    let r = server.request("GET", &format!("/trails/{arn}"), Some(&vic), None);
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(r.body.contains("data-testid=\"integrity-day\""), "{}", r.body);
+    assert_eq!(r.body.matches("data-testid=\"integrity-problem\"").count(), 5);
+    for key in [&g.0, &f.0, &e.0, &digests[1], &digests[3]] {
+        assert!(r.body.contains(&at(key)), "{key} on the page");
+    }
+    let r = server.request("GET", &format!("/trails/{arn}?from=2020-01-01&to=2020-01-02"), Some(&vic), None);
+    assert!(r.body.contains("data-testid=\"integrity-empty\""), "{}", r.body);
+}

@@ -388,6 +388,14 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             Some(Role::Viewer),
         ),
         (
+            "get_integrity",
+            qs(&trails::GetIntegrity {
+                arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),
+                query: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
             "get_trail_change",
             qs(&trail_change::GetTrailChange {
                 arn: "arn:aws:cloudtrail:us-east-1:1:trail/t".into(),

@@ -6,6 +6,7 @@ pub mod billed;
 pub mod deliveries;
 pub mod events;
 pub mod filter;
+pub mod integrity;
 pub mod investigations;
 pub mod ledger;
 pub mod prices;

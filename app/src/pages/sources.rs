@@ -420,7 +420,7 @@ fn FeedsTable(feeds: Vec<FeedStatus>, now: i64) -> impl IntoView {
                                 <td>{state_badge(&f.state)}{progress}{f.error.clone().map(|e| view! { <div class="cell-wrap muted">{e}</div> })}</td>
                                 <td>{when(Some(f.last_started_at), now)}</td>
                                 <td>{when(f.last_success_at, now)}</td>
-                                <td>{if f.feed == "inventory" { "—".into() } else { lag(f.newest_ms, now) }}</td>
+                                <td>{if f.feed == "inventory" || f.feed == "integrity" { "—".into() } else { lag(f.newest_ms, now) }}</td>
                                 <td class="num">{fmt::count(f.files_last)}</td>
                                 <td class="num">{fmt::count(f.events_last)}</td>
                                 <td class="num">{fmt::count(f.files_total)}</td>

@@ -30,6 +30,45 @@ pub async fn get_trail_history(arn: String) -> Result<crate::trails::History, Se
         .map_err(crate::db::opaque)
 }
 
+/// What a trail's digest files showed over the query's range (all time when none).
+#[server]
+pub async fn get_integrity(arn: String, query: String) -> Result<IntegrityView, ServerFnError> {
+    use crate::query::{EventQuery, Preset, TimeRange};
+    crate::auth::require(crate::auth::Role::Viewer)?;
+    let pool = crate::db::pool()?;
+    let query = EventQuery::parse(&query);
+    let query = match query.range {
+        TimeRange::Auto => query.with_range(TimeRange::Preset(Preset::All)),
+        _ => query,
+    };
+    let store = crate::db::events::store_info(&pool).await.map_err(crate::db::opaque)?;
+    let range = query.resolve(chrono::Utc::now().timestamp_millis(), &store);
+    // "All time" is the events' span; digests and problems may reach past it.
+    let (from, to) = match query.range {
+        TimeRange::Preset(Preset::All) => (i64::MIN, i64::MAX),
+        _ => (range.from_ms, range.to_ms),
+    };
+    let report = crate::integrity::report(&pool, &arn, from, to)
+        .await
+        .map_err(crate::db::opaque)?;
+    Ok(IntegrityView {
+        report,
+        from_ms: range.from_ms,
+        to_ms: range.to_ms,
+        all: from == i64::MIN,
+    })
+}
+
+/// A trail's integrity report and the range it covers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IntegrityView {
+    pub report: crate::integrity::Report,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Over all time.
+    pub all: bool,
+}
+
 /// The trail page of an ARN.
 pub fn trail_href(arn: &str) -> String {
     format!(
@@ -238,6 +277,12 @@ pub fn TrailPage() -> impl IntoView {
     let arn = Memo::new(move |_| key_from_path(&params.read().get("arn").unwrap_or_default()));
     let data = overview();
     let history = Resource::new(move || arn.get(), get_trail_history);
+    let query = leptos_router::hooks::use_query_map();
+    let range = Memo::new(move |_| {
+        let q = query.read();
+        crate::query::EventQuery::from_params(|k| q.get_all(k).unwrap_or_default()).to_query()
+    });
+    let integrity = Resource::new(move || (arn.get(), range.get()), |(a, q)| get_integrity(a, q));
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading trail…"</p> }>
             {move || Suspend::new(async move {
@@ -255,6 +300,14 @@ pub fn TrailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <Transition fallback=|| view! { <p class="loading">"Loading the integrity checks…"</p> }>
+            {move || Suspend::new(async move {
+                match integrity.await {
+                    Ok(v) => view! { <IntegritySection v=v arn=arn.get_untracked()/> }.into_any(),
+                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+                }
+            })}
+        </Transition>
         <crate::pages::trail_change::TrailChange arn=arn/>
         <Transition fallback=|| view! { <p class="loading">"Loading the trail's history…"</p> }>
             {move || Suspend::new(async move {
@@ -264,6 +317,117 @@ pub fn TrailPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// What the digest files vouch for, day by day, and every failure with its exact key.
+#[component]
+fn IntegritySection(v: IntegrityView, arn: String) -> impl IntoView {
+    let r = v.report;
+    let action = trail_href(&arn);
+    let range_text = if v.all {
+        "all time".to_owned()
+    } else {
+        format!("{} to {} UTC", fmt::minute_text(v.from_ms), fmt::minute_text(v.to_ms))
+    };
+    let form = view! {
+        <form method="get" action=action class="inline-form" data-testid="integrity-range">
+            <label>"From (UTC) " <input type="text" name="from" value=(!v.all).then(|| fmt::minute_text(v.from_ms)) class="code-input" placeholder="2024-05-01 00:00"/></label>
+            " "
+            <label>"To (UTC) " <input type="text" name="to" value=(!v.all).then(|| fmt::minute_text(v.to_ms)) class="code-input" placeholder="now"/></label>
+            " "
+            <button type="submit">"Show"</button>
+        </form>
+    };
+    let summary = if r.days.is_empty() {
+        view! {
+            <p class="empty" data-testid="integrity-empty">{format!(
+                "No digest file of this trail was read over {range_text}. Digest files are checked as a source syncs its bucket, when the trail has log file validation on (they arrive hourly)."
+            )}</p>
+        }.into_any()
+    } else {
+        let failed = r.days.iter().filter(|d| d.failed()).count();
+        let verdict = if failed == 0 {
+            view! { <p class="notice notice--ok" data-testid="integrity-verdict">{format!(
+                "Every digest over {range_text} verified: the log files they list are as CloudTrail delivered them."
+            )}</p> }.into_any()
+        } else {
+            view! { <p class="notice notice--error" data-testid="integrity-verdict">{format!(
+                "{} of {} days over {range_text} fail: {} problem{} in all, listed below with their keys.",
+                failed, r.days.len(), r.problems_total, if r.problems_total == 1 { "" } else { "s" }
+            )}</p> }.into_any()
+        };
+        view! {
+            {verdict}
+            <div class="table-wrap">
+            <table class="plain-table wide-table" data-testid="integrity-days">
+                <caption class="visually-hidden">"Integrity checks per day (UTC, by the digest's end)"</caption>
+                <thead><tr>
+                    <th scope="col">"Day"</th>
+                    <th scope="col">"Digests valid"</th>
+                    <th scope="col">"Files verified"</th>
+                    <th scope="col">"Modified"</th>
+                    <th scope="col">"Deleted"</th>
+                    <th scope="col">"Listed by no digest"</th>
+                    <th scope="col">"Digests deleted"</th>
+                    <th scope="col">"Digests invalid"</th>
+                    <th scope="col">"Chain broken"</th>
+                </tr></thead>
+                <tbody>
+                    {r.days.iter().map(|d| {
+                        let bad = |n: i64| if n > 0 { "cell-bad" } else { "" };
+                        view! {
+                            <tr data-testid="integrity-day" class=if d.failed() { "row-bad" } else { "" }>
+                                <th scope="row">{d.day.clone()}</th>
+                                <td>{format!("{} of {}", d.digests_valid, d.digests)}</td>
+                                <td>{format!("{} of {}", d.verified, d.files)}</td>
+                                <td class=bad(d.modified)>{d.modified}</td>
+                                <td class=bad(d.missing)>{d.missing}</td>
+                                <td class=bad(d.extra)>{d.extra}</td>
+                                <td class=bad(d.digests_missing)>{d.digests_missing}</td>
+                                <td class=bad(d.digests_invalid)>{d.digests_invalid}</td>
+                                <td class=bad(d.chain)>{d.chain}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            </div>
+        }.into_any()
+    };
+    let shown = r.problems.len() as i64;
+    let problems = (!r.problems.is_empty()).then(|| view! {
+        <h3>"What failed"</h3>
+        {(r.problems_total > shown).then(|| view! {
+            <p class="muted">{format!("The newest {shown} of {} problems; narrow the range to see the others.", r.problems_total)}</p>
+        })}
+        <ul class="finding-list">
+            {r.problems.into_iter().map(|p| view! {
+                <li class="finding" data-testid="integrity-problem" data-kind=p.kind.as_str()>
+                    <p class="finding__title">
+                        <span class="badge badge--error">{p.kind.label()}</span>" "
+                        <code class="cell-wrap">{p.location.clone()}</code>
+                    </p>
+                    <p>{format!("{} UTC: {}", fmt::time(p.at_ms), p.detail)}</p>
+                    {p.digest.map(|d| view! { <p class="muted">"Digest: "<code class="cell-wrap">{d}</code></p> })}
+                </li>
+            }).collect_view()}
+        </ul>
+    });
+    view! {
+        <section class="card" aria-labelledby="trail-integrity" data-testid="trail-integrity">
+            <h2 id="trail-integrity">"Integrity of the delivered logs"</h2>
+            <p class="muted">
+                "Each hourly digest file is checked with CloudTrail's public key (its RSA signature), "
+                "each log file it lists against the SHA-256 it records, and each digest against the one "
+                "before it. Log files delivered in an hour a digest covers that no digest lists are "
+                "reported too. "
+                {r.newest_digest_ms.map(|t| format!("Newest digest read: {} UTC.", fmt::time(t)))}
+            </p>
+            {form}
+            {summary}
+            {problems}
+        </section>
     }
 }
 

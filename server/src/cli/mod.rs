@@ -121,6 +121,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the integrity of what the trails delivered: every new digest file of every
+    /// source's bucket (signature, the log files it lists, the chain), then the result
+    /// per trail and day, with the exact keys of what failed. Exit status 1 when anything
+    /// in the range failed.
+    Verify {
+        /// Only this trail (its ARN or name).
+        #[arg(long)]
+        trail: Option<String>,
+        /// Start of the range (`2021-07-28` or `2021-07-28T10:00`, UTC; default: all time).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only show what earlier checks recorded; read nothing from the buckets.
+        #[arg(long)]
+        no_check: bool,
+        /// Print the result as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// What the trails cost in a month, estimated from what each delivered.
     Costs {
         /// The month, YYYY-MM (default: this month).
@@ -203,6 +224,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::trails::cli::coverage(db, &account, from, to, json).await
         }
         Command::Costs { month, json } => crate::trails::cli::costs(db, month, json).await,
+        Command::Verify {
+            trail,
+            from,
+            to,
+            no_check,
+            json,
+        } => crate::trails::cli::verify(db, trail, from, to, !no_check, json).await,
         Command::Demo {
             events,
             days,

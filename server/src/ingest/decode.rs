@@ -38,6 +38,9 @@ pub enum Piece {
 pub struct Decoded {
     /// SHA-256 of the file's bytes as stored (compressed if it is gzip).
     pub sha256: String,
+    /// SHA-256 of the file's content once uncompressed: what a trail's digest file
+    /// lists for it (`logFiles[].hashValue`).
+    pub content_sha256: String,
     pub records: u64,
     /// The file is a log-file-integrity digest, not events.
     pub digest: bool,
@@ -189,25 +192,38 @@ pub fn decode<R: Read>(
             Err(e) => on_piece(reject(e.to_string())),
         }
     };
-    let result = if gzip {
-        let gz = flate2::bufread::MultiGzDecoder::new(&mut buffered);
-        split::split(gz, &mut handle).map_err(|e| match e {
+    let content_hash = if gzip {
+        let mut gz = HashRead {
+            inner: flate2::bufread::MultiGzDecoder::new(&mut buffered),
+            hasher: Sha256::new(),
+        };
+        let result = split::split(&mut gz, &mut handle).map_err(|e| match e {
             SplitError::Io(io) => DecodeError::Gzip(io),
             other => DecodeError::Split(other),
-        })
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
+            Err(e) => return Err(e),
+        }
+        // The content's hash covers whatever follows the JSON (a newline, padding).
+        std::io::copy(&mut gz, &mut std::io::sink()).map_err(DecodeError::Gzip)?;
+        Some(hex::encode(gz.hasher.finalize()))
     } else {
-        split::split(&mut buffered, &mut handle).map_err(DecodeError::Split)
+        match split::split(&mut buffered, &mut handle).map_err(DecodeError::Split) {
+            Ok(Ok(())) => {}
+            Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
+            Err(e) => return Err(e),
+        }
+        None
     };
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
-        Err(e) => return Err(e),
-    }
     // Hash whatever trails the JSON (gzip trailer, padding) so the digest covers the file.
     let mut rest = Vec::new();
     let _ = buffered.read_to_end(&mut rest);
     let (_, hashed) = buffered.into_inner().into_inner();
     out.sha256 = hex::encode(hashed.hasher.finalize());
+    // A file that is not compressed is its own content.
+    out.content_sha256 = content_hash.unwrap_or_else(|| out.sha256.clone());
     Ok(out)
 }
 
@@ -328,6 +344,8 @@ mod tests {
         assert_eq!((d.gzip, d.records, events), (true, 1, 1));
         // The hash still covers every byte, the two read ahead included.
         assert_eq!(d.sha256, hex::encode(Sha256::digest(&file)));
+        // The content's hash is the one a trail's digest file lists: of the JSON itself.
+        assert_eq!(d.content_sha256, hex::encode(Sha256::digest(body.as_bytes())));
     }
 
     #[test]

@@ -307,16 +307,27 @@ fn decode_one(
     Ok(decoded)
 }
 
-fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<String>, FileStatus) {
+/// A file's hashes (as stored, and of its content) and how it ended.
+fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<(String, String)>, FileStatus) {
+    let hashes = |d: &Decoded| Some((d.sha256.clone(), d.content_sha256.clone()));
     match result {
         Ok(d) if d.digest && d.records == 0 => (
-            Some(d.sha256.clone()),
+            hashes(d),
             FileStatus::Skipped("log file integrity digest: no events".into()),
         ),
-        Ok(d) => (Some(d.sha256.clone()), FileStatus::Imported),
+        Ok(d) => (hashes(d), FileStatus::Imported),
         Err(e @ DecodeError::Open(_)) => (None, FileStatus::Unreachable(e.to_string())),
         Err(e) => (None, FileStatus::Rejected(e.to_string())),
     }
+}
+
+/// Ends `file` in the store with what its decode said.
+fn finish(store: &mut Store, file: usize, end: &Result<Decoded, DecodeError>) -> Result<FileStatus, StoreError> {
+    let (hashes, status) = status_of(end);
+    let (sha, content) = hashes.unzip();
+    store.set_content_sha256(file, content);
+    store.finish_file(file, sha, status.clone())?;
+    Ok(status)
 }
 
 fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
@@ -349,8 +360,7 @@ fn write_all(
                             None => break lost(),
                         }
                     };
-                    let (sha, status) = status_of(&end);
-                    store.finish_file(file, sha, status)?;
+                    finish(store, file, &end)?;
                 }
                 end => {
                     let end = match end {
@@ -358,22 +368,19 @@ fn write_all(
                         _ => lost(),
                     };
                     let file = store.begin_file(source, job);
-                    let (sha, status) = status_of(&end);
-                    if status == FileStatus::Imported {
+                    if status_of(&end).1 == FileStatus::Imported {
                         add_pieces(store, file, pieces)?;
                     }
-                    store.finish_file(file, sha, status)?;
+                    finish(store, file, &end)?;
                 }
             },
             Some(FileMsg::End(r)) => {
                 let file = store.begin_file(source, job);
-                let (sha, status) = status_of(&r);
-                store.finish_file(file, sha, status)?;
+                finish(store, file, &r)?;
             }
             None => {
                 let file = store.begin_file(source, job);
-                let (sha, status) = status_of(&lost());
-                store.finish_file(file, sha, status)?;
+                finish(store, file, &lost())?;
             }
         }
         store.maybe_commit()?;

@@ -58,6 +58,8 @@ pub struct FileReport {
     pub source: String,
     pub job: FileJob,
     pub sha256: Option<String>,
+    /// SHA-256 of the uncompressed content (what a trail's digest lists).
+    pub content_sha256: Option<String>,
     pub records: u64,
     pub events_new: u64,
     pub events_duplicate: u64,
@@ -832,6 +834,7 @@ impl Store {
             source: source.to_owned(),
             job,
             sha256: None,
+            content_sha256: None,
             records: 0,
             events_new: 0,
             events_duplicate: 0,
@@ -893,6 +896,11 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Notes the hash of a file's uncompressed content, before [`Store::finish_file`].
+    pub fn set_content_sha256(&mut self, file: usize, content: Option<String>) {
+        self.files[file].content_sha256 = content;
     }
 
     /// Ends a file. For a file streamed under a savepoint, a failure rolls back its rows.
@@ -1013,10 +1021,11 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO ingest_files (source, path, size, modified, sha256, kind, account, region,
                        log_date, status, records, events_new, events_duplicate, records_rejected, error,
-                       imported_at, deliveries)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                       imported_at, deliveries, content_sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                      ON CONFLICT (source, path) DO UPDATE SET size = excluded.size,
-                       modified = excluded.modified, sha256 = excluded.sha256, kind = excluded.kind,
+                       modified = excluded.modified, sha256 = excluded.sha256,
+                       content_sha256 = excluded.content_sha256, kind = excluded.kind,
                        account = excluded.account, region = excluded.region,
                        log_date = excluded.log_date, status = excluded.status,
                        records = excluded.records, events_new = excluded.events_new,
@@ -1043,7 +1052,8 @@ impl Store {
                         f.rejected_records as i64,
                         error,
                         now,
-                        deliveries
+                        deliveries,
+                        f.content_sha256
                     ],
                     |r| r.get(0),
                 )?;

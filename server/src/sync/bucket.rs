@@ -118,6 +118,15 @@ impl Bucket {
     /// Every folder of delivered files for `source` (its organization and Regions only,
     /// when it names them).
     pub async fn folders(&self, source: &Source) -> Result<Vec<Folder>, SyncError> {
+        self.folders_of(source, &KINDS).await
+    }
+
+    /// Every folder of the given kinds (digest folders for the integrity checks).
+    pub async fn folders_of(
+        &self,
+        source: &Source,
+        kinds: &[LogKind],
+    ) -> Result<Vec<Folder>, SyncError> {
         let mut accounts = Vec::new();
         for top in self.dirs(&self.base).await? {
             if top.starts_with("o-") {
@@ -143,7 +152,7 @@ impl Bucket {
                 .unwrap_or("")
                 .to_owned();
             for kind_dir in self.dirs(&acct).await? {
-                let Some(kind) = LogKind::from_dir(&kind_dir).filter(|k| KINDS.contains(k)) else {
+                let Some(kind) = LogKind::from_dir(&kind_dir).filter(|k| kinds.contains(k)) else {
                     continue;
                 };
                 let kind_prefix = format!("{acct}{kind_dir}/");

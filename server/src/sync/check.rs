@@ -81,6 +81,9 @@ pub async fn check(source: &Source, tuning: &aws::Tuning) -> Vec<CheckLine> {
         });
     }
     check_inventory(source, tuning, &mut out).await;
+    if source.row.bucket.is_some() {
+        check_public_keys(source, tuning, &mut out).await;
+    }
     out.push(match crate::trails::billing::ask(source, tuning).await {
         Ok(answer) => CheckLine {
             feed: "costs",
@@ -129,6 +132,31 @@ async fn check_inventory(source: &Source, tuning: &aws::Tuning, out: &mut Vec<Ch
             "*",
             &SyncError::aws("cloudtrail:DescribeTrails", region, aws::describe(&e)),
         ),
+    });
+}
+
+/// CloudTrail's public keys, which the integrity checks of digest files need (with
+/// s3:GetObject on the digest folders, which the bucket check covers).
+async fn check_public_keys(source: &Source, tuning: &aws::Tuning, out: &mut Vec<CheckLine>) {
+    let (region, ct) = cloudtrail(source, tuning).await;
+    out.push(match ct.list_public_keys().send().await {
+        Ok(k) => CheckLine {
+            feed: "integrity",
+            action: "cloudtrail:ListPublicKeys",
+            ok: true,
+            optional: true,
+            detail: format!("{region}: {}", plural(k.public_key_list().len(), "public key")),
+        },
+        Err(e) => CheckLine {
+            feed: "integrity",
+            action: "cloudtrail:ListPublicKeys",
+            ok: false,
+            optional: true,
+            detail: format!(
+                "{} (optional: without it the signatures of digest files cannot be checked, and the integrity checks say so; allow cloudtrail:ListPublicKeys on *)",
+                SyncError::aws("cloudtrail:ListPublicKeys", region, aws::describe(&e))
+            ),
+        },
     });
 }
 

@@ -273,6 +273,11 @@ pub async fn sync_once(db: &Path, only: Option<&str>, json: bool) -> anyhow::Res
             };
             if r.feed == "inventory" {
                 println!("{} {}: {} — {looked}", r.source, r.feed, r.state);
+            } else if r.feed == "integrity" {
+                println!(
+                    "{} {}: {} — {} digest folders, {} new digest files checked (`cairn verify` shows what they found)",
+                    r.source, r.feed, r.state, r.folders, r.files
+                );
             } else {
                 println!(
                     "{} {}: {} — {looked}, {} new files, {} read, {} events new, {} already \

@@ -161,6 +161,16 @@ pub async fn pass(
     let mut out = Vec::new();
     if source.row.bucket.is_some() {
         out.push(recorded(pool, source, "bucket", bucket_pass(pool, source, opts)).await?);
+        // After the import, so the files a digest lists are checked against what was read.
+        out.push(
+            recorded(
+                pool,
+                source,
+                "integrity",
+                crate::trails::verify::pass(pool, source, opts),
+            )
+            .await?,
+        );
     }
     if source.row.queue_url.is_some() {
         out.push(recorded(pool, source, "queue", queue::pass(pool, source, opts)).await?);
@@ -190,6 +200,16 @@ pub async fn inventory_now(pool: &SqlitePool, source: &Source) -> Result<PassRep
         ..Options::default()
     };
     recorded(pool, source, "inventory", inventory::pass(pool, source, &opts)).await
+}
+
+/// Checks the integrity of the new digest files of `source`'s bucket now, as a
+/// recorded pass (`cairn verify`).
+pub async fn integrity_now(
+    pool: &SqlitePool,
+    source: &Source,
+    opts: &Options,
+) -> Result<PassReport, SyncError> {
+    recorded(pool, source, "integrity", crate::trails::verify::pass(pool, source, opts)).await
 }
 
 /// Runs the feeds of every source that is not paused (or of the one named).

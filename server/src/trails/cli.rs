@@ -201,3 +201,152 @@ pub async fn costs(db: &Path, month: Option<String>, as_json: bool) -> anyhow::R
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Checks the new digest files of every source's bucket (unless `check` is off), then
+/// prints the result per trail and day over the range, with the keys of what failed.
+/// Exit status 1 when anything in the range failed.
+pub async fn verify(
+    db: &Path,
+    trail: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    check: bool,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::sync;
+    use app::query::EventQuery;
+    let (from_ms, to_ms) = if from.is_some() || to.is_some() {
+        let mut pairs = Vec::new();
+        pairs.extend(from.map(|f| ("from", f)));
+        pairs.extend(to.map(|t| ("to", t)));
+        let q = EventQuery::from_params(|k| {
+            pairs.iter().filter(|(n, _)| *n == k).map(|(_, v)| v.clone()).collect()
+        });
+        if let Some(p) = &q.range_problem {
+            anyhow::bail!("the range cannot be read: {}", p.reason);
+        }
+        let pool = crate::db::connect(db).await?;
+        let store = app::db::events::store_info(&pool).await?;
+        pool.close().await;
+        let r = q.resolve(now_ms(), &store);
+        (r.from_ms, r.to_ms)
+    } else {
+        (i64::MIN, i64::MAX)
+    };
+    let pool = crate::db::connect(db).await?;
+    let mut checks = Vec::new();
+    if check {
+        let secrets = sync::secrets::SecretBox::for_db(db)?;
+        let opts = sync::Options::default();
+        for row in sync::sources::list(&pool).await? {
+            if row.paused || row.bucket.is_none() {
+                continue;
+            }
+            let source = sync::sources::load(&pool, &secrets, &row.name).await?;
+            let Some(_running) = sync::Running::claim(source.row.id) else {
+                continue;
+            };
+            checks.push(sync::integrity_now(&pool, &source, &opts).await?);
+        }
+    }
+    let known = app::db::integrity::trails_checked(&pool).await?;
+    let arns: Vec<String> = match &trail {
+        None => known,
+        Some(t) => {
+            let by_name: Vec<String> = known
+                .iter()
+                .filter(|a| *a == t || a.rsplit('/').next() == Some(t.as_str()))
+                .cloned()
+                .collect();
+            if by_name.is_empty() {
+                anyhow::bail!("no digest file of a trail {t:?} has been read");
+            }
+            by_name
+        }
+    };
+    let mut reports = Vec::new();
+    for arn in arns {
+        let r = app::integrity::report(&pool, &arn, from_ms, to_ms).await?;
+        reports.push((arn, r));
+    }
+    pool.close().await;
+    let failed = reports
+        .iter()
+        .any(|(_, r)| r.problems_total > 0 || r.days.iter().any(|d| d.failed()));
+    if as_json {
+        let trails: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(arn, r)| {
+                json!({
+                    "trail": arn,
+                    "days": r.days,
+                    "problems": r.problems,
+                    "problems_total": r.problems_total,
+                    "newest_digest_ms": r.newest_digest_ms,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "from_ms": (from_ms != i64::MIN).then_some(from_ms),
+                "to_ms": (to_ms != i64::MAX).then_some(to_ms),
+                "checks": checks,
+                "failed": failed,
+                "trails": trails,
+            })
+        );
+    } else {
+        for c in &checks {
+            println!(
+                "{}: {} new digest files checked in {} digest folders{}",
+                c.source,
+                c.files,
+                c.folders,
+                c.error.as_ref().map(|e| format!(" — failed: {e}")).unwrap_or_default()
+            );
+            for p in &c.problems {
+                println!("  problem: {}: {}", p.what, p.error);
+            }
+        }
+        if reports.is_empty() {
+            println!(
+                "No digest file has been read: turn log file validation on for the trails, and add their bucket as a source."
+            );
+        }
+        for (arn, r) in &reports {
+            println!("{arn}");
+            println!(
+                "  {:<10}  {:>13}  {:>15}  {:>8}  {:>7}  {:>8}  {:>14}  {:>15}  {:>5}",
+                "day", "digests valid", "files verified", "modified", "deleted", "unlisted", "digests gone", "digests invalid", "chain"
+            );
+            for d in &r.days {
+                println!(
+                    "  {:<10}  {:>13}  {:>15}  {:>8}  {:>7}  {:>8}  {:>14}  {:>15}  {:>5}",
+                    d.day,
+                    format!("{}/{}", d.digests_valid, d.digests),
+                    format!("{}/{}", d.verified, d.files),
+                    d.modified,
+                    d.missing,
+                    d.extra,
+                    d.digests_missing,
+                    d.digests_invalid,
+                    d.chain
+                );
+            }
+            for p in &r.problems {
+                println!(
+                    "  {} {} ({} UTC): {}",
+                    p.kind.label(),
+                    p.location,
+                    app::fmt::time(p.at_ms),
+                    p.detail
+                );
+            }
+            if r.problems_total > r.problems.len() as i64 {
+                println!("  … and {} more; use --from/--to or --json", r.problems_total - r.problems.len() as i64);
+            }
+        }
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -351,3 +351,61 @@ pub fn add_user(db: &Path, name: &str, role: &str) {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A client for the fakes that stand in front of moto.
+pub type Upstream = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+pub fn upstream_client() -> Upstream {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
+}
+
+/// Sends `req` on to `upstream` unchanged (moto does not check signatures).
+pub async fn forward(
+    client: &Upstream,
+    upstream: &str,
+    req: axum::http::Request<axum::body::Body>,
+) -> axum::http::Response<axum::body::Body> {
+    use axum::body::Body;
+    use axum::http::{Request, Response, StatusCode};
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let uri = format!(
+        "{upstream}{}",
+        parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let mut out = Request::builder().method(parts.method).uri(uri);
+    for (k, v) in &parts.headers {
+        out = out.header(k, v);
+    }
+    match client
+        .request(out.body(http_body_util::Full::new(body)).unwrap())
+        .await
+    {
+        Ok(r) => {
+            let (parts, body) = r.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Response::from_parts(parts, Body::from(bytes))
+        }
+        Err(e) => Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Body::from(e.to_string()))
+            .unwrap(),
+    }
+}
+
