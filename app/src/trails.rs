@@ -187,6 +187,41 @@ fn text(v: &Value) -> Option<String> {
     v.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
+/// What a trail's event configuration (`GetEventConfiguration`) adds: "Data events are
+/// also delivered as 5-minute summaries of API activity and resource access".
+pub fn aggregation_sentences(config: &Value) -> Vec<String> {
+    let Some(list) = config["aggregation"].as_array() else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|a| {
+            let category = a["category"].as_str().unwrap_or("Data");
+            let templates: Vec<&str> = a["templates"]
+                .as_array()?
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|t| match t {
+                    "API_ACTIVITY" => "API activity",
+                    "RESOURCE_ACCESS" => "resource access",
+                    "USER_ACTIONS" => "user actions",
+                    other => other,
+                })
+                .collect();
+            if templates.is_empty() {
+                return None;
+            }
+            let what = match templates.as_slice() {
+                [one] => (*one).to_owned(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+                [] => return None,
+            };
+            Some(format!(
+                "{category} events are also delivered as 5-minute summaries (aggregated events) of {what}"
+            ))
+        })
+        .collect()
+}
+
 /// Folds the latest snapshot of every trail in every source and Region into one row per
 /// trail. Its settings come from its home Region's snapshot when one was read.
 pub fn fold(seen: Vec<Seen>) -> Vec<Trail> {
@@ -234,7 +269,9 @@ pub fn fold(seen: Vec<Seen>) -> Vec<Trail> {
                 })
                 .collect();
             let sentences = if full(&home) {
-                Selectors::of_config(c).sentences()
+                let mut s = Selectors::of_config(c).sentences();
+                s.extend(aggregation_sentences(c));
+                s
             } else {
                 vec!["Settings not read: its home Region is outside every source's Regions".into()]
             };
@@ -894,6 +931,20 @@ pub async fn recorded_by(pool: &sqlx::SqlitePool, record: &Value, time_ms: i64) 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn aggregation_reads_as_a_sentence() {
+        assert_eq!(
+            aggregation_sentences(&json!({"aggregation": [{"category": "Data", "templates": ["API_ACTIVITY", "RESOURCE_ACCESS", "USER_ACTIONS"]}]})),
+            ["Data events are also delivered as 5-minute summaries (aggregated events) of API activity, resource access and user actions"]
+        );
+        assert_eq!(
+            aggregation_sentences(&json!({"aggregation": [{"category": "Data", "templates": ["RESOURCE_ACCESS"]}]})),
+            ["Data events are also delivered as 5-minute summaries (aggregated events) of resource access"]
+        );
+        assert!(aggregation_sentences(&json!({"aggregation": [{"category": "Data", "templates": []}]})).is_empty());
+        assert!(aggregation_sentences(&json!({"name": "t"})).is_empty());
+    }
 
     fn seen(region: &str, arn: &str, config: Value) -> Seen {
         Seen {

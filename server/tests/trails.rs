@@ -658,7 +658,8 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Serves `cloudtrail:ListPublicKeys` (moto lacks it) with `key`, and forwards the rest.
+/// Serves `cloudtrail:ListPublicKeys` (moto lacks it) with `key` and
+/// `cloudtrail:GetEventConfiguration` (likewise), and forwards the rest.
 async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static str) -> String {
     use axum::body::Body;
     use axum::http::{Request, Response};
@@ -668,6 +669,16 @@ async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static 
         let (client, upstream, der, asked) = (client.clone(), upstream.clone(), der.clone(), asked.clone());
         async move {
             let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if target == "CloudTrail_20131101.GetEventConfiguration" {
+                // moto lacks it too: the trail aggregates its data events.
+                let body = json!({"AggregationConfigurations": [
+                    {"EventCategory": "Data", "Templates": ["API_ACTIVITY", "RESOURCE_ACCESS"]}]});
+                return Response::builder()
+                    .status(200)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+            }
             if target != "CloudTrail_20131101.ListPublicKeys" {
                 return common::forward(&client, &upstream, req).await;
             }
@@ -897,6 +908,12 @@ async fn digests_prove_what_was_delivered_and_every_tampering_is_named() {
 
     // The trail's finding, worst of all.
     let (_, o) = json_of(&db, &["trails", "--json"]);
+    // Its event configuration, read by the inventory, in a sentence.
+    let audit = o["trails"].as_array().unwrap().iter().find(|t| t["arn"] == arn.as_str()).expect("the trail");
+    assert!(
+        audit["sentences"].as_array().unwrap().iter().any(|s| s == "Data events are also delivered as 5-minute summaries (aggregated events) of API activity and resource access"),
+        "{audit}"
+    );
     let f0 = &o["findings"][0];
     assert_eq!(f0["code"], "integrity_failed", "{o}");
     assert_eq!(f0["severity"], "critical");

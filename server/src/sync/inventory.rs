@@ -196,6 +196,29 @@ async fn trail(
     } else {
         Value::Null
     };
+    // Aggregation of data events (GetEventConfiguration), read where the trail lives. The
+    // call is newer than the others: where it is refused or unknown, the trail is read
+    // without it rather than left out.
+    let aggregation: Vec<Value> = if home.as_deref() == Some(region) {
+        match client.get_event_configuration().trail_name(arn).send().await {
+            Ok(c) => c
+                .aggregation_configurations()
+                .iter()
+                .map(|a| {
+                    json!({
+                        "category": a.event_category().as_str(),
+                        "templates": a.templates().iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+            Err(e) => {
+                tracing::debug!(trail = arn, error = %aws::describe(&e), "event configuration not read");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let basic: Vec<Value> = selectors
         .event_selectors()
         .iter()
@@ -260,6 +283,11 @@ async fn trail(
         "digest_error": text(status.latest_digest_delivery_error()),
         "cloudwatch_error": text(status.latest_cloud_watch_logs_delivery_error()),
     });
+    let mut config = config;
+    if !aggregation.is_empty() {
+        // Only when set, so trails without it keep the settings they had.
+        config["aggregation"] = Value::Array(aggregation);
+    }
     let status = json!({
         "latest_delivery": time(status.latest_delivery_time()),
         "latest_digest_delivery": time(status.latest_digest_delivery_time()),
