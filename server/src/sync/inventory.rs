@@ -200,7 +200,20 @@ async fn trail(
     // call is newer than the others: where it is refused or unknown, the trail is read
     // without it rather than left out.
     let aggregation: Vec<Value> = if home.as_deref() == Some(region) {
-        match client.get_event_configuration().trail_name(arn).send().await {
+        // Optional: one quick retry, not a pass's backoff, where it fails.
+        let quick = aws_sdk_cloudtrail::config::Builder::default().retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(100)),
+        );
+        match client
+            .get_event_configuration()
+            .trail_name(arn)
+            .customize()
+            .config_override(quick)
+            .send()
+            .await
+        {
             Ok(c) => c
                 .aggregation_configurations()
                 .iter()
