@@ -715,8 +715,8 @@ pub async fn overview(
             t.events_30d += d.events as i64;
         }
     }
-    for (origin, path, records) in crate::db::deliveries::files_since(pool, now_ms - 86_400_000).await? {
-        if let Some(arn) = costs::attribute(&trails, &origin, prefix_of(&path)) {
+    for (origin, prefix, records) in crate::db::deliveries::delivered_since(pool, now_ms - 86_400_000).await? {
+        if let Some(arn) = costs::attribute(&trails, &origin, &prefix) {
             if let Some(t) = trails.iter_mut().find(|t| t.arn == arn) {
                 t.events_24h += records;
             }

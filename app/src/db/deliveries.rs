@@ -50,15 +50,23 @@ pub async fn months(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     Ok(out)
 }
 
-/// Events each `(ledger source, key)` delivered in files whose object was written at or
-/// after `since_ms` (the delivery time): `(origin, path, records)`.
-pub async fn files_since(
+/// Records delivered since `since_ms` (by the files' delivery time) per bucket and key
+/// prefix (what comes before `AWSLogs/`, as `trails::prefix_of` reads it): only files
+/// from a bucket can be a trail's. Summed in the database, so the answer is a few rows
+/// however many files arrived.
+pub async fn delivered_since(
     pool: &SqlitePool,
     since_ms: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT source, path, records FROM ingest_files
-         WHERE modified >= ?1 AND status = 'imported'",
+        "SELECT source,
+                CASE WHEN instr(path, 'AWSLogs/') > 0
+                     THEN rtrim(substr(path, 1, instr(path, 'AWSLogs/') - 1), '/')
+                     ELSE '' END AS prefix,
+                sum(records)
+         FROM ingest_files
+         WHERE modified >= ?1 AND status = 'imported' AND source LIKE 's3://%'
+         GROUP BY 1, 2",
     )
     .bind(since_ms)
     .fetch_all(pool)
