@@ -36,6 +36,32 @@ pub struct Folder {
     pub region: String,
 }
 
+/// The first day a first pass lists: the source's `backfill_days` before today.
+pub fn backfill_from(source: &Source) -> NaiveDate {
+    (chrono::Utc::now() - chrono::Duration::days(source.row.backfill_days.clamp(1, 3650)))
+        .date_naive()
+}
+
+impl Folder {
+    /// Where a pass lists the folder from: the day before its checkpoint's (keys of
+    /// one day sort by a random suffix, so a late file can sort before keys already
+    /// seen), or `backfill_from` on a first pass.
+    pub fn listing_start(&self, checkpoint: Option<&str>, backfill_from: NaiveDate) -> String {
+        let from = checkpoint
+            .and_then(|k| parse_layout(k).date)
+            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y/%m/%d").ok())
+            .and_then(|d| d.pred_opt())
+            .unwrap_or(backfill_from);
+        format!(
+            "{}{:04}/{:02}/{:02}",
+            self.prefix,
+            from.year(),
+            from.month(),
+            from.day()
+        )
+    }
+}
+
 /// The bucket of one source, with a client for the Region it is in.
 pub struct Bucket {
     pub client: Client,
@@ -183,19 +209,7 @@ impl Bucket {
     ) -> Result<(Vec<FileJob>, Option<i64>), SyncError> {
         let end = format!("{}{}", folder.prefix, char::MAX);
         let newest = ledger::newest_path(pool, &self.ledger, &folder.prefix, &end).await?;
-        let from = newest
-            .as_deref()
-            .and_then(|k| parse_layout(k).date)
-            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y/%m/%d").ok())
-            .and_then(|d| d.pred_opt())
-            .unwrap_or(backfill_from);
-        let start_after = format!(
-            "{}{:04}/{:02}/{:02}",
-            folder.prefix,
-            from.year(),
-            from.month(),
-            from.day()
-        );
+        let start_after = folder.listing_start(newest.as_deref(), backfill_from);
         let known = ledger::files_between(pool, &self.ledger, &start_after, &end).await?;
         let mut jobs = Vec::new();
         let mut newest_ms = None;

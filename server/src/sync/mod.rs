@@ -317,9 +317,7 @@ async fn bucket_pass(
     let bucket = bucket::Bucket::open(source, &opts.tuning).await?;
     let folders = bucket.folders(source).await?;
     report.folders = folders.len() as u64;
-    let backfill_from = (chrono::Utc::now()
-        - chrono::Duration::days(source.row.backfill_days.clamp(1, 3650)))
-    .date_naive();
+    let backfill_from = bucket::backfill_from(source);
     let mut jobs = Vec::new();
     for folder in &folders {
         match bucket.new_files(pool, folder, backfill_from).await {

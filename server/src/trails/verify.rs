@@ -18,14 +18,14 @@
 //! One transaction per digest: a pass stopped half-way starts again at the first digest it
 //! had not recorded.
 
-use crate::ingest::source::{LogKind, parse_layout};
+use crate::ingest::source::LogKind;
 use crate::sync::bucket::{Bucket, Folder};
 use crate::sync::sources::Source;
 use crate::sync::{Options, PassReport, Problem, SyncError, aws};
 use app::db::integrity::{self as db, DigestRow, NewProblem};
 use app::integrity::{DigestName, ProblemKind, log_file_time};
 use aws_sdk_cloudtrail::primitives::DateTime;
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
@@ -232,9 +232,7 @@ pub async fn pass(
     let folders = bucket.folders_of(source, &[LogKind::Digest]).await?;
     report.folders = folders.len() as u64;
     let trails = app::trails::fold(app::db::trails::latest_everywhere(pool).await?);
-    let backfill_from = (chrono::Utc::now()
-        - chrono::Duration::days(source.row.backfill_days.clamp(1, 3650)))
-    .date_naive();
+    let backfill_from = crate::sync::bucket::backfill_from(source);
     let mut keys = PublicKeys {
         source,
         tuning: &opts.tuning,
@@ -274,19 +272,7 @@ impl Check<'_, '_> {
         let origin = &self.bucket.ledger;
         let end = format!("{}{}", folder.prefix, char::MAX);
         let newest = db::newest_key(self.pool, origin, &folder.prefix, &end).await?;
-        let from = newest
-            .as_deref()
-            .and_then(|k| parse_layout(k).date)
-            .and_then(|d| NaiveDate::parse_from_str(&d, "%Y/%m/%d").ok())
-            .and_then(|d| d.pred_opt())
-            .unwrap_or(backfill_from);
-        let start_after = format!(
-            "{}{:04}/{:02}/{:02}",
-            folder.prefix,
-            from.year(),
-            from.month(),
-            from.day()
-        );
+        let start_after = folder.listing_start(newest.as_deref(), backfill_from);
         let checked = db::checked_keys(self.pool, origin, &start_after, &end).await?;
         let mut new = Vec::new();
         let mut pages = self
