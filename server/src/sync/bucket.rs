@@ -213,35 +213,46 @@ impl Bucket {
         let known = ledger::files_between(pool, &self.ledger, &start_after, &end).await?;
         let mut jobs = Vec::new();
         let mut newest_ms = None;
+        for o in self.list_after(folder, &start_after).await? {
+            let Some(key) = o.key() else { continue };
+            if !(key.ends_with(".json.gz") || key.ends_with(".json")) {
+                continue;
+            }
+            let size = o.size().unwrap_or(0).max(0);
+            let modified_ms = o
+                .last_modified()
+                .and_then(|t| t.to_millis().ok())
+                .unwrap_or(0);
+            newest_ms = newest_ms.max(Some(modified_ms));
+            if known.get(key) == Some(&(size, Some(modified_ms))) {
+                continue;
+            }
+            jobs.push(file_job(key, size, modified_ms));
+        }
+        Ok((jobs, newest_ms))
+    }
+
+    /// The objects of `folder` whose keys sort after `start_after`, every page of them.
+    pub async fn list_after(
+        &self,
+        folder: &Folder,
+        start_after: &str,
+    ) -> Result<Vec<aws_sdk_s3::types::Object>, SyncError> {
+        let mut out = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.name)
             .prefix(&folder.prefix)
-            .start_after(&start_after)
+            .start_after(start_after)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page
                 .map_err(|e| SyncError::aws("s3:ListBucket", &folder.prefix, aws::describe(&e)))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                if !(key.ends_with(".json.gz") || key.ends_with(".json")) {
-                    continue;
-                }
-                let size = o.size().unwrap_or(0).max(0);
-                let modified_ms = o
-                    .last_modified()
-                    .and_then(|t| t.to_millis().ok())
-                    .unwrap_or(0);
-                newest_ms = newest_ms.max(Some(modified_ms));
-                if known.get(key) == Some(&(size, Some(modified_ms))) {
-                    continue;
-                }
-                jobs.push(file_job(key, size, modified_ms));
-            }
+            out.extend(page.contents().iter().cloned());
         }
-        Ok((jobs, newest_ms))
+        Ok(out)
     }
 
     /// The bucket's objects as a source for the ingest pipeline.

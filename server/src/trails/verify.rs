@@ -275,27 +275,14 @@ impl Check<'_, '_> {
         let start_after = folder.listing_start(newest.as_deref(), backfill_from);
         let checked = db::checked_keys(self.pool, origin, &start_after, &end).await?;
         let mut new = Vec::new();
-        let mut pages = self
-            .bucket
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket.name)
-            .prefix(&folder.prefix)
-            .start_after(&start_after)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| SyncError::aws("s3:ListBucket", &folder.prefix, aws::describe(&e)))?;
-            for o in page.contents() {
-                let Some(key) = o.key() else { continue };
-                if checked.contains(key) {
-                    continue;
-                }
-                match DigestName::parse(key) {
-                    Some(name) => new.push((name, key.to_owned())),
-                    None => tracing::debug!(key, "not a digest file name; left alone"),
-                }
+        for o in self.bucket.list_after(folder, &start_after).await? {
+            let Some(key) = o.key() else { continue };
+            if checked.contains(key) {
+                continue;
+            }
+            match DigestName::parse(key) {
+                Some(name) => new.push((name, key.to_owned())),
+                None => tracing::debug!(key, "not a digest file name; left alone"),
             }
         }
         if new.is_empty() {
