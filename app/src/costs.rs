@@ -410,6 +410,74 @@ pub struct Report {
     pub elapsed: f64,
     /// What AWS billed, where a source's role may ask Cost Explorer.
     pub billed: Billed,
+    /// The principals, event names and resources behind the charges, biggest first.
+    pub drivers: Vec<Driver>,
+}
+
+/// A principal, event name or resource behind the charges: the events of one kind it
+/// caused where they were charged, and their share of that kind's charge there (each
+/// stored event priced at the kind's charge per stored event in its account and Region,
+/// so copies and the free first copy are shared in proportion). Insights are not split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Driver {
+    /// `principal`, `event` or `resource`: the timeline's filter key.
+    pub field: crate::query::Field,
+    /// `Management`, `Data` or `NetworkActivity`.
+    pub category: String,
+    /// Some of its events name no `eventCategory`, so the timeline link does not filter
+    /// on one.
+    pub inferred: bool,
+    /// What the timeline filters on (principal key, event name, resource ARN).
+    pub value: String,
+    pub label: String,
+    pub events: u64,
+    pub usd: f64,
+}
+
+impl Driver {
+    /// The timeline of the month, filtered to this driver (and its kind of events).
+    pub fn href(&self, month: &str) -> String {
+        use crate::query::{EventQuery, Field, TimeRange};
+        let mut q = EventQuery::default();
+        if let Some((from, to)) = month_days(month) {
+            q = q.with_range(TimeRange::Absolute {
+                from_ms: from * DAY_MS,
+                to_ms: to * DAY_MS,
+            });
+        }
+        q = q.with_filter(self.field, &self.value, false);
+        if !self.inferred {
+            q = q.with_filter(Field::Category, &self.category, false);
+        }
+        q.href("/")
+    }
+}
+
+/// Dollars per stored event for each kind, account and Region with a charge: the
+/// CloudTrail charge of the trails' lines (every copy, the free one at nothing) over the
+/// events stored there. `places`: `(kind, account id, Region id, account, Region,
+/// stored events)`. Insights lines are left out: they price analysis, not events.
+pub fn rates(lines: &[Line], places: &[(u8, i64, i64, String, String, u64)]) -> Vec<(i64, i64, i64, f64)> {
+    use crate::schema::billed;
+    let kind_of = |k: Kind| match k {
+        Kind::ManagementFree | Kind::ManagementPaid => Some(billed::MANAGEMENT),
+        Kind::Data => Some(billed::DATA),
+        Kind::Network => Some(billed::NETWORK),
+        _ => None,
+    };
+    let mut charged: BTreeMap<(u8, &str, &str), f64> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.trail.is_some()) {
+        if let Some(k) = kind_of(l.kind) {
+            *charged.entry((k, &l.account, &l.region)).or_default() += l.usd;
+        }
+    }
+    places
+        .iter()
+        .filter_map(|(k, account_id, region_id, account, region, events)| {
+            let usd = charged.get(&(*k, account.as_str(), region.as_str())).copied()?;
+            (usd > 0.0 && *events > 0).then(|| (i64::from(*k), *account_id, *region_id, usd / *events as f64))
+        })
+        .collect()
 }
 
 /// What Cost Explorer says AWS billed for CloudTrail in the month, beside the estimate.
@@ -661,7 +729,8 @@ pub async fn report(
             }
         })
         .collect();
-    let sum = |f: &dyn Fn(&Line) -> bool| lines.iter().filter(|l| f(l)).map(|l| l.usd).sum::<f64>();
+    // `+ 0.0`: an empty sum of floats is -0.0, which would print as "$-0.00".
+    let sum = |f: &dyn Fn(&Line) -> bool| lines.iter().filter(|l| f(l)).map(|l| l.usd).sum::<f64>() + 0.0;
     let total_usd = sum(&|l| l.kind.cloudtrail() && l.trail.is_some());
     let untrailed_usd = sum(&|l| l.kind.cloudtrail() && l.trail.is_none());
     let outside_usd = sum(&|l| !l.kind.cloudtrail());
@@ -673,6 +742,7 @@ pub async fn report(
         &crate::db::billed::of_month(pool, &month).await?,
         &crate::db::billed::checks(pool).await?,
     );
+    let drivers = drivers(pool, from, &lines).await?;
     let mut months = crate::db::deliveries::months(pool).await?;
     let current = month_of(now_ms);
     if !months.contains(&current) {
@@ -692,7 +762,39 @@ pub async fn report(
         prices: prices.clone(),
         elapsed,
         billed,
+        drivers,
     })
+}
+
+/// How many drivers of each dimension the page and `cairn costs` show.
+pub const DRIVERS_SHOWN: i64 = 10;
+
+/// The month's top drivers (the month starting on day `month`), priced from its lines.
+#[cfg(feature = "ssr")]
+async fn drivers(pool: &sqlx::SqlitePool, month: i64, lines: &[Line]) -> Result<Vec<Driver>, sqlx::Error> {
+    use crate::schema::billed;
+    let places: Vec<_> = crate::db::drivers::places(pool, month)
+        .await?
+        .into_iter()
+        .map(|p| (p.kind as u8, p.account_id, p.region_id, p.account, p.region, p.events.max(0) as u64))
+        .collect();
+    let rates = rates(lines, &places);
+    if rates.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(crate::db::drivers::top(pool, month, &rates, DRIVERS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|r| Driver {
+            field: r.dim.field(),
+            category: billed::category(r.kind).to_owned(),
+            inferred: r.inferred,
+            value: r.value,
+            label: r.label,
+            events: r.events.max(0) as u64,
+            usd: r.usd,
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -714,6 +816,63 @@ mod tests {
 
     fn total(lines: &[Line]) -> f64 {
         lines.iter().map(|l| l.usd).sum()
+    }
+
+    #[test]
+    fn each_stored_event_carries_its_share_of_the_charge_where_it_was_charged() {
+        let line = |kind: Kind, region: &str, trail: Option<&str>, usd: f64| Line {
+            account: "111122223333".into(),
+            region: region.into(),
+            trail: trail.map(str::to_owned),
+            kind,
+            resource_type: None,
+            detail: None,
+            events: 0,
+            usd,
+        };
+        let lines = [
+            line(Kind::ManagementFree, "us-east-1", Some("a"), 0.0),
+            line(Kind::ManagementPaid, "us-east-1", Some("b"), 0.004),
+            line(Kind::ManagementFree, "eu-west-1", Some("a"), 0.0),
+            line(Kind::Data, "us-east-1", Some("a"), 0.00005),
+            line(Kind::Insights, "us-east-1", Some("a"), 0.00035),
+            // Events no trail delivered are priced apart and share nothing here.
+            line(Kind::Data, "ap-south-1", None, 1.0),
+        ];
+        let place = |k: u8, r: i64, region: &str, n: u64| (k, 7, r, "111122223333".to_owned(), region.to_owned(), n);
+        use crate::schema::billed::{DATA, MANAGEMENT};
+        let r = rates(
+            &lines,
+            &[
+                place(MANAGEMENT, 1, "us-east-1", 300),
+                place(MANAGEMENT, 2, "eu-west-1", 40),
+                place(DATA, 1, "us-east-1", 50),
+                place(DATA, 3, "ap-south-1", 5),
+            ],
+        );
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!((r[0].3 - 0.004 / 300.0).abs() < 1e-15 && r[0].0 == 0 && r[0].2 == 1);
+        assert!((r[1].3 - 0.00005 / 50.0).abs() < 1e-15 && r[1].0 == 1);
+    }
+
+    #[test]
+    fn a_driver_links_to_its_month_of_the_timeline() {
+        let d = Driver {
+            field: crate::query::Field::Principal,
+            category: "Data".into(),
+            inferred: false,
+            value: "arn:aws:iam::1:user/a&b".into(),
+            label: "a&b".into(),
+            events: 1,
+            usd: 0.1,
+        };
+        let href = d.href("2026-12");
+        assert!(href.starts_with("/?"), "{href}");
+        assert!(href.contains("principal=arn:aws:iam::1:user/a%26b"), "{href}");
+        assert!(href.contains("category=Data"), "{href}");
+        assert!(href.contains("from=2026-12-01"), "{href}");
+        let old = Driver { inferred: true, ..d };
+        assert!(!old.href("2026-12").contains("category="), "no category to filter on");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Cairn's pages, components, server functions and the types they share.
 #![recursion_limit = "256"]
 
+pub mod aggregated;
 pub mod auth;
 pub mod components;
 pub mod costs;

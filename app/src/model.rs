@@ -203,6 +203,9 @@ pub struct EventDetail {
     /// Enriched events: the chosen resource and principal tags and condition keys.
     #[serde(default)]
     pub event_context: Option<String>,
+    /// For an aggregated event: its window and what it summarises.
+    #[serde(default)]
+    pub summary: Option<crate::aggregated::Summary>,
     pub raw_pretty: String,
     /// Open investigations the reader may pin it to (id, title); empty for viewers.
     pub pin_to: Vec<(i64, String)>,
@@ -353,6 +356,10 @@ pub struct ResourceView {
     /// The signed-in user may save this view as an investigation.
     #[serde(default)]
     pub can_save: bool,
+    /// Aggregated events that name it: what each 5-minute window says about it, newest
+    /// first (in the range).
+    #[serde(default)]
+    pub windows: Vec<crate::aggregated::Window>,
 }
 
 /// An investigation as lists show it.

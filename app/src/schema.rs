@@ -113,6 +113,47 @@ pub mod entity {
     pub const OBJECT_DIM: u8 = 10;
 }
 
+/// What `cost_drivers` counts: the billed kind of each stored event, per month.
+pub mod billed {
+    pub const MANAGEMENT: u8 = 0;
+    pub const DATA: u8 = 1;
+    pub const NETWORK: u8 = 2;
+    /// Added when the record names no `eventCategory` and its kind was inferred, so a
+    /// link into the timeline does not filter on a category the record lacks.
+    pub const INFERRED: u8 = 4;
+
+    /// The kind from the `eventCategory` the bill uses (`Management`, `Data`,
+    /// `NetworkActivity`); `None` for what is not billed per event (Insights, summaries).
+    pub fn kind(category: &str, inferred: bool) -> Option<u8> {
+        let k = match category {
+            "Management" => MANAGEMENT,
+            "Data" => DATA,
+            "NetworkActivity" => NETWORK,
+            _ => return None,
+        };
+        Some(if inferred { k | INFERRED } else { k })
+    }
+
+    /// The `eventCategory` of a kind (inferred or not).
+    pub fn category(kind: u8) -> &'static str {
+        match kind & !INFERRED {
+            MANAGEMENT => "Management",
+            DATA => "Data",
+            _ => "NetworkActivity",
+        }
+    }
+
+    /// The first day of the month of `time_ms`, in days since 1970-01-01.
+    pub fn month_of(time_ms: i64) -> i64 {
+        use chrono::Datelike;
+        let day = time_ms.div_euclid(86_400_000);
+        match chrono::DateTime::from_timestamp_millis(time_ms) {
+            Some(t) => day - i64::from(t.day0()),
+            None => day,
+        }
+    }
+}
+
 /// The resource type left out of the resource rollup (one row per object would make it
 /// as big as the events).
 pub const S3_OBJECT: &str = "AWS::S3::Object";
@@ -165,5 +206,16 @@ mod tests {
         assert_eq!(id_time(a), 1_000);
         assert!(first_id_at(1_001) <= b && first_id_at(1_001) > a);
         assert!(event_row_id((1 << 42) - 1, u64::MAX) > 0);
+    }
+
+    #[test]
+    fn a_billed_month_starts_on_its_first_day() {
+        // 2026-12-04T07:00Z is in the month that began on 2026-12-01 (day 20788).
+        assert_eq!(billed::month_of(1_796_367_600_000), 20_788);
+        assert_eq!(billed::month_of(20_788 * 86_400_000), 20_788);
+        assert_eq!(billed::month_of(20_788 * 86_400_000 - 1), 20_758);
+        assert_eq!(billed::kind("Data", true), Some(billed::DATA | billed::INFERRED));
+        assert_eq!(billed::category(billed::DATA | billed::INFERRED), "Data");
+        assert_eq!(billed::kind("Insight", false), None);
     }
 }

@@ -146,6 +146,19 @@ for (const js of [true, false]) {
     await page.waitForURL(/\/costs\?month=\d{4}-\d{2}$/);
     await page.screenshot({ path: path.join(SHOTS, `costs-${js ? 'js' : 'nojs'}.png`), fullPage: true });
     if (js) await axeCheck(page, 'costs page');
+    // What drives the charge: the 3,010 stored events share the paid copy's $0.0600,
+    // 2,010 reads and 1,000 writes; each bar opens the month's timeline filtered to it.
+    const drivers = page.getByTestId('drivers-event').getByTestId('driver');
+    assert.equal(await drivers.count(), 2);
+    assert.match(await drivers.nth(0).textContent(), /DescribeInstances.*2,010.*\$0\.0401/);
+    assert.match(await drivers.nth(1).textContent(), /CreateUser.*1,000.*\$0\.0199/);
+    assert.match(await page.getByTestId('drivers-principal').textContent(), /alice.*3,010.*\$0\.0600/);
+    await drivers.nth(0).getByRole('link').click();
+    await page.waitForURL((u) => u.pathname === '/' && u.searchParams.get('event') === 'DescribeInstances'
+      && u.searchParams.get('category') === 'Management' && /^\d{4}-\d{2}-01/.test(u.searchParams.get('from') ?? ''));
+    assert.equal(await page.getByTestId('kpi-events').textContent(), '2,010');
+    await page.goBack();
+    await page.waitForURL(/\/costs\?month=\d{4}-\d{2}$/);
     await page.getByTestId('cost-per-trail').getByRole('link', { name: 'copy' }).click();
     await page.waitForURL(/trail\/copy$/);
     // A month that is not one says so.

@@ -317,6 +317,41 @@ async fn trails_are_explained_checked_and_priced_from_what_they_delivered() {
     assert_eq!(find(Some(&main_arn), "management_free", "eu-west-1"), (40, 0.0));
     let (n, usd) = find(Some(&copy_arn), "management_paid", "us-east-1");
     assert!(n == 200 && close(usd, 0.004), "{n} {usd}");
+    // What drives the charges: each stored event carries its share of its kind's charge
+    // where it was charged. us-east-1's 300 management events share the paid copy's
+    // $0.004 (eu-west-1's are free, ap-south-1's no trail delivered); the 50 object reads
+    // share $0.00005, through the bucket (never one row per object).
+    let drivers: Vec<(String, String, String, i64, f64)> = r["drivers"]
+        .as_array()
+        .expect("drivers")
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().to_owned(),
+                d["label"].as_str().unwrap().to_owned(),
+                d["category"].as_str().unwrap().to_owned(),
+                d["events"].as_i64().unwrap(),
+                d["usd"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: [(&str, &str, &str, i64, f64); 6] = [
+        ("principal", "alice", "Management", 300, 0.004),
+        ("principal", "alice", "Data", 50, 0.00005),
+        ("event", "DescribeInstances", "Management", 200, 0.004 * 200.0 / 300.0),
+        ("event", "CreateUser", "Management", 100, 0.004 * 100.0 / 300.0),
+        ("event", "GetObject", "Data", 50, 0.00005),
+        ("resource", "secrets", "Data", 50, 0.00005),
+    ];
+    assert_eq!(drivers.len(), expected.len(), "{drivers:?}");
+    for (got, want) in drivers.iter().zip(expected) {
+        assert!(
+            got.0 == want.0 && got.1.starts_with(want.1) && got.2 == want.2 && got.3 == want.3 && close(got.4, want.4),
+            "{got:?} is not {want:?}"
+        );
+    }
+    let link = r["drivers"][4]["timeline"].as_str().unwrap();
+    assert!(link.starts_with("/?") && link.contains("event=GetObject") && link.contains("category=Data"), "{link}");
     let (n, usd) = find(Some(&main_arn), "data", "us-east-1");
     assert!(n == 50 && close(usd, 0.00005), "{n} {usd}");
     let (n, usd) = find(Some(&main_arn), "insights", "us-east-1");

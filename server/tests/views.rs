@@ -943,3 +943,66 @@ async fn figures_counted_newest_first_are_exact_for_what_they_cover() {
         }
     }
 }
+
+/// The two aggregated events the CloudTrail user guide shows (API activity and resource
+/// access, one window): each resource they count shows what they say about it.
+#[tokio::test]
+async fn aggregated_summaries_show_on_the_resources_they_count() {
+    let window = json!({"windowStart": "2025-11-17T19:20:00Z", "windowEnd": "2025-11-17T19:25:00Z", "windowSize": "PT5M"});
+    let stat = |n: &str, v: u64| json!({"name": n, "value": v});
+    let agg = |id: &str, primary: Value, details: Value| {
+        json!({"eventVersion": "1.0", "accountId": ACCT, "eventId": id, "eventCategory": "Aggregated",
+            "eventType": "AwsAggregatedEvent", "awsRegion": "us-west-2", "eventSource": "s3.amazonaws.com",
+            "timeWindow": window.clone(), "summary": {"primaryDimension": primary, "details": details}})
+    };
+    let records = vec![
+        agg(
+            "62759c1a-6248-48e1-a6b3-d5fb7e6c4bc0",
+            json!({"dimension": "eventName", "statistics": [stat("PutObject", 1000)], "aggregationType": "Count"}),
+            json!([{"dimension": "resourceARN", "statistics": [stat("arn:aws:s3:::bucket-1", 800),
+                stat("arn:aws:s3:::bucket-2", 150), stat("arn:aws:s3:::bucket-3", 50)], "aggregationType": "Count"}]),
+        ),
+        agg(
+            "2ed87efa-45c1-412d-bc38-7e0879faa6df",
+            json!({"dimension": "resourceARN", "statistics": [stat("arn:aws:s3:::bucket-1", 800)], "aggregationType": "Count"}),
+            json!([{"dimension": "eventName", "statistics": [stat("PutObject", 800)], "aggregationType": "Count"},
+                   {"dimension": "userIdentity", "statistics": [stat("arn:aws:iam::111122223333:role/Writer", 800)], "aggregationType": "Count"}]),
+        ),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = common::store_of(tmp.path(), records).await;
+    let now = 1_764_000_000_000; // 2025-11-24
+    let view = async |arn: &str| {
+        resource::resource_view(&pool, arn, &EventQuery::parse("range=all"), now)
+            .await
+            .unwrap()
+            .expect("the resource is known from the summaries")
+    };
+    let b1 = view("arn:aws:s3:::bucket-1").await;
+    assert_eq!(b1.card.kind, "AWS::S3::Bucket");
+    let mut seen: Vec<(String, i64, bool)> = b1
+        .windows
+        .iter()
+        .map(|w| (w.template.clone(), w.about.count, w.about.only_this))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("API activity".into(), 800, true), ("Resource access".into(), 800, true)]
+    );
+    let access = b1.windows.iter().find(|w| w.template == "Resource access").unwrap();
+    assert_eq!(access.window_start, "2025-11-17T19:20:00Z");
+    assert_eq!(
+        access.about.by[1],
+        ("userIdentity".into(), vec![("arn:aws:iam::111122223333:role/Writer".into(), 800)])
+    );
+    let b2 = view("arn:aws:s3:::bucket-2").await;
+    assert_eq!(b2.windows.len(), 1);
+    assert_eq!(b2.windows[0].about.count, 150);
+    assert_eq!(b2.windows[0].about.by, vec![("eventName".into(), vec![("PutObject".into(), 1000)])]);
+    // The event page shows the whole summary.
+    let d = events::detail(&pool, b2.windows[0].event_id).await.unwrap().unwrap();
+    let s = d.summary.expect("a summary");
+    assert_eq!((s.primary.dimension.as_str(), s.details.len()), ("eventName", 1));
+}
+

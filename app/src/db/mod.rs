@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod billed;
 pub mod deliveries;
+pub mod drivers;
 pub mod events;
 pub mod filter;
 pub mod integrity;

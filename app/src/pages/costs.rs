@@ -2,6 +2,7 @@
 //! day, trail, account, Region and kind, with the prices used.
 
 use crate::components::error_panel::ErrorPanel;
+use crate::components::events_table::MidClip;
 use crate::costs::{Kind, Report};
 use crate::fmt;
 use crate::pages::trails::trail_href;
@@ -151,6 +152,7 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+        <Drivers drivers=r.drivers.clone() month=r.month.clone()/>
         <section class="card" aria-labelledby="cost-kinds">
             <h2 id="cost-kinds">"Per kind"</h2>
             <table class="plain-table" data-testid="cost-per-kind">
@@ -175,6 +177,83 @@ fn CostsBody(r: Report, can_edit: bool) -> impl IntoView {
             </section>
         })}
         <PricesSection prices=prices can_edit=can_edit month=r.month.clone()/>
+    }
+}
+
+/// What drives the charges: the top principals, event names and resources, each a bar
+/// of its share that opens the month's timeline filtered to it and its kind of events.
+#[component]
+fn Drivers(drivers: Vec<crate::costs::Driver>, month: String) -> impl IntoView {
+    use crate::query::Field;
+    let panels = [
+        (Field::Principal, "Principals", "drivers-principal"),
+        (Field::Name, "Event names", "drivers-event"),
+        (Field::Resource, "Resources", "drivers-resource"),
+    ];
+    let empty = drivers.is_empty();
+    view! {
+        <section class="card" aria-labelledby="cost-drivers" data-testid="cost-drivers">
+            <h2 id="cost-drivers">"What drives the charges"</h2>
+            {if empty {
+                view! { <p class="muted" data-testid="drivers-empty">{format!(
+                    "No events were charged in {month}: management events stayed within the free first copy, and no data or network activity events were delivered.")}</p> }.into_any()
+            } else {
+                view! {
+                    <p class="muted">"Each event's share of its kind's charge where it was recorded (copies and the free first copy shared in proportion); Insights are not split. Each bar opens the month's events of that kind."</p>
+                    <div class="top-grid top-grid--fit">
+                        {panels.into_iter().map(|(field, heading, testid)| {
+                            let rows: Vec<_> = drivers.iter().filter(|d| d.field == field).cloned().collect();
+                            let top = rows.first().map_or(0.0, |d| d.usd).max(1e-12);
+                            let hid = format!("{testid}-h");
+                            let labelled = hid.clone();
+                            let month = month.clone();
+                            view! {
+                                <section class="top-list" aria-labelledby=labelled data-testid=testid>
+                                    <h3 id=hid class="top-list__heading"><span>{heading}</span></h3>
+                                    {if rows.is_empty() {
+                                        view! { <p class="muted">"None charged."</p> }.into_any()
+                                    } else {
+                                        view! {
+                                            <table class="top-list__table">
+                                                <caption class="visually-hidden">{format!("{heading} behind the charges")}</caption>
+                                                <thead class="visually-hidden">
+                                                    <tr><th scope="col">{heading}</th><th scope="col">"Kind"</th><th scope="col">"Events"</th><th scope="col">"Share of the charge"</th></tr>
+                                                </thead>
+                                                <tbody>
+                                                    {rows.into_iter().map(|d| {
+                                                        let width = format!("{:.1}", (d.usd / top * 100.0).clamp(0.0, 100.0));
+                                                        let href = d.href(&month);
+                                                        let kind = match d.category.as_str() {
+                                                            "Data" => "data",
+                                                            "NetworkActivity" => "network",
+                                                            _ => "management",
+                                                        };
+                                                        let tip = if d.label == d.value { d.value.clone() } else { format!("{} ({})", d.label, d.value) };
+                                                        view! {
+                                                            <tr class="top-list__row" data-testid="driver">
+                                                                <th scope="row" class="top-list__name" title=tip>
+                                                                    <svg class="top-list__bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
+                                                                        <rect width=width height="1"></rect>
+                                                                    </svg>
+                                                                    <MidClip text=d.label.clone() href=href/>
+                                                                </th>
+                                                                <td class="muted">{kind}</td>
+                                                                <td class="num">{fmt::count(d.events as i64)}</td>
+                                                                <td class="num" data-testid="driver-usd">{usd(d.usd)}</td>
+                                                            </tr>
+                                                        }
+                                                    }).collect_view()}
+                                                </tbody>
+                                            </table>
+                                        }.into_any()
+                                    }}
+                                </section>
+                            }
+                        }).collect_view()}
+                    </div>
+                }.into_any()
+            }}
+        </section>
     }
 }
 

@@ -372,9 +372,50 @@ fn EventView(e: EventDetail) -> impl IntoView {
         {e.response_elements.clone().map(|t| view! { <JsonView label="Response elements" text=t/> })}
         {e.additional_event_data.clone().map(|t| view! { <JsonView label="Additional event data" text=t/> })}
         {e.event_context.clone().map(|t| view! { <JsonView label="Event context: tags and condition keys" text=t/> })}
+        {e.summary.clone().map(|s| view! { <SummarySection s=s/> })}
         <details class="event__raw" open>
             <summary>"Whole record (JSON)"</summary>
             <JsonView label="Original record as delivered" text=e.raw_pretty.clone()/>
         </details>
+    }
+}
+
+/// An aggregated event's summary: its window, then each dimension's statistics, the
+/// primary one first; resources link to their pages.
+#[component]
+fn SummarySection(s: crate::aggregated::Summary) -> impl IntoView {
+    let template = crate::aggregated::template(&s.primary.dimension);
+    let dims: Vec<(bool, crate::aggregated::Dimension)> = std::iter::once((true, s.primary.clone()))
+        .chain(s.details.iter().cloned().map(|d| (false, d)))
+        .collect();
+    view! {
+        <section class="card" aria-labelledby="ev-summary" data-testid="event-summary">
+            <h2 id="ev-summary">"Summary of a 5-minute window (aggregated event)"</h2>
+            <p data-testid="summary-window">{format!("{template}: {} to {} ({})", s.window_start, s.window_end,
+                if s.window_size.is_empty() { "window size not given".to_owned() } else { s.window_size.clone() })}</p>
+            {dims.into_iter().map(|(primary, d)| {
+                let heading = format!("{}{}{}", d.dimension,
+                    if primary { " (what it is summarised by)" } else { "" },
+                    if d.aggregation.is_empty() { String::new() } else { format!(" · {}", d.aggregation) });
+                view! {
+                    <h3>{heading.clone()}</h3>
+                    <div class="table-wrap" tabindex="0" role="region" aria-label=heading>
+                        <table class="plain-table" data-testid="summary-dimension">
+                            <thead><tr><th scope="col">"Value"</th><th scope="col">"Count"</th></tr></thead>
+                            <tbody>
+                                {d.stats.into_iter().map(|(name, value)| {
+                                    let shown = if d.dimension == "resourceARN" && name.starts_with("arn:") {
+                                        view! { <a href=fmt::resource_href(&name)>{fmt::clip(&name, 300)}</a> }.into_any()
+                                    } else {
+                                        view! { <span>{fmt::clip(&name, 300)}</span> }.into_any()
+                                    };
+                                    view! { <tr><td class="cell-wrap">{shown}</td><td class="num">{fmt::count(value)}</td></tr> }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }
+            }).collect_view()}
+        </section>
     }
 }

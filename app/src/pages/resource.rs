@@ -75,12 +75,57 @@ pub async fn resource_view(
     let wsel = filter::resolve(pool, &writes).await?;
     let (changes, _) =
         events::list(pool, &wsel, &range, crate::query::Sort::Newest, None, 20).await?;
+    let windows = windows(pool, &fixed, &range, &card.arn).await?;
     Ok(Some(ResourceView {
         card,
         changes,
         activity,
         can_save: false,
+        windows,
     }))
+}
+
+/// Windows of aggregated events the resource page shows.
+pub const WINDOWS_SHOWN: i64 = 50;
+
+/// What the aggregated events that name the resource say about it, newest first.
+#[cfg(feature = "ssr")]
+async fn windows(
+    pool: &sqlx::SqlitePool,
+    fixed: &EventQuery,
+    range: &crate::model::ResolvedRange,
+    arn: &str,
+) -> Result<Vec<crate::aggregated::Window>, sqlx::Error> {
+    use crate::db::{events, filter};
+    let summaries = fixed.with_filter(Field::Category, "Aggregated", false);
+    let sel = filter::resolve(pool, &summaries).await?;
+    let (rows, _) =
+        events::list(pool, &sel, range, crate::query::Sort::Newest, None, WINDOWS_SHOWN).await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let record = match events::record(pool, r.id).await {
+            Ok(Some(v)) => v,
+            Ok(None) => continue,
+            Err(events::DetailError::Db(e)) => return Err(e),
+            Err(e) => {
+                tracing::warn!(event = r.id, error = %e, "an aggregated event cannot be read");
+                continue;
+            }
+        };
+        let Some(s) = crate::aggregated::parse(&record) else {
+            continue;
+        };
+        if let Some(about) = s.about(arn) {
+            out.push(crate::aggregated::Window {
+                event_id: r.id,
+                template: crate::aggregated::template(&s.primary.dimension),
+                window_start: s.window_start,
+                window_end: s.window_end,
+                about,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[component]
@@ -180,5 +225,49 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
         </section>
         <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone() selection=selection
             headings=&["Principals involved", "Actions", "Source IPs", "Related resources", "Errors and denials"]/>
+        {(!v.windows.is_empty()).then(|| view! { <Windows windows=v.windows.clone()/> })}
+    }
+}
+
+/// The 5-minute summaries (aggregated events) that name the resource: per window, the
+/// calls on it and what the summary says of who and what.
+#[component]
+fn Windows(windows: Vec<crate::aggregated::Window>) -> impl IntoView {
+    let n = windows.len();
+    view! {
+        <section class="card" aria-labelledby="rs-windows" data-testid="resource-windows">
+            <h2 id="rs-windows">"5-minute summaries (aggregated events)"</h2>
+            <p class="muted">{format!(
+                "{} from the trail's aggregation of data events, newest first{}. Each counts calls in its window; the events themselves are in the timeline when the trail also records them.",
+                if n == 1 { "One window".to_owned() } else { format!("{n} windows") },
+                if n as i64 >= WINDOWS_SHOWN { format!(" (the latest {WINDOWS_SHOWN})") } else { String::new() })}</p>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="5-minute summaries">
+                <table class="data-table wide-table">
+                    <thead><tr>
+                        <th scope="col">"Window (UTC)"</th><th scope="col">"Summary"</th>
+                        <th scope="col">"Calls on it"</th><th scope="col">"Who and what"</th>
+                    </tr></thead>
+                    <tbody>
+                        {windows.into_iter().map(|w| {
+                            let scope = if w.about.only_this { "" } else { " (the whole window)" };
+                            view! {
+                                <tr data-testid="resource-window">
+                                    <td class="nowrap"><a href=format!("/events/{}", w.event_id)>{format!("{} – {}", w.window_start, w.window_end.get(11..).unwrap_or(&w.window_end))}</a></td>
+                                    <td>{w.template.clone()}</td>
+                                    <td class="num">{fmt::count(w.about.count)}</td>
+                                    <td class="cell-wrap">
+                                        {w.about.by.into_iter().map(|(dim, stats)| {
+                                            let list = stats.iter().take(5).map(|(name, v)| format!("{} ({})", fmt::clip(name, 200), fmt::count(*v))).collect::<Vec<_>>().join(", ");
+                                            let more = if stats.len() > 5 { format!(" and {} more", stats.len() - 5) } else { String::new() };
+                                            view! { <div>{format!("{dim}{scope}: {list}{more}")}</div> }
+                                        }).collect_view()}
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
     }
 }

@@ -253,6 +253,8 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
                                 .get::<_, Option<String>>(11)?
                                 .is_some_and(|k| app::schema::is_temporary_key(&k)),
                             resources: Vec::new(),
+                            // The billed kind is unchanged by a new outcome.
+                            cost: None,
                         },
                         r.get(10)?,
                     ))

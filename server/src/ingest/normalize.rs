@@ -225,7 +225,20 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         Some("false") => Some(false),
         _ => None,
     };
-    let resources = extract_resources(&rec, &source, region.as_deref(), &account);
+    let mut resources = extract_resources(&rec, &source, region.as_deref(), &account);
+    if aggregated {
+        // A summary names the resources it counts in its `resourceARN` statistics.
+        if let Some(s) = serde_json::from_slice::<serde_json::Value>(raw)
+            .ok()
+            .as_ref()
+            .and_then(app::aggregated::parse)
+        {
+            for arn in s.arns() {
+                let kind = app::aggregated::resource_type(arn);
+                push_resource(&mut resources, arn.to_owned(), kind, resource_name(arn), None);
+            }
+        }
+    }
     let issued = issued_credential(&rec, &name);
     let error_code = own(&rec.error_code);
     let error_message = own(&rec.error_message);
@@ -1178,7 +1191,7 @@ mod tests {
     }
 
     /// An aggregated event, as the CloudTrail user guide lists its fields.
-    const AGGREGATED: &str = r#"{"eventVersion":"1.0","accountId":"111122223333","eventId":"5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11","eventCategory":"Aggregated","eventType":"AwsAggregatedEvent","awsRegion":"us-east-1","eventSource":"s3.amazonaws.com","timeWindow":{"windowStart":"2025-11-20T10:05:00Z","windowEnd":"2025-11-20T10:10:00Z","windowSize":"PT5M"},"summary":{"primaryDimension":{"dimension":"eventName","details":[{"name":"GetObject","statistics":{"count":4812}}]},"details":[{"dimension":"userIdentity","details":[{"name":"arn:aws:sts::111122223333:assumed-role/Data/x","statistics":{"count":4812}}]}]}}"#;
+    const AGGREGATED: &str = r#"{"eventVersion":"1.0","accountId":"111122223333","eventId":"5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11","eventCategory":"Aggregated","eventType":"AwsAggregatedEvent","awsRegion":"us-east-1","eventSource":"s3.amazonaws.com","timeWindow":{"windowStart":"2025-11-20T10:05:00Z","windowEnd":"2025-11-20T10:10:00Z","windowSize":"PT5M"},"summary":{"primaryDimension":{"dimension":"eventName","statistics":[{"name":"GetObject","value":4812}],"aggregationType":"Count"},"details":[{"dimension":"resourceARN","statistics":[{"name":"arn:aws:s3:::prod-data","value":4800},{"name":"arn:aws:s3:::logs/2025/a.gz","value":12}],"aggregationType":"Count"}]}}"#;
 
     #[test]
     fn aggregated_events_are_kept_timed_by_their_window() {
@@ -1192,6 +1205,11 @@ mod tests {
         assert_eq!(
             e.event_key,
             uuid::Uuid::parse_str("5d3c1a2b-7e44-4c1d-9f0a-2b6c8d9e0f11").unwrap().as_bytes().to_vec()
+        );
+        // The resources it counts are its resources, so their pages show the summary.
+        assert_eq!(
+            e.resources.iter().map(|r| (r.kind.as_str(), r.name.as_str())).collect::<Vec<_>>(),
+            [("AWS::S3::Bucket", "prod-data"), ("AWS::S3::Object", "2025/a.gz")]
         );
         // Without a window, it is still refused for want of a time.
         let no_window = AGGREGATED.replace("\"timeWindow\"", "\"window\"");

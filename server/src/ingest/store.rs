@@ -9,7 +9,7 @@
 use super::decode::{Parsed, Piece, RecordReject};
 use super::normalize::{Principal, Resource};
 use super::source::FileJob;
-use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, entity, event_row_id, flags};
+use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, billed, entity, event_row_id, flags};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
@@ -91,6 +91,9 @@ pub struct Contribution {
     pub temporary_key: bool,
     /// Resource ids, each with whether it is a single S3 object.
     pub resources: Vec<(i64, bool)>,
+    /// The billed kind (`app::schema::billed`), for the cost drivers; `None` for what is
+    /// not billed per event, and where a change leaves the kind as it was.
+    pub cost: Option<u8>,
 }
 
 /// Counts kept in memory for a batch and added to the summary tables at commit.
@@ -104,6 +107,8 @@ pub struct Counts {
     entity_minutes: HashMap<(u8, i64, i64, i64), i64>,
     /// (entity kind, entity, dimension, day, flags, value) -> events
     entity_days: HashMap<(u8, i64, u8, i64, i64, i64), i64>,
+    /// (month, billed kind, dimension, value, account, Region or 0) -> events
+    costs: HashMap<(i64, u8, u8, i64, i64, i64), i64>,
 }
 
 impl Counts {
@@ -112,6 +117,7 @@ impl Counts {
         self.rollup.clear();
         self.entity_minutes.clear();
         self.entity_days.clear();
+        self.costs.clear();
     }
 
 
@@ -179,6 +185,23 @@ impl Counts {
                 self.entity((entity::RESOURCE, rid), at, &values, n);
             }
         }
+        if let Some(kind) = c.cost {
+            let month = billed::month_of(c.time_ms);
+            let region = c.region.unwrap_or(0);
+            let mut cost = |dim: Dim, value: i64| {
+                *self
+                    .costs
+                    .entry((month, kind, dim as u8, value, c.account, region))
+                    .or_insert(0) += n;
+            };
+            cost(Dim::Principal, c.principal);
+            cost(Dim::Name, c.name);
+            for &(rid, object) in &c.resources {
+                if !object {
+                    cost(Dim::Resource, rid);
+                }
+            }
+        }
     }
 
     /// One event of `entity`, `n` times, with the event's values per dimension.
@@ -233,6 +256,12 @@ impl Counts {
         for ((kind, entity, dim, day, f, value), n) in entity_days {
             t.add(params![kind, entity, dim, day, f, value], n)?;
         }
+        let mut costs: Vec<_> = self.costs.drain().collect();
+        costs.sort_unstable_by_key(|(k, _)| *k);
+        let mut t = Upsert::new(conn, COST_DRIVERS)?;
+        for ((month, kind, dim, value, account, region), n) in costs {
+            t.add(params![month, kind, dim, value, account, region], n)?;
+        }
         Ok(())
     }
 
@@ -282,6 +311,14 @@ const ENTITY_DAY: (&str, &str) = (
      ON CONFLICT (kind, entity, dim, day, flags, value) DO UPDATE SET events = events + excluded.events",
     "DELETE FROM entity_day WHERE kind = ?1 AND entity = ?2 AND dim = ?3 AND day = ?4
      AND flags = ?5 AND value = ?6 AND events <= 0",
+);
+
+const COST_DRIVERS: (&str, &str) = (
+    "INSERT INTO cost_drivers (month, kind, dim, value, account, region, events)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (month, kind, dim, value, account, region) DO UPDATE SET events = events + excluded.events",
+    "DELETE FROM cost_drivers WHERE month = ?1 AND kind = ?2 AND dim = ?3 AND value = ?4
+     AND account = ?5 AND region = ?6 AND events <= 0",
 );
 
 /// Adds counts to one summary table, keyed by `key` columns with an `events` count.
@@ -710,6 +747,7 @@ impl Writer<'_> {
                 .zip(&e.resources)
                 .map(|(rid, r)| (*rid, r.kind == S3_OBJECT))
                 .collect(),
+            cost: billed::kind(super::deliveries::kind_of(&e), e.category.is_none()),
         };
         counts.add(&contribution, 1);
         let s = principal_stats
@@ -1789,6 +1827,7 @@ mod tests {
             access_key: Some(6),
             temporary_key: true,
             resources: vec![(7, false), (8, true)],
+            cost: Some(billed::DATA),
         };
         let mut counts = Counts::default();
         counts.add(&c, 1);
@@ -1828,6 +1867,13 @@ mod tests {
             vec![(entity::PRINCIPAL, 1), (entity::RESOURCE, 7)]
         );
         assert_eq!(counts.entity_days.len(), 2 * 8);
+        // What drives the bill: principal, name and the resource (not the object).
+        let mut costs: Vec<(u8, i64)> = counts.costs.keys().map(|&(_, k, dim, v, a, r)| {
+            assert_eq!((k, a, r), (billed::DATA, 4, 5));
+            (dim, v)
+        }).collect();
+        costs.sort_unstable();
+        assert_eq!(costs, vec![d(Dim::Principal, 1), d(Dim::Name, 2), d(Dim::Resource, 7)]);
 
         let db = Db::new();
         let conn = db.conn();
@@ -1837,6 +1883,7 @@ mod tests {
             "rollup_day",
             "entity_minute",
             "entity_day",
+            "cost_drivers",
         ];
         let rows = |conn: &Connection| -> Vec<i64> {
             tables
@@ -1848,12 +1895,12 @@ mod tests {
                 .collect()
         };
         counts.write(&conn).unwrap();
-        assert_eq!(rows(&conn), vec![1, 6, 6, 2, 16]);
+        assert_eq!(rows(&conn), vec![1, 6, 6, 2, 16, 3]);
         assert!(counts.rollup.is_empty(), "written counts are emptied");
         // Taken back out, a row left at zero goes: no value shows with no events.
         counts.add(&c, -1);
         counts.write(&conn).unwrap();
-        assert_eq!(rows(&conn), vec![0, 0, 0, 0, 0]);
+        assert_eq!(rows(&conn), vec![0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -149,6 +149,15 @@ pub fn costs_json(r: &Report) -> serde_json::Value {
             "events": l.events,
             "usd": l.usd,
         })).collect::<Vec<_>>(),
+        "drivers": r.drivers.iter().map(|d| json!({
+            "field": d.field.key(),
+            "value": d.value,
+            "label": d.label,
+            "category": d.category,
+            "events": d.events,
+            "usd": d.usd,
+            "timeline": d.href(&r.month),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -198,6 +207,19 @@ pub async fn costs(db: &Path, month: Option<String>, as_json: bool) -> anyhow::R
                 .unwrap_or_default(),
             l.usd
         );
+    }
+    if !r.drivers.is_empty() {
+        println!("What drives the charges (share of each kind's charge by its events):");
+        for d in &r.drivers {
+            println!(
+                "  {} {} ({}): {} events ${:.4}",
+                d.field.key(),
+                d.label,
+                d.category,
+                d.events,
+                d.usd
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

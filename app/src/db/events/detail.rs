@@ -242,6 +242,7 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
         response_elements: pretty(value.get("responseElements")),
         additional_event_data: pretty(value.get("additionalEventData")),
         event_context: pretty(value.get("eventContext")),
+        summary: crate::aggregated::parse(&value),
         raw_pretty: serde_json::to_string_pretty(&value).unwrap_or_default(),
         pin_to: Vec::new(),
         pinned_in: Vec::new(),

@@ -606,41 +606,7 @@ pub async fn label_top(
             .unwrap_or((rows.len() as i64, true));
         rows.truncate(shown);
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let ids_json = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let names: Vec<(i64, String, String)> = match dim {
-            Dim::Principal => {
-                sqlx::query_as(
-                    "SELECT id, key, display_name || coalesce(' · ' || account, '') FROM principals
-                     WHERE id IN (SELECT value FROM json_each(?1))",
-                )
-                .bind(&ids_json)
-                .fetch_all(pool)
-                .await?
-            }
-            Dim::Resource => sqlx::query_as(
-                "SELECT id, arn, name FROM resources WHERE id IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(&ids_json)
-            .fetch_all(pool)
-            .await?,
-            _ => sqlx::query_as(
-                "SELECT id, value, value FROM terms WHERE id IN (SELECT value FROM json_each(?1))",
-            )
-            .bind(&ids_json)
-            .fetch_all(pool)
-            .await?,
-        };
-        let names: HashMap<i64, (String, String)> = names
-            .into_iter()
-            .map(|(id, v, l)| {
-                let l = if dim == Dim::Resource {
-                    resource_label(&v, &l)
-                } else {
-                    l
-                };
-                (id, (v, l))
-            })
-            .collect();
+        let names = labels(pool, dim, &ids).await?;
         let field = dim.field();
         out.push(TopList {
             field,
@@ -660,6 +626,50 @@ pub async fn label_top(
         });
     }
     Ok(out)
+}
+
+/// What a filter matches and what is shown, for ids of one dimension: a principal's key
+/// and name, a resource's ARN and name (with its Region and account), a term's value.
+pub async fn labels(
+    pool: &SqlitePool,
+    dim: Dim,
+    ids: &[i64],
+) -> Result<HashMap<i64, (String, String)>, sqlx::Error> {
+    let ids_json = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let names: Vec<(i64, String, String)> = match dim {
+        Dim::Principal => {
+            sqlx::query_as(
+                "SELECT id, key, display_name || coalesce(' · ' || account, '') FROM principals
+                 WHERE id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(&ids_json)
+            .fetch_all(pool)
+            .await?
+        }
+        Dim::Resource => sqlx::query_as(
+            "SELECT id, arn, name FROM resources WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids_json)
+        .fetch_all(pool)
+        .await?,
+        _ => sqlx::query_as(
+            "SELECT id, value, value FROM terms WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(&ids_json)
+        .fetch_all(pool)
+        .await?,
+    };
+    Ok(names
+        .into_iter()
+        .map(|(id, v, l)| {
+            let l = if dim == Dim::Resource {
+                resource_label(&v, &l)
+            } else {
+                l
+            };
+            (id, (v, l))
+        })
+        .collect())
 }
 
 /// Values a "show all" list goes down to.

@@ -15,6 +15,7 @@ mod coverage;
 pub use detail::{DetailError, RawReader, decompress, detail, record, related};
 pub use export::{ExportRow, export_page};
 pub use facets::{
+    labels,
     ALL_VALUES, Facets, SCAN_CAP, TIMELINE_DIMS, TOP_N, entity_facets, facets, label_top,
     newest_facets, resource_label, scan_facets, summary_facets, top_all,
 };
