@@ -101,14 +101,13 @@ async fn windows(
     let sel = filter::resolve(pool, &summaries).await?;
     let (rows, _) =
         events::list(pool, &sel, range, crate::query::Sort::Newest, None, WINDOWS_SHOWN).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let mut out = Vec::new();
-    for r in rows {
-        let record = match events::record(pool, r.id).await {
-            Ok(Some(v)) => v,
-            Ok(None) => continue,
-            Err(events::DetailError::Db(e)) => return Err(e),
+    for (id, record) in events::records(pool, &ids).await? {
+        let record = match record {
+            Ok(v) => v,
             Err(e) => {
-                tracing::warn!(event = r.id, error = %e, "an aggregated event cannot be read");
+                tracing::warn!(event = id, error = %e, "an aggregated event cannot be read");
                 continue;
             }
         };
@@ -117,7 +116,7 @@ async fn windows(
         };
         if let Some(about) = s.about(arn) {
             out.push(crate::aggregated::Window {
-                event_id: r.id,
+                event_id: id,
                 template: crate::aggregated::template(&s.primary.dimension),
                 window_start: s.window_start,
                 window_end: s.window_end,

@@ -268,6 +268,33 @@ pub async fn record(pool: &SqlitePool, id: i64) -> Result<Option<serde_json::Val
         .map_err(|e| DetailError::Raw(id, e.to_string()))
 }
 
+/// The original records of several events, parsed, reading each dictionary once; an
+/// event that is gone is left out, one whose record cannot be read carries the error.
+pub async fn records(
+    pool: &SqlitePool,
+    ids: &[i64],
+) -> Result<Vec<(i64, Result<serde_json::Value, DetailError>)>, sqlx::Error> {
+    let mut reader = RawReader::default();
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let row: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+        let Some((dict_id, raw)) = row else {
+            continue;
+        };
+        let parsed = match reader.read(pool, id, dict_id, &raw).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DetailError::Raw(id, e.to_string())),
+            Err(DetailError::Db(e)) => return Err(e),
+            Err(e) => Err(e),
+        };
+        out.push((id, parsed));
+    }
+    Ok(out)
+}
+
 /// Decompresses original records, loading each dictionary once.
 #[derive(Default)]
 pub struct RawReader {
