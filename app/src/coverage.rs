@@ -6,9 +6,13 @@
 //! `PutEventSelectors`, `StartLogging`, `StopLogging`, `DeleteTrail`, successful ones)
 //! and the inventory's readings of its settings. Before the first thing known of a trail
 //! its state is unknown, with two inferences: a trail's first `StopLogging` means it was
-//! logging before, and a bucket whose data events a trail's first known
-//! `PutEventSelectors` turned on, with no data event on the bucket stored before it, was
+//! logging before, and a bucket, function or table whose data events a trail's first
+//! known `PutEventSelectors` turned on, with no data event on it stored before then, was
 //! not being recorded by that trail before then.
+//!
+//! The kinds followed: management events, and the data events of each bucket, Lambda
+//! function and DynamoDB table a selector names, and the network activity of each service
+//! a selector names.
 //!
 //! A trail speaks for an account and Region only while it exists and covers the Region.
 //! Where no known trail speaks, coverage is unknown: Cairn never claims a gap it cannot
@@ -33,35 +37,138 @@ pub enum What {
     Management,
     /// S3 data events on one bucket.
     S3(String),
+    /// Lambda data events (invocations) of one function, by its ARN.
+    Lambda(String),
+    /// DynamoDB data events on one table, by its ARN.
+    DynamoDb(String),
+    /// Network activity events (calls through VPC endpoints) for one service, by its
+    /// event source.
+    Network(String),
+}
+
+/// The name of a Lambda function (`kind` `function`) or DynamoDB table (`table`) in an
+/// ARN that names its Region and account, without qualifier, index or stream.
+fn arn_part<'a>(arn: &'a str, kind: &str) -> Option<&'a str> {
+    // arn:aws:<service>:<region>:<account>:<resource>
+    let mut parts = arn.splitn(6, ':');
+    (parts.next()? == "arn").then_some(())?;
+    parts.next()?;
+    let service = parts.next()?;
+    let (region, account) = (parts.next()?, parts.next()?);
+    let resource = parts.next()?;
+    if region.is_empty() || account.is_empty() {
+        return None;
+    }
+    match (service, kind) {
+        ("lambda", "function") => resource.strip_prefix("function:").map(|r| r.split(':').next().unwrap_or(r)),
+        ("dynamodb", "table") => resource.strip_prefix("table/").map(|r| r.split('/').next().unwrap_or(r)),
+        _ => None,
+    }
+    .filter(|n| !n.is_empty() && !n.contains('*'))
 }
 
 impl What {
-    pub fn label(&self) -> String {
+    /// The kind a resource's page is about: its bucket's data events for an S3 bucket or
+    /// object, a function's or a table's data events (a table's index or stream counts
+    /// as the table), else none.
+    pub fn of_resource(arn: &str) -> Option<What> {
+        if let Some(rest) = arn.strip_prefix("arn:aws:s3:::") {
+            let b = rest.split('/').next()?;
+            return (!b.is_empty()).then(|| What::S3(b.to_owned()));
+        }
+        if let Some(name) = arn_part(arn, "function") {
+            let head: Vec<&str> = arn.splitn(6, ':').take(5).collect();
+            return Some(What::Lambda(format!("{}:function:{name}", head.join(":"))));
+        }
+        if let Some(name) = arn_part(arn, "table") {
+            let head: Vec<&str> = arn.splitn(6, ':').take(5).collect();
+            return Some(What::DynamoDb(format!("{}:table/{name}", head.join(":"))));
+        }
+        None
+    }
+
+    /// The account and Region the kind lives in, where it names them (a function's or a
+    /// table's ARN); a bucket is the same in every Region.
+    pub fn home(&self) -> Option<(&str, &str)> {
         match self {
-            What::Management => "Management events".to_owned(),
-            What::S3(b) => format!("S3 data events for {b}"),
+            What::Lambda(arn) | What::DynamoDb(arn) => {
+                let p: Vec<&str> = arn.splitn(6, ':').collect();
+                Some((*p.get(4)?, *p.get(3)?))
+            }
+            _ => None,
         }
     }
 
-    /// A stable short key for URLs and test ids: `management`, `s3:bucket`.
+    /// The resource ARN its data events are stored under, for resource kinds.
+    pub fn resource_arn(&self) -> Option<String> {
+        match self {
+            What::S3(b) => Some(format!("arn:aws:s3:::{b}")),
+            What::Lambda(a) | What::DynamoDb(a) => Some(a.clone()),
+            What::Management | What::Network(_) => None,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let last = |a: &str, sep: char| a.rsplit(sep).next().unwrap_or(a).to_owned();
+        match self {
+            What::Management => "Management events".to_owned(),
+            What::S3(b) => format!("S3 data events for {b}"),
+            What::Lambda(a) => format!("Lambda data events for function {}", last(a, ':')),
+            What::DynamoDb(a) => format!("DynamoDB data events for table {}", last(a, '/')),
+            What::Network(s) => format!("Network activity events for {s}"),
+        }
+    }
+
+    /// A stable short key for URLs and test ids: `management`, `s3:bucket`,
+    /// `lambda:ARN`, `dynamodb:ARN`, `network:source`.
     pub fn key(&self) -> String {
         match self {
             What::Management => "management".to_owned(),
             What::S3(b) => format!("s3:{b}"),
+            What::Lambda(a) => format!("lambda:{a}"),
+            What::DynamoDb(a) => format!("dynamodb:{a}"),
+            What::Network(s) => format!("network:{s}"),
         }
     }
 
     pub fn from_key(k: &str) -> Option<What> {
-        match k {
-            "management" => Some(What::Management),
-            _ => k.strip_prefix("s3:").filter(|b| !b.is_empty()).map(|b| What::S3(b.to_owned())),
+        if k == "management" {
+            return Some(What::Management);
+        }
+        let (kind, v) = k.split_once(':')?;
+        if v.is_empty() {
+            return None;
+        }
+        match kind {
+            "s3" => Some(What::S3(v.to_owned())),
+            "lambda" => match What::of_resource(v)? {
+                w @ What::Lambda(_) => Some(w),
+                _ => None,
+            },
+            "dynamodb" => match What::of_resource(v)? {
+                w @ What::DynamoDb(_) => Some(w),
+                _ => None,
+            },
+            "network" => v.ends_with(".amazonaws.com").then(|| What::Network(v.to_owned())),
+            _ => None,
         }
     }
 
     /// Whether selectors record this kind's reads (or writes): evaluated on a typical
-    /// event of the kind (for a bucket, an object at its root).
+    /// event of the kind (for a bucket, an object at its root; for a function, an
+    /// invocation, which is a write; for a service's network activity, an allowed call
+    /// through any VPC endpoint).
     pub fn recorded_by(&self, s: &Selectors, read: bool) -> bool {
         let arn;
+        let data = |source, name, resources| Facts {
+            category: "Data",
+            source,
+            name,
+            read_only: Some(read),
+            resources,
+            event_type: Some("AwsApiCall"),
+            ..Facts::default()
+        };
         let facts = match self {
             What::Management => Facts {
                 category: "Management",
@@ -73,41 +180,56 @@ impl What {
             },
             What::S3(b) => {
                 arn = format!("arn:aws:s3:::{b}/");
-                Facts {
-                    category: "Data",
-                    source: "s3.amazonaws.com",
-                    name: if read { "GetObject" } else { "PutObject" },
-                    read_only: Some(read),
-                    resources: vec![("AWS::S3::Object", arn.as_str())],
-                    event_type: Some("AwsApiCall"),
-                    ..Facts::default()
-                }
+                data(
+                    "s3.amazonaws.com",
+                    if read { "GetObject" } else { "PutObject" },
+                    vec![("AWS::S3::Object", arn.as_str())],
+                )
             }
+            What::Lambda(a) => Facts {
+                read_only: Some(false),
+                ..data("lambda.amazonaws.com", "Invoke", vec![("AWS::Lambda::Function", a.as_str())])
+            },
+            What::DynamoDb(a) => data(
+                "dynamodb.amazonaws.com",
+                if read { "GetItem" } else { "PutItem" },
+                vec![("AWS::DynamoDB::Table", a.as_str())],
+            ),
+            What::Network(source) => Facts {
+                category: "NetworkActivity",
+                source: source.as_str(),
+                name: if read { "Describe" } else { "Put" },
+                read_only: Some(read),
+                event_type: Some("AwsVpceEvent"),
+                ..Facts::default()
+            },
         };
         s.records(&facts).is_some()
     }
 
-    /// The buckets selectors name (basic data resources, advanced `resources.ARN`).
-    pub fn buckets_in(s: &Selectors) -> BTreeSet<String> {
-        let bucket = |v: &str| -> Option<String> {
-            let b = v.strip_prefix("arn:aws:s3:::")?.split('/').next()?;
-            (!b.is_empty()).then(|| b.to_owned())
-        };
+    /// The kinds beyond management events that selectors name, to follow: each bucket
+    /// (basic S3 data resources, advanced `resources.ARN`), each function and table named
+    /// by its ARN, and each service whose network activity advanced selectors record.
+    pub fn named_in(s: &Selectors) -> BTreeSet<What> {
         let mut out = BTreeSet::new();
         match s {
             Selectors::Basic(list) => {
                 for sel in list {
-                    for (t, values) in &sel.data {
-                        if t == "AWS::S3::Object" {
-                            out.extend(values.iter().filter_map(|v| bucket(v)));
-                        }
+                    for (_, values) in &sel.data {
+                        out.extend(values.iter().filter_map(|v| What::of_resource(v)));
                     }
                 }
             }
             Selectors::Advanced(list) => {
                 for sel in list {
-                    for f in sel.fields.iter().filter(|f| f.field == "resources.ARN") {
-                        out.extend(f.equals.iter().chain(&f.starts_with).filter_map(|v| bucket(v)));
+                    let of = |name: &'static str| sel.fields.iter().filter(move |f| f.field == name);
+                    for f in of("resources.ARN") {
+                        out.extend(f.equals.iter().chain(&f.starts_with).filter_map(|v| What::of_resource(v)));
+                    }
+                    if of("eventCategory").any(|f| f.equals.iter().any(|c| c == "NetworkActivity")) {
+                        for f in of("eventSource") {
+                            out.extend(f.equals.iter().map(|v| What::Network(v.clone())));
+                        }
                     }
                 }
             }
@@ -241,10 +363,11 @@ impl Known {
         self.states.iter().find(|(at, ..)| *at == t).map(|(_, _, c)| c)
     }
 
-    /// The bucket kinds its first `PutEventSelectors` turned on, and when.
-    pub fn turned_on(&self) -> Option<(i64, BTreeSet<String>)> {
+    /// The resource kinds (buckets, functions, tables) its first `PutEventSelectors`
+    /// named, and when.
+    pub fn turned_on(&self) -> Option<(i64, BTreeSet<What>)> {
         let (at, s) = self.first_put.as_ref()?;
-        Some((*at, What::buckets_in(s)))
+        Some((*at, What::named_in(s).into_iter().filter(|w| w.resource_arn().is_some()).collect()))
     }
 
     /// Whether it speaks for the account and Region at `t` (it exists, or may, and
@@ -327,8 +450,8 @@ impl Gap {
             _ => self.what.label(),
         };
         let place = match self.what {
-            What::Management => format!(" in {} {}", self.account, self.region),
             What::S3(_) => String::new(),
+            _ => format!(" in {} {}", self.account, self.region),
         };
         let at = |ms: i64| format!("{} UTC", crate::fmt::time(ms));
         let span = match (self.from, self.to) {
@@ -344,6 +467,14 @@ impl Gap {
             (What::Management, true, false) => "read calls",
             (What::Management, false, true) => "changes",
             (What::Management, ..) => "calls",
+            // An invocation is a write; reads and writes are judged alike.
+            (What::Lambda(_), ..) => "invocations",
+            (What::DynamoDb(_), true, false) => "item reads",
+            (What::DynamoDb(_), false, true) => "item writes",
+            (What::DynamoDb(_), ..) => "item reads and writes",
+            (What::Network(_), true, false) => "read calls through VPC endpoints",
+            (What::Network(_), false, true) => "changes through VPC endpoints",
+            (What::Network(_), ..) => "calls through VPC endpoints",
         };
         let when = match (self.from, self.to) {
             (None, Some(_)) => "before then",
@@ -386,9 +517,9 @@ impl Gap {
 #[derive(Debug, Clone, Default)]
 pub struct Coverage {
     pub trails: Vec<Known>,
-    /// `(bucket, time)` pairs with a stored data event on the bucket before the time:
-    /// where the inference "off before" must not be made.
-    pub seen_before: BTreeSet<(String, i64)>,
+    /// `(resource kind, time)` pairs with a stored data event on the resource before the
+    /// time: where the inference "off before" must not be made.
+    pub seen_before: BTreeSet<(What, i64)>,
     /// The Regions each account is seen in (deliveries, the inventory): where a
     /// multi-Region trail of the account speaks.
     pub regions_of: BTreeMap<String, BTreeSet<String>>,
@@ -397,15 +528,9 @@ pub struct Coverage {
 impl Coverage {
     /// The spans of one account, Region and kind over `[from, to)`, merged.
     pub fn spans(&self, account: &str, region: &str, what: &What, from: i64, to: i64) -> Vec<(i64, i64, Tri, Tri, Vec<String>)> {
-        let bucket = match what {
-            What::S3(b) => Some(b.as_str()),
-            What::Management => None,
-        };
         let off_before = |k: &Known| -> bool {
-            let Some(b) = bucket else { return false };
-            k.turned_on().is_some_and(|(at, buckets)| {
-                buckets.contains(b) && !self.seen_before.contains(&(b.to_owned(), at))
-            })
+            k.turned_on()
+                .is_some_and(|(at, named)| named.contains(what) && !self.seen_before.contains(&(what.clone(), at)))
         };
         let mut cuts: BTreeSet<i64> = BTreeSet::from([from]);
         for k in &self.trails {
@@ -487,12 +612,13 @@ impl Coverage {
     }
 
     /// The accounts and Regions the known trails speak for, with the kinds followed in
-    /// each: management events, and every bucket a selector names.
+    /// each: management events, every bucket a selector names, and every function,
+    /// table and service's network activity named, in its own account and Region.
     pub fn places(&self) -> BTreeMap<(String, String), BTreeSet<What>> {
         let mut out: BTreeMap<(String, String), BTreeSet<What>> = BTreeMap::new();
         for k in &self.trails {
             let mut regions = BTreeSet::new();
-            let mut buckets = BTreeSet::new();
+            let mut named = BTreeSet::new();
             for s in std::iter::once(&k.before).chain(k.states.iter().map(|(_, s, _)| s)) {
                 if let Some(h) = &s.home {
                     regions.insert(h.clone());
@@ -501,13 +627,18 @@ impl Coverage {
                     regions.extend(self.regions_of.get(&k.account).into_iter().flatten().cloned());
                 }
                 if let Some(sel) = &s.selectors {
-                    buckets.extend(What::buckets_in(sel));
+                    named.extend(What::named_in(sel));
                 }
             }
             for r in regions {
+                let here: Vec<What> = named
+                    .iter()
+                    .filter(|w| w.home().is_none_or(|(a, reg)| a == k.account && reg == r))
+                    .cloned()
+                    .collect();
                 let e = out.entry((k.account.clone(), r)).or_default();
                 e.insert(What::Management);
-                e.extend(buckets.iter().cloned().map(What::S3));
+                e.extend(here);
             }
         }
         out
@@ -634,14 +765,16 @@ pub async fn load(pool: &sqlx::SqlitePool) -> Result<Coverage, sqlx::Error> {
         .into_iter()
         .map(|((account, name), (arn, p))| Known::new(account, name, arn, p))
         .collect();
-    // Where a first PutEventSelectors turned a bucket on, whether data events on it were
-    // stored before: then it was recorded by something, and nothing is inferred.
+    // Where a first PutEventSelectors turned a bucket, function or table on, whether
+    // data events on it were stored before: then it was recorded by something, and
+    // nothing is inferred.
     let mut seen_before = BTreeSet::new();
     for k in &trails {
-        if let Some((at, buckets)) = k.turned_on() {
-            for b in buckets {
-                if crate::db::resources::data_events_between(pool, &format!("arn:aws:s3:::{b}"), 0, at, None).await? {
-                    seen_before.insert((b, at));
+        if let Some((at, named)) = k.turned_on() {
+            for w in named {
+                let Some(arn) = w.resource_arn() else { continue };
+                if crate::db::resources::data_events_between(pool, &arn, 0, at, None).await? {
+                    seen_before.insert((w, at));
                 }
             }
         }
@@ -676,8 +809,14 @@ pub async fn contradicted(
         _ => None,
     };
     match what {
-        What::Management => crate::db::events::management_between(pool, account, region, f, t, read_only).await,
-        What::S3(b) => crate::db::resources::data_events_between(pool, &format!("arn:aws:s3:::{b}"), f, t, read_only).await,
+        What::Management => crate::db::events::activity_between(pool, account, region, None, f, t, read_only).await,
+        What::Network(source) => {
+            crate::db::events::activity_between(pool, account, region, Some(source), f, t, read_only).await
+        }
+        What::S3(_) | What::Lambda(_) | What::DynamoDb(_) => {
+            let arn = what.resource_arn().unwrap_or_default();
+            crate::db::resources::data_events_between(pool, &arn, f, t, read_only).await
+        }
     }
 }
 
@@ -737,7 +876,7 @@ mod tests {
         assert_eq!(other.len(), 1);
         assert_eq!((other[0].from, other[0].to), (Some(100 * MIN), None));
         // Data events on the bucket stored before the change: no inference.
-        c.seen_before.insert(("falsimentis-eng".into(), 100 * MIN));
+        c.seen_before.insert((What::S3("falsimentis-eng".into()), 100 * MIN));
         assert!(c.gaps(A, "us-east-1", &what, 0, 200 * MIN).is_empty());
         // Another account or Region: not spoken for.
         assert!(c.gaps("999999999999", "us-east-1", &what, 0, 200 * MIN).is_empty());
@@ -811,7 +950,7 @@ mod tests {
             {"field": "resources.type", "equals": ["AWS::S3::Object"]},
             {"field": "resources.ARN", "startsWith": ["arn:aws:s3:::prod-data/"]}]}]}))
         .unwrap();
-        assert_eq!(What::buckets_in(&sel), BTreeSet::from(["prod-data".to_owned()]));
+        assert_eq!(What::named_in(&sel), BTreeSet::from([What::S3("prod-data".to_owned())]));
         assert!(What::S3("prod-data".into()).recorded_by(&sel, true));
         assert!(!What::Management.recorded_by(&sel, true));
         let reading = patch_of_reading(50 * MIN, false, &json!({"logging": false, "home_region": "us-east-1", "multi_region": true}));
@@ -828,5 +967,105 @@ mod tests {
         assert_eq!(g[0].began.as_ref().map(|c| c.what.as_str()), Some("inventory"));
         assert!(g[0].sentence().contains("since 1970-01-01 00:50:00 UTC"));
         assert_eq!(What::from_key(&What::S3("b".into()).key()), Some(What::S3("b".into())));
+    }
+
+    const FN: &str = "arn:aws:lambda:us-east-1:111122223333:function:payments";
+    const TABLE: &str = "arn:aws:dynamodb:us-east-1:111122223333:table/orders";
+
+    #[test]
+    fn resources_name_their_kinds_and_keys_round_trip() {
+        let cases = [
+            ("arn:aws:s3:::b/k/e/y", Some(What::S3("b".into()))),
+            ("arn:aws:s3:::b", Some(What::S3("b".into()))),
+            ("arn:aws:s3:::", None),
+            (FN, Some(What::Lambda(FN.into()))),
+            // A qualified function is the function; an index or stream is the table.
+            ("arn:aws:lambda:us-east-1:111122223333:function:payments:3", Some(What::Lambda(FN.into()))),
+            ("arn:aws:dynamodb:us-east-1:111122223333:table/orders/index/by-date", Some(What::DynamoDb(TABLE.into()))),
+            ("arn:aws:dynamodb:us-east-1:111122223333:table/orders/stream/2021", Some(What::DynamoDb(TABLE.into()))),
+            // "Every function" and partial ARNs name no one resource.
+            ("arn:aws:lambda", None),
+            ("arn:aws:lambda:us-east-1:111122223333:function:*", None),
+            ("arn:aws:lambda:::function:f", None),
+            ("arn:aws:iam::111122223333:user/alice", None),
+            ("not an arn", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(What::of_resource(arn), want, "{arn}");
+        }
+        for w in [
+            What::Management,
+            What::S3("b".into()),
+            What::Lambda(FN.into()),
+            What::DynamoDb(TABLE.into()),
+            What::Network("s3.amazonaws.com".into()),
+        ] {
+            assert_eq!(What::from_key(&w.key()), Some(w.clone()));
+        }
+        assert_eq!(What::from_key("lambda:arn:aws:dynamodb:us-east-1:1:table/t"), None);
+        assert_eq!(What::from_key("network:"), None);
+        assert_eq!(What::Lambda(FN.into()).home(), Some(("111122223333", "us-east-1")));
+        assert_eq!(What::S3("b".into()).home(), None);
+        assert_eq!(What::Lambda(FN.into()).label(), "Lambda data events for function payments");
+        assert_eq!(What::DynamoDb(TABLE.into()).label(), "DynamoDB data events for table orders");
+    }
+
+    #[test]
+    fn functions_tables_and_network_activity_are_followed_from_their_selectors() {
+        let advanced = json!({"trailName": "main", "advancedEventSelectors": [
+            {"name": "fn", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::Lambda::Function"]},
+                {"field": "resources.ARN", "equals": [FN]}]},
+            {"name": "table", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]},
+                {"field": "resources.type", "equals": ["AWS::DynamoDB::Table"]},
+                {"field": "resources.ARN", "equals": [TABLE]},
+                {"field": "readOnly", "equals": ["false"]}]},
+            {"name": "vpce", "fieldSelectors": [{"field": "eventCategory", "equals": ["NetworkActivity"]},
+                {"field": "eventSource", "equals": ["s3.amazonaws.com"]}]}]});
+        let sel = Selectors::of_request(&advanced).unwrap();
+        let s3 = What::Network("s3.amazonaws.com".into());
+        assert_eq!(
+            What::named_in(&sel),
+            BTreeSet::from([What::Lambda(FN.into()), What::DynamoDb(TABLE.into()), s3.clone()])
+        );
+        let c = known(vec![
+            event(10 * MIN, "PutEventSelectors", advanced),
+            event(40 * MIN, "StopLogging", json!({"name": "main"})),
+        ]);
+        // The function: turned on by the first PutEventSelectors, so not recorded before
+        // it; stopped at 40.
+        let f = c.gaps(A, "us-east-1", &What::Lambda(FN.into()), 0, 60 * MIN);
+        let spans: Vec<_> = f.iter().map(|g| (g.from, g.to, g.reads, g.writes)).collect();
+        assert_eq!(spans, [(None, Some(10 * MIN), true, true), (Some(40 * MIN), None, true, true)]);
+        assert_eq!(
+            f[0].sentence(),
+            "Lambda data events for function payments in 111122223333 us-east-1 were not recorded before 1970-01-01 00:10:00 UTC: invocations before then are invisible."
+        );
+        // The table: writes only, so its reads were never recorded after the change.
+        let t = c.gaps(A, "us-east-1", &What::DynamoDb(TABLE.into()), 0, 60 * MIN);
+        let spans: Vec<_> = t.iter().map(|g| (g.from, g.to, g.reads, g.writes)).collect();
+        assert_eq!(spans, [(None, Some(10 * MIN), true, true), (Some(10 * MIN), Some(40 * MIN), true, false), (Some(40 * MIN), None, true, true)]);
+        assert!(t[1].sentence().ends_with("item reads in that time are invisible."), "{}", t[1].sentence());
+        // Network activity: no inference before (it is not a resource), gap once stopped.
+        let n = c.gaps(A, "us-east-1", &s3, 0, 60 * MIN);
+        assert_eq!(n.iter().map(|g| (g.from, g.to)).collect::<Vec<_>>(), [(Some(40 * MIN), None)]);
+        assert!(n[0].sentence().starts_with("Network activity events for s3.amazonaws.com in 111122223333 us-east-1"));
+        assert!(n[0].sentence().ends_with("calls through VPC endpoints since then are invisible."));
+        // Another service's network activity was never recorded by these selectors.
+        let kms = c.gaps(A, "us-east-1", &What::Network("kms.amazonaws.com".into()), 0, 60 * MIN);
+        assert_eq!(kms.iter().map(|g| (g.from, g.to)).collect::<Vec<_>>(), [(Some(10 * MIN), None)]);
+        // Each is followed where it lives.
+        let places = c.places();
+        let kinds = &places[&(A.to_owned(), "us-east-1".to_owned())];
+        assert!(kinds.contains(&What::Lambda(FN.into())) && kinds.contains(&s3) && kinds.contains(&What::Management));
+        // A function of another Region is not followed in this one.
+        let mut elsewhere = c.clone();
+        elsewhere.regions_of.insert(A.into(), BTreeSet::from(["eu-west-1".to_owned()]));
+        assert!(elsewhere.places().get(&(A.to_owned(), "eu-west-1".to_owned())).is_none_or(|k| !k.contains(&What::Lambda(FN.into()))));
+        // Data events on the function stored before the change: no inference.
+        let mut seen = c.clone();
+        seen.seen_before.insert((What::Lambda(FN.into()), 10 * MIN));
+        let f = seen.gaps(A, "us-east-1", &What::Lambda(FN.into()), 0, 60 * MIN);
+        assert_eq!(f.iter().map(|g| (g.from, g.to)).collect::<Vec<_>>(), [(Some(40 * MIN), None)]);
     }
 }

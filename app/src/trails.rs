@@ -328,6 +328,11 @@ pub struct Context {
     pub paid_copies: BTreeMap<String, (f64, Vec<String>)>,
     /// Per trail ARN: what its digest files showed to have failed.
     pub integrity: BTreeMap<String, crate::integrity::Totals>,
+    /// Per trail ARN: the end of the newest digest Cairn read from its bucket.
+    pub newest_digest: BTreeMap<String, i64>,
+    /// Per bucket and key prefix (without slashes at its ends): when the integrity checks
+    /// last listed its digests.
+    pub digests_listed: BTreeMap<(String, String), i64>,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -422,6 +427,75 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// How long after the last digest CloudTrail reports one missing: digests cover an hour
+/// each and are delivered within the next hour, even when no log file was.
+const DIGEST_LATE_MS: i64 = 2 * HOUR_MS;
+
+/// Digests that stopped arriving: CloudTrail reports none for over two hours while the
+/// trail logs with validation on; or it reports digests delivered that the bucket, listed
+/// since, does not hold (the newest ones deleted, which no later digest names when
+/// logging was stopped as well).
+fn digest_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if t.log_file_validation != Some(true) {
+        return out;
+    }
+    let home = t.home_region.as_deref().unwrap_or("us-east-1");
+    let (name, arn) = (&t.name, &t.arn);
+    let status = format!("aws cloudtrail get-trail-status --region {home} --name {arn}");
+    let Some(reported) = t.latest_digest else { return out };
+    // The inventory read the status at `seen_at`: late as of that reading.
+    let late = t.seen_at - reported;
+    if t.logging == Some(true) && late > DIGEST_LATE_MS {
+        out.push(finding(
+            "digests_late",
+            Severity::High,
+            Some(t),
+            format!(
+                "{name} has delivered no digest file for {} (the last at {} UTC)",
+                crate::fmt::duration(late),
+                crate::fmt::time(reported)
+            ),
+            "CloudTrail delivers a signed digest every hour while log file validation is on, even for an hour with no log file. Without them, log files delivered since cannot be proven untouched; a bucket or KMS key policy that refuses the digests is the usual cause.",
+            format!(
+                "CloudTrail console ({home}) → Trails → {name} → Last digest file delivered; S3 console → {} → Permissions → Bucket policy",
+                t.bucket.as_deref().unwrap_or("the trail bucket")
+            ),
+            status.clone(),
+        ));
+    }
+    let bucket = t.bucket.clone().unwrap_or_default();
+    let prefix = t.key_prefix.as_deref().unwrap_or("").trim_matches('/').to_owned();
+    let listed = cx.digests_listed.get(&(bucket.clone(), prefix)).copied();
+    if let (Some(newest), Some(listed)) = (cx.newest_digest.get(arn).copied(), listed) {
+        // Listed well after the reported delivery, yet the newest digest found ends long
+        // before it.
+        if listed > reported + 15 * 60_000 && reported - newest > DIGEST_LATE_MS {
+            out.push(finding(
+                "digests_missing",
+                Severity::Critical,
+                Some(t),
+                format!(
+                    "{name}'s newest digest files are not in the bucket: CloudTrail delivered one at {} UTC, the newest Cairn found ends at {} UTC",
+                    crate::fmt::time(reported),
+                    crate::fmt::time(newest)
+                ),
+                "A digest CloudTrail reports delivered but the bucket no longer holds was deleted after delivery, usually together with the log files it listed, to hide what they recorded. While logging goes on, the next digest names the gap; when logging was stopped too, nothing else will.",
+                format!(
+                    "S3 console → {bucket} → AWSLogs/…/CloudTrail-Digest/ → Show versions (a deleted digest leaves a delete marker when versioning is on); CloudTrail data events on the bucket say who deleted it"
+                ),
+                format!(
+                    "aws cloudtrail validate-logs --region {home} --trail-arn {arn} --start-time {} --verbose",
+                    chrono::DateTime::from_timestamp_millis(newest)
+                        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// The findings of one trail.
 pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -490,6 +564,7 @@ pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
             ));
         }
     }
+    out.extend(digest_findings(t, cx));
     if t.logging == Some(true) {
         if let Some(last) = t.latest_delivery {
             let lag = cx.now_ms - last;
@@ -704,6 +779,12 @@ pub async fn overview(
         now_ms,
         organizations: crate::db::trails::organizations(pool).await?,
         integrity: crate::db::integrity::totals(pool).await?.into_iter().collect(),
+        newest_digest: crate::db::integrity::newest_digests(pool).await?.into_iter().collect(),
+        digests_listed: crate::db::integrity::last_passes(pool)
+            .await?
+            .into_iter()
+            .map(|(b, p, at)| ((b, p.trim_matches('/').to_owned()), at))
+            .collect(),
         ..Context::default()
     };
     for (_, d) in costs::delivered_of(&trails, &rows) {
@@ -1076,6 +1157,57 @@ mod tests {
             ..Context::default()
         };
         assert_eq!(trail_findings(main, &late)[0].code, "delivery_lagging");
+    }
+
+    #[test]
+    fn digests_that_stopped_arriving_or_vanished_are_findings() {
+        let mut t = trails();
+        let main = t.iter_mut().find(|t| t.arn == MAIN).unwrap();
+        main.latest_digest = Some(10 * HOUR_MS);
+        main.seen_at = 11 * HOUR_MS;
+        let cx = Context {
+            now_ms: main.seen_at,
+            ..Context::default()
+        };
+        let codes = |t: &Trail, cx: &Context| digest_findings(t, cx).into_iter().map(|f| f.code).collect::<Vec<_>>();
+        // An hour since the last digest: on time.
+        assert!(codes(main, &cx).is_empty());
+        // Over two hours, as of the inventory's reading, while logging: late.
+        main.seen_at = 12 * HOUR_MS + 1;
+        let f = digest_findings(main, &cx);
+        assert_eq!(f.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(), ["digests_late"]);
+        assert!(f[0].title.starts_with("main has delivered no digest file for 120 min (the last at 1970-01-01 10:00:00 UTC)"), "{}", f[0].title);
+        assert_eq!(f[0].severity, Severity::High);
+        // Not while stopped (that is its own finding), nor without validation.
+        main.logging = Some(false);
+        assert!(codes(main, &cx).is_empty());
+        main.logging = Some(true);
+        main.log_file_validation = Some(false);
+        assert!(codes(main, &cx).is_empty());
+        main.log_file_validation = Some(true);
+        main.seen_at = 11 * HOUR_MS;
+
+        // CloudTrail delivered a digest at 10:00; the bucket, listed at 10:30, holds none
+        // newer than 07:00: the newest were deleted.
+        let mut cx = cx.clone();
+        cx.newest_digest.insert(MAIN.into(), 7 * HOUR_MS);
+        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
+        let f = digest_findings(main, &cx);
+        assert_eq!(f.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(), ["digests_missing"]);
+        assert_eq!(f[0].severity, Severity::Critical);
+        assert!(f[0].title.contains("CloudTrail delivered one at 1970-01-01 10:00:00 UTC, the newest Cairn found ends at 1970-01-01 07:00:00 UTC"), "{}", f[0].title);
+        assert!(f[0].cli.contains("--start-time 1970-01-01T07:00:00Z"));
+        // Listed before the delivery, or the newest found recent enough: nothing to say.
+        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 5 * 60_000);
+        assert!(codes(main, &cx).is_empty());
+        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
+        cx.newest_digest.insert(MAIN.into(), 9 * HOUR_MS);
+        assert!(codes(main, &cx).is_empty());
+        // Another prefix's listing says nothing of this trail's digests.
+        cx.newest_digest.insert(MAIN.into(), 7 * HOUR_MS);
+        cx.digests_listed.clear();
+        cx.digests_listed.insert(("b".into(), "local".into()), 10 * HOUR_MS + 30 * 60_000);
+        assert!(codes(main, &cx).is_empty());
     }
 
     #[test]

@@ -656,6 +656,106 @@ fn coverage_says_what_was_not_recorded_and_never_claims_what_events_contradict()
     );
 }
 
+/// The written incident, then the trail also records one Lambda function (writes only of
+/// a DynamoDB table, and S3 network activity) from 02:00 on 2021-07-30 and is stopped at
+/// 06:00; one invocation of the function is stored from before it was turned on.
+#[tokio::test]
+async fn coverage_follows_functions_tables_and_network_activity() {
+    const FN: &str = "arn:aws:lambda:us-east-1:444455556666:function:payments";
+    const TABLE: &str = "arn:aws:dynamodb:us-east-1:444455556666:table/orders";
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let fixture = coverage_fixture();
+    let (code, _, err) = cairn(&db, &["import", fixture.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let base = |n: u32, when: &str, source: &str, name: &str| {
+        json!({
+            "eventVersion": "1.09", "eventTime": when, "awsRegion": "us-east-1",
+            "eventID": format!("00000000-0000-4000-b000-{n:012}"), "recipientAccountId": "444455556666",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::444455556666:user/ops", "accountId": "444455556666"},
+            "eventSource": source, "eventName": name, "readOnly": false, "eventType": "AwsApiCall",
+            "managementEvent": true, "eventCategory": "Management", "sourceIPAddress": "10.0.0.5",
+            "requestID": format!("more-{n}"),
+        })
+    };
+    let mut put = base(1, "2021-07-30T02:00:00Z", "cloudtrail.amazonaws.com", "PutEventSelectors");
+    put["requestParameters"] = json!({"trailName": "main", "advancedEventSelectors": [
+        {"name": "management", "fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}]},
+        {"name": "eng", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::S3::Object"]},
+            {"field": "resources.ARN", "startsWith": ["arn:aws:s3:::falsimentis-eng/"]}]},
+        {"name": "payments", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::Lambda::Function"]},
+            {"field": "resources.ARN", "equals": [FN]}]},
+        {"name": "orders", "fieldSelectors": [{"field": "eventCategory", "equals": ["Data"]},
+            {"field": "resources.type", "equals": ["AWS::DynamoDB::Table"]},
+            {"field": "resources.ARN", "equals": [TABLE]}, {"field": "readOnly", "equals": ["false"]}]},
+        {"name": "vpce", "fieldSelectors": [{"field": "eventCategory", "equals": ["NetworkActivity"]},
+            {"field": "eventSource", "equals": ["s3.amazonaws.com"]}]}]});
+    let mut stop = base(2, "2021-07-30T06:00:00Z", "cloudtrail.amazonaws.com", "StopLogging");
+    stop["requestParameters"] = json!({"name": "main"});
+    // An invocation while the selectors of 23:53 did not name the function: something
+    // Cairn does not know recorded it, so 23:53 to 02:00 is no gap for the function.
+    let mut invoke = base(3, "2021-07-30T01:00:00Z", "lambda.amazonaws.com", "Invoke");
+    invoke["managementEvent"] = json!(false);
+    invoke["eventCategory"] = json!("Data");
+    invoke["resources"] = json!([{"type": "AWS::Lambda::Function", "ARN": FN, "accountId": "444455556666"}]);
+    let more = tmp.path().join("more.json");
+    std::fs::write(&more, json!({"Records": [put, stop, invoke]}).to_string()).unwrap();
+    let (code, _, err) = cairn(&db, &["import", more.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, v) = json_of(&db, &["coverage", "--json"]);
+    assert_eq!(code, 1, "{v}");
+    let acct = &v["accounts"][0];
+    let sentences: Vec<&str> = acct["gaps"].as_array().unwrap().iter().map(|g| g["sentence"].as_str().unwrap()).collect();
+    let t = "2021-07-28 14:00:00 UTC to 2021-07-28 18:00:00 UTC";
+    assert_eq!(
+        sentences,
+        [
+            "S3 data events for falsimentis-eng were not recorded before 2021-07-29 23:53:00 UTC: reads and writes before then are invisible.",
+            &format!("Management events in 444455556666 us-east-1 were not recorded from {t}: calls in that time are invisible."),
+            &format!("Lambda data events for function payments in 444455556666 us-east-1 were not recorded from {t}: invocations in that time are invisible."),
+            &format!("DynamoDB data events for table orders in 444455556666 us-east-1 were not recorded from {t}: item reads and writes in that time are invisible."),
+            &format!("Network activity events for s3.amazonaws.com in 444455556666 us-east-1 were not recorded from {t}: calls through VPC endpoints in that time are invisible."),
+            "DynamoDB data events for table orders in 444455556666 us-east-1 were not recorded from 2021-07-29 23:53:00 UTC to 2021-07-30 02:00:00 UTC: item reads and writes in that time are invisible.",
+            "Network activity events for s3.amazonaws.com in 444455556666 us-east-1 were not recorded from 2021-07-29 23:53:00 UTC to 2021-07-30 02:00:00 UTC: calls through VPC endpoints in that time are invisible.",
+            "DynamoDB data events for table orders (reads) in 444455556666 us-east-1 were not recorded from 2021-07-30 02:00:00 UTC to 2021-07-30 06:00:00 UTC: item reads in that time are invisible.",
+            "Management events in 444455556666 us-east-1 were not recorded since 2021-07-30 06:00:00 UTC: calls since then are invisible.",
+            "S3 data events for falsimentis-eng were not recorded since 2021-07-30 06:00:00 UTC: reads and writes since then are invisible.",
+            "Lambda data events for function payments in 444455556666 us-east-1 were not recorded since 2021-07-30 06:00:00 UTC: invocations since then are invisible.",
+            "DynamoDB data events for table orders in 444455556666 us-east-1 were not recorded since 2021-07-30 06:00:00 UTC: item reads and writes since then are invisible.",
+            "Network activity events for s3.amazonaws.com in 444455556666 us-east-1 were not recorded since 2021-07-30 06:00:00 UTC: calls through VPC endpoints since then are invisible.",
+        ]
+    );
+    // The chart follows each of them.
+    let labels: Vec<&str> = acct["rows"].as_array().unwrap().iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Management events",
+            "S3 data events for falsimentis-eng",
+            "Lambda data events for function payments",
+            "DynamoDB data events for table orders",
+            "Network activity events for s3.amazonaws.com",
+        ]
+    );
+
+    // The function's page warns of its own gaps only: what a timeline filtered to it asks.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis();
+    let q = app::query::EventQuery::default().with_filter(app::query::Field::Resource, FN, false);
+    let scope = app::pages::coverage::GapScope::of_query(&q, ms("2021-07-29T00:00:00Z"), ms("2021-07-31T00:00:00Z"));
+    assert_eq!(scope.kinds, [format!("lambda:{FN}")]);
+    let gaps = app::pages::coverage::gaps_in(&pool, &scope).await.unwrap();
+    let said: Vec<&str> = gaps.iter().map(|g| g.sentence.as_str()).collect();
+    assert_eq!(
+        said,
+        ["Lambda data events for function payments in 444455556666 us-east-1 were not recorded since 2021-07-30 06:00:00 UTC: invocations since then are invisible."]
+    );
+    assert_eq!(gaps[0].causes, "began with StopLogging by ops; trails known here: main");
+}
+
 /// A random source for `rsa` (which speaks `rand_core` 0.6), from the test's own ChaCha.
 struct KeyRng(rand_chacha::ChaCha20Rng);
 
@@ -694,8 +794,9 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 /// Serves `cloudtrail:ListPublicKeys` (moto lacks it) with `key` and
-/// `cloudtrail:GetEventConfiguration` (likewise), and forwards the rest.
-async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static str) -> String {
+/// `cloudtrail:GetEventConfiguration` (likewise), adds the last digest delivery (seconds)
+/// to moto's `GetTrailStatus` (it has none), and forwards the rest.
+async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static str, digest_at: f64) -> String {
     use axum::body::Body;
     use axum::http::{Request, Response};
     let client = common::upstream_client();
@@ -713,6 +814,23 @@ async fn public_keys_fake(upstream: String, der: Vec<u8>, fingerprint: &'static 
                     .header("content-type", "application/x-amz-json-1.1")
                     .body(Body::from(body.to_string()))
                     .unwrap();
+            }
+            if target == "CloudTrail_20131101.GetTrailStatus" {
+                use http_body_util::BodyExt;
+                let r = common::forward(&client, &upstream, req).await;
+                let (parts, body) = r.into_parts();
+                let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                if parts.status.is_success() {
+                    v["LatestDigestDeliveryTime"] = json!(digest_at);
+                }
+                let mut out = Response::builder().status(parts.status);
+                for (k, val) in &parts.headers {
+                    if k != "content-length" {
+                        out = out.header(k, val);
+                    }
+                }
+                return out.body(Body::from(v.to_string())).unwrap();
             }
             if target != "CloudTrail_20131101.ListPublicKeys" {
                 return common::forward(&client, &upstream, req).await;
@@ -784,12 +902,13 @@ async fn digests_prove_what_was_delivered_and_every_tampering_is_named() {
         info.extend_from_slice(&sha2::Sha256::digest(message.as_bytes()));
         hex::encode(key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info).expect("signed"))
     };
-    let endpoint = public_keys_fake(moto.url.clone(), der, "fp-2026").await;
-
-    // Four hours of digests ending an hour ago.
+    // Four hours of digests ending an hour ago; CloudTrail reports the last of them
+    // delivered 5 minutes after its hour.
     let hour = 3_600_000;
     let now = chrono::Utc::now().timestamp_millis();
     let h0 = now - now.rem_euclid(hour) - 5 * hour;
+    let last_digest_ms = h0 + 4 * hour + 5 * 60_000;
+    let endpoint = public_keys_fake(moto.url.clone(), der, "fp-2026", last_digest_ms as f64 / 1000.0).await;
     let t = |ms: i64| chrono::DateTime::from_timestamp_millis(ms).unwrap();
     let log_key = |ms: i64, tag: &str| {
         format!(
@@ -948,6 +1067,12 @@ async fn digests_prove_what_was_delivered_and_every_tampering_is_named() {
     assert!(
         audit["sentences"].as_array().unwrap().iter().any(|s| s == "Data events are also delivered as 5-minute summaries (aggregated events) of API activity and resource access"),
         "{audit}"
+    );
+    // The status's last digest is read, and the bucket holds it: no digest is late or gone.
+    assert_eq!(audit["latest_digest"], last_digest_ms, "{audit}");
+    assert!(
+        o["findings"].as_array().unwrap().iter().all(|f| !f["code"].as_str().unwrap().starts_with("digests_")),
+        "{o}"
     );
     let f0 = &o["findings"][0];
     assert_eq!(f0["code"], "integrity_failed", "{o}");

@@ -357,6 +357,26 @@ pub async fn totals(pool: &SqlitePool) -> Result<HashMap<String, Totals>, sqlx::
     Ok(out)
 }
 
+/// Per trail, the end of the newest digest read from the bucket (valid or not).
+pub async fn newest_digests(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT trail_arn, max(end_ms) FROM digests GROUP BY trail_arn")
+        .fetch_all(pool)
+        .await
+}
+
+/// Per bucket and key prefix of a source, when its integrity checks last finished a pass
+/// without failing: digests delivered before then were listed.
+pub async fn last_passes(pool: &SqlitePool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.bucket, s.prefix, max(r.finished_at) FROM sync_runs r JOIN sources s ON s.id = r.source_id
+         WHERE r.feed = 'integrity' AND r.state IN ('ok', 'partial') AND r.finished_at IS NOT NULL
+           AND s.bucket IS NOT NULL
+         GROUP BY s.bucket, s.prefix",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// The trails with digests read, for the command line.
 pub async fn trails_checked(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT DISTINCT trail_arn FROM digests ORDER BY 1")

@@ -214,12 +214,12 @@ fn Drivers(drivers: Vec<crate::costs::Driver>, month: String) -> impl IntoView {
                                         view! { <p class="muted">"None charged."</p> }.into_any()
                                     } else {
                                         view! {
-                                            <table class="top-list__table">
+                                            <table class="top-list__table top-list__table--drivers" role="table">
                                                 <caption class="visually-hidden">{format!("{heading} behind the charges")}</caption>
-                                                <thead class="visually-hidden">
-                                                    <tr><th scope="col">{heading}</th><th scope="col">"Kind"</th><th scope="col">"Events"</th><th scope="col">"Share of the charge"</th></tr>
+                                                <thead class="visually-hidden" role="rowgroup">
+                                                    <tr role="row"><th scope="col" role="columnheader">{heading}</th><th scope="col" role="columnheader">"Kind"</th><th scope="col" role="columnheader">"Events"</th><th scope="col" role="columnheader">"Share of the charge"</th></tr>
                                                 </thead>
-                                                <tbody>
+                                                <tbody role="rowgroup">
                                                     {rows.into_iter().map(|d| {
                                                         let width = format!("{:.1}", (d.usd / top * 100.0).clamp(0.0, 100.0));
                                                         let href = d.href(&month);
@@ -230,16 +230,16 @@ fn Drivers(drivers: Vec<crate::costs::Driver>, month: String) -> impl IntoView {
                                                         };
                                                         let tip = if d.label == d.value { d.value.clone() } else { format!("{} ({})", d.label, d.value) };
                                                         view! {
-                                                            <tr class="top-list__row" data-testid="driver">
-                                                                <th scope="row" class="top-list__name" title=tip>
+                                                            <tr class="top-list__row" data-testid="driver" role="row">
+                                                                <th scope="row" role="rowheader" class="top-list__name" title=tip>
                                                                     <svg class="top-list__bar" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">
                                                                         <rect width=width height="1"></rect>
                                                                     </svg>
                                                                     <MidClip text=d.label.clone() href=href/>
                                                                 </th>
-                                                                <td class="muted">{kind}</td>
-                                                                <td class="num">{fmt::count(d.events as i64)}</td>
-                                                                <td class="num" data-testid="driver-usd">{usd(d.usd)}</td>
+                                                                <td class="muted" role="cell">{kind}</td>
+                                                                <td class="num" role="cell">{fmt::count(d.events as i64)}</td>
+                                                                <td class="num" role="cell" data-testid="driver-usd">{usd(d.usd)}</td>
                                                             </tr>
                                                         }
                                                     }).collect_view()}

@@ -26,7 +26,8 @@ pub struct GapScope {
 }
 
 impl GapScope {
-    /// A timeline's: its account and Region filters; a bucket filter narrows to the bucket.
+    /// A timeline's: its account and Region filters; a filter on a bucket, function or
+    /// table narrows to that resource's data events.
     pub fn of_query(q: &EventQuery, from_ms: i64, to_ms: i64) -> GapScope {
         let values = |f: Field| -> Vec<String> {
             q.filters
@@ -37,8 +38,8 @@ impl GapScope {
         };
         let kinds = values(Field::Resource)
             .iter()
-            .filter_map(|arn| bucket_of(arn))
-            .map(|b| What::S3(b).key())
+            .filter_map(|arn| What::of_resource(arn))
+            .map(|w| w.key())
             .collect();
         GapScope {
             from_ms,
@@ -48,12 +49,6 @@ impl GapScope {
             kinds,
         }
     }
-}
-
-/// The bucket of an S3 bucket or object ARN.
-pub fn bucket_of(arn: &str) -> Option<String> {
-    let b = arn.strip_prefix("arn:aws:s3:::")?.split('/').next()?;
-    (!b.is_empty()).then(|| b.to_owned())
 }
 
 /// One gap, as a page shows it.
@@ -89,7 +84,16 @@ async fn gaps_of(
         if !scope.regions.is_empty() && !scope.regions.contains(&region) {
             continue;
         }
-        let kinds: Vec<What> = if wanted.is_empty() { kinds.into_iter().collect() } else { wanted.clone() };
+        let kinds: Vec<What> = if wanted.is_empty() {
+            kinds.into_iter().collect()
+        } else {
+            // A function or table is in one account and Region only.
+            wanted
+                .iter()
+                .filter(|w| w.home().is_none_or(|(a, r)| a == account && r == region))
+                .cloned()
+                .collect()
+        };
         for what in kinds {
             for g in cov.gaps(&account, &region, &what, scope.from_ms, scope.to_ms) {
                 if g.from.is_some_and(|f| f >= scope.to_ms) {

@@ -153,8 +153,9 @@ pub fn ResourcePage() -> impl IntoView {
     }
 }
 
-/// What the resource page warns of: its bucket's data events for an S3 bucket or object;
-/// else management events in its account (and its Region, where the ARN names one).
+/// What the resource page warns of: its bucket's data events for an S3 bucket or object,
+/// its own data events for a Lambda function or DynamoDB table; else management events in
+/// its account (and its Region, where the ARN names one).
 fn resource_scope(
     c: &crate::model::ResourceCard,
     query: &EventQuery,
@@ -162,9 +163,9 @@ fn resource_scope(
 ) -> crate::pages::coverage::GapScope {
     use crate::coverage::What;
     let base = crate::pages::coverage::GapScope::of_query(query, range.from_ms, range.to_ms);
-    match crate::pages::coverage::bucket_of(&c.arn) {
-        Some(b) => crate::pages::coverage::GapScope {
-            kinds: vec![What::S3(b).key()],
+    match What::of_resource(&c.arn) {
+        Some(w) => crate::pages::coverage::GapScope {
+            kinds: vec![w.key()],
             ..base
         },
         None => {

@@ -360,7 +360,7 @@ fn IntegritySection(v: IntegrityView, arn: String) -> impl IntoView {
         view! {
             {verdict}
             <div class="table-wrap" tabindex="0" role="region" aria-label="Integrity checks per day">
-            <table class="plain-table wide-table" data-testid="integrity-days">
+            <table class="plain-table wide-table wide-table--auto" data-testid="integrity-days">
                 <caption class="visually-hidden">"Integrity checks per day (UTC, by the digest's end)"</caption>
                 <thead><tr>
                     <th scope="col">"Day"</th>

@@ -44,34 +44,44 @@ pub async fn trail_writes(
 /// hours with the account's and Region's events means events are there.
 const HOURS_LOOKED: usize = 200;
 
-/// Whether a management event of the account and Region (reads or writes only, when
-/// `read_only` says) is stored in `[from, to)`. The
-/// hourly summary names the hours with events of both; each is then looked into.
-pub async fn management_between(
+/// Whether a management event of the account and Region (with `network`, a network
+/// activity event of that event source instead; reads or writes only, when `read_only`
+/// says) is stored in `[from, to)`. The hourly summary names the hours with events of
+/// both; each is then looked into.
+pub async fn activity_between(
     pool: &SqlitePool,
     account: &str,
     region: &str,
+    network: Option<&str>,
     from_ms: i64,
     to_ms: i64,
     read_only: Option<bool>,
 ) -> Result<bool, sqlx::Error> {
     use crate::schema::{Dim, first_id_at};
     const HOUR: i64 = 3_600_000;
-    let ids: (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+    let ids: (Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT (SELECT id FROM terms WHERE kind = ?1 AND value = ?2),
                 (SELECT id FROM terms WHERE kind = ?3 AND value = ?4),
-                (SELECT id FROM terms WHERE kind = ?5 AND value = 'Management')",
+                (SELECT id FROM terms WHERE kind = ?5 AND value = ?6),
+                (SELECT id FROM terms WHERE kind = ?7 AND value = ?8)",
     )
     .bind(TermKind::Account as u8)
     .bind(account)
     .bind(TermKind::Region as u8)
     .bind(region)
     .bind(TermKind::Category as u8)
+    .bind(if network.is_some() { "NetworkActivity" } else { "Management" })
+    .bind(TermKind::Source as u8)
+    .bind(network.unwrap_or_default())
     .fetch_one(pool)
     .await?;
     let (Some(account_id), Some(region_id)) = (ids.0, ids.1) else {
         return Ok(false);
     };
+    // Network activity of a service never stored, or never categorised: none.
+    if network.is_some() && (ids.2.is_none() || ids.3.is_none()) {
+        return Ok(false);
+    }
     let hours: Vec<i64> = sqlx::query_scalar(
         "SELECT DISTINCT a.hour FROM rollup_hour a
          JOIN rollup_hour r ON r.dim = ?1 AND r.hour = a.hour AND r.value = ?2
@@ -93,10 +103,12 @@ pub async fn management_between(
     for h in hours {
         let lo = first_id_at(from_ms.max(h * HOUR));
         let hi = first_id_at(to_ms.min((h + 1) * HOUR));
+        // Records without a category are management events, unless a source is asked.
         let found: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE id >= ?1 AND id < ?2
                             AND account_id = ?3 AND region_id = ?4
-                            AND (category_id IS NULL OR category_id = ?5)
+                            AND ((?7 IS NULL AND category_id IS NULL) OR category_id = ?5)
+                            AND (?7 IS NULL OR source_id = ?7)
                             AND (?6 IS NULL OR read_only = ?6))",
         )
         .bind(lo)
@@ -105,6 +117,7 @@ pub async fn management_between(
         .bind(region_id)
         .bind(ids.2)
         .bind(read_only)
+        .bind(ids.3.filter(|_| network.is_some()))
         .fetch_one(pool)
         .await?;
         if found {

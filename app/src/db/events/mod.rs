@@ -21,7 +21,7 @@ pub use facets::{
 };
 pub use histogram::histogram;
 pub use scan::{Place, scan_selectable};
-pub use coverage::{management_between, trail_writes};
+pub use coverage::{activity_between, trail_writes};
 pub use list::{list, list_by_column, rows_by_ids, sort_span};
 
 use super::filter::Selection;
