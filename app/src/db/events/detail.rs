@@ -252,14 +252,17 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
     }))
 }
 
+/// An event's stored record: its dictionary and its compressed bytes.
+async fn raw_row(pool: &SqlitePool, id: i64) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// The original record of an event, parsed.
 pub async fn record(pool: &SqlitePool, id: i64) -> Result<Option<serde_json::Value>, DetailError> {
-    let row: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
-    let Some((dict_id, raw)) = row else {
+    let Some((dict_id, raw)) = raw_row(pool, id).await? else {
         return Ok(None);
     };
     let bytes = RawReader::default().read(pool, id, dict_id, &raw).await?;
@@ -277,12 +280,7 @@ pub async fn records(
     let mut reader = RawReader::default();
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
-        let row: Option<(i64, Vec<u8>)> =
-            sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-        let Some((dict_id, raw)) = row else {
+        let Some((dict_id, raw)) = raw_row(pool, id).await? else {
             continue;
         };
         let parsed = match reader.read(pool, id, dict_id, &raw).await {
