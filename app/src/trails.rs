@@ -330,8 +330,8 @@ pub struct Context {
     pub integrity: BTreeMap<String, crate::integrity::Totals>,
     /// Per trail ARN: the end of the newest digest Cairn read from its bucket.
     pub newest_digest: BTreeMap<String, i64>,
-    /// Per bucket and key prefix (without slashes at its ends): when the integrity checks
-    /// last listed its digests.
+    /// Per place a trail delivers to (as [`Trail::delivers_to`] names it): when the
+    /// integrity checks last listed its digests.
     pub digests_listed: BTreeMap<(String, String), i64>,
 }
 
@@ -442,7 +442,6 @@ fn digest_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
     }
     let home = t.home_region.as_deref().unwrap_or("us-east-1");
     let (name, arn) = (&t.name, &t.arn);
-    let status = format!("aws cloudtrail get-trail-status --region {home} --name {arn}");
     let Some(reported) = t.latest_digest else { return out };
     // The inventory read the status at `seen_at`: late as of that reading.
     let late = t.seen_at - reported;
@@ -461,12 +460,11 @@ fn digest_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
                 "CloudTrail console ({home}) → Trails → {name} → Last digest file delivered; S3 console → {} → Permissions → Bucket policy",
                 t.bucket.as_deref().unwrap_or("the trail bucket")
             ),
-            status.clone(),
+            format!("aws cloudtrail get-trail-status --region {home} --name {arn}"),
         ));
     }
-    let bucket = t.bucket.clone().unwrap_or_default();
-    let prefix = t.key_prefix.as_deref().unwrap_or("").trim_matches('/').to_owned();
-    let listed = cx.digests_listed.get(&(bucket.clone(), prefix)).copied();
+    let bucket = t.bucket.as_deref().unwrap_or("the trail bucket");
+    let listed = t.delivers_to().and_then(|place| cx.digests_listed.get(&place).copied());
     if let (Some(newest), Some(listed)) = (cx.newest_digest.get(arn).copied(), listed) {
         // Listed well after the reported delivery, yet the newest digest found ends long
         // before it.
@@ -486,9 +484,7 @@ fn digest_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
                 ),
                 format!(
                     "aws cloudtrail validate-logs --region {home} --trail-arn {arn} --start-time {} --verbose",
-                    chrono::DateTime::from_timestamp_millis(newest)
-                        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                        .unwrap_or_default()
+                    crate::fmt::iso(newest)
                 ),
             ));
         }
@@ -521,9 +517,7 @@ pub fn trail_findings(t: &Trail, cx: &Context) -> Vec<Finding> {
             format!(
                 "aws cloudtrail validate-logs --region {home} --trail-arn {} --start-time {} --verbose",
                 t.arn,
-                chrono::DateTime::from_timestamp_millis(i.first_ms - 3_600_000)
-                    .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                    .unwrap_or_default()
+                crate::fmt::iso(i.first_ms - 3_600_000)
             ),
         ));
     }
@@ -783,7 +777,7 @@ pub async fn overview(
         digests_listed: crate::db::integrity::last_passes(pool)
             .await?
             .into_iter()
-            .map(|(b, p, at)| ((b, p.trim_matches('/').to_owned()), at))
+            .map(|(b, p, at)| ((format!("s3://{b}"), p.trim_matches('/').to_owned()), at))
             .collect(),
         ..Context::default()
     };
@@ -1191,22 +1185,22 @@ mod tests {
         // newer than 07:00: the newest were deleted.
         let mut cx = cx.clone();
         cx.newest_digest.insert(MAIN.into(), 7 * HOUR_MS);
-        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
+        cx.digests_listed.insert(("s3://b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
         let f = digest_findings(main, &cx);
         assert_eq!(f.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(), ["digests_missing"]);
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(f[0].title.contains("CloudTrail delivered one at 1970-01-01 10:00:00 UTC, the newest Cairn found ends at 1970-01-01 07:00:00 UTC"), "{}", f[0].title);
         assert!(f[0].cli.contains("--start-time 1970-01-01T07:00:00Z"));
         // Listed before the delivery, or the newest found recent enough: nothing to say.
-        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 5 * 60_000);
+        cx.digests_listed.insert(("s3://b".into(), String::new()), 10 * HOUR_MS + 5 * 60_000);
         assert!(codes(main, &cx).is_empty());
-        cx.digests_listed.insert(("b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
+        cx.digests_listed.insert(("s3://b".into(), String::new()), 10 * HOUR_MS + 30 * 60_000);
         cx.newest_digest.insert(MAIN.into(), 9 * HOUR_MS);
         assert!(codes(main, &cx).is_empty());
         // Another prefix's listing says nothing of this trail's digests.
         cx.newest_digest.insert(MAIN.into(), 7 * HOUR_MS);
         cx.digests_listed.clear();
-        cx.digests_listed.insert(("b".into(), "local".into()), 10 * HOUR_MS + 30 * 60_000);
+        cx.digests_listed.insert(("s3://b".into(), "local".into()), 10 * HOUR_MS + 30 * 60_000);
         assert!(codes(main, &cx).is_empty());
     }
 
