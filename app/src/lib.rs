@@ -9,6 +9,9 @@ pub mod coverage;
 pub mod error;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod detect;
+pub mod detections;
 pub mod fmt;
 pub mod integrity;
 pub mod model;

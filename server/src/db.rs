@@ -19,6 +19,11 @@ pub enum DbError {
         path: String,
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot add the built-in rules to {path}: {source}")]
+    Rules {
+        path: String,
+        source: app::db::rules::RulesError,
+    },
     #[error("cannot update the events stored in {path}: {source}")]
     Fix {
         path: String,
@@ -77,6 +82,12 @@ pub async fn connect(path: &Path) -> Result<SqlitePool, DbError> {
         .run(&pool)
         .await
         .map_err(|source| DbError::Migrate {
+            path: shown.clone(),
+            source,
+        })?;
+    app::db::rules::ensure_builtins(&pool, chrono::Utc::now().timestamp_millis())
+        .await
+        .map_err(|source| DbError::Rules {
             path: shown.clone(),
             source,
         })?;

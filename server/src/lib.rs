@@ -8,6 +8,7 @@
 //!   inventory, `/metrics`;
 //! - `investigations`: saved views, pins and their history;
 //! - `trails`: the trails with their findings, and what they cost;
+//! - `detections`: rules run on every stored event and over history, and their findings;
 //! - `demo`: generated events and the benchmark.
 //!
 //! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
@@ -18,6 +19,7 @@ pub mod access;
 pub mod cli;
 pub mod db;
 pub mod demo;
+pub mod detections;
 pub mod ingest;
 pub mod investigations;
 pub mod sync;

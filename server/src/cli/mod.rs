@@ -151,6 +151,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Detection rules: list, import Sigma rules, back-test over stored events, make
+    /// findings over history, enable and disable.
+    Rules {
+        #[command(subcommand)]
+        command: crate::detections::cli::RulesCommand,
+    },
+    /// The findings whose events fall in the range, newest first.
+    Findings {
+        /// Start of the range (`2021-07-28` or `2021-07-28T10:00`, UTC; default: all time).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this rule's findings (repeatable).
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Print the findings as a JSON list.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate realistic demo events ending now and import them.
     Demo {
         /// Events to generate (planted incidents come on top).
@@ -180,6 +201,10 @@ pub enum Command {
         /// Only time the pages, on the database given by --db (fill it with `cairn demo`).
         #[arg(long)]
         pages: bool,
+        /// The rules the import runs: `builtin` (a new database's), `none`, or a file or
+        /// folder of Sigma rules to run besides the built-in ones.
+        #[arg(long, default_value = "builtin")]
+        rules: crate::demo::bench::BenchRules,
     },
 }
 
@@ -220,6 +245,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => crate::sync::cli::sync(db, once, source, every, json).await,
         Command::Trails { json } => crate::trails::cli::trails(db, json).await,
+        Command::Rules { command } => crate::detections::cli::rules_command(db, command).await,
+        Command::Findings { from, to, rule, json } => {
+            crate::detections::cli::findings(db, from.as_deref(), to.as_deref(), rule, json).await
+        }
         Command::Coverage { account, from, to, json } => {
             crate::trails::cli::coverage(db, &account, from, to, json).await
         }
@@ -242,6 +271,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             days,
             files,
             pages,
-        } => crate::demo::cli::bench(db, events, days, files, pages).await,
+            rules,
+        } => crate::demo::cli::bench(db, events, days, files, pages, rules).await,
     }
 }

@@ -30,7 +30,51 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Result<()> {
+/// Which rules the benchmark's import runs.
+#[derive(Debug, Clone)]
+pub enum BenchRules {
+    /// No rule at all.
+    None,
+    /// The built-in rules (what a new database has).
+    Builtin,
+    /// The built-in rules and the Sigma rules of a file or folder.
+    WithSigma(PathBuf),
+}
+
+impl std::str::FromStr for BenchRules {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "none" => BenchRules::None,
+            "builtin" => BenchRules::Builtin,
+            path => BenchRules::WithSigma(PathBuf::from(path)),
+        })
+    }
+}
+
+async fn set_rules(pool: &sqlx::SqlitePool, rules: &BenchRules) -> anyhow::Result<usize> {
+    let now = chrono::Utc::now().timestamp_millis();
+    match rules {
+        BenchRules::None => {
+            for r in app::db::rules::list(pool).await? {
+                app::db::rules::save(pool, &r.def, false, &r.origin, None, "bench", "disabled", now).await?;
+            }
+        }
+        BenchRules::Builtin => {}
+        BenchRules::WithSigma(path) => {
+            for r in crate::detections::cli::read_sigma(path) {
+                if let Ok(def) = r.result
+                    && def.compile().is_ok()
+                {
+                    app::db::rules::save(pool, &def, true, "sigma", Some(&r.file), "bench", "imported", now).await?;
+                }
+            }
+        }
+    }
+    Ok(app::db::rules::enabled(pool).await?.len())
+}
+
+pub async fn run(events: u64, days: u32, files: Option<PathBuf>, rules: BenchRules) -> anyhow::Result<()> {
     let spec = DemoSpec::new(events, days, 1, BENCH_END_MS);
     let files =
         files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}-v2")));
@@ -56,6 +100,7 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
     std::fs::create_dir_all(&db_dir)?;
     let db_path = db_dir.join("bench.db");
     let pool = crate::db::connect(&db_path).await?;
+    let rules_enabled = set_rules(&pool, &rules).await?;
     let (jobs, _) = source::walk(std::slice::from_ref(&files));
     let input_bytes = dir_bytes(&files);
     let start = Instant::now();
@@ -82,6 +127,7 @@ pub async fn run(events: u64, days: u32, files: Option<PathBuf>) -> anyhow::Resu
         input_bytes as f64 / 1048576.0
     );
     println!("  events imported   {}", summary.events_new);
+    println!("  rules enabled     {rules_enabled} ({} findings made)", summary.findings_new);
     println!("  import time       {secs:.2} s");
     println!(
         "  events/s          {:.0}",

@@ -43,11 +43,12 @@ pub async fn bench(
     days: u32,
     files: Option<PathBuf>,
     pages: bool,
+    rules: super::bench::BenchRules,
 ) -> anyhow::Result<ExitCode> {
     if pages {
         super::bench::pages(db).await?;
     } else {
-        super::bench::run(events, days, files).await?;
+        super::bench::run(events, days, files, rules).await?;
     }
     Ok(ExitCode::SUCCESS)
 }

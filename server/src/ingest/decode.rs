@@ -16,6 +16,8 @@ pub struct Parsed {
     pub raw_len: usize,
     /// What goes into the full-text index.
     pub text: String,
+    /// The enabled rules this record matched.
+    pub hits: Vec<app::detect::Hit>,
 }
 
 /// A record that could not be stored, and why.
@@ -121,6 +123,7 @@ pub fn decode<R: Read>(
     reader: R,
     fallback_account: Option<&str>,
     compressor: &mut RawCompressor,
+    rules: &app::detect::RuleSet,
     mut on_piece: impl FnMut(Piece) -> Result<(), Stop>,
 ) -> Result<Decoded, DecodeError> {
     let mut hashed = HashRead {
@@ -178,12 +181,23 @@ pub fn decode<R: Read>(
         };
         match normalize::normalize(&record, fallback_account) {
             Ok(event) => match compressor.compress(&record) {
-                Ok(raw_z) => on_piece(Piece::Event(Parsed {
-                    event,
-                    raw_z,
-                    raw_len: record.len(),
-                    text: super::text::search_text(&record),
-                })),
+                Ok(raw_z) => {
+                    let hits = rules.evaluate(
+                        &record,
+                        &app::detect::Known {
+                            principal: &event.principal.key,
+                            account: &event.account,
+                            region: event.region.as_deref(),
+                        },
+                    );
+                    on_piece(Piece::Event(Parsed {
+                        event,
+                        raw_z,
+                        raw_len: record.len(),
+                        text: super::text::search_text(&record),
+                        hits,
+                    }))
+                }
                 Err(e) => {
                     fatal = Some(DecodeError::Compress(e));
                     Err(Stop)
@@ -256,7 +270,7 @@ mod tests {
     fn run(bytes: &[u8]) -> Result<(Decoded, Vec<Piece>), DecodeError> {
         let mut c = RawCompressor::new(None).unwrap();
         let mut pieces = Vec::new();
-        let d = decode(bytes, None, &mut c, |p| {
+        let d = decode(bytes, None, &mut c, &Default::default(), |p| {
             pieces.push(p);
             Ok(())
         })?;
@@ -336,7 +350,7 @@ mod tests {
         let file = gz(&body);
         let mut c = RawCompressor::new(None).unwrap();
         let mut events = 0;
-        let d = decode(ByteByByte(&file), None, &mut c, |p| {
+        let d = decode(ByteByByte(&file), None, &mut c, &Default::default(), |p| {
             events += usize::from(matches!(p, Piece::Event(_)));
             Ok(())
         })

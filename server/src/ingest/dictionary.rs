@@ -33,7 +33,7 @@ pub async fn ensure(
         let mut sampler = RawCompressor::sampler(SAMPLE_RECORDS);
         for job in &picks {
             if let Ok(reader) = source.open(job) {
-                let _ = decode::decode(reader, None, &mut sampler, |_| Ok(()));
+                let _ = decode::decode(reader, None, &mut sampler, &Default::default(), |_| Ok(()));
             }
             if let RawCompressor::Sample { samples, .. } = &sampler {
                 if samples.len() >= SAMPLE_RECORDS {

@@ -40,6 +40,8 @@ pub enum ImportError {
     Db(#[from] sqlx::Error),
     #[error("a decoder thread failed: {0}")]
     Thread(String),
+    #[error(transparent)]
+    Rules(#[from] app::db::rules::RulesError),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -74,6 +76,8 @@ pub struct Summary {
     pub files_digest: u64,
     /// The first rejected records, with file, position and reason.
     pub rejected_records: Vec<RecordProblem>,
+    /// Findings the enabled rules made from the new events.
+    pub findings_new: u64,
     pub seconds: f64,
 }
 
@@ -176,6 +180,8 @@ pub async fn run(
         return Ok(summary);
     }
     let (dict_id, dict) = super::dictionary::ensure(pool, source.clone(), &todo).await?;
+    let detection = crate::detections::load(pool).await?;
+    let rules = detection.rules.clone();
     let todo = Arc::new(todo);
     let total_bytes: u64 = todo.iter().map(|j| j.size).sum();
     let bar = if opts.progress {
@@ -197,7 +203,7 @@ pub async fn run(
     let dict = Arc::new(dict);
     let mut threads = Vec::new();
     for t in 0..opts.threads.max(1) {
-        let (todo, next, stop, main_tx, source, dict, bar) = (
+        let (todo, next, stop, main_tx, source, dict, bar, rules) = (
             todo.clone(),
             next.clone(),
             stop.clone(),
@@ -205,6 +211,7 @@ pub async fn run(
             source.clone(),
             dict.clone(),
             bar.clone(),
+            rules.clone(),
         );
         let handle = std::thread::Builder::new()
             .name(format!("cairn-decode-{t}"))
@@ -225,7 +232,7 @@ pub async fn run(
                     if main_tx.blocking_send(Incoming { idx, rx }).is_err() {
                         return Ok(());
                     }
-                    let result = decode_one(&*source, job, &mut compressor, &tx);
+                    let result = decode_one(&*source, job, &mut compressor, &rules, &tx);
                     bar.inc(job.size);
                     if tx.blocking_send(FileMsg::End(result)).is_err() {
                         return Ok(());
@@ -249,6 +256,7 @@ pub async fn run(
             let written = Store::open(&db_path, dict_id)
                 .map_err(ImportError::from)
                 .and_then(|mut store| {
+                    store.set_detection(detection);
                     write_all(
                         &mut store,
                         &source_name,
@@ -256,7 +264,8 @@ pub async fn run(
                         &mut main_rx,
                         &mut summary,
                     )?;
-                    Ok(store.close()?)
+                    summary.findings_new = store.close()?;
+                    Ok(())
                 });
             if written.is_err() {
                 writer_stop.store(true, Ordering::Relaxed);
@@ -287,11 +296,12 @@ fn decode_one(
     source: &dyn Source,
     job: &FileJob,
     compressor: &mut RawCompressor,
+    rules: &app::detect::RuleSet,
     tx: &mpsc::Sender<FileMsg>,
 ) -> Result<Decoded, DecodeError> {
     let reader = source.open(job).map_err(DecodeError::Open)?;
     let mut chunk = Vec::with_capacity(256);
-    let decoded = decode::decode(reader, job.layout.account.as_deref(), compressor, |piece| {
+    let decoded = decode::decode(reader, job.layout.account.as_deref(), compressor, rules, |piece| {
         chunk.push(piece);
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));

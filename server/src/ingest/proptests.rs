@@ -533,7 +533,7 @@ fn decode_all(input: Vec<u8>, sizes: Vec<usize>) -> DecodeRun {
     bounded(move || {
         let mut compressor = RawCompressor::new(None).expect("a zstd compressor");
         let mut pieces = Vec::new();
-        let r = decode::decode(Chunked::new(input, sizes), None, &mut compressor, |p| {
+        let r = decode::decode(Chunked::new(input, sizes), None, &mut compressor, &Default::default(), |p| {
             pieces.push(match p {
                 Piece::Event(e) => Out::Event(e.event.event_key),
                 Piece::Reject(r) => Out::Reject {

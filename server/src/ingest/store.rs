@@ -431,6 +431,12 @@ pub struct Store {
     /// Files finished and committed, handed back by [`Store::take_committed`].
     committed: Vec<FileReport>,
     checkpointer: Option<Checkpointer>,
+    /// The rules this import runs, and the batch's newly stored events that matched
+    /// some: their findings are written at commit, in the same transaction.
+    detection: crate::detections::record::Detection,
+    matched: Vec<crate::detections::record::Matched>,
+    /// Findings made by this import so far.
+    pub findings_new: u64,
 }
 
 /// Copies the write-ahead log back into the database file on its own thread and
@@ -617,6 +623,7 @@ impl Writer<'_> {
         counts: &mut Counts,
         principal_stats: &mut HashMap<i64, PrincipalStat>,
         texts: &mut Vec<(i64, String)>,
+        matched: &mut Vec<crate::detections::record::Matched>,
         parsed: Parsed,
     ) -> Result<(), StoreError> {
         let Parsed {
@@ -624,6 +631,7 @@ impl Writer<'_> {
             raw_z,
             raw_len,
             text,
+            hits,
         } = parsed;
         let account_id = self.term(TermKind::Account, Some(&e.account))?.unwrap_or(0);
         let region = self.term(TermKind::Region, e.region.as_deref())?;
@@ -708,6 +716,19 @@ impl Writer<'_> {
             return Ok(());
         }
         report.events_new += 1;
+        if !hits.is_empty() {
+            matched.push(crate::detections::record::Matched {
+                hits,
+                event_id: id,
+                time_ms: e.time_ms,
+                principal_id,
+                principal_key: e.principal.key.clone(),
+                account: e.account.clone(),
+                region: e.region.clone(),
+                source_ip: e.source_ip.clone(),
+                resources: e.resources.iter().map(|r| r.arn.clone()).collect(),
+            });
+        }
         if !text.is_empty() && self.index_below.is_none_or(|below| id >= below) {
             texts.push((id, text));
         }
@@ -840,16 +861,25 @@ impl Store {
             savepoint: false,
             committed: Vec::new(),
             checkpointer: Some(Checkpointer::spawn(path)?),
+            detection: Default::default(),
+            matched: Vec::new(),
+            findings_new: 0,
         })
     }
 
-    /// Commits what is pending and waits for the last checkpoint.
-    pub fn close(mut self) -> Result<(), StoreError> {
+    /// The rules to run on the events this store writes.
+    pub fn set_detection(&mut self, detection: crate::detections::record::Detection) {
+        self.detection = detection;
+    }
+
+    /// Commits what is pending and waits for the last checkpoint. Returns how many
+    /// findings the import made.
+    pub fn close(mut self) -> Result<u64, StoreError> {
         self.commit()?;
         if let Some(c) = self.checkpointer.take() {
             c.finish();
         }
-        Ok(())
+        Ok(self.findings_new)
     }
 
     fn ensure_tx(&mut self) -> Result<(), StoreError> {
@@ -909,6 +939,7 @@ impl Store {
             principal_stats,
             texts,
             batch_events,
+            matched,
             ..
         } = self;
         let mut w = Writer {
@@ -923,7 +954,7 @@ impl Store {
             match piece {
                 Piece::Event(parsed) => {
                     *batch_events += 1;
-                    w.add(report, counts, principal_stats, texts, parsed)?;
+                    w.add(report, counts, principal_stats, texts, matched, parsed)?;
                 }
                 Piece::Reject(r) => {
                     report.rejected_records += 1;
@@ -958,6 +989,7 @@ impl Store {
                 self.counts.clear();
                 self.principal_stats.clear();
                 self.texts.clear();
+                self.matched.clear();
             }
             self.conn.execute_batch("RELEASE cairn_file")?;
             self.savepoint = false;
@@ -1007,6 +1039,7 @@ impl Store {
                 self.in_tx = false;
                 self.forget_caches();
                 self.texts.clear();
+                self.matched.clear();
                 Err(e)
             }
         }
@@ -1023,6 +1056,9 @@ impl Store {
             }
         }
         self.counts.write(&self.conn)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let matched = std::mem::take(&mut self.matched);
+        self.findings_new += crate::detections::record::record(&self.conn, &self.detection, matched, now)?;
         let stats: Vec<(i64, PrincipalStat)> = self.principal_stats.drain().collect();
         for (id, s) in stats {
             self.conn
@@ -1195,6 +1231,7 @@ mod tests {
                 "indexed\n{}",
                 crate::ingest::text::search_text(raw.as_bytes())
             ),
+            hits: Vec::new(),
         })
     }
 

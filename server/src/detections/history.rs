@@ -1,0 +1,274 @@
+//! Rules over stored history: a back-test ("would have matched 37 events, 4 principals,
+//! last 2 days ago") and findings made from what is already stored. Both read the
+//! events of a range in time order on their own connection, decompress each record
+//! (the prefilter first looks at the bytes), and evaluate the rules.
+
+use super::record::{Detection, Matched};
+use app::detect::{Hit, Known, RuleSet};
+use app::schema::ID_HASH_BITS;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("the stored record of event {0} cannot be read: {1}")]
+    Raw(i64, String),
+}
+
+/// An event a rule matched, with what findings and reports need.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub event_id: i64,
+    pub time_ms: i64,
+    pub principal_id: i64,
+    pub principal_key: String,
+    pub account: String,
+    pub region: Option<String>,
+    /// The CloudTrail `eventID`.
+    pub cloudtrail_id: Option<String>,
+    pub hits: Vec<Hit>,
+}
+
+/// Reads the events of `[from_ms, to_ms)` in time order and hands each one some rule
+/// matched to `on_found`. `progress` gets the events read and the time reached.
+pub fn scan(
+    conn: &Connection,
+    rules: &RuleSet,
+    from_ms: i64,
+    to_ms: i64,
+    mut on_found: impl FnMut(Found) -> Result<(), HistoryError>,
+    mut progress: impl FnMut(u64, i64),
+) -> Result<u64, HistoryError> {
+    let mut dicts: HashMap<i64, Option<Vec<u8>>> = HashMap::new();
+    let mut st = conn.prepare(
+        "SELECT e.id, e.raw_dict, e.raw, e.principal_id, p.key, a.value, r.value
+         FROM events e JOIN principals p ON p.id = e.principal_id
+         LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
+         WHERE e.id >= ?1 AND e.id < ?2 ORDER BY e.id",
+    )?;
+    let lo = from_ms.max(0).saturating_mul(1 << ID_HASH_BITS);
+    let hi = to_ms.max(0).saturating_mul(1 << ID_HASH_BITS);
+    let mut rows = st.query(params![lo, hi])?;
+    let mut scanned = 0u64;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let dict_id: i64 = row.get(1)?;
+        let raw: &[u8] = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        scanned += 1;
+        if scanned % 100_000 == 0 {
+            progress(scanned, id >> ID_HASH_BITS);
+        }
+        if dict_id != 0 && !dicts.contains_key(&dict_id) {
+            let d: Option<Vec<u8>> = conn
+                .query_row("SELECT data FROM raw_dictionaries WHERE id = ?1", [dict_id], |r| r.get(0))
+                .optional()?;
+            dicts.insert(dict_id, d);
+        }
+        let dict = if dict_id == 0 { None } else { dicts.get(&dict_id).and_then(|d| d.as_deref()) };
+        let bytes = app::db::events::decompress(dict, raw).map_err(|e| HistoryError::Raw(id, e.to_string()))?;
+        let candidates = rules.candidates(&bytes);
+        if candidates.is_empty() {
+            continue;
+        }
+        let Some(record) = rules.parse(&bytes) else {
+            continue;
+        };
+        let principal_key: String = row.get(4)?;
+        let account: String = row.get::<_, Option<String>>(5)?.unwrap_or_default();
+        let region: Option<String> = row.get(6)?;
+        let hits = rules.evaluate_parsed(
+            &candidates,
+            &record,
+            &Known {
+                principal: &principal_key,
+                account: &account,
+                region: region.as_deref(),
+            },
+        );
+        if hits.is_empty() {
+            continue;
+        }
+        on_found(Found {
+            event_id: id,
+            time_ms: id >> ID_HASH_BITS,
+            principal_id: row.get(3)?,
+            principal_key,
+            account,
+            region,
+            cloudtrail_id: record.get("eventID").and_then(|v| v.as_str()).map(str::to_owned),
+            hits,
+        })?;
+    }
+    progress(scanned, to_ms);
+    Ok(scanned)
+}
+
+/// What a rule would have matched over a range.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BackTest {
+    pub rule: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Events that would be in a finding (for a threshold rule, only those in a burst
+    /// that reached it).
+    pub matches: u64,
+    pub principals: u64,
+    /// Findings it would have made.
+    pub findings: u64,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    /// The CloudTrail `eventID`s matched, oldest first.
+    pub event_ids: Vec<String>,
+    /// Events read.
+    pub scanned: u64,
+    pub seconds: f64,
+}
+
+pub fn open_read(db: &Path) -> Result<Connection, HistoryError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(conn)
+}
+
+/// Back-tests one compiled rule (the set holds exactly it) over `[from_ms, to_ms)`.
+pub fn back_test(
+    conn: &Connection,
+    rules: &RuleSet,
+    from_ms: i64,
+    to_ms: i64,
+    progress: impl FnMut(u64, i64),
+) -> Result<BackTest, HistoryError> {
+    let started = std::time::Instant::now();
+    let Some(rule) = rules.rules.first() else {
+        return Ok(BackTest::default());
+    };
+    let def = rule.def.clone();
+    let mut found: Vec<Found> = Vec::new();
+    let scanned = scan(conn, rules, from_ms, to_ms, |f| {
+        found.push(f);
+        Ok(())
+    }, progress)?;
+    // Group as findings would: per key, and per window (match rule) or burst (threshold).
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (k, f) in found.iter().enumerate() {
+        groups.entry(f.hits[0].group.clone()).or_default().push(k);
+    }
+    let mut kept: Vec<usize> = Vec::new();
+    let mut findings = 0u64;
+    for members in groups.values() {
+        match &def.threshold {
+            None => {
+                let w = def.window_secs.max(60) * 1000;
+                let windows: HashSet<i64> =
+                    members.iter().map(|&k| found[k].time_ms - found[k].time_ms.rem_euclid(w)).collect();
+                findings += windows.len() as u64;
+                kept.extend(members);
+            }
+            Some(t) => {
+                let times: Vec<i64> = members.iter().map(|&k| found[k].time_ms).collect();
+                let distinct: Vec<Option<String>> = members.iter().map(|&k| found[k].hits[0].distinct.clone()).collect();
+                let q = app::detect::qualifying(&times, t.distinct.is_some().then_some(&distinct[..]), t.count, t.window_secs * 1000);
+                let mut last: Option<i64> = None;
+                for (i, &k) in members.iter().enumerate() {
+                    if q[i] {
+                        if last.is_none_or(|l| found[k].time_ms - l > t.window_secs * 1000) {
+                            findings += 1;
+                        }
+                        last = Some(found[k].time_ms);
+                        kept.push(k);
+                    }
+                }
+            }
+        }
+    }
+    kept.sort_unstable();
+    let principals: HashSet<&str> = kept.iter().map(|&k| found[k].principal_key.as_str()).collect();
+    Ok(BackTest {
+        rule: def.id,
+        from_ms,
+        to_ms,
+        matches: kept.len() as u64,
+        principals: principals.len() as u64,
+        findings,
+        first_ms: kept.first().map(|&k| found[k].time_ms),
+        last_ms: kept.last().map(|&k| found[k].time_ms),
+        event_ids: kept.iter().filter_map(|&k| found[k].cloudtrail_id.clone()).collect(),
+        scanned,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Makes the findings `detection`'s rules would have made over `[from_ms, to_ms)`, in
+/// transactions of a few thousand matched events. Events already in a finding are not
+/// added twice, so running it again changes nothing.
+pub fn find_in_history(
+    db: &Path,
+    detection: &Detection,
+    from_ms: i64,
+    to_ms: i64,
+    progress: impl FnMut(u64, i64),
+) -> Result<(u64, u64), HistoryError> {
+    let reader = open_read(db)?;
+    let writer = Connection::open(db)?;
+    writer.busy_timeout(Duration::from_secs(60))?;
+    let mut pending: Vec<Matched> = Vec::new();
+    let mut created = 0u64;
+    let mut flush = |pending: &mut Vec<Matched>| -> Result<(), HistoryError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        writer.execute_batch("BEGIN IMMEDIATE")?;
+        let now = chrono::Utc::now().timestamp_millis();
+        match super::record::record(&writer, detection, std::mem::take(pending), now) {
+            Ok(n) => {
+                writer.execute_batch("COMMIT")?;
+                created += n;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = writer.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
+    };
+    let scanned = scan(&reader, &detection.rules, from_ms, to_ms, |f| {
+        let (source_ip, resources) = context(&reader, f.event_id)?;
+        pending.push(Matched {
+            hits: f.hits,
+            event_id: f.event_id,
+            time_ms: f.time_ms,
+            principal_id: f.principal_id,
+            principal_key: f.principal_key,
+            account: f.account,
+            region: f.region,
+            source_ip,
+            resources,
+        });
+        if pending.len() >= 5_000 {
+            flush(&mut pending)?;
+        }
+        Ok(())
+    }, progress)?;
+    flush(&mut pending)?;
+    Ok((scanned, created))
+}
+
+/// An event's source address and resource ARNs, for suppressions.
+fn context(conn: &Connection, event_id: i64) -> Result<(Option<String>, Vec<String>), HistoryError> {
+    let ip: Option<String> = conn
+        .prepare_cached("SELECT t.value FROM events e JOIN terms t ON t.id = e.source_ip_id WHERE e.id = ?1")?
+        .query_row([event_id], |r| r.get(0))
+        .optional()?;
+    let arns: Vec<String> = conn
+        .prepare_cached(
+            "SELECT r.arn FROM events e, json_each(e.resource_ids) j JOIN resources r ON r.id = j.value
+             WHERE e.id = ?1",
+        )?
+        .query_map([event_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((ip, arns))
+}
