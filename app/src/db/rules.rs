@@ -151,8 +151,10 @@ pub async fn versions(pool: &SqlitePool, id: &str) -> Result<Vec<Version>, sqlx:
 /// Adds the built-in rules a database does not have yet (enabled), and brings those no
 /// person has changed up to this version's definition.
 pub async fn ensure_builtins(pool: &SqlitePool, now_ms: i64) -> Result<(), RulesError> {
+    let stored: std::collections::HashMap<String, StoredRule> =
+        list(pool).await?.into_iter().map(|r| (r.def.id.clone(), r)).collect();
     for def in builtin::all() {
-        match get(pool, &def.id).await? {
+        match stored.get(&def.id) {
             None => {
                 save(pool, &def, true, "builtin", None, "cairn", "created", now_ms).await?;
             }
