@@ -190,6 +190,11 @@ pub fn access_key_href(key: &str) -> String {
 }
 
 /// Characters escaped in a single path segment (slashes too).
+/// A detection rule's page.
+pub fn rule_href(id: &str) -> String {
+    format!("/rules/{}", percent_encoding::utf8_percent_encode(id, PATH_SEGMENT))
+}
+
 const PATH_SEGMENT: &percent_encoding::AsciiSet = &PATH_TAIL.add(b'/');
 
 /// `href` with `query` appended, when there is one.

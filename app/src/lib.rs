@@ -80,18 +80,31 @@ fn ContentSecurityPolicy() -> impl IntoView {
 fn TopbarLinks() -> impl IntoView {
     let me = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
-        let user = auth::current_user();
+        let user = auth::current_user().map(|u| {
+            let open = use_context::<http::request::Parts>()
+                .and_then(|p| p.extensions.get::<detections::OpenFindings>().copied())
+                .map(|o| o.0)
+                .unwrap_or(0);
+            (u, open)
+        });
         #[cfg(not(feature = "ssr"))]
-        let user: Option<auth::User> = None;
+        let user: Option<(auth::User, i64)> = None;
         user
     })
     .into_inner();
-    me.map(|u| {
+    me.map(|(u, open)| {
         let admin = u.can(auth::Role::Admin);
         view! {
             <nav class="topbar__nav" aria-label="Main">
                 <a href="/">"Timeline"</a>
                 <a href="/investigations">"Investigations"</a>
+                <a href="/findings" data-testid="nav-findings">"Findings"
+                    {(open > 0).then(|| {
+                        let label = format!("{open} open");
+                        view! { <span class="topbar__count" aria-label=label>{open.min(999).to_string()}</span> }
+                    })}
+                </a>
+                <a href="/rules">"Rules"</a>
                 <a href="/trails">"Trails"</a>
                 <a href="/costs">"Costs"</a>
                 {admin.then(|| view! { <a href="/admin/users">"Admin"</a> })}
@@ -129,6 +142,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/resources/*arn") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
                     <Route path=path!("/ips/:addr") view=pages::address::AddressPage ssr=SsrMode::Async/>
                     <Route path=path!("/access-keys/:key") view=pages::address::AccessKeyPage ssr=SsrMode::Async/>
+                    <Route path=path!("/findings") view=pages::findings::FindingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/findings/:id") view=pages::findings::FindingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/compliance") view=pages::findings::CompliancePage ssr=SsrMode::Async/>
+                    <Route path=path!("/rules") view=pages::rules::RulesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/rules/:id") view=pages::rules::RulePage ssr=SsrMode::Async/>
                     <Route path=path!("/trails") view=pages::trails::TrailsPage ssr=SsrMode::Async/>
                     <Route path=path!("/trails/*arn") view=pages::trails::TrailPage ssr=SsrMode::Async/>
                     <Route path=path!("/coverage") view=pages::coverage::CoveragePage ssr=SsrMode::Async/>

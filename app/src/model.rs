@@ -141,6 +141,9 @@ pub struct Timeline {
     /// What the filters' values are called (a principal's key, a resource's ARN → its
     /// name), for the chips.
     pub names: Vec<(String, String)>,
+    /// Findings that start in the range, for the chart.
+    #[serde(default)]
+    pub markers: Vec<crate::detections::FindingMarker>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

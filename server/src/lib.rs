@@ -14,6 +14,7 @@
 //! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
 //! table but the event store's is in `app::db`, one module per table, shared with the
 //! pages that read it.
+#![recursion_limit = "512"]
 
 pub mod access;
 pub mod cli;

@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 use clap::Parser;
 
 // The importer allocates many small short-lived values on several threads.

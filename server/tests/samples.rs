@@ -189,3 +189,169 @@ async fn coverage_of_the_samples_finds_the_evasions_and_claims_no_gap_events_con
         ]
     );
 }
+
+/// Detection quality on labelled real records: every built-in rule mapped to the
+/// Panther rules that test the same thing (their should / should-not-match events, mocked
+/// tests left out), and which Stratus Red Team techniques raise a finding with the
+/// built-in rules plus the Sigma rules. The table it prints is the README's.
+#[tokio::test]
+#[ignore = "the real-sample tier: `make samples`"]
+async fn detection_quality_on_labelled_records() {
+    use app::detect::{Known, RuleSet, builtin};
+    use std::collections::{BTreeMap, BTreeSet};
+    let sigma_dir = samples("sigma-cloudtrail-rules/rules");
+    let mut defs = builtin::all();
+    let imported = cairn::detections::cli::read_sigma(&sigma_dir);
+    let refused: Vec<_> = imported.iter().filter(|r| r.result.is_err()).map(|r| r.file.clone()).collect();
+    assert!(refused.is_empty(), "every Sigma rule of the folder applies: {refused:?}");
+    defs.extend(imported.into_iter().filter_map(|r| r.result.ok()));
+    assert_eq!(defs.len(), builtin::all().len() + 57);
+    let (set, broken) = RuleSet::new(defs);
+    assert!(broken.is_empty(), "{broken:?}");
+    let ids_of = |raw: &[u8]| -> BTreeSet<String> {
+        set.evaluate(raw, &Known { principal: "p", account: "a", region: None })
+            .into_iter()
+            .map(|h| set.rules[h.rule as usize].def.id.clone())
+            .collect()
+    };
+
+    // Panther: (our rule, the Panther rules it answers for).
+    let panther = samples("panther-analysis-cloudtrail-tests");
+    let records: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(panther.join("panther_cloudtrail_tests.json")).unwrap()).unwrap();
+    let records = records["Records"].as_array().unwrap();
+    let index: Vec<serde_json::Value> = std::fs::read_to_string(panther.join("panther_cloudtrail_tests.index.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mapping: &[(&str, &[&str])] = &[
+        ("cis-4.1", &["AWS.CloudTrail.UnauthorizedAPICall"]),
+        ("cis-4.3", &["AWS.Root.Activity"]),
+        ("cis-4.5", &["AWS.CloudTrail.Created", "AWS.CloudTrail.Stopped"]),
+        ("cis-4.7", &["AWS.KMS.CustomerManagedKeyLoss"]),
+        ("cis-4.10", &["AWS.EC2.SecurityGroupModified"]),
+        ("cis-4.11", &["AWS.EC2.NetworkACLModified"]),
+        ("cis-4.12", &["AWS.EC2.GatewayModified"]),
+        ("cis-4.13", &["AWS.EC2.RouteTableModified"]),
+        ("cis-4.14", &["AWS.EC2.VPCModified"]),
+        ("cairn-root-activity", &["AWS.Root.Activity"]),
+        ("cairn-logging-stopped", &["AWS.CloudTrail.Stopped"]),
+        ("cairn-logging-reduced", &["AWS.CloudTrail.EventSelectorsDisabled"]),
+        ("cairn-bucket-made-public", &["AWS.S3.DeletePublicAccessBlock"]),
+        ("cairn-snapshot-shared", &["AWS.CloudTrail.SnapshotMadePublic", "AWS.RDS.SnapshotShared"]),
+        ("cairn-access-key-for-another-user", &["AWS.IAM.Backdoor.User.Keys"]),
+        ("cairn-security-service-disabled", &["AWS.ConfigService.DisabledDeleted"]),
+        ("cairn-instance-credentials-outside", &["AWS.CloudTrail.IMDSCredentialExfiltration"]),
+    ];
+    let mut table: BTreeMap<&str, (u32, u32, u32, u32)> = BTreeMap::new();
+    for (ours, theirs) in mapping {
+        let row = table.entry(ours).or_default();
+        for entry in index.iter().filter(|e| theirs.contains(&e["rule_id"].as_str().unwrap_or("")) && e["has_mocks"] == false) {
+            let raw = serde_json::to_vec(&records[entry["record_index"].as_u64().unwrap() as usize]).unwrap();
+            let fired = ids_of(&raw).contains(*ours);
+            let test = entry["test"].as_str().unwrap_or_default();
+            match (entry["expected"].as_bool().unwrap(), fired) {
+                (true, true) => row.0 += 1,
+                (true, false) => {
+                    row.1 += 1;
+                    println!("missed by {ours}: {test}");
+                }
+                (false, true) => {
+                    row.2 += 1;
+                    println!("matched by {ours}, not by Panther: {test}");
+                }
+                (false, false) => row.3 += 1,
+            }
+        }
+    }
+    println!("| rule | should match: found / missed | should not: matched / left alone |");
+    for (rule, (tp, missed, fp, tn)) in &table {
+        println!("| `{rule}` | {tp} / {missed} | {fp} / {tn} |");
+    }
+    let got: Vec<(&str, (u32, u32, u32, u32))> = table.into_iter().collect();
+    let expected: Vec<(&str, (u32, u32, u32, u32))> = EXPECTED_PANTHER.to_vec();
+    assert_eq!(got, expected);
+
+    // Stratus Red Team: which techniques raise at least one finding.
+    let stratus = samples("stratus-red-team-detonation-logs");
+    let mut gz = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(stratus.join("stratus_all_techniques.json.gz")).unwrap()),
+        &mut gz,
+    )
+    .unwrap();
+    let all: serde_json::Value = serde_json::from_str(&gz).unwrap();
+    let all = all["Records"].as_array().unwrap();
+    // Imported with the built-in and Sigma rules enabled: what findings say, thresholds included.
+    let tmp = tempfile::tempdir().unwrap();
+    let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
+    for r in cairn::detections::cli::read_sigma(&sigma_dir) {
+        let def = r.result.unwrap();
+        app::db::rules::save(&pool, &def, true, "sigma", Some(&r.file), "test", "imported", 0).await.unwrap();
+    }
+    let s = import(&pool, &[stratus.join("stratus_all_techniques.json.gz")]).await;
+    assert_eq!(s.events_new, 310);
+    let mut technique_of: BTreeMap<String, String> = BTreeMap::new();
+    let mut by_technique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in std::fs::read_to_string(stratus.join("stratus_all_techniques.index.jsonl")).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = e["technique"].as_str().unwrap().to_owned();
+        let id = all[e["record_index"].as_u64().unwrap() as usize]["eventID"].as_str().unwrap().to_owned();
+        technique_of.insert(id, t.clone());
+        by_technique.entry(t).or_default();
+    }
+    let findings = app::db::findings::list(&pool, &Default::default()).await.unwrap();
+    for f in &findings {
+        for id in app::db::findings::cloudtrail_ids(&pool, f.id, 1000).await.unwrap() {
+            if let Some(t) = technique_of.get(&id) {
+                by_technique.get_mut(t).unwrap().insert(f.rule.clone());
+            }
+        }
+    }
+    pool.close().await;
+    assert_eq!(by_technique.len(), 35);
+    println!("| technique | rules that matched |");
+    for (t, rules) in &by_technique {
+        println!("| `{t}` | {} |", if rules.is_empty() { "—".into() } else { rules.iter().cloned().collect::<Vec<_>>().join(", ") });
+    }
+    let without: Vec<&str> = by_technique.iter().filter(|(_, r)| r.is_empty()).map(|(t, _)| t.as_str()).collect();
+    println!("without a finding: {}", without.len());
+    assert_eq!(without, EXPECTED_STRATUS_WITHOUT);
+}
+
+/// Per built-in rule, on the Panther tests it answers for: (found, missed, matched
+/// though it should not, left alone).
+const EXPECTED_PANTHER: &[(&str, (u32, u32, u32, u32))] = &[
+    ("cairn-access-key-for-another-user", (3, 0, 0, 2)),
+    ("cairn-bucket-made-public", (1, 0, 0, 3)),
+    ("cairn-instance-credentials-outside", (2, 0, 1, 7)),
+    ("cairn-logging-reduced", (1, 0, 0, 2)),
+    ("cairn-logging-stopped", (1, 0, 0, 2)),
+    ("cairn-root-activity", (2, 0, 3, 1)),
+    ("cairn-security-service-disabled", (1, 0, 0, 2)),
+    ("cairn-snapshot-shared", (3, 0, 1, 2)),
+    ("cis-4.1", (1, 0, 1, 1)),
+    ("cis-4.10", (1, 0, 1, 1)),
+    ("cis-4.11", (1, 0, 1, 1)),
+    ("cis-4.12", (1, 0, 1, 1)),
+    ("cis-4.13", (1, 0, 1, 1)),
+    ("cis-4.14", (1, 0, 1, 1)),
+    ("cis-4.3", (2, 0, 3, 1)),
+    ("cis-4.5", (2, 0, 3, 1)),
+    ("cis-4.7", (3, 0, 1, 1)),
+];
+
+/// The Stratus Red Team techniques no rule finds.
+const EXPECTED_STRATUS_WITHOUT: &[&str] = &[
+    "aws.defense-evasion.dns-delete-logs",
+    "aws.execution.ec2-user-data",
+    "aws.execution.ssm-start-session",
+    "aws.lateral-movement.ec2-instance-connect",
+    "aws.persistence.iam-backdoor-role",
+    "aws.persistence.iam-create-user-login-profile",
+    "aws.persistence.lambda-backdoor-function",
+    "aws.persistence.lambda-overwrite-code",
+    "aws.persistence.rolesanywhere-create-trust-anchor",
+    "aws.persistence.sts-federation-token",
+];

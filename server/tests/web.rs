@@ -234,7 +234,7 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, costs, coverage, event, investigations, principal, resource, sources, timeline,
+        address, admin, costs, coverage, event, findings, investigations, rules, principal, resource, sources, timeline,
         top, trail_change, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -431,6 +431,35 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             "get_costs",
             qs(&costs::GetCosts {
                 month: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "list_findings",
+            qs(&findings::ListFindings { query: String::new() }),
+            Some(Role::Viewer),
+        ),
+        ("get_finding", qs(&findings::GetFinding { id: 1 }), Some(Role::Viewer)),
+        (
+            "findings_of",
+            qs(&findings::FindingsOf {
+                principal: Some("arn:aws:iam::1:user/a".into()),
+                resource: None,
+            }),
+            Some(Role::Viewer),
+        ),
+        ("event_matches", qs(&findings::EventMatches { id: 1 }), Some(Role::Viewer)),
+        (
+            "compliance",
+            qs(&findings::Compliance { query: String::new() }),
+            Some(Role::Viewer),
+        ),
+        ("list_rules", qs(&rules::ListRules {}), Some(Role::Viewer)),
+        (
+            "get_rule",
+            qs(&rules::GetRule {
+                id: "cis-4.1".into(),
+                query: "test=1".into(),
             }),
             Some(Role::Viewer),
         ),

@@ -19,6 +19,9 @@ pub fn TimelineChart(
     /// Where the counted figures start, when not at the start of the range.
     #[prop(default = None)]
     counted_from_ms: Option<i64>,
+    /// Findings to mark at their first event, each a link to its page.
+    #[prop(optional)]
+    markers: Vec<crate::detections::FindingMarker>,
 ) -> impl IntoView {
     let max = buckets.iter().map(|b| b.events).max().unwrap_or(0).max(1);
     let n = buckets.len().max(1) as f64;
@@ -84,6 +87,29 @@ pub fn TimelineChart(
             </g>
         })
     });
+    // Findings: a thin line across the chart at the first event, coloured by severity.
+    let marked = markers.len();
+    let marks = {
+        let t0 = buckets.first().map(|b| b.start_ms).unwrap_or(range.from_ms);
+        let t_span = ((buckets.len().max(1) as i64) * bucket_ms).max(1);
+        markers
+            .into_iter()
+            .map(|m| {
+                let x = ((m.time_ms - t0) as f64 / t_span as f64 * W).clamp(0.0, W - 3.0);
+                let title = format!("Finding #{}: {} ({}), {} UTC", m.id, m.title, m.severity.as_str(), fmt::time(m.time_ms));
+                let class = format!("chart__marker chart__marker--{}", m.severity.as_str());
+                let label = title.clone();
+                view! {
+                    <g>
+                        <a href=format!("/findings/{}", m.id) aria-label=label>
+                            <title>{title}</title>
+                            <rect class=class x=x y="0" width="3" height=H></rect>
+                        </a>
+                    </g>
+                }
+            })
+            .collect_view()
+    };
     let rows = buckets
         .iter()
         .filter(|b| b.events > 0)
@@ -182,6 +208,7 @@ pub fn TimelineChart(
                 <line class="chart__axis" x1="0" y1=H x2=W y2=H></line>
                 {uncounted}
                 {bars}
+                {marks}
                 {move || match (start.get(), now.get()) {
                     (Some(a), Some(b)) => Some(view! {
                         <rect class="chart__brush" data-testid="brush" x=a.min(b) * W y="0" width=(a - b).abs() * W height=H></rect>
@@ -197,6 +224,10 @@ pub fn TimelineChart(
             <figcaption class="chart__legend">
                 <span class="legend"><span class="legend__swatch legend--events" aria-hidden="true">"■"</span>" events"</span>
                 <span class="legend"><span class="legend__swatch legend--errors" aria-hidden="true">"■"</span>" errors"</span>
+                {(marked > 0).then(|| view! {
+                    <span class="legend" data-testid="chart-findings"><span class="legend__swatch legend--finding" aria-hidden="true">"▮"</span>" "
+                        <a href="/findings">{format!("{marked} finding{} marked", if marked == 1 { "" } else { "s" })}</a></span>
+                })}
                 <span class="chart__scale">{format!("{} per bar · max {}", fmt::duration(bucket_ms), fmt::count(max))}</span>
             </figcaption>
             <details class="chart__figures">

@@ -2,8 +2,9 @@
 //! command line read and change them. Findings are made by the importer's writer, in the
 //! transaction that stores their events (`server/src/detections/record.rs`).
 
-use crate::detections::{Finding, Severity, Status};
-use sqlx::{FromRow, SqlitePool};
+use crate::detections::{ControlRow, Finding, HistoryLine, Severity, Status};
+use sqlx::{FromRow, Sqlite, SqlitePool, Transaction};
+use std::collections::HashMap;
 
 #[derive(FromRow)]
 struct FindingDb {
@@ -66,6 +67,10 @@ pub struct FindingFilter {
     pub rules: Vec<String>,
     pub statuses: Vec<Status>,
     pub severities: Vec<Severity>,
+    /// Only this principal's (by key).
+    pub principal: Option<String>,
+    /// Only findings with an event on this resource (by ARN).
+    pub resource: Option<String>,
     pub limit: i64,
 }
 
@@ -83,6 +88,11 @@ pub async fn list(pool: &SqlitePool, f: &FindingFilter) -> Result<Vec<Finding>, 
            AND (?3 = '[]' OR f.rule_id IN (SELECT value FROM json_each(?3)))
            AND (?4 = '[]' OR f.status IN (SELECT value FROM json_each(?4)))
            AND (?5 = '[]' OR f.severity IN (SELECT value FROM json_each(?5)))
+           AND (?7 IS NULL OR f.principal_id = (SELECT id FROM principals WHERE key = ?7))
+           AND (?8 IS NULL OR EXISTS (SELECT 1 FROM finding_events fe
+                 JOIN event_resources er ON er.event_id = fe.event_id
+                   AND er.resource_id = (SELECT id FROM resources WHERE arn = ?8)
+                 WHERE fe.finding_id = f.id))
          ORDER BY f.last_ms DESC, f.id DESC LIMIT ?6"
     ))
     .bind(f.from_ms)
@@ -91,6 +101,8 @@ pub async fn list(pool: &SqlitePool, f: &FindingFilter) -> Result<Vec<Finding>, 
     .bind(json_list(&statuses))
     .bind(json_list(&severities))
     .bind(if f.limit > 0 { f.limit } else { 1000 })
+    .bind(f.principal.as_deref())
+    .bind(f.resource.as_deref())
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Finding::from).collect())
@@ -129,4 +141,174 @@ pub async fn open_count(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM findings WHERE status = 'open'")
         .fetch_one(pool)
         .await
+}
+
+/// A finding's history, oldest first.
+pub async fn history(pool: &SqlitePool, finding: i64) -> Result<Vec<HistoryLine>, sqlx::Error> {
+    let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT at_ms, actor, change, note FROM finding_history WHERE finding_id = ?1 ORDER BY at_ms, id",
+    )
+    .bind(finding)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(at_ms, actor, change, note)| HistoryLine { at_ms, actor, change, note })
+        .collect())
+}
+
+/// A finding's status and assignee, read inside a change's transaction.
+pub async fn read_state(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+) -> Result<Option<(Status, Option<String>)>, sqlx::Error> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, assignee FROM findings WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(s, a)| (Status::parse(&s).unwrap_or(Status::Open), a)))
+}
+
+pub async fn write_state(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    status: Status,
+    assignee: Option<&str>,
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE findings SET status = ?2, assignee = ?3, updated_ms = ?4 WHERE id = ?1")
+        .bind(id)
+        .bind(status.as_str())
+        .bind(assignee)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn write_history(
+    tx: &mut Transaction<'_, Sqlite>,
+    id: i64,
+    now_ms: i64,
+    actor: &str,
+    change: &str,
+    note: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO finding_history (finding_id, at_ms, actor, change, note) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(id)
+        .bind(now_ms)
+        .bind(actor)
+        .bind(change)
+        .bind(note)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Per rule: open findings, all findings and the latest event in one.
+pub async fn per_rule(pool: &SqlitePool) -> Result<HashMap<String, (i64, i64, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT rule_id, sum(status = 'open'), count(*), max(last_ms) FROM findings GROUP BY rule_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(r, o, n, l)| (r, (o, n, l))).collect())
+}
+
+/// The finding of `rule` and grouping key that holds an event, with its status.
+pub async fn holding(
+    pool: &SqlitePool,
+    rule: &str,
+    group_key: &str,
+    event_id: i64,
+) -> Result<Option<(i64, Status)>, sqlx::Error> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT f.id, f.status FROM findings f
+         JOIN finding_events fe ON fe.finding_id = f.id AND fe.event_id = ?3
+         WHERE f.rule_id = ?1 AND f.group_key = ?2",
+    )
+    .bind(rule)
+    .bind(group_key)
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, s)| (id, Status::parse(&s).unwrap_or(Status::Open))))
+}
+
+/// The CIS monitoring controls (`cis-4.*`) over a range: findings, open findings,
+/// events and the latest event, per control.
+pub async fn controls(pool: &SqlitePool, from_ms: i64, to_ms: i64) -> Result<Vec<ControlRow>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>, bool, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT r.id, json_extract(r.def, '$.title'), r.enabled,
+                count(f.id), coalesce(sum(f.status = 'open'), 0), coalesce(sum(f.events), 0), max(f.last_ms)
+         FROM rules r LEFT JOIN findings f ON f.rule_id = r.id AND f.last_ms >= ?1 AND f.first_ms < ?2
+         WHERE r.id LIKE 'cis-4.%' GROUP BY r.id",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<ControlRow> = rows
+        .into_iter()
+        .map(|(rule, title, enabled, findings, open, events, last_ms)| ControlRow {
+            title: title.unwrap_or_else(|| rule.clone()),
+            rule,
+            enabled,
+            findings,
+            open,
+            events,
+            last_ms,
+        })
+        .collect();
+    // cis-4.2 before cis-4.10.
+    out.sort_by_key(|c| c.rule.trim_start_matches("cis-4.").parse::<u32>().unwrap_or(u32::MAX));
+    Ok(out)
+}
+
+/// An event's principal key, account and Region, as the rules saw them when it was
+/// stored.
+pub async fn event_context(
+    pool: &SqlitePool,
+    event_id: i64,
+) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT p.key, a.value, r.value FROM events e JOIN principals p ON p.id = e.principal_id
+         LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
+         WHERE e.id = ?1",
+    )
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(p, a, r)| (p, a.unwrap_or_default(), r)))
+}
+
+/// Findings whose first event is in `[from_ms, to_ms)`, worst first (at most `limit`),
+/// for the timeline's chart.
+pub async fn markers(
+    pool: &SqlitePool,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> Result<Vec<crate::detections::FindingMarker>, sqlx::Error> {
+    let rows: Vec<FindingDb> = sqlx::query_as(&format!(
+        "{SELECT} WHERE f.first_ms >= ?1 AND f.first_ms < ?2 AND f.last_ms >= ?1
+         ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+           WHEN 'low' THEN 3 ELSE 4 END, f.first_ms LIMIT ?3"
+    ))
+    .bind(from_ms)
+    .bind(to_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(Finding::from)
+        .map(|f| crate::detections::FindingMarker {
+            id: f.id,
+            time_ms: f.first_ms,
+            severity: f.severity,
+            title: f.rule_title,
+        })
+        .collect())
 }

@@ -36,6 +36,11 @@ pub fn pool() -> Result<SqlitePool, ServerFnError> {
         })
 }
 
+/// [`opaque`] for the rule tables' errors.
+pub fn opaque_rules(e: rules::RulesError) -> ServerFnError {
+    crate::error::WebError::internal("reading the rules failed", e).into()
+}
+
 /// Logs a database error with its cause and returns an opaque one for the browser.
 pub fn opaque(e: sqlx::Error) -> ServerFnError {
     crate::error::WebError::internal("query failed", e).into()

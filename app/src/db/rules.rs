@@ -91,8 +91,25 @@ pub async fn save(
     change: &str,
     now_ms: i64,
 ) -> Result<i64, RulesError> {
-    let json = serde_json::to_string(def).map_err(|e| RulesError::Corrupt(def.id.clone(), e.to_string()))?;
     let mut tx = pool.begin().await?;
+    let version = save_in(&mut tx, def, enabled, origin, source, actor, change, now_ms).await?;
+    tx.commit().await?;
+    Ok(version)
+}
+
+/// [`save`] inside a transaction of the caller's (with its audit line, say).
+#[allow(clippy::too_many_arguments)]
+pub async fn save_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    def: &RuleDef,
+    enabled: bool,
+    origin: &str,
+    source: Option<&str>,
+    actor: &str,
+    change: &str,
+    now_ms: i64,
+) -> Result<i64, RulesError> {
+    let json = serde_json::to_string(def).map_err(|e| RulesError::Corrupt(def.id.clone(), e.to_string()))?;
     let version: i64 = sqlx::query_scalar(
         "INSERT INTO rules (id, version, def, enabled, origin, source, updated_ms, updated_by)
          VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -108,7 +125,7 @@ pub async fn save(
     .bind(source)
     .bind(now_ms)
     .bind(actor)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     sqlx::query(
         "INSERT INTO rule_versions (rule_id, version, at_ms, actor, change, def, enabled)
@@ -121,10 +138,21 @@ pub async fn save(
     .bind(change)
     .bind(&json)
     .bind(enabled)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(version)
+}
+
+/// A rule read inside a change's transaction.
+pub async fn get_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &str,
+) -> Result<Option<StoredRule>, RulesError> {
+    let row: Option<RuleDb> = sqlx::query_as(&format!("{SELECT} WHERE id = ?1"))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(StoredRule::try_from).transpose()
 }
 
 /// One version of a rule's history.
@@ -194,5 +222,78 @@ pub async fn suppressions(
     .bind(rule)
     .bind(now_ms)
     .fetch_all(pool)
+    .await
+}
+
+impl StoredRule {
+    /// The rule as pages show it.
+    pub fn info(&self) -> crate::detections::RuleInfo {
+        use crate::detections::window_words;
+        let d = &self.def;
+        crate::detections::RuleInfo {
+            id: d.id.clone(),
+            title: d.title.clone(),
+            description: d.description.clone(),
+            language: d.language.as_str().into(),
+            body: d.body.clone(),
+            severity: d.severity,
+            tags: d.tags.clone(),
+            threshold: d.threshold.as_ref().map(|t| match &t.distinct {
+                Some(f) => format!("{} distinct values of {f} within {}", t.count, window_words(t.window_secs)),
+                None => format!("{} matches within {}", t.count, window_words(t.window_secs)),
+            }),
+            group_by: d.group_by.clone(),
+            window_secs: d.window_secs,
+            author: d.author.clone(),
+            references: d.references.clone(),
+            license: d.license.clone(),
+            enabled: self.enabled,
+            origin: self.origin.clone(),
+            version: self.version,
+            updated_ms: self.updated_ms,
+            updated_by: self.updated_by.clone(),
+        }
+    }
+
+    /// The rule as its edit form starts.
+    pub fn draft(&self) -> crate::detections::RuleDraft {
+        let t = self.def.threshold.as_ref().map(|t| (t.count, t.distinct.clone(), t.window_secs));
+        crate::detections::RuleDraft::of(&self.info(), t)
+    }
+}
+
+/// Adds a suppression; returns its id.
+pub async fn add_suppression(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    s: &Suppression,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO suppressions (rule_id, field, value, reason, expires_ms, created_ms, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+    )
+    .bind(&s.rule_id)
+    .bind(&s.field)
+    .bind(&s.value)
+    .bind(&s.reason)
+    .bind(s.expires_ms)
+    .bind(s.created_ms)
+    .bind(&s.created_by)
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Removes a suppression of a rule; returns it when there was one.
+pub async fn remove_suppression(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rule: &str,
+    id: i64,
+) -> Result<Option<Suppression>, sqlx::Error> {
+    sqlx::query_as(
+        "DELETE FROM suppressions WHERE id = ?1 AND rule_id = ?2
+         RETURNING id, rule_id, field, value, reason, expires_ms, created_ms, created_by",
+    )
+    .bind(id)
+    .bind(rule)
+    .fetch_optional(&mut **tx)
     .await
 }

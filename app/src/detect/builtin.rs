@@ -426,14 +426,16 @@ detection:
   condition: ok and (guardduty or guardduty_update or config or securityhub or analyzer or macie)
 "#),
         sigma("cairn-instance-credentials-outside", High, &["attack.credential-access", "attack.t1552.005"],
-            "An EC2 instance's role credentials (their sessions carry `ec2RoleDelivery`) used from a public address that is not the instance's own AWS path: credentials taken from the instance metadata service and used elsewhere. Calls through AWS services, VPC endpoints and private addresses are left out; an instance calling from its own public address also shows here, so check the address against the instance.",
+            "An EC2 instance's role credentials (their sessions carry `ec2RoleDelivery`, or are named after the instance, `i-…`) used from a public address that is not the instance's own AWS path: credentials taken from the instance metadata service and used elsewhere. Calls through AWS services, VPC endpoints and private addresses are left out; an instance calling from its own public address also shows here, so check the address against the instance.",
             r#"
 title: Instance role credentials used outside the instance
 logsource: {product: aws, service: cloudtrail}
 detection:
   instance_role:
     userIdentity.type: AssumedRole
-    userIdentity.sessionContext.ec2RoleDelivery|exists: true
+  delivered:
+    - userIdentity.sessionContext.ec2RoleDelivery|exists: true
+    - userIdentity.arn|re: ':assumed-role/[^/]+/i-[0-9a-f]{8,17}$'
   address:
     sourceIPAddress|re: '^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:]*$'
   private:
@@ -451,7 +453,7 @@ detection:
     - userIdentity.invokedBy|exists: true
     - vpcEndpointId|exists: true
     - eventName: RegisterManagedInstance
-  condition: instance_role and address and not private and not through_aws
+  condition: instance_role and delivered and address and not private and not through_aws
 "#),
         threshold(
             sigma("cairn-access-denied-burst", Medium, &["attack.discovery", "attack.t1580"],

@@ -80,6 +80,26 @@ pub struct RuleDef {
 }
 
 impl RuleDef {
+    /// A match rule with the usual defaults: medium, one finding per principal and UTC
+    /// day, no description, tags or provenance.
+    pub fn new(id: &str, title: &str, language: Language, body: &str) -> RuleDef {
+        RuleDef {
+            id: id.into(),
+            title: title.into(),
+            description: String::new(),
+            language,
+            body: body.into(),
+            severity: Severity::Medium,
+            tags: vec![],
+            threshold: None,
+            group_by: vec!["principal".into()],
+            window_secs: 86_400,
+            author: None,
+            references: vec![],
+            license: None,
+        }
+    }
+
     /// Checks the body and compiles it.
     pub fn compile(&self) -> Result<Compiled, String> {
         let matcher = match self.language {
@@ -107,6 +127,65 @@ impl RuleDef {
             return Err("a rule groups its findings by at least one field".into());
         }
         Ok(Compiled { matcher })
+    }
+}
+
+/// Whether an id is one a person may give a rule: lower-case letters, digits, `.`, `_`
+/// and `-`, up to 64, starting with a letter or digit.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id != "new"
+}
+
+impl crate::detections::RuleDraft {
+    /// The rule the draft describes, checked and compiled; or what is wrong with it.
+    pub fn to_def(&self) -> Result<RuleDef, String> {
+        use crate::detections::duration_secs;
+        let id = self.id.trim();
+        if !valid_id(id) {
+            return Err(format!(
+                "the id {id:?} is not lower-case letters, digits, '.', '_' and '-' (up to 64)"
+            ));
+        }
+        let title = self.title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err("a title is needed (at most 200 characters)".into());
+        }
+        if self.description.chars().count() > 5_000 || self.body.len() > 100_000 {
+            return Err("the description (5,000 characters) or the body (100 KB) is too long".into());
+        }
+        let language = Language::parse(self.language.trim())
+            .ok_or_else(|| "the language is `pattern` or `sigma`".to_string())?;
+        let severity = if self.severity.trim().is_empty() {
+            Severity::Medium
+        } else {
+            Severity::parse(&self.severity)
+                .ok_or_else(|| "the severity is informational, low, medium, high or critical".to_string())?
+        };
+        let window = Some(self.window.trim()).filter(|w| !w.is_empty()).map(duration_secs).transpose()?;
+        let threshold = match self.threshold.trim() {
+            "" => None,
+            t => {
+                let count: u32 = t.parse().map_err(|_| format!("the threshold {t:?} is not a whole number"))?;
+                let distinct = Some(self.distinct.trim()).filter(|d| !d.is_empty()).map(str::to_owned);
+                Some(Threshold { count, distinct, window_secs: window.unwrap_or(3_600) })
+            }
+        };
+        let group_by: Vec<String> =
+            self.group_by.split(',').map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
+        let def = RuleDef {
+            description: self.description.trim().to_owned(),
+            severity,
+            tags: self.tag_list(),
+            window_secs: if threshold.is_some() { 86_400 } else { window.unwrap_or(86_400) },
+            threshold,
+            group_by: if group_by.is_empty() { vec!["principal".into()] } else { group_by },
+            ..RuleDef::new(id, title, language, self.body.trim())
+        };
+        def.compile().map_err(|e| format!("the rule does not compile: {e}"))?;
+        Ok(def)
     }
 }
 
@@ -524,21 +603,7 @@ mod tests {
     use super::*;
 
     fn def(id: &str, language: Language, body: &str) -> RuleDef {
-        RuleDef {
-            id: id.into(),
-            title: id.into(),
-            description: String::new(),
-            language,
-            body: body.into(),
-            severity: Severity::High,
-            tags: vec![],
-            threshold: None,
-            group_by: vec!["principal".into()],
-            window_secs: 86_400,
-            author: None,
-            references: vec![],
-            license: None,
-        }
+        RuleDef { severity: Severity::High, ..RuleDef::new(id, id, language, body) }
     }
 
     /// The prefilter never drops a record a rule matches, however the words are cased

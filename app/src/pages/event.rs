@@ -266,6 +266,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
             <time datetime=fmt::iso(e.time_ms)>{fmt::time(e.time_ms)} " UTC"</time>
             " · " {outcome}
         </p>
+        <crate::pages::findings::EventFindings id=e.id/>
         <div class="event__grid">
             <section class="card" aria-labelledby="ev-what">
                 <h2 id="ev-what">"What"</h2>

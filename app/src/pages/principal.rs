@@ -231,6 +231,7 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
             </section>
             {chain_view}
         </div>
+        <crate::pages::findings::FindingsPanel principal=c.key.clone()/>
         {sessions_view}
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Principal value=c.key.clone() can_save=v.can_save/>

@@ -214,6 +214,7 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
             </dl>
             <p><a href=timeline_href>"Open in the timeline"</a></p>
         </section>
+        <crate::pages::findings::FindingsPanel resource=c.arn.clone()/>
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Resource value=c.arn.clone() can_save=v.can_save/>
         <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>

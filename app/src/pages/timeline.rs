@@ -19,6 +19,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+/// Most findings marked on the chart (the worst first).
+pub const MARKERS: i64 = 100;
+
 /// Everything the timeline shows for a query (its canonical query string).
 #[server]
 pub async fn get_timeline(query: String) -> Result<Timeline, ServerFnError> {
@@ -73,6 +76,7 @@ pub async fn timeline(
     // A change is only shown between two complete counts.
     let before = before.filter(|b| now.counted_from_ms.is_none() && b.counted_from_ms.is_none());
     let top = events::label_top(pool, &now, &events::TIMELINE_DIMS, events::TOP_N).await?;
+    let markers = crate::db::findings::markers(pool, range.from_ms, range.to_ms, MARKERS).await?;
     Ok(Timeline {
         range,
         compare,
@@ -88,6 +92,7 @@ pub async fn timeline(
         store,
         can_save: false,
         names,
+        markers,
     })
 }
 
@@ -209,7 +214,7 @@ pub fn TimelineBody(
         .into_any()
     } else {
         view! {
-            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path counted_from_ms=t.counted_from_ms/>
+            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path counted_from_ms=t.counted_from_ms markers=t.markers.clone()/>
             <div class="top-grid">
                 {t.top
                     .iter()

@@ -135,36 +135,28 @@ pub async fn rules_command(db: &Path, cmd: RulesCommand) -> anyhow::Result<ExitC
         RulesCommand::Run { rules, from, to, json } => run(db, &rules, from.as_deref(), to.as_deref(), json).await,
         RulesCommand::Enable { rules, all_sigma } => set_enabled(db, rules, all_sigma, true).await,
         RulesCommand::Add { id, title, pattern, sigma, description, severity, tag, threshold, distinct, window, group_by, enable } => {
-            let body = match (pattern, sigma) {
-                (Some(p), _) => (Language::Pattern, p),
+            let (language, body) = match (pattern, sigma) {
+                (Some(p), _) => ("pattern", p),
                 (None, Some(f)) => (
-                    Language::Sigma,
+                    "sigma",
                     std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?,
                 ),
                 (None, None) => anyhow::bail!("give --pattern or --sigma"),
             };
-            let severity = Severity::parse(&severity)
-                .ok_or_else(|| anyhow::anyhow!("--severity is one of informational, low, medium, high, critical"))?;
-            let window = window.as_deref().map(duration_secs).transpose()?;
-            let def = RuleDef {
+            let draft = app::detections::RuleDraft {
                 id,
                 title,
                 description,
-                language: body.0,
-                body: body.1,
+                language: language.into(),
+                body,
                 severity,
-                tags: tag,
-                threshold: threshold.map(|count| app::detect::Threshold {
-                    count,
-                    distinct,
-                    window_secs: window.unwrap_or(3_600),
-                }),
-                group_by: group_by.split(',').map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect(),
-                window_secs: if threshold.is_some() { 86_400 } else { window.unwrap_or(86_400) },
-                author: None,
-                references: vec![],
-                license: None,
+                tags: tag.join(","),
+                threshold: threshold.map(|t| t.to_string()).unwrap_or_default(),
+                distinct: distinct.unwrap_or_default(),
+                window: window.unwrap_or_default(),
+                group_by,
             };
+            let def = draft.to_def().map_err(|e| anyhow::anyhow!("the rule cannot be added: {e}"))?;
             add(db, def, enable).await
         }
         RulesCommand::Disable { rules } => set_enabled(db, rules, false, false).await,
@@ -254,19 +246,13 @@ pub fn read_sigma(path: &Path) -> Vec<Imported> {
                     m.id.clone().unwrap_or_else(|| if single { stem.clone() } else { format!("{stem}-{}", k + 1) })
                 );
                 RuleDef {
-                    id,
-                    title: m.title,
                     description: m.description,
-                    language: Language::Sigma,
-                    body,
                     severity: m.level.as_deref().and_then(Severity::parse).unwrap_or(Severity::Medium),
                     tags: m.tags,
-                    threshold: None,
-                    group_by: vec!["principal".into()],
-                    window_secs: 86_400,
                     author: m.author,
                     references: m.references,
                     license: m.license,
+                    ..RuleDef::new(&id, &m.title, Language::Sigma, &body)
                 }
             });
             out.push(Imported { file, result });
@@ -331,21 +317,7 @@ async fn import(db: &Path, path: &Path, enable: bool, as_json: bool) -> anyhow::
 /// The definition a `RULE` argument names: a stored rule's id, or a filter pattern.
 async fn rule_def(pool: &sqlx::SqlitePool, rule: &str) -> anyhow::Result<RuleDef> {
     if rule.trim_start().starts_with('{') {
-        return Ok(RuleDef {
-            id: "pattern".into(),
-            title: rule.trim().into(),
-            description: String::new(),
-            language: Language::Pattern,
-            body: rule.trim().into(),
-            severity: Severity::Medium,
-            tags: vec![],
-            threshold: None,
-            group_by: vec!["principal".into()],
-            window_secs: 86_400,
-            author: None,
-            references: vec![],
-            license: None,
-        });
+        return Ok(RuleDef::new("pattern", rule.trim(), Language::Pattern, rule.trim()));
     }
     match app::db::rules::get(pool, rule).await? {
         Some(s) => Ok(s.def),
@@ -462,36 +434,7 @@ async fn run(db: &Path, rules: &[String], from: Option<&str>, to: Option<&str>, 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `300s`, `5m`, `1h`, `1d` (or bare seconds) as seconds.
-fn duration_secs(s: &str) -> anyhow::Result<i64> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n.parse().map_err(|_| anyhow::anyhow!("{s:?} is not a duration (300s, 5m, 1h, 1d)"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => anyhow::bail!("{s:?} is not a duration (300s, 5m, 1h, 1d)"),
-    };
-    Ok(n * mult)
-}
-
-/// Whether an id is one a person may give a rule.
-pub fn valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-        && id.as_bytes()[0].is_ascii_alphanumeric()
-}
-
 async fn add(db: &Path, def: RuleDef, enable: bool) -> anyhow::Result<ExitCode> {
-    if !valid_id(&def.id) {
-        anyhow::bail!("the id {:?} is not lower-case letters, digits, '.', '_' and '-' (up to 64)", def.id);
-    }
-    if def.title.trim().is_empty() {
-        anyhow::bail!("--title is empty");
-    }
-    def.compile().map_err(|e| anyhow::anyhow!("the rule does not compile: {e}"))?;
     let pool = crate::db::connect(db).await?;
     if app::db::rules::get(&pool, &def.id).await?.is_some() {
         anyhow::bail!("a rule with the id {:?} exists", def.id);
@@ -556,8 +499,11 @@ pub async fn findings(db: &Path, from: Option<&str>, to: Option<&str>, rules: Ve
         }
         println!("{}", serde_json::to_string(&out)?);
     } else {
+        // A reader that stops early (`| head`) ends the listing, not the program.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
         for f in &list {
-            println!(
+            let line = format!(
                 "#{:<6} {:<13} {:<13} {} .. {}  {:>6} events  {}  {}",
                 f.id,
                 f.severity.as_str(),
@@ -568,8 +514,11 @@ pub async fn findings(db: &Path, from: Option<&str>, to: Option<&str>, rules: Ve
                 f.rule_title,
                 f.principal.as_deref().unwrap_or(&f.group)
             );
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
         }
-        println!("{} findings", list.len());
+        let _ = writeln!(out, "{} findings", list.len());
     }
     pool.close().await;
     Ok(ExitCode::SUCCESS)

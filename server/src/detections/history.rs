@@ -126,6 +126,9 @@ pub struct BackTest {
     /// Events read.
     pub scanned: u64,
     pub seconds: f64,
+    /// The stored ids of the events matched, oldest first.
+    #[serde(skip)]
+    pub ids: Vec<i64>,
 }
 
 pub fn open_read(db: &Path) -> Result<Connection, HistoryError> {
@@ -199,6 +202,7 @@ pub fn back_test(
         event_ids: kept.iter().filter_map(|&k| found[k].cloudtrail_id.clone()).collect(),
         scanned,
         seconds: started.elapsed().as_secs_f64(),
+        ids: kept.iter().map(|&k| found[k].event_id).collect(),
     })
 }
 

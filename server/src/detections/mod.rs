@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod history;
 pub mod record;
+pub mod web;
 
 use app::db::rules::RulesError;
 use app::detect::RuleSet;

@@ -69,7 +69,14 @@ pub fn find_site() -> Option<PathBuf> {
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let pool = state.pool.clone();
-    handle_server_fns_with_context(move || provide_context(Db(pool.clone())), req).await
+    handle_server_fns_with_context(move || provide_contexts(&pool), req).await
+}
+
+/// What pages and server functions find in their context: the database, and the
+/// back-tests of the rule pages.
+fn provide_contexts(pool: &SqlitePool) {
+    provide_context(Db(pool.clone()));
+    provide_context(crate::detections::web::back_tester(pool.clone()));
 }
 
 /// `/metrics` for Prometheus. With `CAIRN_METRICS_TOKEN` set, only a request with
@@ -234,19 +241,34 @@ pub async fn router(
             post(crate::investigations::unpin_handler),
         )
         .route(
+            "/findings/{id}/update",
+            post(crate::detections::web::finding_form),
+        )
+        .route("/rule-actions/save", post(crate::detections::web::rule_form))
+        .route("/rules/{id}/enable", post(crate::detections::web::enable_form))
+        .route("/rules/{id}/suppress", post(crate::detections::web::suppress_form))
+        .route(
+            "/rules/{id}/unsuppress",
+            post(crate::detections::web::unsuppress_form),
+        )
+        .route(
             "/api/{*fn_name}",
             get(server_fn_handler).post(server_fn_handler),
         )
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(Db(ctx_pool.clone())),
+            move || provide_contexts(&ctx_pool),
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
         .layer(axum::middleware::from_fn(canonical_urls))
+        .layer(from_fn_with_state(
+            state.pool.clone(),
+            crate::detections::web::open_findings,
+        ))
         .layer(from_fn_with_state(auth_state.clone(), access::guard_pages))
         .layer(from_fn_with_state(auth_state, access::resolve_viewer))
         .layer(sessions)
