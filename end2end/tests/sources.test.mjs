@@ -86,7 +86,7 @@ test('an admin adds a source, checks it, syncs it now and follows it', async () 
   await page.goto(`${server.base}/admin/users`);
   await page.getByRole('link', { name: 'Sources' }).click();
   await page.waitForURL(/\/admin\/sources$/);
-  assert.ok(await page.getByTestId('no-sources').isVisible());
+  await page.getByTestId('no-sources').waitFor();
 
   // A source with nothing to read is refused, saying why.
   const add = page.locator('form[action="/admin/source-actions/add"]');
