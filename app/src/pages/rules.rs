@@ -60,8 +60,9 @@ pub async fn get_rule(id: String, query: String) -> Result<Option<RuleView>, Ser
     let now = chrono::Utc::now().timestamp_millis();
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let param = |k: &str| params.iter().find(|(key, v)| key == k && !v.trim().is_empty()).map(|(_, v)| v.clone());
+    let draft = RuleDraft::from_query(&query);
     let back_test = if param("test").is_some() && can_edit {
-        let def = match RuleDraft::from_query(&query) {
+        let def = match &draft {
             Some(d) => d.to_def(),
             None => stored.as_ref().map(|s| s.def.clone()).ok_or_else(|| "write the rule first".to_string()),
         };
@@ -128,10 +129,7 @@ pub async fn get_rule(id: String, query: String) -> Result<Option<RuleView>, Ser
         None => (Vec::new(), Vec::new(), Vec::new()),
     };
     Ok(Some(RuleView {
-        draft: match RuleDraft::from_query(&query) {
-            Some(d) => Some(d),
-            None => stored.as_ref().map(|s| s.draft()),
-        },
+        draft: draft.or_else(|| stored.as_ref().map(|s| s.draft())),
         rule: stored.as_ref().map(|s| s.info()),
         versions,
         suppressions,
