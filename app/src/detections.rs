@@ -36,6 +36,13 @@ impl Severity {
         let s = s.trim().to_ascii_lowercase();
         Severity::ALL.into_iter().find(|v| v.as_str() == s)
     }
+    /// 0 informational … 4 critical.
+    pub fn rank(self) -> i64 {
+        self as i64
+    }
+    pub fn of_rank(rank: i64) -> Severity {
+        Severity::ALL.into_iter().find(|s| s.rank() == rank).unwrap_or(Severity::Informational)
+    }
 }
 
 /// Where a finding stands.
@@ -210,6 +217,8 @@ pub struct FindingView {
     /// The timeline's query showing the finding's events.
     pub timeline_query: String,
     pub can_edit: bool,
+    /// Where the finding was sent and how that went.
+    pub alerts: Vec<crate::alerts::FindingAlert>,
 }
 
 /// A rule an event matched, and the finding that holds it (none when the match made no

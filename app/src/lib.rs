@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 pub mod aggregated;
+pub mod alerts;
 pub mod auth;
 pub mod components;
 pub mod costs;
@@ -157,6 +158,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view=pages::admin::UsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=pages::admin::AuditLogPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/sources") view=pages::sources::SourcesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/alerts") view=pages::alerts::AlertsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/alerts/:id") view=pages::alerts::DestinationPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/sources/:name") view=pages::sources::SourcePage ssr=SsrMode::Async/>
                 </Routes>
             </main>

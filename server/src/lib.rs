@@ -17,6 +17,7 @@
 #![recursion_limit = "512"]
 
 pub mod access;
+pub mod alerts;
 pub mod cli;
 pub mod db;
 pub mod demo;

@@ -234,7 +234,7 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, costs, coverage, event, findings, investigations, rules, principal, resource, sources, timeline,
+        address, admin, alerts, costs, coverage, event, findings, investigations, rules, principal, resource, sources, timeline,
         top, trail_change, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -253,6 +253,8 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         "/admin/audit",
         "/admin/sources",
         "/admin/sources/none",
+        "/admin/alerts",
+        "/admin/alerts/1",
     ];
     let routes: Vec<String> = leptos_axum::generate_route_list(app::App)
         .iter()
@@ -470,6 +472,8 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             }),
             Some(Role::Admin),
         ),
+        ("get_alerts", qs(&alerts::GetAlerts {}), Some(Role::Admin)),
+        ("get_destination", qs(&alerts::GetDestination { id: 1 }), Some(Role::Admin)),
     ];
     let fns: Vec<(&'static str, _)> = leptos::server_fn::axum::server_fn_paths().collect();
     assert_eq!(fns.len(), known.len(), "{fns:?}");
@@ -530,6 +534,12 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             403,
             "viewer {path}"
         );
+    }
+    for action in ["add", "test", "enable", "disable", "retry", "remove"] {
+        let path = format!("/admin/alert-actions/{action}");
+        let body = "destination=1&name=x&kind=webhook&url=http%3A%2F%2F127.0.0.1%3A9%2F";
+        assert_eq!(post_form(addr, &path, None, body).await.status, 401, "anonymous {path}");
+        assert_eq!(post_form(addr, &path, Some(&viewer), body).await.status, 403, "viewer {path}");
     }
     for body in ["action=set&name=data&usd=1", "action=reset&name=data"] {
         assert_eq!(post_form(addr, "/admin/prices", None, body).await.status, 401);

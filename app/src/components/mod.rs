@@ -1,6 +1,7 @@
 //! Components: take props, render, hold no SQL.
 
 pub mod activity;
+pub mod admin_nav;
 pub mod empty_state;
 pub mod error_panel;
 pub mod events_table;

@@ -1,6 +1,7 @@
 //! The store's SQL, one module per table or family of tables: every read and write of a
 //! table is in its module, so a schema change touches one file. Server-only.
 
+pub mod alerts;
 pub mod audit;
 pub mod billed;
 pub mod deliveries;

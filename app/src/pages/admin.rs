@@ -70,11 +70,7 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <Title text="Users"/>
         <h1 class="page__title">"Users"</h1>
-        <nav class="subnav" aria-label="Administration">
-            <a href="/admin/users" aria-current="page">"Users"</a>
-            <a href="/admin/sources">"Sources"</a>
-            <a href="/admin/audit">"Audit log"</a>
-        </nav>
+        {crate::components::admin_nav::admin_nav("/admin/users")}
         {move || done().map(|d| view! { <p class="notice" role="status">{d}</p> })}
         {move || error().map(|e| view! { <p class="error-panel" role="alert">{e}</p> })}
         <Suspense fallback=|| view! { <p class="loading">"Loading users…"</p> }>
@@ -154,11 +150,7 @@ pub fn AuditLogPage() -> impl IntoView {
     view! {
         <Title text="Audit log"/>
         <h1 class="page__title">"Audit log"</h1>
-        <nav class="subnav" aria-label="Administration">
-            <a href="/admin/users">"Users"</a>
-            <a href="/admin/sources">"Sources"</a>
-            <a href="/admin/audit" aria-current="page">"Audit log"</a>
-        </nav>
+        {crate::components::admin_nav::admin_nav("/admin/audit")}
         <p class="muted">"Sign-ins, failed sign-ins, user and role changes, exports and sharing, newest first."</p>
         <Suspense fallback=|| view! { <p class="loading">"Loading the audit log…"</p> }>
             {move || Suspend::new(async move {

@@ -106,7 +106,9 @@ pub async fn get_finding(id: i64) -> Result<Option<FindingView>, ServerFnError> 
     names.dedup();
     let query = timeline_query(&finding, stored.as_ref(), &names);
     let history = db::findings::history(&pool, id).await.map_err(db::opaque)?;
+    let alerts = db::alerts::for_finding(&pool, id).await.map_err(db::opaque)?;
     Ok(Some(FindingView {
+        alerts,
         rule: stored.as_ref().map(|s| s.info()),
         finding,
         events,
@@ -554,6 +556,7 @@ fn FindingBody(v: FindingView) -> impl IntoView {
                 }).collect_view()}
             </ol>
         </section>
+        <crate::pages::alerts::FindingAlerts alerts=v.alerts.clone()/>
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod costs;
 pub mod coverage;

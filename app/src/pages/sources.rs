@@ -2,13 +2,14 @@
 //! each feed is doing, and forms to add, edit, check, pause, sync and remove them. The
 //! forms post to `/admin/source-actions/{action}`, which redirects back saying what happened.
 
+use crate::components::admin_nav::{admin_nav, feedback};
 use crate::components::error_panel::ErrorPanel;
 use crate::fmt;
 use crate::model::{FeedStatus, SourceDetail, SourceList, SourceSettings, TrailSummary};
 use crate::pages::not_found::NotFound;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
 #[server]
 pub async fn get_sources() -> Result<SourceList, ServerFnError> {
@@ -86,38 +87,14 @@ fn done_message(code: &str) -> Option<&'static str> {
     }
 }
 
-fn feedback() -> impl IntoView {
-    let q = use_query_map();
-    let done = move || q.read().get("done").and_then(|d| done_message(&d));
-    let error = move || q.read().get("error");
-    view! {
-        {move || done().map(|d| view! { <p class="notice" role="status">{d}</p> })}
-        {move || error().map(|e| view! { <p class="error-panel" role="alert">{e}</p> })}
-    }
-}
-
-fn subnav(current: &'static str) -> impl IntoView {
-    let link = move |href: &'static str, label: &'static str| {
-        let here = (href == current).then_some("page");
-        view! { <a href=href aria-current=here>{label}</a> }
-    };
-    view! {
-        <nav class="subnav" aria-label="Administration">
-            {link("/admin/users", "Users")}
-            {link("/admin/sources", "Sources")}
-            {link("/admin/audit", "Audit log")}
-        </nav>
-    }
-}
-
 #[component]
 pub fn SourcesPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_sources());
     view! {
         <Title text="Sources"/>
         <h1 class="page__title">"Sources"</h1>
-        {subnav("/admin/sources")}
-        {feedback()}
+        {admin_nav("/admin/sources")}
+        {feedback(done_message)}
         <Suspense fallback=|| view! { <p class="loading">"Loading sources…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -279,8 +256,8 @@ fn SourceView(d: SourceDetail) -> impl IntoView {
     view! {
         <Title text=format!("Source {}", fmt::clip(&name, 60))/>
         <h1 class="page__title">"Source " {name.clone()}</h1>
-        {subnav("/admin/sources")}
-        {feedback()}
+        {admin_nav("/admin/sources")}
+        {feedback(done_message)}
         <p class="muted">
             {feeds.join(" · ")} " · Regions: "
             {if s.regions.is_empty() { "all".to_owned() } else { s.regions.join(", ") }}

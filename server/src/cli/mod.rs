@@ -1,4 +1,4 @@
-//! The command line: `cairn serve | user | import | source | sync | demo | bench`. The
+//! The command line: `cairn serve | user | import | source | sync | rules | alerts | demo | bench | …`. The
 //! arguments are defined here; each verb is carried out by its area (`serve` here, as it
 //! wires the web server, syncing and the search index together).
 
@@ -50,6 +50,13 @@ pub enum Command {
         /// Minutes between sync passes over the sources (0: no syncing).
         #[arg(long, env = "CAIRN_SYNC_EVERY", default_value_t = 5)]
         sync_every: u64,
+        /// The dashboard's address as people reach it (`https://cairn.example.com`), for
+        /// the links in alerts.
+        #[arg(long, env = "CAIRN_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Seconds between looks at the alert outbox.
+        #[arg(long, env = "CAIRN_ALERT_POLL_SECONDS", default_value_t = 5.0)]
+        alert_poll_seconds: f64,
     },
     /// Manage the people who may sign in to the dashboard.
     User {
@@ -157,6 +164,14 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::detections::cli::RulesCommand,
     },
+    /// Where new findings are sent: webhooks, Slack, SNS topics, EventBridge buses.
+    Alerts {
+        /// The dashboard's address as people reach it, for the links in alerts.
+        #[arg(long, env = "CAIRN_PUBLIC_URL")]
+        public_url: Option<String>,
+        #[command(subcommand)]
+        command: crate::alerts::cli::AlertsCommand,
+    },
     /// The findings whose events fall in the range, newest first.
     Findings {
         /// Start of the range (`2021-07-28` or `2021-07-28T10:00`, UTC; default: all time).
@@ -218,6 +233,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secure_cookies,
             session_idle_hours,
             sync_every,
+            public_url,
+            alert_poll_seconds,
         } => {
             serve::serve(
                 db,
@@ -227,6 +244,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     secure_cookies,
                     session_idle_hours,
                     sync_every,
+                    public_url,
+                    alert_poll_seconds,
                 },
             )
             .await
@@ -246,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => crate::sync::cli::sync(db, once, source, every, json).await,
         Command::Trails { json } => crate::trails::cli::trails(db, json).await,
         Command::Rules { command } => crate::detections::cli::rules_command(db, command).await,
+        Command::Alerts { public_url, command } => crate::alerts::cli::alerts_command(db, command, public_url).await,
         Command::Findings { from, to, rule, json } => {
             crate::detections::cli::findings(db, from.as_deref(), to.as_deref(), rule, json).await
         }

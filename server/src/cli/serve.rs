@@ -1,5 +1,5 @@
-//! `cairn serve`: the dashboard, with syncing and the search index's backfill in the
-//! background.
+//! `cairn serve`: the dashboard, with syncing, alert delivery and the search index's
+//! backfill in the background.
 
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -13,6 +13,8 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
     pub session_idle_hours: f64,
     pub sync_every: u64,
+    pub public_url: Option<String>,
+    pub alert_poll_seconds: f64,
 }
 
 pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -22,16 +24,27 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         secure_cookies,
         session_idle_hours,
         sync_every,
+        public_url,
+        alert_poll_seconds,
     } = args;
 
     if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
         anyhow::bail!("--session-idle-hours must be a positive number");
+    }
+    if !(alert_poll_seconds.is_finite() && (0.1..=3600.0).contains(&alert_poll_seconds)) {
+        anyhow::bail!("--alert-poll-seconds must be between 0.1 and 3600");
+    }
+    if let Some(u) = &public_url {
+        if !(u.starts_with("https://") || u.starts_with("http://")) {
+            anyhow::bail!("--public-url must be an http or https address");
+        }
     }
     let secrets = crate::sync::secrets::SecretBox::for_db(db)?;
     let config = crate::web::WebConfig {
         secure_cookies,
         session_idle: std::time::Duration::from_secs_f64((session_idle_hours * 3600.0).min(1e9)),
         secrets: Some(secrets.clone()),
+        public_url: public_url.clone(),
     };
     let pool = crate::db::connect(db).await?;
     // Events stored before the search index existed are indexed in the background.
@@ -41,6 +54,13 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::error!(error = %e, "indexing older events for search failed");
         }
     });
+    // New findings go to the alert destinations from the outbox, whoever made them.
+    let tuning = crate::alerts::Tuning {
+        poll: std::time::Duration::from_secs_f64(alert_poll_seconds),
+        ..Default::default()
+    };
+    let dispatcher = crate::alerts::Dispatcher::new(pool.clone(), secrets.clone(), public_url, tuning)?;
+    tokio::spawn(dispatcher.run_forever());
     if sync_every > 0 {
         tokio::spawn(crate::sync::run_forever(
             pool.clone(),

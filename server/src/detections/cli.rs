@@ -416,6 +416,8 @@ async fn run(db: &Path, rules: &[String], from: Option<&str>, to: Option<&str>, 
     }
     detection.rules = std::sync::Arc::new(set);
     detection.versions = versions;
+    // Findings over history are reported here, not sent to the alert destinations.
+    detection.alerts = false;
     let db = db.to_path_buf();
     let started = std::time::Instant::now();
     let (scanned, created) = tokio::task::spawn_blocking(move || {

@@ -44,5 +44,6 @@ pub async fn load(pool: &SqlitePool) -> Result<Detection, RulesError> {
         rules: Arc::new(rules),
         versions,
         suppressions,
+        alerts: true,
     })
 }

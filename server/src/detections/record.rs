@@ -8,6 +8,9 @@
 //! and every match inside a window that reaches the threshold joins the finding of that
 //! burst (an existing one of the same rule and key within a window's distance, or a new
 //! one).
+//!
+//! A new finding is queued for each alert destination that takes it in the same
+//! transaction (`app::db::alerts::ENQUEUE`), so it is alerted once, and surely.
 
 use app::detect::{Hit, RuleSet};
 use app::schema::ID_HASH_BITS;
@@ -30,6 +33,9 @@ pub struct Detection {
     /// Each rule's stored version, by rule index.
     pub versions: Vec<i64>,
     pub suppressions: Vec<Suppression>,
+    /// New findings are queued for the alert destinations (`rules run` over history
+    /// makes findings without alerting).
+    pub alerts: bool,
 }
 
 impl Detection {
@@ -263,6 +269,10 @@ fn add_to_finding(
             "INSERT INTO finding_history (finding_id, at_ms, actor, change) VALUES (?1, ?2, 'cairn', 'opened')",
         )?
         .execute(params![id, now_ms])?;
+        if det.alerts {
+            conn.prepare_cached(app::db::alerts::ENQUEUE)?
+                .execute(params![id, def.id, def.severity.rank(), now_ms])?;
+        }
     } else if status == "resolved" {
         conn.prepare_cached("UPDATE findings SET status = 'open' WHERE id = ?1")?
             .execute(params![id])?;

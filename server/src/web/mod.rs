@@ -40,6 +40,8 @@ pub struct WebConfig {
     /// Seals the secrets of sources added from the sources page (none: that page
     /// cannot add or sync sources).
     pub secrets: Option<crate::sync::secrets::SecretBox>,
+    /// The dashboard's address as people reach it, for links in alerts.
+    pub public_url: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -48,6 +50,7 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle: std::time::Duration::from_secs(8 * 3600),
             secrets: None,
+            public_url: None,
         }
     }
 }
@@ -215,6 +218,14 @@ pub async fn router(
             post(crate::trails::change::apply).with_state(crate::sync::web::SourcesState {
                 pool: state.pool.clone(),
                 secrets: config.secrets.clone(),
+            }),
+        )
+        .route(
+            "/admin/alert-actions/{action}",
+            post(crate::alerts::web::manage_alert).with_state(crate::alerts::web::AlertsState {
+                pool: state.pool.clone(),
+                secrets: config.secrets.clone(),
+                public_url: config.public_url.clone(),
             }),
         )
         .route("/admin/prices", post(crate::trails::web::set_price))
