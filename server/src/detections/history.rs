@@ -43,13 +43,16 @@ pub fn scan(
     mut on_found: impl FnMut(Found) -> Result<(), HistoryError>,
     mut progress: impl FnMut(u64, i64),
 ) -> Result<u64, HistoryError> {
-    let mut dicts: HashMap<i64, Option<Vec<u8>>> = HashMap::new();
+    let mut unpack = app::db::events::Unpacker::default();
+    // Principals and terms by id, read only for records some rule may match.
+    let mut principals: HashMap<i64, String> = HashMap::new();
+    let mut terms: HashMap<i64, String> = HashMap::new();
     let mut st = conn.prepare(
-        "SELECT e.id, e.raw_dict, e.raw, e.principal_id, p.key, a.value, r.value
-         FROM events e JOIN principals p ON p.id = e.principal_id
-         LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
-         WHERE e.id >= ?1 AND e.id < ?2 ORDER BY e.id",
+        "SELECT id, raw_dict, raw, principal_id, account_id, region_id FROM events
+         WHERE id >= ?1 AND id < ?2 ORDER BY id",
     )?;
+    let mut principal_st = conn.prepare("SELECT key FROM principals WHERE id = ?1")?;
+    let mut term_st = conn.prepare("SELECT value FROM terms WHERE id = ?1")?;
     let lo = from_ms.max(0).saturating_mul(1 << ID_HASH_BITS);
     let hi = to_ms.max(0).saturating_mul(1 << ID_HASH_BITS);
     let mut rows = st.query(params![lo, hi])?;
@@ -62,14 +65,13 @@ pub fn scan(
         if scanned % 100_000 == 0 {
             progress(scanned, id >> ID_HASH_BITS);
         }
-        if dict_id != 0 && !dicts.contains_key(&dict_id) {
+        if !unpack.knows(dict_id) {
             let d: Option<Vec<u8>> = conn
                 .query_row("SELECT data FROM raw_dictionaries WHERE id = ?1", [dict_id], |r| r.get(0))
                 .optional()?;
-            dicts.insert(dict_id, d);
+            unpack.learn(dict_id, d);
         }
-        let dict = if dict_id == 0 { None } else { dicts.get(&dict_id).and_then(|d| d.as_deref()) };
-        let bytes = app::db::events::decompress(dict, raw).map_err(|e| HistoryError::Raw(id, e.to_string()))?;
+        let bytes = unpack.unpack(dict_id, raw).map_err(|e| HistoryError::Raw(id, e.to_string()))?;
         let candidates = rules.candidates(&bytes);
         if candidates.is_empty() {
             continue;
@@ -77,9 +79,31 @@ pub fn scan(
         let Some(record) = rules.parse(&bytes) else {
             continue;
         };
-        let principal_key: String = row.get(4)?;
-        let account: String = row.get::<_, Option<String>>(5)?.unwrap_or_default();
-        let region: Option<String> = row.get(6)?;
+        let principal_id: i64 = row.get(3)?;
+        let principal_key = match principals.get(&principal_id) {
+            Some(k) => k.clone(),
+            None => {
+                let k: String = principal_st
+                    .query_row([principal_id], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_default();
+                principals.insert(principal_id, k.clone());
+                k
+            }
+        };
+        let mut term = |tid: Option<i64>| -> Result<Option<String>, rusqlite::Error> {
+            let Some(tid) = tid else { return Ok(None) };
+            if let Some(v) = terms.get(&tid) {
+                return Ok(Some(v.clone()));
+            }
+            let v: Option<String> = term_st.query_row([tid], |r| r.get(0)).optional()?;
+            if let Some(v) = &v {
+                terms.insert(tid, v.clone());
+            }
+            Ok(v)
+        };
+        let account: String = term(row.get(4)?)?.unwrap_or_default();
+        let region: Option<String> = term(row.get(5)?)?;
         let hits = rules.evaluate_parsed(
             &candidates,
             &record,
@@ -95,7 +119,7 @@ pub fn scan(
         on_found(Found {
             event_id: id,
             time_ms: id >> ID_HASH_BITS,
-            principal_id: row.get(3)?,
+            principal_id,
             principal_key,
             account,
             region,

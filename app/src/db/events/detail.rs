@@ -296,7 +296,7 @@ pub async fn records(
 /// Decompresses original records, loading each dictionary once.
 #[derive(Default)]
 pub struct RawReader {
-    dicts: HashMap<i64, Option<Vec<u8>>>,
+    unpack: Unpacker,
 }
 
 impl RawReader {
@@ -307,19 +307,71 @@ impl RawReader {
         dict_id: i64,
         raw: &[u8],
     ) -> Result<Vec<u8>, DetailError> {
-        if dict_id != 0 && !self.dicts.contains_key(&dict_id) {
+        if !self.unpack.knows(dict_id) {
             let d: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
                     .bind(dict_id)
                     .fetch_optional(pool)
                     .await?;
-            self.dicts.insert(dict_id, d);
+            self.unpack.learn(dict_id, d);
         }
-        let dict = if dict_id == 0 {
-            None
-        } else {
-            self.dicts.get(&dict_id).and_then(|d| d.as_deref())
+        self.unpack.unpack(dict_id, raw).map_err(|e| DetailError::Raw(id, e.to_string()))
+    }
+}
+
+/// Decompresses many stored records: each dictionary is prepared once into a
+/// decompressor of its own (preparing a 64 KiB dictionary costs far more than
+/// decompressing one record with it), and a record whose frame states its size is
+/// decompressed in one call.
+#[derive(Default)]
+pub struct Unpacker {
+    dicts: HashMap<i64, Option<(Vec<u8>, zstd::bulk::Decompressor<'static>)>>,
+    plain: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+/// Records are at most this large (CloudTrail's limit is 256 KB; some services write more).
+const MAX_RECORD: u64 = 64 << 20;
+
+impl Unpacker {
+    /// Whether dictionary `dict_id` (0: none) was learnt.
+    pub fn knows(&self, dict_id: i64) -> bool {
+        dict_id == 0 || self.dicts.contains_key(&dict_id)
+    }
+
+    /// Learns dictionary `dict_id`'s bytes (`None`: it is missing).
+    pub fn learn(&mut self, dict_id: i64, bytes: Option<Vec<u8>>) {
+        let prepared = bytes.and_then(|b| {
+            let dec = zstd::bulk::Decompressor::with_dictionary(&b).ok()?;
+            Some((b, dec))
+        });
+        self.dicts.insert(dict_id, prepared);
+    }
+
+    /// Decompresses a record stored with dictionary `dict_id` (learnt first).
+    pub fn unpack(&mut self, dict_id: i64, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        let size = match zstd::zstd_safe::get_frame_content_size(raw) {
+            Ok(Some(n)) if n <= MAX_RECORD => Some(n as usize),
+            _ => None,
         };
-        decompress(dict, raw).map_err(|e| DetailError::Raw(id, e.to_string()))
+        if dict_id == 0 {
+            return match size {
+                Some(n) => {
+                    if self.plain.is_none() {
+                        self.plain = Some(zstd::bulk::Decompressor::new()?);
+                    }
+                    match self.plain.as_mut() {
+                        Some(dec) => dec.decompress(raw, n),
+                        None => decompress(None, raw),
+                    }
+                }
+                None => decompress(None, raw),
+            };
+        }
+        match (self.dicts.get_mut(&dict_id), size) {
+            (Some(Some((_, dec))), Some(n)) => dec.decompress(raw, n),
+            (Some(Some((bytes, _))), None) => decompress(Some(bytes), raw),
+            // The dictionary is missing: decompressing without it says why it fails.
+            _ => decompress(None, raw),
+        }
     }
 }

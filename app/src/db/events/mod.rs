@@ -12,7 +12,7 @@ mod list;
 mod scan;
 mod coverage;
 
-pub use detail::{DetailError, RawReader, decompress, detail, record, records, related};
+pub use detail::{DetailError, RawReader, Unpacker, decompress, detail, record, records, related};
 pub use export::{ExportRow, export_page};
 pub use facets::{
     labels,
