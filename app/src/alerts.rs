@@ -72,7 +72,6 @@ pub struct DestinationView {
     pub row: DestinationRow,
     pub deliveries: Vec<DeliveryLine>,
     pub waiting: Vec<OutboxLine>,
-    pub now_ms: i64,
 }
 
 /// How a finding's alerts went, for its page.

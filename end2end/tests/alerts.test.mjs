@@ -7,7 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
-import { SHOTS, startServer, tempDb, launch, watchedPage, addUser, signedInContext, axeCheck, importInto, writeRecords, incidentRecords } from './helpers.mjs';
+import { SHOTS, startServer, tempDb, launch, watchedPage, addUser, signedInContext, axeCheck, importInto, writeRecords, incidentRecords, until } from './helpers.mjs';
+
+const SLOW = { tries: 150, every: 200 };
 
 let server, browser, receiver, rxBase;
 const got = [];
@@ -39,16 +41,6 @@ after(async () => {
   receiver?.close();
 });
 
-async function until(read, ok, what, tries = 150) {
-  let last;
-  for (let i = 0; i < tries; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${what}: ${JSON.stringify(last)}`);
-}
-
 test('an admin adds a webhook, tests it, and a new finding reaches it', async () => {
   const problems = [];
   const ctx = await signedInContext(browser, server.base, 'ada', { viewport: { width: 1280, height: 900 } });
@@ -77,7 +69,7 @@ test('an admin adds a webhook, tests it, and a new finding reaches it', async ()
   await page.getByRole('button', { name: 'Send a test alert' }).click();
   await page.waitForURL((u) => u.searchParams.get('done') === 'tested');
   const log = page.getByTestId('deliveries-table').locator('tbody tr');
-  await until(() => log.first().textContent(), (t) => t?.includes('test') && t.includes('delivered'), 'the test in the log');
+  await until(() => log.first().textContent(), (t) => t?.includes('test') && t.includes('delivered'), 'the test in the log', SLOW);
   const test = got.find((g) => g.body?.type === 'cairn.test');
   assert.ok(test, JSON.stringify(got));
   assert.equal(test.path, '/hook/secret-path-777?sig=abc');
@@ -86,12 +78,12 @@ test('an admin adds a webhook, tests it, and a new finding reaches it', async ()
 
   // A new import makes findings; the server sends them within its poll.
   importInto(server.db, [writeRecords(incidentRecords(50))]);
-  const finding = await until(() => got.find((g) => g.body?.type === 'cairn.finding'), Boolean, 'a finding alert');
+  const finding = await until(() => got.find((g) => g.body?.type === 'cairn.finding'), Boolean, 'a finding alert', SLOW);
   const f = finding.body.finding;
   assert.ok(f.title && f.severity && f.events > 0, JSON.stringify(f));
   await page.goto(`${server.base}${f.url}`);
   const alerts = page.getByTestId('finding-alerts');
-  await until(() => alerts.textContent(), (t) => t?.includes('team-hook') && t.includes('sent'), 'the finding says it was sent');
+  await until(() => alerts.textContent(), (t) => t?.includes('team-hook') && t.includes('sent'), 'the finding says it was sent', SLOW);
   await page.goto(`${server.base}/admin/alerts`);
   const row = page.getByTestId('destinations-table').locator('tbody tr').first();
   assert.ok((await row.textContent()).includes('team-hook'));

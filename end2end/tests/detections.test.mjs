@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { SHOTS, demoInto, startServer, tempDb, launch, watchedPage, addUser, signedInContext, axeCheck } from './helpers.mjs';
+import { SHOTS, demoInto, startServer, tempDb, launch, watchedPage, addUser, signedInContext, axeCheck, until } from './helpers.mjs';
 
 let server, browser;
 
@@ -25,18 +25,6 @@ after(async () => {
 });
 
 const rows = (page) => page.getByTestId('findings').locator('tbody tr');
-
-/** Polls `read` until `ok` holds for what it returns (a page being replaced after a
- *  client-side navigation keeps its old content until the new one is in). */
-async function until(read, ok, what) {
-  let last;
-  for (let i = 0; i < 100; i++) {
-    last = await read();
-    if (ok(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: ${JSON.stringify(last)}`);
-}
 
 for (const js of [true, false]) {
   test(`an analyst works a finding through (JavaScript ${js ? 'on' : 'off'})`, async () => {

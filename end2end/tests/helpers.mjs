@@ -180,3 +180,16 @@ export function incidentRecords(filler = 3000) {
   }
   return out;
 }
+
+/** Polls `read` until `ok` holds for what it returns (a page being replaced after a
+ *  client-side navigation keeps its old content until the new one is in; a server
+ *  works in the background): `tries` looks, `every` ms apart. */
+export async function until(read, ok, what, { tries = 100, every = 100 } = {}) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    last = await read();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`${what}: ${JSON.stringify(last)}`);
+}

@@ -40,7 +40,6 @@ pub async fn get_destination(id: i64) -> Result<Option<DestinationView>, ServerF
         row,
         deliveries,
         waiting,
-        now_ms: chrono::Utc::now().timestamp_millis(),
     }))
 }
 

@@ -5,7 +5,7 @@ use crate::access::cli::shell_actor;
 use crate::sync::secrets::SecretBox;
 use app::db::alerts as store;
 use app::db::audit::AuditLine;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -73,19 +73,11 @@ pub async fn alerts_command(db: &Path, cmd: AlertsCommand, public_url: Option<St
     let pool = crate::db::connect(db).await?;
     let actor = shell_actor();
     let shell = AuditLine::new(Some(&actor), "", "shell");
-    let find = |name: String| {
-        let pool = pool.clone();
-        async move {
-            store::find(&pool, &name)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no alert destination is named {name:?} (see `cairn alerts list`)"))
-        }
-    };
     match cmd {
         AlertsCommand::List { json } => {
             let rows = store::list(&pool).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows.iter().map(super::row_json).collect::<Vec<_>>())?);
+                println!("{}", serde_json::to_string_pretty(&rows.iter().map(row_json).collect::<Vec<_>>())?);
             } else if rows.is_empty() {
                 println!("No alert destinations. Add one with `cairn alerts add NAME --kind …`.");
             } else {
@@ -147,7 +139,7 @@ pub async fn alerts_command(db: &Path, cmd: AlertsCommand, public_url: Option<St
             Ok(ExitCode::SUCCESS)
         }
         AlertsCommand::Test { destination } => {
-            let id = find(destination).await?;
+            let id = destination_id(&pool, &destination).await?;
             let dispatcher = Dispatcher::new(pool.clone(), SecretBox::for_db(db)?, public_url, Tuning::default())?;
             match dispatcher.test(id).await? {
                 Ok(answer) => {
@@ -171,7 +163,7 @@ pub async fn alerts_command(db: &Path, cmd: AlertsCommand, public_url: Option<St
             Ok(if r.retrying + r.given_up > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         AlertsCommand::Log { destination, limit, json } => {
-            let id = find(destination).await?;
+            let id = destination_id(&pool, &destination).await?;
             let lines = store::deliveries(&pool, id, limit.clamp(1, 10_000)).await?;
             let waiting = store::waiting(&pool, id, limit.clamp(1, 10_000)).await?;
             if json {
@@ -218,6 +210,12 @@ pub async fn alerts_command(db: &Path, cmd: AlertsCommand, public_url: Option<St
     }
 }
 
+async fn destination_id(pool: &sqlx::SqlitePool, name: &str) -> anyhow::Result<i64> {
+    store::find(pool, name)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no alert destination is named {name:?} (see `cairn alerts list`)"))
+}
+
 async fn apply(
     pool: &sqlx::SqlitePool,
     shell: &AuditLine<'_>,
@@ -225,10 +223,25 @@ async fn apply(
     change: Change,
     action: &str,
 ) -> anyhow::Result<ExitCode> {
-    let id = store::find(pool, &destination)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no alert destination is named {destination:?} (see `cairn alerts list`)"))?;
+    let id = destination_id(pool, &destination).await?;
     let done = super::change(pool, id, change, &shell.action(action)).await?;
     println!("{destination}: {done}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The destinations as `cairn alerts list --json` prints them.
+fn row_json(r: &app::alerts::DestinationRow) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "kind": r.kind,
+        "target": r.shown,
+        "has_token": r.has_token,
+        "min_severity": r.min_severity.as_str(),
+        "rules": r.rules,
+        "enabled": r.enabled,
+        "pending": r.pending,
+        "sent": r.sent,
+        "failed": r.failed,
+    })
 }

@@ -17,11 +17,9 @@ pub mod cli;
 pub mod web;
 
 use crate::sync::secrets::{SecretBox, SecretError};
-use app::alerts::DestinationRow;
 use app::db::alerts::{self as store, Attempt, Due, NewDestination, Sealed, Settle};
 use app::detections::{Finding, Severity};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use std::collections::HashMap;
@@ -577,11 +575,8 @@ impl Dispatcher {
         if let Some(c) = cache.get(&key) {
             return c.clone();
         }
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
-            .http_client(http)
+            .http_client(crate::sync::aws::http_client())
             .region(Region::new(region))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
@@ -653,7 +648,7 @@ fn slack_body(body: &Value) -> Value {
     let f = &body["finding"];
     let severity = s(f.get("severity")).to_uppercase();
     let title = s(f.get("title"));
-    let who = s(f.get("principal")).to_string();
+    let who = s(f.get("principal"));
     let who = if who.is_empty() { s(f.get("group")) } else { who };
     let url = f.get("url").and_then(Value::as_str).unwrap_or_default();
     let link = if url.starts_with("http://") || url.starts_with("https://") {
@@ -673,23 +668,6 @@ fn slack_body(body: &Value) -> Value {
     json!({
         "text": fallback,
         "blocks": [{ "type": "section", "text": { "type": "mrkdwn", "text": detail } }],
-    })
-}
-
-/// The destinations as `cairn alerts list --json` prints them.
-pub fn row_json(r: &DestinationRow) -> Value {
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "kind": r.kind,
-        "target": r.shown,
-        "has_token": r.has_token,
-        "min_severity": r.min_severity.as_str(),
-        "rules": r.rules,
-        "enabled": r.enabled,
-        "pending": r.pending,
-        "sent": r.sent,
-        "failed": r.failed,
     })
 }
 

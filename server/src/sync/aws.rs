@@ -33,11 +33,16 @@ impl Default for Tuning {
 /// The Region used to find where a bucket lives, and for sources that name none.
 pub const HOME_REGION: &str = "us-east-1";
 
+/// The HTTP client every AWS client uses: rustls with `ring`.
+pub fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The SDK configuration of `source` in `region`.
 pub async fn config(source: &Source, region: &str, tuning: &Tuning) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http = http_client();
     let row = &source.row;
     let mut loader = aws_config::defaults(BehaviorVersion::v2026_01_12())
         .http_client(http)

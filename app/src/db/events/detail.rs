@@ -350,28 +350,26 @@ impl Unpacker {
     /// Decompresses a record stored with dictionary `dict_id` (learnt first).
     pub fn unpack(&mut self, dict_id: i64, raw: &[u8]) -> std::io::Result<Vec<u8>> {
         let size = match zstd::zstd_safe::get_frame_content_size(raw) {
-            Ok(Some(n)) if n <= MAX_RECORD => Some(n as usize),
-            _ => None,
+            Ok(Some(n)) if n <= MAX_RECORD => n as usize,
+            // No size in the frame: the streaming decoder finds it.
+            _ => return decompress(self.dict_bytes(dict_id), raw),
         };
-        if dict_id == 0 {
-            return match size {
-                Some(n) => {
-                    if self.plain.is_none() {
-                        self.plain = Some(zstd::bulk::Decompressor::new()?);
-                    }
-                    match self.plain.as_mut() {
-                        Some(dec) => dec.decompress(raw, n),
-                        None => decompress(None, raw),
-                    }
-                }
-                None => decompress(None, raw),
-            };
-        }
-        match (self.dicts.get_mut(&dict_id), size) {
-            (Some(Some((_, dec))), Some(n)) => dec.decompress(raw, n),
-            (Some(Some((bytes, _))), None) => decompress(Some(bytes), raw),
+        let prepared = if dict_id == 0 {
+            if self.plain.is_none() {
+                self.plain = Some(zstd::bulk::Decompressor::new()?);
+            }
+            self.plain.as_mut()
+        } else {
+            self.dicts.get_mut(&dict_id).and_then(|d| d.as_mut()).map(|(_, dec)| dec)
+        };
+        match prepared {
+            Some(dec) => dec.decompress(raw, size),
             // The dictionary is missing: decompressing without it says why it fails.
-            _ => decompress(None, raw),
+            None => decompress(None, raw),
         }
+    }
+
+    fn dict_bytes(&self, dict_id: i64) -> Option<&[u8]> {
+        self.dicts.get(&dict_id).and_then(|d| d.as_ref()).map(|(bytes, _)| bytes.as_slice())
     }
 }
