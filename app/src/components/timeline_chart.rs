@@ -87,7 +87,8 @@ pub fn TimelineChart(
             </g>
         })
     });
-    // Findings: a thin line across the chart at the first event, coloured by severity.
+    // Findings: a thin line across the chart at the first event, coloured by severity,
+    // with a handle at the top that links to the finding.
     let marked = markers.len();
     let marks = {
         let t0 = buckets.first().map(|b| b.start_ms).unwrap_or(range.from_ms);
@@ -98,12 +99,16 @@ pub fn TimelineChart(
                 let x = ((m.time_ms - t0) as f64 / t_span as f64 * W).clamp(0.0, W - 3.0);
                 let title = format!("Finding #{}: {} ({}), {} UTC", m.id, m.title, m.severity.as_str(), fmt::time(m.time_ms));
                 let class = format!("chart__marker chart__marker--{}", m.severity.as_str());
+                let handle = format!("{class} chart__marker-handle");
                 let label = title.clone();
                 view! {
                     <g>
+                        // The line lets the bars under it take the pointer; the finding
+                        // is opened from the handle at the top of the chart.
                         <a href=format!("/findings/{}", m.id) aria-label=label>
                             <title>{title}</title>
                             <rect class=class x=x y="0" width="3" height=H></rect>
+                            <rect class=handle x=(x - 3.0).max(0.0) y="0" width="9" height="10"></rect>
                         </a>
                     </g>
                 }
