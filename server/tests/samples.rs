@@ -208,11 +208,23 @@ async fn detection_quality_on_labelled_records() {
     assert_eq!(defs.len(), builtin::all().len() + 57);
     let (set, broken) = RuleSet::new(defs);
     assert!(broken.is_empty(), "{broken:?}");
+    // Every record is tried with and without the rules' index: the index changes nothing.
     let ids_of = |raw: &[u8]| -> BTreeSet<String> {
-        set.evaluate(raw, &Known { principal: "p", account: "a", region: None })
+        let known = Known { principal: "p", account: "a", region: None };
+        let plain: BTreeSet<String> = set
+            .evaluate(raw, None, &known)
             .into_iter()
             .map(|h| set.rules[h.rule as usize].def.id.clone())
-            .collect()
+            .collect();
+        if let Ok(event) = cairn::ingest::normalize::normalize(raw, None) {
+            let indexed: BTreeSet<String> = set
+                .evaluate(raw, event.rule_keys().as_ref(), &known)
+                .into_iter()
+                .map(|h| set.rules[h.rule as usize].def.id.clone())
+                .collect();
+            assert_eq!(indexed, plain, "{}", String::from_utf8_lossy(raw));
+        }
+        plain
     };
 
     // Panther: (our rule, the Panther rules it answers for).

@@ -213,6 +213,12 @@ impl Compiled {
             Matcher::Sigma(s) => s.need(),
         }
     }
+    fn keys(&self) -> Keys {
+        match &self.matcher {
+            Matcher::Pattern(e) => pattern_keys(e),
+            Matcher::Sigma(s) => s.keys(),
+        }
+    }
     /// Adds the record fields this rule reads.
     fn fields(&self, out: &mut project::Fields) {
         match &self.matcher {
@@ -254,6 +260,189 @@ fn pattern_need(e: &pattern::Expr) -> Need {
             _ => Need::True,
         },
     }
+}
+
+fn pattern_keys(e: &pattern::Expr) -> Keys {
+    use pattern::{Expr, Op, Test, Text};
+    match e {
+        Expr::And(items) => keys_all(items.iter().map(pattern_keys)),
+        Expr::Or(items) => keys_any(items.iter().map(pattern_keys)),
+        Expr::Cond(c) => {
+            let path: Option<Vec<&str>> = c
+                .selector
+                .iter()
+                .map(|s| match s {
+                    pattern::Step::Key(k) => Some(k.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let field = KeyField::of_path(&path?)?;
+            match &c.test {
+                Test::Text { negate: false, value: Text::Exact(v) } => Some(vec![Key::is(field, v)]),
+                Test::Text { negate: false, value: value @ (Text::Prefix(_) | Text::Suffix(_) | Text::Contains(_)) } => {
+                    let value = value.clone();
+                    Some(vec![Key::test(field, move |v| value.matches(v))])
+                }
+                Test::Regex { negate: false, re } => {
+                    let re = re.clone();
+                    Some(vec![Key::test(field, move |v| re.is_match(v))])
+                }
+                // These hold only on a value that is there and not null.
+                Test::Text { negate: true, .. } | Test::Regex { negate: true, .. } | Test::IsBool(_) => {
+                    Key::present(field)
+                }
+                Test::Number { op, .. } if *op != Op::Ne => Key::present(field),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// A field of the record the rules are indexed by: most rules name the calls or the
+/// identities they are about, so most records need no rule at all, and are not even
+/// scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyField {
+    EventName,
+    EventSource,
+    ErrorCode,
+    UserAgent,
+    /// `userIdentity.type`.
+    IdentityType,
+    /// `userIdentity.arn`.
+    IdentityArn,
+    /// `userIdentity.sessionContext.ec2RoleDelivery`.
+    RoleDelivery,
+}
+
+impl KeyField {
+    pub fn of_path<S: AsRef<str>>(path: &[S]) -> Option<KeyField> {
+        let path: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+        Some(match path[..] {
+            ["eventName"] => KeyField::EventName,
+            ["eventSource"] => KeyField::EventSource,
+            ["errorCode"] => KeyField::ErrorCode,
+            ["userAgent"] => KeyField::UserAgent,
+            ["userIdentity", "type"] => KeyField::IdentityType,
+            ["userIdentity", "arn"] => KeyField::IdentityArn,
+            ["userIdentity", "sessionContext", "ec2RoleDelivery"] => KeyField::RoleDelivery,
+            _ => return None,
+        })
+    }
+}
+
+/// A rule's own test of a field's text, for the index.
+#[derive(Clone)]
+pub struct KeyTest(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl KeyTest {
+    fn id(&self) -> usize {
+        std::sync::Arc::as_ptr(&self.0) as *const () as usize
+    }
+}
+impl std::fmt::Debug for KeyTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyTest")
+    }
+}
+impl PartialEq for KeyTest {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+impl Eq for KeyTest {}
+impl std::hash::Hash for KeyTest {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.id().hash(h)
+    }
+}
+impl PartialOrd for KeyTest {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for KeyTest {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.id().cmp(&other.id())
+    }
+}
+
+/// One way a record can satisfy a rule's index entry: an indexed field equal to a value
+/// (compared lower-cased, which only widens the case-sensitive patterns), passing the
+/// rule's own test of it, or there and not null.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Is(KeyField, String),
+    Test(KeyField, KeyTest),
+    Present(KeyField),
+}
+
+impl Key {
+    pub fn is(field: KeyField, value: &str) -> Key {
+        Key::Is(field, value.to_lowercase())
+    }
+    pub fn test(field: KeyField, f: impl Fn(&str) -> bool + Send + Sync + 'static) -> Key {
+        Key::Test(field, KeyTest(std::sync::Arc::new(f)))
+    }
+    /// Nearly every record has a name, a source, an identity and a user agent, so only
+    /// the presence of an error code or of an instance credential's delivery narrows.
+    pub fn present(field: KeyField) -> Keys {
+        matches!(field, KeyField::ErrorCode | KeyField::RoleDelivery).then(|| vec![Key::Present(field)])
+    }
+    /// How many records an entry lets through, roughly.
+    fn cost(&self) -> usize {
+        match self {
+            Key::Is(KeyField::EventSource | KeyField::IdentityType, _) => 20,
+            Key::Is(..) => 1,
+            Key::Test(KeyField::EventSource | KeyField::IdentityType, _) => 30,
+            Key::Test(..) => 5,
+            Key::Present(KeyField::RoleDelivery) => 5,
+            Key::Present(_) => 100,
+        }
+    }
+}
+
+/// The index entries of a rule: a record can match it only when it satisfies one of
+/// them. `None`: the indexed fields do not narrow the rule.
+pub type Keys = Option<Vec<Key>>;
+
+/// Every part must hold: any part's entries will do, and the narrowest is kept.
+pub fn keys_all(items: impl IntoIterator<Item = Keys>) -> Keys {
+    items
+        .into_iter()
+        .flatten()
+        .min_by_key(|k| k.iter().map(Key::cost).sum::<usize>())
+}
+
+/// Some part must hold: the entries of all of them, unless one is not narrowed.
+pub fn keys_any(items: impl IntoIterator<Item = Keys>) -> Keys {
+    let mut out = Vec::new();
+    for k in items {
+        out.extend(k?);
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// A record's indexed fields as the record holds them, when each is absent, null, or text
+/// (a whole number or a boolean read as its JSON text). A record holding anything else
+/// there is given no keys, and every rule is tried on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordKeys<'a> {
+    pub event_name: Option<&'a str>,
+    pub event_source: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    /// `userIdentity.type`.
+    pub identity_type: Option<&'a str>,
+    /// `userIdentity.arn`.
+    pub identity_arn: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// `userIdentity.sessionContext.ec2RoleDelivery`.
+    pub role_delivery: Option<&'a str>,
 }
 
 /// Words a record must hold (case-insensitive) for a rule to match.
@@ -375,6 +564,12 @@ pub struct Active {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub rules: Vec<Active>,
+    /// The rules by index entry, and those no entry narrows.
+    index: std::collections::HashMap<Key, Vec<usize>>,
+    tests: Vec<(KeyField, KeyTest, usize)>,
+    /// The fields some entry compares for equality.
+    compared: Vec<KeyField>,
+    unkeyed: Vec<usize>,
     words: Option<aho_corasick::AhoCorasick>,
     word_count: usize,
     /// The record fields any rule, grouping key or report reads.
@@ -404,11 +599,31 @@ impl RuleSet {
         let mut broken = Vec::new();
         let mut rules = Vec::new();
         let mut needs = Vec::new();
+        let mut index: std::collections::HashMap<Key, Vec<usize>> = std::collections::HashMap::new();
+        let mut unkeyed = Vec::new();
+        let mut tests = Vec::new();
+        let mut compared = Vec::new();
         let mut fields = project::Fields::default();
         fields.add(&["eventID"]);
         for def in defs {
             match def.compile() {
                 Ok(compiled) => {
+                    let at = rules.len();
+                    match compiled.keys() {
+                        Some(keys) => {
+                            for k in keys {
+                                match k {
+                                    Key::Test(field, t) => tests.push((field, t, at)),
+                                    Key::Is(field, _) => {
+                                        compared.push(field);
+                                        index.entry(k).or_default().push(at)
+                                    }
+                                    Key::Present(_) => index.entry(k).or_default().push(at),
+                                }
+                            }
+                        }
+                        None => unkeyed.push(at),
+                    }
                     needs.push(compiled.need());
                     compiled.fields(&mut fields);
                     let distinct = def.threshold.as_ref().and_then(|t| t.distinct.clone());
@@ -455,6 +670,14 @@ impl RuleSet {
         (
             RuleSet {
                 rules,
+                index,
+                tests,
+                compared: {
+                    compared.sort();
+                    compared.dedup();
+                    compared
+                },
+                unkeyed,
                 word_count: words.len(),
                 words: automaton,
                 fields,
@@ -467,31 +690,74 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// The rules that may match `raw`, by the prefilter.
-    pub fn candidates(&self, raw: &[u8]) -> Vec<usize> {
+    /// The rules that may match `raw`: with `keys`, those its indexed fields select;
+    /// without, those whose words it holds.
+    ///
+    /// With the index the word scan is not run: on 1M generated events with the built-in
+    /// and the 57 Sigma rules, 40 % of the records are selected by some rule and the scan
+    /// would turn away only 5 % of those, at 4.5 % of the import's processor time.
+    pub fn candidates(&self, raw: &[u8], keys: Option<&RecordKeys<'_>>) -> Vec<usize> {
+        if let Some(k) = keys {
+            return self.indexed(k);
+        }
+        let mut picked: Vec<usize> = (0..self.rules.len()).collect();
+        if picked.is_empty() {
+            return picked;
+        }
         let Some(ac) = &self.words else {
-            return (0..self.rules.len()).collect();
+            return picked;
         };
-        // Escapes would hide a word from the byte scan: such records run every rule.
+        // Escapes would hide a word from the byte scan: such records skip it.
         if memchr::memmem::find(raw, b"\\u").is_some() || memchr::memmem::find(raw, b"\\/").is_some() {
-            return (0..self.rules.len()).collect();
+            return picked;
         }
         let mut seen = vec![false; self.word_count];
         for m in ac.find_overlapping_iter(raw) {
             seen[m.pattern().as_usize()] = true;
         }
-        (0..self.rules.len())
-            .filter(|&i| self.rules[i].needs.met(&seen))
-            .collect()
+        picked.retain(|&i| self.rules[i].needs.met(&seen));
+        picked
+    }
+
+    /// The rules a record's indexed fields select, in order.
+    fn indexed(&self, k: &RecordKeys<'_>) -> Vec<usize> {
+        let mut picked = self.unkeyed.clone();
+        let value = |field: KeyField| match field {
+            KeyField::EventName => k.event_name,
+            KeyField::EventSource => k.event_source,
+            KeyField::ErrorCode => k.error_code,
+            KeyField::UserAgent => k.user_agent,
+            KeyField::IdentityType => k.identity_type,
+            KeyField::IdentityArn => k.identity_arn,
+            KeyField::RoleDelivery => k.role_delivery,
+        };
+        for &field in &self.compared {
+            if let Some(rules) = value(field).and_then(|v| self.index.get(&Key::Is(field, v.to_lowercase()))) {
+                picked.extend_from_slice(rules);
+            }
+        }
+        for field in [KeyField::ErrorCode, KeyField::RoleDelivery] {
+            if let Some(rules) = value(field).and_then(|_| self.index.get(&Key::Present(field))) {
+                picked.extend_from_slice(rules);
+            }
+        }
+        for (field, test, rule) in &self.tests {
+            if value(*field).is_some_and(|v| (test.0)(v)) {
+                picked.push(*rule);
+            }
+        }
+        picked.sort_unstable();
+        picked.dedup();
+        picked
     }
 
     /// Evaluates every rule on a record; the record is parsed only when some rule may
     /// match it.
-    pub fn evaluate(&self, raw: &[u8], known: &Known<'_>) -> Vec<Hit> {
+    pub fn evaluate(&self, raw: &[u8], keys: Option<&RecordKeys<'_>>, known: &Known<'_>) -> Vec<Hit> {
         if self.rules.is_empty() {
             return Vec::new();
         }
-        let candidates = self.candidates(raw);
+        let candidates = self.candidates(raw, keys);
         if candidates.is_empty() {
             return Vec::new();
         }
@@ -622,11 +888,23 @@ mod tests {
         ]);
         assert!(broken.is_empty());
         let known = Known { principal: "arn:p", account: "1", region: None };
+        // The same hits with and without the index.
         let hits = |raw: &str| -> Vec<String> {
-            set.evaluate(raw.as_bytes(), &known)
-                .into_iter()
-                .map(|h| set.rules[h.rule as usize].def.id.clone())
-                .collect()
+            let v: Value = serde_json::from_str(raw).expect("test record");
+            let text = |f: &str| v.get(f).and_then(Value::as_str);
+            let keys = RecordKeys {
+                event_name: text("eventName"),
+                event_source: text("eventSource"),
+                error_code: text("errorCode"),
+                identity_type: v.pointer("/userIdentity/type").and_then(Value::as_str),
+                ..RecordKeys::default()
+            };
+            let ids = |hits: Vec<Hit>| -> Vec<String> {
+                hits.into_iter().map(|h| set.rules[h.rule as usize].def.id.clone()).collect()
+            };
+            let plain = ids(set.evaluate(raw.as_bytes(), None, &known));
+            assert_eq!(ids(set.evaluate(raw.as_bytes(), Some(&keys), &known)), plain, "{raw}");
+            plain
         };
         assert_eq!(hits(r#"{"eventName":"StopLogging"}"#), ["p"]);
         assert_eq!(hits(r#"{"eventName":"Stop\u004cogging"}"#), ["p"]);
@@ -637,7 +915,66 @@ mod tests {
         assert_eq!(Need::regex("^(abcd|efgh)x"), Need::True);
         assert_eq!(Need::regex("^Get(Secret)Value$"), Need::Word("secret".into()));
         assert!(hits(r#"{"eventName":"StartLogging"}"#).is_empty());
-        assert_eq!(set.candidates(br#"{"eventName":"StartLogging"}"#), [2]);
+        assert_eq!(set.candidates(br#"{"eventName":"StartLogging"}"#, None), [2]);
+        // The index: only the rule about StopLogging is tried on a StopLogging call.
+        let keys = RecordKeys { event_name: Some("StopLogging"), ..RecordKeys::default() };
+        assert_eq!(set.candidates(br#"{"eventName":"StopLogging"}"#, Some(&keys)), [0, 2]);
+        let keys = RecordKeys { event_name: Some("DeleteTrail"), ..RecordKeys::default() };
+        assert_eq!(set.candidates(br#"{"eventName":"DeleteTrail"}"#, Some(&keys)), [1, 2]);
+        let keys = RecordKeys { event_name: Some("GetObject"), ..RecordKeys::default() };
+        assert_eq!(set.candidates(br#"{"eventName":"GetObject"}"#, Some(&keys)), [2]);
+    }
+
+    /// Each rule's index entries: the narrowest a record must satisfy.
+    #[test]
+    fn index_entries() {
+        let keys = |language, body: &str| def("k", language, body).compile().expect("compiles").keys();
+        let name = |v: &str| Key::Is(KeyField::EventName, v.to_lowercase());
+        assert_eq!(
+            keys(Language::Pattern, r#"{ ($.eventName = "DeleteTrail") || ($.eventName = "StopLogging") }"#),
+            Some(vec![name("DeleteTrail"), name("StopLogging")])
+        );
+        assert_eq!(
+            keys(Language::Pattern, r#"{ $.eventSource = "s3.amazonaws.com" && $.eventName = "PutBucketAcl" }"#),
+            Some(vec![name("PutBucketAcl")])
+        );
+        // Wildcards and expressions: the rule's own test of the field.
+        let tested = |k: Keys| -> Vec<KeyField> {
+            k.unwrap_or_default()
+                .into_iter()
+                .map(|k| match k {
+                    Key::Test(f, _) => f,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        let k = keys(Language::Pattern, r#"{ ($.errorCode = "*UnauthorizedOperation") || ($.errorCode = "AccessDenied*") }"#);
+        assert_eq!(tested(k), [KeyField::ErrorCode, KeyField::ErrorCode]);
+        assert_eq!(keys(Language::Pattern, r#"{ $.errorCode != "x" }"#), Some(vec![Key::Present(KeyField::ErrorCode)]));
+        // A test that holds on an absent field, or one the index cannot see, narrows nothing.
+        assert_eq!(keys(Language::Pattern, r#"{ $.errorCode NOT EXISTS }"#), None);
+        assert_eq!(
+            keys(Language::Pattern, r#"{ $.eventName = "A" || $.userIdentity.type = "Root" }"#),
+            Some(vec![name("A"), Key::Is(KeyField::IdentityType, "root".into())])
+        );
+        assert_eq!(keys(Language::Pattern, r#"{ $.eventName = "A" || $.userIdentity.userName = "x" }"#), None);
+        assert_eq!(keys(Language::Pattern, r#"{ $.eventName = "*" }"#), None);
+        let sigma = |detection: &str| {
+            keys(Language::Sigma, &format!("title: k\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n{detection}"))
+        };
+        assert_eq!(
+            sigma("  sel:\n    eventSource: iam.amazonaws.com\n    eventName:\n      - CreateUser\n      - AttachUserPolicy\n  condition: sel\n"),
+            Some(vec![name("AttachUserPolicy"), name("CreateUser")])
+        );
+        assert_eq!(tested(sigma("  sel:\n    eventName|startswith: Delete\n  condition: sel\n")), [KeyField::EventName]);
+        assert_eq!(tested(sigma("  sel:\n    userIdentity.arn|re: ':assumed-role/aws:'\n  condition: sel\n")), [KeyField::IdentityArn]);
+        assert_eq!(sigma("  sel:\n    userIdentity.sessionContext.ec2RoleDelivery|exists: true\n  condition: sel\n"), Some(vec![Key::Present(KeyField::RoleDelivery)]));
+        assert_eq!(sigma("  sel:\n    eventName: A\n  other:\n    eventName: B\n  condition: sel or not other\n"), None);
+        assert_eq!(
+            sigma("  sel:\n    eventName: A\n  f:\n    errorCode: x\n  condition: sel and not f\n"),
+            Some(vec![name("A")])
+        );
+        assert_eq!(sigma("  sel:\n    errorCode: null\n  condition: sel\n"), None);
     }
 
     #[test]

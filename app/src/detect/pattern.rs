@@ -93,7 +93,7 @@ impl Text {
         }
     }
 
-    fn matches(&self, v: &str) -> bool {
+    pub fn matches(&self, v: &str) -> bool {
         match self {
             Text::Any => true,
             Text::Exact(s) => v == s,

@@ -537,6 +537,36 @@ impl FieldCond {
         }
     }
 
+    /// The rules' index entries this condition narrows to (see `super::Keys`).
+    fn keys(&self) -> super::Keys {
+        use super::{Key, keys_all, keys_any};
+        let field = super::KeyField::of_path(&self.path)?;
+        match &self.test {
+            FieldTest::Exists(true) => Key::present(field),
+            FieldTest::Exists(false) => None,
+            FieldTest::Values { all, values } => {
+                let each = values.iter().map(|t| match t {
+                    ValueTest::Null => None,
+                    ValueTest::Text(TextMatch {
+                        kind: TextKind::Plain { text, how: How::Exact, .. },
+                        ..
+                    }) => Some(vec![Key::is(field, text)]),
+                    ValueTest::Text(m) => {
+                        let m = m.clone();
+                        Some(vec![Key::test(field, move |v| m.matches(v))])
+                    }
+                    ValueTest::Regex(r) => {
+                        let r = r.clone();
+                        Some(vec![Key::test(field, move |v| r.is_match(v))])
+                    }
+                    // Every other test holds only on a value that is there.
+                    _ => Key::present(field),
+                });
+                if *all { keys_all(each) } else { keys_any(each) }
+            }
+        }
+    }
+
     fn need(&self) -> Need {
         // A field that must be present has its name in the record.
         let key = || self.path.last().map_or(Need::True, |k| Need::literal(k));
@@ -569,6 +599,12 @@ impl Search {
             Search::Any(maps) => maps.iter().any(|fs| fs.iter().all(|f| f.holds(record))),
         }
     }
+    fn keys(&self) -> super::Keys {
+        match self {
+            Search::All(fs) => super::keys_all(fs.iter().map(FieldCond::keys)),
+            Search::Any(maps) => super::keys_any(maps.iter().map(|fs| super::keys_all(fs.iter().map(FieldCond::keys)))),
+        }
+    }
     fn need(&self) -> Need {
         match self {
             Search::All(fs) => Need::all(fs.iter().map(FieldCond::need).collect()),
@@ -588,6 +624,14 @@ impl Cond {
             Cond::Not(c) => !c.holds(s, record),
             Cond::And(cs) => cs.iter().all(|c| c.holds(s, record)),
             Cond::Or(cs) => cs.iter().any(|c| c.holds(s, record)),
+        }
+    }
+    fn keys(&self, s: &Sigma) -> super::Keys {
+        match self {
+            Cond::Search(i) => s.searches[*i].1.keys(),
+            Cond::Not(_) => None,
+            Cond::And(cs) => super::keys_all(cs.iter().map(|c| c.keys(s))),
+            Cond::Or(cs) => super::keys_any(cs.iter().map(|c| c.keys(s))),
         }
     }
     fn need(&self, s: &Sigma) -> Need {
@@ -623,6 +667,10 @@ impl Sigma {
 
     pub fn matches(&self, record: &Value) -> bool {
         self.condition.holds(self, record)
+    }
+    /// The rules' index entries this rule narrows to.
+    pub fn keys(&self) -> super::Keys {
+        self.condition.keys(self)
     }
     /// Words a record must hold for the rule to match (the prefilter).
     pub fn need(&self) -> Need {

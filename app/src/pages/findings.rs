@@ -159,6 +159,7 @@ pub async fn event_matches(id: i64) -> Result<Vec<EventMatch>, ServerFnError> {
     let bytes = serde_json::to_vec(&record).unwrap_or_default();
     let hits = set.evaluate(
         &bytes,
+        None,
         &Known { principal: &principal, account: &account, region: region.as_deref() },
     );
     let mut out = Vec::with_capacity(hits.len());

@@ -72,7 +72,7 @@ pub fn scan(
             unpack.learn(dict_id, d);
         }
         let bytes = unpack.unpack(dict_id, raw).map_err(|e| HistoryError::Raw(id, e.to_string()))?;
-        let candidates = rules.candidates(&bytes);
+        let candidates = rules.candidates(&bytes, None);
         if candidates.is_empty() {
             continue;
         }

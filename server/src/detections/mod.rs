@@ -47,3 +47,6 @@ pub async fn load(pool: &SqlitePool) -> Result<Detection, RulesError> {
         alerts: true,
     })
 }
+
+#[cfg(test)]
+mod proptests;

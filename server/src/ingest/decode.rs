@@ -184,6 +184,7 @@ pub fn decode<R: Read>(
                 Ok(raw_z) => {
                     let hits = rules.evaluate(
                         &record,
+                        event.rule_keys().as_ref(),
                         &app::detect::Known {
                             principal: &event.principal.key,
                             account: &event.account,

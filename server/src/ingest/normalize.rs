@@ -74,6 +74,14 @@ pub struct Event {
     pub sign_in: Option<SignIn>,
     /// For `CreateAccessKey`, `UpdateAccessKey` and `DeleteAccessKey`: the key it is about.
     pub key_change: Option<String>,
+    /// `name`, `source` and `error_code` are exactly the record's own `eventName`,
+    /// `eventSource` and `errorCode`, so the rules' index may be read from them.
+    pub keys_exact: bool,
+    /// `userIdentity.type`, `userIdentity.arn` and
+    /// `userIdentity.sessionContext.ec2RoleDelivery`, for the rules' index.
+    pub identity_type: Option<String>,
+    pub identity_arn: Option<String>,
+    pub role_delivery: Option<String>,
 }
 
 /// How a console sign-in went.
@@ -100,6 +108,20 @@ impl Event {
 
     pub fn failed(&self) -> bool {
         self.error().is_some()
+    }
+
+    /// The record's fields the rules are indexed by; `None` when the record holds them
+    /// in a form the index cannot read, and every rule is tried.
+    pub fn rule_keys(&self) -> Option<app::detect::RecordKeys<'_>> {
+        self.keys_exact.then(|| app::detect::RecordKeys {
+            event_name: Some(&self.name),
+            event_source: Some(&self.source),
+            error_code: self.error_code.as_deref(),
+            identity_type: self.identity_type.as_deref(),
+            identity_arn: self.identity_arn.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            role_delivery: self.role_delivery.as_deref(),
+        })
     }
 }
 
@@ -241,6 +263,17 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
     }
     let issued = issued_credential(&rec, &name);
     let error_code = own(&rec.error_code);
+    // The rules' index reads the fields of `Event::rule_keys`: only when each is the
+    // record's own as it holds it (text, a boolean or a whole number, or nothing).
+    let plain = |t: &Text<'_>| !t.odd() && t.0.as_deref() != Some("");
+    let session = ui.map(|u| &u.session_context);
+    let keys_exact = rec.event_name.get().is_some()
+        && rec.event_source.get().is_some()
+        && plain(&rec.error_code)
+        && plain(&rec.user_agent)
+        && ui.is_some_and(|u| plain(&u.kind) && plain(&u.arn))
+        && session.is_some_and(|s| !s.odd() && s.0.as_ref().is_none_or(|c| plain(&c.ec2_role_delivery)));
+    let role_delivery = session.and_then(|s| s.0.as_ref()).and_then(|c| own(&c.ec2_role_delivery));
     let error_message = own(&rec.error_message);
     let failure_field = if error_code.is_none() && error_message.is_none() {
         failure_field(&rec, &name)
@@ -275,6 +308,10 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         sign_in,
         key_change,
         account,
+        keys_exact,
+        identity_type: ui.and_then(|u| own(&u.kind)),
+        identity_arn: ui.and_then(|u| own(&u.arn)),
+        role_delivery,
     })
 }
 

@@ -8,13 +8,19 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-/// A string field that tolerates any JSON type (non-strings read as `None`).
+/// A string field that tolerates any JSON type: a boolean or a whole number reads as its
+/// JSON text, anything else as `None`; the flag says it held something other than text,
+/// null, a boolean or a whole number.
 #[derive(Debug, Default, Clone)]
-pub struct Text<'a>(pub Option<Cow<'a, str>>);
+pub struct Text<'a>(pub Option<Cow<'a, str>>, pub bool);
 
 impl<'a> Text<'a> {
     pub fn get(&self) -> Option<&str> {
         self.0.as_deref().filter(|s| !s.is_empty())
+    }
+    /// Held a fraction, an array or an object.
+    pub fn odd(&self) -> bool {
+        self.1
     }
 }
 
@@ -27,55 +33,63 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
                 f.write_str("any JSON value")
             }
             fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Borrowed(v))))
+                Ok(Text(Some(Cow::Borrowed(v)), false))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+                Ok(Text(Some(Cow::Owned(v.to_owned())), false))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(v))))
+                Ok(Text(Some(Cow::Owned(v)), false))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+                Ok(Text(Some(Cow::Borrowed(if v { "true" } else { "false" })), false))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
+                Ok(Text(Some(Cow::Owned(v.to_string())), false))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Text(Some(Cow::Owned(v.to_string()))))
+                Ok(Text(Some(Cow::Owned(v.to_string())), false))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Text(None))
+                Ok(Text(None, true))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
+                Ok(Text(None, false))
             }
             fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Text(None))
+                Ok(Text(None, false))
             }
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
                 Text::deserialize(d)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
+                Ok(Text(None, true))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
                 while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Text(None))
+                Ok(Text(None, true))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-/// An object-valued field that tolerates other JSON types (read as absent).
+/// An object-valued field that tolerates other JSON types (read as absent); the flag says
+/// it held something that is neither null nor readable as `T`.
 #[derive(Debug)]
-pub struct Obj<T>(pub Option<T>);
+pub struct Obj<T>(pub Option<T>, pub bool);
 
 impl<T> Default for Obj<T> {
     fn default() -> Self {
-        Obj(None)
+        Obj(None, false)
+    }
+}
+
+impl<T> Obj<T> {
+    /// Held something other than null or a readable `T`.
+    pub fn odd(&self) -> bool {
+        self.1
     }
 }
 
@@ -85,7 +99,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             Ok(r) => r,
             Err(e) => return Err(e),
         };
-        Ok(Obj(serde_json::from_str(raw.get()).ok()))
+        Ok(match serde_json::from_str(raw.get()) {
+            Ok(v) => Obj(Some(v), false),
+            Err(_) => Obj(None, raw.get() != "null"),
+        })
     }
 }
 
@@ -209,6 +226,8 @@ pub struct SessionContext<'a> {
     pub web_id_federation_data: Obj<WebIdFederation<'a>>,
     #[serde(borrow, default)]
     pub attributes: Obj<SessionAttributes<'a>>,
+    #[serde(borrow, default)]
+    pub ec2_role_delivery: Text<'a>,
 }
 
 #[derive(Debug, Default, Deserialize)]
