@@ -208,7 +208,8 @@ async fn detection_quality_on_labelled_records() {
     assert_eq!(defs.len(), builtin::all().len() + 57);
     let (set, broken) = RuleSet::new(defs);
     assert!(broken.is_empty(), "{broken:?}");
-    // Every record is tried with and without the rules' index: the index changes nothing.
+    // Every record is tried with and without the rules' index, and on the whole record:
+    // the index and the partial parse change nothing.
     let ids_of = |raw: &[u8]| -> BTreeSet<String> {
         let known = Known { principal: "p", account: "a", region: None };
         let plain: BTreeSet<String> = set
@@ -223,6 +224,16 @@ async fn detection_quality_on_labelled_records() {
                 .map(|h| set.rules[h.rule as usize].def.id.clone())
                 .collect();
             assert_eq!(indexed, plain, "{}", String::from_utf8_lossy(raw));
+        }
+        // Nor does parsing only the candidates' fields: every rule on the whole record.
+        if let Ok(whole) = serde_json::from_slice::<serde_json::Value>(raw) {
+            let every: Vec<usize> = (0..set.rules.len()).collect();
+            let all: BTreeSet<String> = set
+                .evaluate_parsed(&every, &whole, &known)
+                .into_iter()
+                .map(|h| set.rules[h.rule as usize].def.id.clone())
+                .collect();
+            assert_eq!(all, plain, "{}", String::from_utf8_lossy(raw));
         }
         plain
     };

@@ -564,16 +564,16 @@ pub struct Active {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     pub rules: Vec<Active>,
-    /// The rules by index entry, and those no entry narrows.
-    index: std::collections::HashMap<Key, Vec<usize>>,
+    /// The rules by the value an indexed field must equal (lower-cased), by field; the
+    /// rules by a field that must be there; and those no entry narrows.
+    equal: Vec<(KeyField, foldhash::HashMap<String, Vec<usize>>)>,
+    present: Vec<(KeyField, Vec<usize>)>,
     tests: Vec<(KeyField, KeyTest, usize)>,
-    /// The fields some entry compares for equality.
-    compared: Vec<KeyField>,
     unkeyed: Vec<usize>,
     words: Option<aho_corasick::AhoCorasick>,
     word_count: usize,
-    /// The record fields any rule, grouping key or report reads.
-    fields: project::Fields,
+    /// The record fields each rule, its grouping key and its count read.
+    projection: project::Projection,
 }
 
 /// What a rule found in one record: which rule, the finding's grouping key, and for a
@@ -599,12 +599,11 @@ impl RuleSet {
         let mut broken = Vec::new();
         let mut rules = Vec::new();
         let mut needs = Vec::new();
-        let mut index: std::collections::HashMap<Key, Vec<usize>> = std::collections::HashMap::new();
+        let mut equal: Vec<(KeyField, foldhash::HashMap<String, Vec<usize>>)> = Vec::new();
+        let mut present: Vec<(KeyField, Vec<usize>)> = Vec::new();
         let mut unkeyed = Vec::new();
         let mut tests = Vec::new();
-        let mut compared = Vec::new();
-        let mut fields = project::Fields::default();
-        fields.add(&["eventID"]);
+        let mut fields = Vec::new();
         for def in defs {
             match def.compile() {
                 Ok(compiled) => {
@@ -614,24 +613,35 @@ impl RuleSet {
                             for k in keys {
                                 match k {
                                     Key::Test(field, t) => tests.push((field, t, at)),
-                                    Key::Is(field, _) => {
-                                        compared.push(field);
-                                        index.entry(k).or_default().push(at)
+                                    Key::Is(field, value) => {
+                                        let at_field = match equal.iter().position(|(f, _)| *f == field) {
+                                            Some(i) => i,
+                                            None => {
+                                                equal.push((field, Default::default()));
+                                                equal.len() - 1
+                                            }
+                                        };
+                                        equal[at_field].1.entry(value).or_default().push(at);
                                     }
-                                    Key::Present(_) => index.entry(k).or_default().push(at),
+                                    Key::Present(field) => match present.iter_mut().find(|(f, _)| *f == field) {
+                                        Some((_, rules)) => rules.push(at),
+                                        None => present.push((field, vec![at])),
+                                    },
                                 }
                             }
                         }
                         None => unkeyed.push(at),
                     }
                     needs.push(compiled.need());
-                    compiled.fields(&mut fields);
+                    let mut reads = project::Fields::default();
+                    compiled.fields(&mut reads);
                     let distinct = def.threshold.as_ref().and_then(|t| t.distinct.clone());
                     for f in def.group_by.iter().chain(distinct.iter()) {
                         if let Some(p) = record_path(f) {
-                            fields.add(&p.split('.').collect::<Vec<_>>());
+                            reads.add(&p.split('.').collect::<Vec<_>>());
                         }
                     }
+                    fields.push(reads);
                     rules.push((def, compiled));
                 }
                 Err(e) => broken.push((def.id.clone(), e)),
@@ -670,17 +680,17 @@ impl RuleSet {
         (
             RuleSet {
                 rules,
-                index,
+                equal,
+                present,
                 tests,
-                compared: {
-                    compared.sort();
-                    compared.dedup();
-                    compared
-                },
                 unkeyed,
                 word_count: words.len(),
                 words: automaton,
-                fields,
+                projection: {
+                    let mut always = project::Fields::default();
+                    always.add(&["eventID"]);
+                    project::Projection::new(&fields, &always)
+                },
             },
             broken,
         )
@@ -731,13 +741,19 @@ impl RuleSet {
             KeyField::IdentityArn => k.identity_arn,
             KeyField::RoleDelivery => k.role_delivery,
         };
-        for &field in &self.compared {
-            if let Some(rules) = value(field).and_then(|v| self.index.get(&Key::Is(field, v.to_lowercase()))) {
+        let mut lowered = [0u8; 128];
+        for (field, rules) in &self.equal {
+            let Some(v) = value(*field) else { continue };
+            let hit = match lower_ascii(v, &mut lowered) {
+                Some(v) => rules.get(v),
+                None => rules.get(&v.to_lowercase()),
+            };
+            if let Some(rules) = hit {
                 picked.extend_from_slice(rules);
             }
         }
-        for field in [KeyField::ErrorCode, KeyField::RoleDelivery] {
-            if let Some(rules) = value(field).and_then(|_| self.index.get(&Key::Present(field))) {
+        for (field, rules) in &self.present {
+            if value(*field).is_some() {
                 picked.extend_from_slice(rules);
             }
         }
@@ -761,15 +777,16 @@ impl RuleSet {
         if candidates.is_empty() {
             return Vec::new();
         }
-        let Some(record) = self.parse(raw) else {
+        let Some(record) = self.parse(raw, &candidates) else {
             return Vec::new();
         };
         self.evaluate_parsed(&candidates, &record, known)
     }
 
-    /// A record parsed with the fields the rules read (and `eventID`).
-    pub fn parse(&self, raw: &[u8]) -> Option<Value> {
-        self.fields.parse(raw).ok()
+    /// A record parsed with the fields the `candidates` read (and `eventID`): only
+    /// those rules may be evaluated on it.
+    pub fn parse(&self, raw: &[u8], candidates: &[usize]) -> Option<Value> {
+        self.projection.parse(raw, candidates).ok()
     }
 
     pub fn evaluate_parsed(&self, candidates: &[usize], record: &Value, known: &Known<'_>) -> Vec<Hit> {
@@ -794,6 +811,18 @@ impl RuleSet {
         }
         hits
     }
+}
+
+/// `v` lower-cased in `buf`, when it is ASCII and fits (as `str::to_lowercase` would
+/// give it).
+fn lower_ascii<'b>(v: &str, buf: &'b mut [u8; 128]) -> Option<&'b str> {
+    let out = buf.get_mut(..v.len())?;
+    if !v.is_ascii() {
+        return None;
+    }
+    out.copy_from_slice(v.as_bytes());
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).ok()
 }
 
 /// Which of a threshold rule's matches (of one grouping key, in time order) qualify:

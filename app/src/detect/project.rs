@@ -1,5 +1,5 @@
 //! Parsing only what the rules read. A record is parsed into a `Value` holding the fields
-//! some rule, grouping key or report names (and their whole subtree where a rule reads an
+//! the rules that may match it name in their conditions, grouping keys or counts (and their whole subtree where a rule reads an
 //! object as text, an array by position, or a wildcard); every other field is skipped
 //! without being built. Arrays keep their elements and order, so a rule sees exactly the
 //! values it would see in the whole record.
@@ -31,30 +31,98 @@ impl Fields {
             Some((k, rest)) => self.children.entry(k.as_ref().to_owned()).or_default().add(rest),
         }
     }
+}
 
-    /// Parses `raw` keeping these fields.
-    pub fn parse(&self, raw: &[u8]) -> serde_json::Result<Value> {
+/// One bit per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mask(Vec<u64>);
+
+impl Mask {
+    pub fn set(&mut self, bit: usize) {
+        let word = bit / 64;
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (bit % 64);
+    }
+    fn meets(&self, other: &Mask) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+}
+
+/// The fields of several rules, each marked with the rules that read it, so that a
+/// record is parsed with the fields of just the rules that may match it: a record that
+/// only one rule selects has only that rule's few fields built.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    root: Node,
+    /// The bit of the fields every record keeps.
+    always: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// The rules that keep everything below this node.
+    whole: Mask,
+    /// The rules that keep anything at or below it.
+    any: Mask,
+    children: HashMap<String, Node>,
+}
+
+impl Node {
+    fn add(&mut self, f: &Fields, bit: usize) {
+        self.any.set(bit);
+        if f.whole {
+            self.whole.set(bit);
+            return;
+        }
+        for (k, c) in &f.children {
+            self.children.entry(k.clone()).or_default().add(c, bit);
+        }
+    }
+}
+
+impl Projection {
+    /// `per_rule[i]` is what rule `i` reads; `always` is kept for every record.
+    pub fn new(per_rule: &[Fields], always: &Fields) -> Projection {
+        let mut root = Node::default();
+        for (i, f) in per_rule.iter().enumerate() {
+            root.add(f, i);
+        }
+        root.add(always, per_rule.len());
+        Projection { root, always: per_rule.len() }
+    }
+
+    /// Parses `raw` keeping the fields of `rules` (and those every record keeps).
+    pub fn parse(&self, raw: &[u8], rules: &[usize]) -> serde_json::Result<Value> {
+        let mut wanted = Mask::default();
+        wanted.set(self.always);
+        rules.iter().for_each(|&r| wanted.set(r));
         let mut de = serde_json::Deserializer::from_slice(raw);
-        let v = Proj(self).deserialize(&mut de)?;
+        let v = Proj { node: &self.root, wanted: &wanted }.deserialize(&mut de)?;
         de.end()?;
         Ok(v)
     }
 }
 
-struct Proj<'f>(&'f Fields);
+#[derive(Clone, Copy)]
+struct Proj<'f> {
+    node: &'f Node,
+    wanted: &'f Mask,
+}
 
 impl<'de> DeserializeSeed<'de> for Proj<'_> {
     type Value = Value;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        if self.0.whole {
+        if self.node.whole.meets(self.wanted) {
             serde::Deserialize::deserialize(d)
         } else {
-            d.deserialize_any(ProjVisitor(self.0))
+            d.deserialize_any(ProjVisitor(self))
         }
     }
 }
 
-struct ProjVisitor<'f>(&'f Fields);
+struct ProjVisitor<'f>(Proj<'f>);
 
 impl<'de> Visitor<'de> for ProjVisitor<'_> {
     type Value = Value;
@@ -87,7 +155,7 @@ impl<'de> Visitor<'de> for ProjVisitor<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(v) = seq.next_element_seed(Proj(self.0))? {
+        while let Some(v) = seq.next_element_seed(self.0)? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -95,9 +163,9 @@ impl<'de> Visitor<'de> for ProjVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(Key)? {
-            match self.0.children.get(key.as_ref()) {
+            match self.0.node.children.get(key.as_ref()).filter(|c| c.any.meets(self.0.wanted)) {
                 Some(child) => {
-                    let v = map.next_value_seed(Proj(child))?;
+                    let v = map.next_value_seed(Proj { node: child, wanted: self.0.wanted })?;
                     out.insert(key.into_owned(), v);
                 }
                 None => {
@@ -151,17 +219,22 @@ mod tests {
         let raw = br#"{"eventName":"X","userIdentity":{"type":"Root","arn":"a"},
             "requestParameters":{"items":[{"cidr":"0.0.0.0/0","port":1},{"port":2},3],"other":{"a":1}},
             "responseElements":{"deep":{"x":[1,2.5,null,true]}},"k\u0065y":1}"#;
-        let v = f.parse(raw).unwrap();
+        let mut other = Fields::default();
+        other.add(&["eventName"]);
+        let mut all = Fields::default();
+        all.add::<&str>(&[]);
+        let p = Projection::new(&[f, other, all], &Fields::default());
+        let v = p.parse(raw, &[0]).unwrap();
         assert_eq!(
             v,
             json!({"userIdentity":{"type":"Root"},
                 "requestParameters":{"items":[{"cidr":"0.0.0.0/0"},{},3]},
                 "responseElements":{"deep":{"x":[1,2.5,null,true]}}})
         );
-        let mut all = Fields::default();
-        all.add::<&str>(&[]);
         let whole: Value = serde_json::from_slice(raw).unwrap();
-        assert_eq!(all.parse(raw).unwrap(), whole);
-        assert!(f.parse(br#"{"a":1} x"#).is_err());
+        assert_eq!(p.parse(raw, &[2]).unwrap(), whole);
+        assert_eq!(p.parse(raw, &[1]).unwrap(), json!({"eventName": "X"}));
+        assert_eq!(p.parse(raw, &[]).unwrap(), json!({}));
+        assert!(p.parse(br#"{"a":1} x"#, &[0]).is_err());
     }
 }

@@ -76,7 +76,7 @@ pub fn scan(
         if candidates.is_empty() {
             continue;
         }
-        let Some(record) = rules.parse(&bytes) else {
+        let Some(record) = rules.parse(&bytes, &candidates) else {
             continue;
         };
         let principal_id: i64 = row.get(3)?;
@@ -264,18 +264,17 @@ pub fn find_in_history(
         }
     };
     let scanned = scan(&reader, &detection.rules, from_ms, to_ms, |f| {
-        let (source_ip, resources) = context(&reader, f.event_id)?;
-        pending.push(Matched {
-            hits: f.hits,
-            event_id: f.event_id,
-            time_ms: f.time_ms,
-            principal_id: f.principal_id,
-            principal_key: f.principal_key,
-            account: f.account,
-            region: f.region,
-            source_ip,
-            resources,
-        });
+        let mut hits = f.hits;
+        if !detection.suppressions.is_empty() {
+            let (source_ip, resources) = context(&reader, f.event_id)?;
+            detection.unsuppressed(&mut hits, &f.principal_key, source_ip.as_deref(), || {
+                resources.iter().map(String::as_str).collect()
+            });
+        }
+        if hits.is_empty() {
+            return Ok(());
+        }
+        pending.push(Matched { hits, event_id: f.event_id });
         if pending.len() >= 5_000 {
             flush(&mut pending)?;
         }

@@ -43,43 +43,44 @@ impl Detection {
         self.rules.is_empty()
     }
 
-    fn suppressed(&self, rule: &str, m: &Matched) -> bool {
-        self.suppressions.iter().any(|s| {
-            s.rule == rule
-                && match s.field.as_str() {
-                    "principal" => m.principal_key == s.value,
-                    "source_ip" => m.source_ip.as_deref() == Some(s.value.as_str()),
-                    "resource" => m.resources.iter().any(|r| *r == s.value),
-                    _ => false,
-                }
-        })
+    /// Drops the hits a suppression in force covers: for the event of `principal` (its
+    /// key), from `source_ip`, on the resources `arns` gives.
+    pub fn unsuppressed<'r>(
+        &self,
+        hits: &mut Vec<Hit>,
+        principal: &str,
+        source_ip: Option<&str>,
+        arns: impl Fn() -> Vec<&'r str>,
+    ) {
+        if self.suppressions.is_empty() || hits.is_empty() {
+            return;
+        }
+        let arns = arns();
+        hits.retain(|h| {
+            let Some(rule) = self.rules.rules.get(h.rule as usize) else { return false };
+            !self.suppressions.iter().any(|s| {
+                s.rule == rule.def.id
+                    && match s.field.as_str() {
+                        "principal" => principal == s.value,
+                        "source_ip" => source_ip == Some(s.value.as_str()),
+                        "resource" => arns.iter().any(|r| *r == s.value),
+                        _ => false,
+                    }
+            })
+        });
     }
 }
 
-/// A newly stored event with the rules it matched.
+/// A newly stored event (its row id, which holds its time) with the rules it matched,
+/// suppressions applied.
 #[derive(Debug, Clone)]
 pub struct Matched {
     pub hits: Vec<Hit>,
     pub event_id: i64,
-    pub time_ms: i64,
-    pub principal_id: i64,
-    pub principal_key: String,
-    pub account: String,
-    pub region: Option<String>,
-    pub source_ip: Option<String>,
-    pub resources: Vec<String>,
 }
 
 fn time_of(event_id: i64) -> i64 {
     event_id >> ID_HASH_BITS
-}
-
-struct Member {
-    event_id: i64,
-    time_ms: i64,
-    principal_id: i64,
-    account: String,
-    region: Option<String>,
 }
 
 /// Writes the findings of a batch's matches. Returns how many findings were new.
@@ -88,26 +89,18 @@ pub fn record(conn: &Connection, det: &Detection, matched: Vec<Matched>, now_ms:
         return Ok(0);
     }
     // Match rules: (rule, key, window start) -> events.
-    let mut windows: BTreeMap<(u32, String, i64), Vec<Member>> = BTreeMap::new();
+    let mut windows: BTreeMap<(u32, &str, i64), Vec<i64>> = BTreeMap::new();
     // Threshold rules: (rule, key) -> the times the batch touched.
-    let mut touched: BTreeMap<(u32, String), (i64, i64)> = BTreeMap::new();
+    let mut touched: BTreeMap<(u32, &str), (i64, i64)> = BTreeMap::new();
     for m in &matched {
+        let time_ms = time_of(m.event_id);
         for h in &m.hits {
             let Some(rule) = det.rules.rules.get(h.rule as usize) else { continue };
-            if det.suppressed(&rule.def.id, m) {
-                continue;
-            }
             match &rule.def.threshold {
                 None => {
                     let w = rule.def.window_secs.max(60) * 1000;
-                    let start = m.time_ms - m.time_ms.rem_euclid(w);
-                    windows.entry((h.rule, h.group.clone(), start)).or_default().push(Member {
-                        event_id: m.event_id,
-                        time_ms: m.time_ms,
-                        principal_id: m.principal_id,
-                        account: m.account.clone(),
-                        region: m.region.clone(),
-                    });
+                    let start = time_ms - time_ms.rem_euclid(w);
+                    windows.entry((h.rule, h.group.as_str(), start)).or_default().push(m.event_id);
                 }
                 Some(_) => {
                     conn.prepare_cached(
@@ -115,19 +108,19 @@ pub fn record(conn: &Connection, det: &Detection, matched: Vec<Matched>, now_ms:
                          VALUES (?1, ?2, ?3, ?4)",
                     )?
                     .execute(params![rule.def.id, h.group, m.event_id, h.distinct])?;
-                    let e = touched.entry((h.rule, h.group.clone())).or_insert((m.time_ms, m.time_ms));
-                    e.0 = e.0.min(m.time_ms);
-                    e.1 = e.1.max(m.time_ms);
+                    let e = touched.entry((h.rule, h.group.as_str())).or_insert((time_ms, time_ms));
+                    e.0 = e.0.min(time_ms);
+                    e.1 = e.1.max(time_ms);
                 }
             }
         }
     }
     let mut created = 0;
     for ((rule, group, start), members) in windows {
-        created += u64::from(add_to_finding(conn, det, rule, &group, start, None, &members, now_ms)?);
+        created += u64::from(add_to_finding(conn, det, rule, group, start, &members, now_ms)?);
     }
     for ((rule, group), (lo, hi)) in touched {
-        created += thresholds(conn, det, rule, &group, lo, hi, now_ms)?;
+        created += thresholds(conn, det, rule, group, lo, hi, now_ms)?;
     }
     Ok(created)
 }
@@ -147,16 +140,14 @@ fn thresholds(
     let Some(t) = &def.threshold else { return Ok(0) };
     let w = t.window_secs * 1000;
     let mut st = conn.prepare_cached(
-        "SELECT h.event_id, h.distinct_value, e.principal_id, a.value, r.value
-         FROM rule_hits h JOIN events e ON e.id = h.event_id
-         LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
-         WHERE h.rule_id = ?1 AND h.group_key = ?2 AND h.event_id >= ?3 AND h.event_id < ?4
-         ORDER BY h.event_id",
+        "SELECT event_id, distinct_value FROM rule_hits
+         WHERE rule_id = ?1 AND group_key = ?2 AND event_id >= ?3 AND event_id < ?4
+         ORDER BY event_id",
     )?;
-    let rows: Vec<(i64, Option<String>, i64, Option<String>, Option<String>)> = st
+    let rows: Vec<(i64, Option<String>)> = st
         .query_map(
             params![def.id, group, (lo - w) << ID_HASH_BITS, (hi + w + 1) << ID_HASH_BITS],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
     let times: Vec<i64> = rows.iter().map(|r| time_of(r.0)).collect();
@@ -164,13 +155,12 @@ fn thresholds(
     let qualifies = app::detect::qualifying(&times, t.distinct.is_some().then_some(&distinct[..]), t.count, w);
     // Bursts: qualifying matches no more than a window apart.
     let mut created = 0;
-    let mut burst: Vec<Member> = Vec::new();
-    let flush = |burst: &mut Vec<Member>, created: &mut u64| -> rusqlite::Result<()> {
-        if burst.is_empty() {
+    let mut burst: Vec<i64> = Vec::new();
+    let flush = |burst: &mut Vec<i64>, created: &mut u64| -> rusqlite::Result<()> {
+        let (Some(&first), Some(&last)) = (burst.first(), burst.last()) else {
             return Ok(());
-        }
-        let first = burst[0].time_ms;
-        let last = burst[burst.len() - 1].time_ms;
+        };
+        let (first, last) = (time_of(first), time_of(last));
         let existing: Option<i64> = conn
             .prepare_cached(
                 "SELECT window_start FROM findings WHERE rule_id = ?1 AND group_key = ?2
@@ -179,7 +169,7 @@ fn thresholds(
             .query_row(params![def.id, group, last + w, first - w], |r| r.get(0))
             .optional()?;
         let start = existing.unwrap_or(first);
-        *created += u64::from(add_to_finding(conn, det, rule, group, start, Some(()), burst, now_ms)?);
+        *created += u64::from(add_to_finding(conn, det, rule, group, start, burst, now_ms)?);
         burst.clear();
         Ok(())
     };
@@ -188,35 +178,29 @@ fn thresholds(
             continue;
         }
         let t_ms = time_of(row.0);
-        if burst.last().is_some_and(|b| t_ms - b.time_ms > w) {
+        if burst.last().is_some_and(|&b| t_ms - time_of(b) > w) {
             flush(&mut burst, &mut created)?;
         }
-        burst.push(Member {
-            event_id: row.0,
-            time_ms: t_ms,
-            principal_id: row.2,
-            account: row.3.clone().unwrap_or_default(),
-            region: row.4.clone(),
-        });
+        burst.push(row.0);
     }
     flush(&mut burst, &mut created)?;
     Ok(created)
 }
 
-/// Adds events to the finding of (rule, key, window start), making it when needed.
-/// Returns whether the finding is new. A resolved finding that gains events opens again.
-#[allow(clippy::too_many_arguments)]
+/// Adds events (stored, by row id) to the finding of (rule, key, window start), making
+/// it when needed; a new finding takes its principal, account and Region from its first
+/// event. Returns whether the finding is new. A resolved finding that gains events opens
+/// again.
 fn add_to_finding(
     conn: &Connection,
     det: &Detection,
     rule: u32,
     group: &str,
     start: i64,
-    _threshold: Option<()>,
-    members: &[Member],
+    members: &[i64],
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
-    let Some(first) = members.iter().min_by_key(|m| m.event_id) else {
+    let Some(&first) = members.iter().min() else {
         return Ok(false);
     };
     let def = &det.rules.rules[rule as usize].def;
@@ -225,34 +209,25 @@ fn add_to_finding(
         .prepare_cached(
             "INSERT INTO findings (rule_id, rule_version, group_key, window_start, severity, status,
                principal_id, account, region, first_ms, last_ms, events, created_ms, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?8, ?9, ?9, 0, ?10, ?10)
+             SELECT ?1, ?2, ?3, ?4, ?5, 'open', e.principal_id, coalesce(a.value, ''), r.value, ?7, ?7, 0, ?8, ?8
+             FROM events e LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
+             WHERE e.id = ?6
              ON CONFLICT (rule_id, group_key, window_start) DO UPDATE SET rule_id = excluded.rule_id
-             RETURNING id, status, created_ms = ?10 AND events = 0",
+             RETURNING id, status, created_ms = ?8 AND events = 0",
         )?
         .query_row(
-            params![
-                def.id,
-                version,
-                group,
-                start,
-                def.severity.as_str(),
-                first.principal_id,
-                first.account,
-                first.region,
-                first.time_ms,
-                now_ms
-            ],
+            params![def.id, version, group, start, def.severity.as_str(), first, time_of(first), now_ms],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
     let mut added = 0i64;
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     {
         let mut ins = conn.prepare_cached("INSERT OR IGNORE INTO finding_events (finding_id, event_id) VALUES (?1, ?2)")?;
-        for m in members {
-            if ins.execute(params![id, m.event_id])? == 1 {
+        for &m in members {
+            if ins.execute(params![id, m])? == 1 {
                 added += 1;
-                lo = lo.min(m.time_ms);
-                hi = hi.max(m.time_ms);
+                lo = lo.min(time_of(m));
+                hi = hi.max(time_of(m));
             }
         }
     }

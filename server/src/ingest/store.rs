@@ -557,6 +557,8 @@ struct Writer<'a> {
     dict_id: i64,
     /// Events below this id wait for the search index backfill (`None`: none wait).
     index_below: Option<i64>,
+    /// For the suppressions in force.
+    detection: &'a crate::detections::record::Detection,
 }
 
 impl Writer<'_> {
@@ -716,18 +718,13 @@ impl Writer<'_> {
             return Ok(());
         }
         report.events_new += 1;
-        if !hits.is_empty() {
-            matched.push(crate::detections::record::Matched {
-                hits,
-                event_id: id,
-                time_ms: e.time_ms,
-                principal_id,
-                principal_key: e.principal.key.clone(),
-                account: e.account.clone(),
-                region: e.region.clone(),
-                source_ip: e.source_ip.clone(),
-                resources: e.resources.iter().map(|r| r.arn.clone()).collect(),
+        let mut hits = hits;
+        self.detection
+            .unsuppressed(&mut hits, &e.principal.key, e.source_ip.as_deref(), || {
+                e.resources.iter().map(|r| r.arn.as_str()).collect()
             });
+        if !hits.is_empty() {
+            matched.push(crate::detections::record::Matched { hits, event_id: id });
         }
         if !text.is_empty() && self.index_below.is_none_or(|below| id >= below) {
             texts.push((id, text));
@@ -940,6 +937,7 @@ impl Store {
             texts,
             batch_events,
             matched,
+            detection,
             ..
         } = self;
         let mut w = Writer {
@@ -948,6 +946,7 @@ impl Store {
             caches,
             dict_id: *dict_id,
             index_below: *index_below,
+            detection,
         };
         let report = &mut files[file];
         for piece in pieces {
