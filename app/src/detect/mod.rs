@@ -231,19 +231,20 @@ impl Compiled {
 fn pattern_fields(e: &pattern::Expr, out: &mut project::Fields) {
     match e {
         pattern::Expr::And(items) | pattern::Expr::Or(items) => items.iter().for_each(|i| pattern_fields(i, out)),
-        pattern::Expr::Cond(c) => {
-            // Keys up to the first index or wildcard; from there on, everything.
-            let keys: Vec<&str> = c
-                .selector
-                .iter()
-                .map_while(|s| match s {
-                    pattern::Step::Key(k) => Some(k.as_str()),
-                    _ => None,
-                })
-                .collect();
-            out.add(&keys);
-        }
+        // Keys up to the first index or wildcard; from there on, everything.
+        pattern::Expr::Cond(c) => out.add(&leading_keys(c)),
     }
+}
+
+/// A selector's field names up to its first index or wildcard.
+fn leading_keys(c: &pattern::Cond) -> Vec<&str> {
+    c.selector
+        .iter()
+        .map_while(|s| match s {
+            pattern::Step::Key(k) => Some(k.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn pattern_need(e: &pattern::Expr) -> Need {
@@ -268,15 +269,11 @@ fn pattern_keys(e: &pattern::Expr) -> Keys {
         Expr::And(items) => keys_all(items.iter().map(pattern_keys)),
         Expr::Or(items) => keys_any(items.iter().map(pattern_keys)),
         Expr::Cond(c) => {
-            let path: Option<Vec<&str>> = c
-                .selector
-                .iter()
-                .map(|s| match s {
-                    pattern::Step::Key(k) => Some(k.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let field = KeyField::of_path(&path?)?;
+            let path = leading_keys(c);
+            if path.len() != c.selector.len() {
+                return None;
+            }
+            let field = KeyField::of_path(&path)?;
             match &c.test {
                 Test::Text { negate: false, value: Text::Exact(v) } => Some(vec![Key::is(field, v)]),
                 Test::Text { negate: false, value: value @ (Text::Prefix(_) | Text::Suffix(_) | Text::Contains(_)) } => {
