@@ -75,7 +75,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// An object-valued field that tolerates other JSON types (read as absent); the flag says
+/// An object-valued field that tolerates other JSON types (read as absent, an array too); the flag says
 /// it held something that is neither null nor readable as `T`.
 #[derive(Debug)]
 pub struct Obj<T>(pub Option<T>, pub bool);
@@ -99,10 +99,30 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             Ok(r) => r,
             Err(e) => return Err(e),
         };
-        Ok(match serde_json::from_str(raw.get()) {
-            Ok(v) => Obj(Some(v), false),
-            Err(_) => Obj(None, raw.get() != "null"),
+        let text = raw.get();
+        // Only an object: a derived struct would also read an array, field by position.
+        Ok(match text.starts_with('{').then(|| serde_json::from_str(text)) {
+            Some(Ok(v)) => Obj(Some(v), false),
+            _ => Obj(None, text != "null"),
         })
+    }
+}
+
+/// An array-valued field that tolerates other JSON types (read as absent).
+#[derive(Debug)]
+pub struct List<T>(pub Option<Vec<T>>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'de RawValue = <&RawValue>::deserialize(d)?;
+        let text = raw.get();
+        Ok(List(text.starts_with('[').then(|| serde_json::from_str(text).ok()).flatten()))
     }
 }
 
@@ -152,7 +172,7 @@ pub struct Record<'a> {
     #[serde(borrow, default)]
     pub service_event_details: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    pub resources: Obj<Vec<Obj<ResourceRef<'a>>>>,
+    pub resources: List<Obj<ResourceRef<'a>>>,
     #[serde(borrow, default)]
     pub insight_details: Obj<InsightDetails<'a>>,
     /// Aggregated events (5-minute summaries of data events) name their ID `eventId`,
