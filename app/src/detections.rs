@@ -99,6 +99,8 @@ pub struct Finding {
     pub events: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// For an anomaly: what made it fire, with its figures.
+    pub summary: Option<String>,
 }
 
 /// One line of a finding's history.

@@ -55,6 +55,25 @@ pub fn count(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// Decimal sizes as S3 and the bill count them: `512 B`, `4.2 KB`, `18.3 GB`, `1.2 TB`.
+pub fn bytes(n: i64) -> String {
+    let n = n.max(0) as f64;
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut v = n;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{} B", n as i64)
+    } else if v >= 100.0 {
+        format!("{v:.0} {}", units[u])
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 /// `5 min`, `1 h`, `1 d`
 pub fn duration(ms: i64) -> String {
     match ms {
@@ -100,6 +119,16 @@ pub fn clip(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_read_at_a_glance() {
+        assert_eq!(super::bytes(0), "0 B");
+        assert_eq!(super::bytes(999), "999 B");
+        assert_eq!(super::bytes(4_200), "4.2 KB");
+        assert_eq!(super::bytes(400_000_000), "400 MB");
+        assert_eq!(super::bytes(18_300_000_000), "18.3 GB");
+        assert_eq!(super::bytes(-5), "0 B");
+    }
+
     use super::*;
 
     #[test]

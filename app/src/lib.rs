@@ -105,6 +105,7 @@ fn TopbarLinks() -> impl IntoView {
                         view! { <span class="topbar__count" aria-label=label>{open.min(999).to_string()}</span> }
                     })}
                 </a>
+                <a href="/exfiltration">"Exfiltration"</a>
                 <a href="/rules">"Rules"</a>
                 <a href="/trails">"Trails"</a>
                 <a href="/costs">"Costs"</a>
@@ -152,6 +153,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/trails/*arn") view=pages::trails::TrailPage ssr=SsrMode::Async/>
                     <Route path=path!("/coverage") view=pages::coverage::CoveragePage ssr=SsrMode::Async/>
                     <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/exfiltration") view=pages::exfiltration::ExfiltrationPage ssr=SsrMode::Async/>
                     <Route path=path!("/top/:field") view=pages::top::TopAllPage ssr=SsrMode::Async/>
                     <Route path=path!("/login") view=pages::auth::LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/setup") view=pages::auth::SetupPage ssr=SsrMode::Async/>

@@ -18,6 +18,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod anomalies;
 pub mod cli;
 pub mod db;
 pub mod demo;

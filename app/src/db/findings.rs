@@ -25,6 +25,7 @@ struct FindingDb {
     events: i64,
     created_ms: i64,
     updated_ms: i64,
+    summary: Option<String>,
 }
 
 impl From<FindingDb> for Finding {
@@ -47,6 +48,7 @@ impl From<FindingDb> for Finding {
             events: r.events,
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
+            summary: r.summary,
         }
     }
 }
@@ -54,7 +56,7 @@ impl From<FindingDb> for Finding {
 const SELECT: &str = "SELECT f.id, f.rule_id, json_extract(r.def, '$.title') AS rule_title,
         json_extract(r.def, '$.author') AS rule_author, f.severity, f.status, f.assignee, f.group_key,
         p.display_name AS principal, p.key AS principal_key, f.account, f.region, f.first_ms, f.last_ms,
-        f.events, f.created_ms, f.updated_ms
+        f.events, f.created_ms, f.updated_ms, json_extract(f.detail, '$.summary') AS summary
      FROM findings f LEFT JOIN rules r ON r.id = f.rule_id LEFT JOIN principals p ON p.id = f.principal_id";
 
 /// Which findings a list shows.

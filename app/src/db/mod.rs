@@ -7,6 +7,7 @@ pub mod billed;
 pub mod deliveries;
 pub mod drivers;
 pub mod events;
+pub mod exfiltration;
 pub mod filter;
 pub mod findings;
 pub mod integrity;

@@ -489,9 +489,63 @@ detection:
     ]
 }
 
+/// The anomaly detectors Cairn runs over its summaries, by the name a rule's body gives.
+pub const ANOMALY_DETECTORS: &[&str] =
+    &["s3-first-bulk-read", "s3-over-baseline", "s3-new-network", "s3-presigned-burst", "shared-outside"];
+
+fn anomaly(id: &str, title: &str, severity: Severity, tags: &[&str], why: &str, detector: &str) -> RuleDef {
+    RuleDef {
+        id: id.into(),
+        title: title.into(),
+        description: why.into(),
+        language: Language::Anomaly,
+        body: detector.into(),
+        severity,
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        threshold: None,
+        group_by: vec!["principal".into()],
+        window_secs: 3_600,
+        author: Some("Cairn".into()),
+        references: vec!["https://attack.mitre.org/techniques/T1530/".into()],
+        license: None,
+    }
+}
+
+/// Cairn's anomaly rules: S3 reads judged against each reader's own history.
+pub fn anomaly_rules() -> Vec<RuleDef> {
+    use Severity::*;
+    vec![
+        anomaly("cairn-exfil-first-bulk-read", "Bulk read of a bucket never read before", High,
+            &["attack.collection", "attack.exfiltration", "attack.t1530"],
+            "A principal read at least 100 objects or 1 GB in an hour from a bucket it had never read before. Someone who just got access and empties a bucket looks like this. Cairn learns for 7 days from its first S3 read before it judges, so an import's first week makes no such finding.",
+            "s3-first-bulk-read"),
+        anomaly("cairn-exfil-over-baseline", "S3 reads far above the reader's own baseline", High,
+            &["attack.collection", "attack.exfiltration", "attack.t1530"],
+            "A principal read more than 4 times its own baseline in an hour, and at least 100 objects or 1 GB. The baseline is its busiest hour at the same hour of the week (±1 hour) over the previous 14 days once it has 14 days of history, else its busiest hour over the days it has (at least 3). A weekly job sets its own baseline after its first week.",
+            "s3-over-baseline"),
+        anomaly("cairn-exfil-new-network", "S3 reads from a network the reader never used", Medium,
+            &["attack.exfiltration", "attack.t1530", "attack.t1078.004"],
+            "A principal with at least 3 days of S3 reads read 10 objects or 100 MB from a network (the address's /16, or /48 for IPv6) it had never read from. Stolen credentials used from elsewhere look like this.",
+            "s3-new-network"),
+        anomaly("cairn-exfil-presigned-burst", "Burst of presigned-URL reads", Medium,
+            &["attack.exfiltration", "attack.t1567"],
+            "At least 100 object reads in an hour through presigned URLs (signed in the query string), more than 4 times the principal's busiest hour of them over the previous 14 days. A presigned URL can be handed to anyone: a burst of them is data leaving through links.",
+            "s3-presigned-burst"),
+        RuleDef {
+            references: vec!["https://attack.mitre.org/techniques/T1537/".into()],
+            window_secs: 86_400,
+            ..anomaly("cairn-data-shared-outside", "Data shared with an account outside the organization", High,
+                &["attack.exfiltration", "attack.t1537"],
+                "An EBS snapshot, AMI or RDS snapshot shared with, a KMS grant to, bucket replication to, or a bucket or key policy allowing an account Cairn holds no events of. The organization, to Cairn, is the accounts whose events it holds: a copy shared outside them can be restored where you cannot see it. One finding per principal and day.",
+                "shared-outside")
+        },
+    ]
+}
+
 /// Every built-in rule.
 pub fn all() -> Vec<RuleDef> {
     let mut v = cis_controls();
     v.extend(cairn_rules());
+    v.extend(anomaly_rules());
     v
 }

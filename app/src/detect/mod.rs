@@ -26,6 +26,9 @@ pub enum Language {
     /// A CloudWatch Logs JSON filter pattern.
     Pattern,
     Sigma,
+    /// A detector built into Cairn that judges summaries rather than single records (the
+    /// exfiltration baselines); its body names the detector. Only Cairn ships these.
+    Anomaly,
 }
 
 impl Language {
@@ -33,12 +36,14 @@ impl Language {
         match self {
             Language::Pattern => "pattern",
             Language::Sigma => "sigma",
+            Language::Anomaly => "anomaly",
         }
     }
     pub fn parse(s: &str) -> Option<Language> {
         match s {
             "pattern" => Some(Language::Pattern),
             "sigma" => Some(Language::Sigma),
+            "anomaly" => Some(Language::Anomaly),
             _ => None,
         }
     }
@@ -111,6 +116,12 @@ impl RuleDef {
                 }
                 Matcher::Sigma(Box::new(all.remove(0).map_err(|e| e.0)?))
             }
+            Language::Anomaly => {
+                if !builtin::ANOMALY_DETECTORS.contains(&self.body.trim()) {
+                    return Err(format!("{:?} is not one of Cairn's anomaly detectors", self.body.trim()));
+                }
+                Matcher::Never
+            }
         };
         if let Some(t) = &self.threshold {
             if t.count < 1 {
@@ -157,6 +168,7 @@ impl crate::detections::RuleDraft {
             return Err("the description (5,000 characters) or the body (100 KB) is too long".into());
         }
         let language = Language::parse(self.language.trim())
+            .filter(|l| *l != Language::Anomaly)
             .ok_or_else(|| "the language is `pattern` or `sigma`".to_string())?;
         let severity = if self.severity.trim().is_empty() {
             Severity::Medium
@@ -198,6 +210,8 @@ pub struct Compiled {
 enum Matcher {
     Pattern(pattern::Expr),
     Sigma(Box<sigma::Sigma>),
+    /// An anomaly detector: it matches no single record (the set leaves it out).
+    Never,
 }
 
 impl Compiled {
@@ -205,18 +219,21 @@ impl Compiled {
         match &self.matcher {
             Matcher::Pattern(e) => e.eval(record),
             Matcher::Sigma(s) => s.matches(record),
+            Matcher::Never => false,
         }
     }
     fn need(&self) -> Need {
         match &self.matcher {
             Matcher::Pattern(e) => pattern_need(e),
             Matcher::Sigma(s) => s.need(),
+            Matcher::Never => Need::all(vec![]),
         }
     }
     fn keys(&self) -> Keys {
         match &self.matcher {
             Matcher::Pattern(e) => pattern_keys(e),
             Matcher::Sigma(s) => s.keys(),
+            Matcher::Never => Some(vec![]),
         }
     }
     /// Adds the record fields this rule reads.
@@ -224,6 +241,7 @@ impl Compiled {
         match &self.matcher {
             Matcher::Pattern(e) => pattern_fields(e, out),
             Matcher::Sigma(s) => s.fields(out),
+            Matcher::Never => {}
         }
     }
 }
@@ -602,6 +620,10 @@ impl RuleSet {
         let mut tests = Vec::new();
         let mut fields = Vec::new();
         for def in defs {
+            // Anomaly detectors judge summaries, not records: they are run apart.
+            if def.language == Language::Anomaly {
+                continue;
+            }
             match def.compile() {
                 Ok(compiled) => {
                     let at = rules.len();
@@ -1026,7 +1048,16 @@ mod tests {
         let defs = builtin::all();
         let (set, broken) = RuleSet::new(defs.clone());
         assert!(broken.is_empty(), "{broken:?}");
-        assert_eq!(set.rules.len(), defs.len());
+        // The anomaly rules compile but are run over the summaries, not in the set.
+        let anomalies = builtin::anomaly_rules();
+        assert_eq!(set.rules.len(), defs.len() - anomalies.len());
+        for a in &anomalies {
+            a.compile().expect("an anomaly rule compiles");
+            assert!(set.rules.iter().all(|r| r.def.id != a.id));
+        }
+        let mut wrong = anomalies[0].clone();
+        wrong.body = "no-such-detector".into();
+        assert!(wrong.compile().is_err());
         for n in 1..=15 {
             assert!(defs.iter().any(|d| d.id == format!("cis-4.{n}")), "cis-4.{n}");
         }

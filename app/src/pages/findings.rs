@@ -247,6 +247,7 @@ pub fn FindingsTable(findings: Vec<Finding>, #[prop(into)] caption: String) -> i
                                 <td class="cell-wrap">
                                     <a href=format!("/findings/{}", f.id)>{fmt::clip(&f.rule_title, 200)}</a>
                                     <span class="muted">" #" {f.id.to_string()}</span>
+                                    {f.summary.clone().map(|s| view! { <span class="finding-summary">{fmt::clip(&s, 300)}</span> })}
                                 </td>
                                 <td class="cell-wrap">{who_view}</td>
                                 <td class="cell-wrap narrow-hide">{place}</td>
@@ -516,6 +517,7 @@ fn FindingBody(v: FindingView) -> impl IntoView {
         {saved.then(|| view! { <p class="notice" role="status">"Saved."</p> })}
         <section class="card" aria-labelledby="finding-what">
             <h2 id="finding-what">"What happened"</h2>
+            {f.summary.clone().map(|s| view! { <p class="finding-detail" data-testid="finding-summary"><strong>{s}</strong></p> })}
             <dl class="fields" data-testid="finding-facts">
                 <dt>"Who"</dt>
                 <dd>{match f.principal_key.clone() {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod costs;
 pub mod coverage;
 pub mod event;
+pub mod exfiltration;
 pub mod findings;
 pub mod investigations;
 pub mod not_found;

@@ -234,7 +234,11 @@ fn origin_label(origin: &str) -> &'static str {
 }
 
 fn language_label(language: &str) -> &'static str {
-    if language == "sigma" { "Sigma" } else { "filter pattern" }
+    match language {
+        "sigma" => "Sigma",
+        "anomaly" => "anomaly detector",
+        _ => "filter pattern",
+    }
 }
 
 #[component]
@@ -315,8 +319,10 @@ fn RuleBody(v: RuleView) -> impl IntoView {
             </section>
         }
     });
-    let back_test = v.back_test.clone().map(|bt| view! { <BackTestCard result=bt/> });
-    let edit = v.can_edit.then(|| {
+    // An anomaly detector judges summaries: it has no body to edit or back-test.
+    let anomaly = v.rule.as_ref().is_some_and(|r| r.language == "anomaly");
+    let back_test = v.back_test.clone().filter(|_| !anomaly).map(|bt| view! { <BackTestCard result=bt/> });
+    let edit = (v.can_edit && !anomaly).then(|| {
         let d = v.draft.clone().unwrap_or_else(|| RuleDraft {
             language: "pattern".into(),
             severity: "medium".into(),

@@ -455,6 +455,7 @@ impl Dispatcher {
                 "principal": f.principal,
                 "principal_key": f.principal_key,
                 "group": f.group,
+                "summary": f.summary,
                 "account": f.account,
                 "region": f.region,
                 "first": iso(f.first_ms),

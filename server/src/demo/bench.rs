@@ -361,6 +361,17 @@ pub async fn time_pages(pool: &sqlx::SqlitePool) -> anyhow::Result<Vec<(String, 
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     out.push(("costs (this month)".into(), median(&mut samples)));
+    // Exfiltration reads the hourly S3 read summary, never the events.
+    use app::pages::exfiltration::{By, exfil_view};
+    for (range, by) in [("7d", By::Principal), ("30d", By::Principal), ("90d", By::Bucket), ("30d", By::Ip)] {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            exfil_view(pool, range, by).await?;
+            samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        out.push((format!("exfiltration ({range}, by {})", by.key()), median(&mut samples)));
+    }
     // Coverage reads the trails' own write events, the inventory, and for each stretch
     // said unrecorded the hourly summary (and the hours it names) to see whether events
     // stand there after all: the warning of an all-time timeline, and the chart.

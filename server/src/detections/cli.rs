@@ -314,6 +314,17 @@ async fn import(db: &Path, path: &Path, enable: bool, as_json: bool) -> anyhow::
     Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// Anomaly rules judge the summaries as events are imported: nothing to run over records.
+fn refuse_anomaly(def: &RuleDef) -> anyhow::Result<()> {
+    if def.language == Language::Anomaly {
+        anyhow::bail!(
+            "rule {} is an anomaly detector: it judges each reader's S3 read summaries as events are imported, and is not run over stored records",
+            def.id
+        );
+    }
+    Ok(())
+}
+
 /// The definition a `RULE` argument names: a stored rule's id, or a filter pattern.
 async fn rule_def(pool: &sqlx::SqlitePool, rule: &str) -> anyhow::Result<RuleDef> {
     if rule.trim_start().starts_with('{') {
@@ -327,6 +338,7 @@ async fn rule_def(pool: &sqlx::SqlitePool, rule: &str) -> anyhow::Result<RuleDef
 
 fn compiled(def: RuleDef) -> anyhow::Result<RuleSet> {
     let id = def.id.clone();
+    refuse_anomaly(&def)?;
     let (set, broken) = RuleSet::new(vec![def]);
     if let Some((_, e)) = broken.into_iter().next() {
         anyhow::bail!("rule {id} does not compile: {e}");
@@ -405,6 +417,7 @@ async fn run(db: &Path, rules: &[String], from: Option<&str>, to: Option<&str>, 
         let Some(s) = app::db::rules::get(&pool, r).await? else {
             anyhow::bail!("no rule has the id {r:?} (see `cairn rules list`)");
         };
+        refuse_anomaly(&s.def)?;
         defs.push(s.def);
         versions.push(s.version);
     }
@@ -497,6 +510,7 @@ pub async fn findings(db: &Path, from: Option<&str>, to: Option<&str>, rules: Ve
                 "severity": f.severity, "status": f.status, "assignee": f.assignee,
                 "principal": f.principal_key, "group": f.group, "account": f.account, "region": f.region,
                 "first": iso(f.first_ms), "last": iso(f.last_ms), "count": f.events, "event_ids": ids,
+                "summary": f.summary,
             }));
         }
         println!("{}", serde_json::to_string(&out)?);
@@ -516,7 +530,8 @@ pub async fn findings(db: &Path, from: Option<&str>, to: Option<&str>, rules: Ve
                 f.rule_title,
                 f.principal.as_deref().unwrap_or(&f.group)
             );
-            if writeln!(out, "{line}").is_err() {
+            let summary = f.summary.as_ref().map(|s| format!("\n         {s}")).unwrap_or_default();
+            if writeln!(out, "{line}{summary}").is_err() {
                 break;
             }
         }

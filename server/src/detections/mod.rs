@@ -22,6 +22,16 @@ pub async fn load(pool: &SqlitePool) -> Result<Detection, RulesError> {
     let stored = app::db::rules::enabled(pool).await?;
     let versions: std::collections::HashMap<String, i64> =
         stored.iter().map(|s| (s.def.id.clone(), s.version)).collect();
+    let anomalies = stored
+        .iter()
+        .filter(|s| s.def.language == app::detect::Language::Anomaly && s.def.compile().is_ok())
+        .map(|s| record::AnomalyRule {
+            id: s.def.id.clone(),
+            detector: s.def.body.trim().to_owned(),
+            version: s.version,
+            severity: s.def.severity,
+        })
+        .collect();
     let (rules, broken) = RuleSet::new(stored.into_iter().map(|s| s.def).collect());
     for (id, error) in broken {
         tracing::warn!(rule = %id, %error, "an enabled rule does not compile and is not run");
@@ -45,6 +55,7 @@ pub async fn load(pool: &SqlitePool) -> Result<Detection, RulesError> {
         versions,
         suppressions,
         alerts: true,
+        anomalies,
     })
 }
 

@@ -36,6 +36,18 @@ pub struct Detection {
     /// New findings are queued for the alert destinations (`rules run` over history
     /// makes findings without alerting).
     pub alerts: bool,
+    /// The enabled anomaly rules (`crate::anomalies`), run over the summaries.
+    pub anomalies: Vec<AnomalyRule>,
+}
+
+/// An enabled anomaly rule: its detector, with how its findings are filed.
+#[derive(Debug, Clone)]
+pub struct AnomalyRule {
+    pub id: String,
+    /// One of `app::detect::builtin::ANOMALY_DETECTORS`.
+    pub detector: String,
+    pub version: i64,
+    pub severity: app::detect::Severity,
 }
 
 impl Detection {
@@ -200,23 +212,67 @@ fn add_to_finding(
     members: &[i64],
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
+    let def = &det.rules.rules[rule as usize].def;
+    let head = Head {
+        rule_id: &def.id,
+        version: det.versions.get(rule as usize).copied().unwrap_or(1),
+        severity: def.severity,
+        group,
+        start,
+        principal: None,
+        detail: None,
+        alerts: det.alerts,
+    };
+    file_events(conn, &head, members, now_ms)
+}
+
+/// What a finding is filed under, with what its first filing sets.
+pub struct Head<'a> {
+    pub rule_id: &'a str,
+    pub version: i64,
+    pub severity: app::detect::Severity,
+    pub group: &'a str,
+    pub start: i64,
+    /// The finding's principal; `None`: its first event's.
+    pub principal: Option<i64>,
+    /// What made an anomaly fire (JSON), replacing what was there.
+    pub detail: Option<&'a str>,
+    /// Queue a new finding for the alert destinations.
+    pub alerts: bool,
+}
+
+/// Adds events (stored, by row id) to the finding `head` names, making it when needed
+/// (its account and Region from its first event). Returns whether the finding is new. A
+/// resolved finding that gains events opens again.
+pub fn file_events(conn: &Connection, head: &Head<'_>, members: &[i64], now_ms: i64) -> rusqlite::Result<bool> {
     let Some(&first) = members.iter().min() else {
         return Ok(false);
     };
-    let def = &det.rules.rules[rule as usize].def;
-    let version = det.versions.get(rule as usize).copied().unwrap_or(1);
     let (id, status, created): (i64, String, bool) = conn
         .prepare_cached(
             "INSERT INTO findings (rule_id, rule_version, group_key, window_start, severity, status,
-               principal_id, account, region, first_ms, last_ms, events, created_ms, updated_ms)
-             SELECT ?1, ?2, ?3, ?4, ?5, 'open', e.principal_id, coalesce(a.value, ''), r.value, ?7, ?7, 0, ?8, ?8
+               principal_id, account, region, first_ms, last_ms, events, created_ms, updated_ms, detail)
+             SELECT ?1, ?2, ?3, ?4, ?5, 'open', coalesce(?9, e.principal_id), coalesce(a.value, ''), r.value,
+               ?7, ?7, 0, ?8, ?8, ?10
              FROM events e LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
              WHERE e.id = ?6
-             ON CONFLICT (rule_id, group_key, window_start) DO UPDATE SET rule_id = excluded.rule_id
+             ON CONFLICT (rule_id, group_key, window_start) DO UPDATE SET
+               detail = coalesce(excluded.detail, findings.detail)
              RETURNING id, status, created_ms = ?8 AND events = 0",
         )?
         .query_row(
-            params![def.id, version, group, start, def.severity.as_str(), first, time_of(first), now_ms],
+            params![
+                head.rule_id,
+                head.version,
+                head.group,
+                head.start,
+                head.severity.as_str(),
+                first,
+                time_of(first),
+                now_ms,
+                head.principal,
+                head.detail
+            ],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
     let mut added = 0i64;
@@ -244,9 +300,9 @@ fn add_to_finding(
             "INSERT INTO finding_history (finding_id, at_ms, actor, change) VALUES (?1, ?2, 'cairn', 'opened')",
         )?
         .execute(params![id, now_ms])?;
-        if det.alerts {
+        if head.alerts {
             conn.prepare_cached(app::db::alerts::ENQUEUE)?
-                .execute(params![id, def.id, def.severity.rank(), now_ms])?;
+                .execute(params![id, head.rule_id, head.severity.rank(), now_ms])?;
         }
     } else if status == "resolved" {
         conn.prepare_cached("UPDATE findings SET status = 'open' WHERE id = ?1")?

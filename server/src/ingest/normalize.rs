@@ -82,7 +82,32 @@ pub struct Event {
     pub identity_type: Option<String>,
     pub identity_arn: Option<String>,
     pub role_delivery: Option<String>,
+    /// For a successful S3 object read or listing: what it moved (the exfiltration
+    /// rollups).
+    pub s3_read: Option<S3Read>,
+    /// For a successful call that shares data or grants access (a snapshot, an image, an
+    /// RDS snapshot, a KMS grant, bucket replication, a bucket or key policy): the
+    /// accounts it names as recipients, for the sharing-outside rule.
+    pub shared_with: Vec<String>,
 }
+
+/// One successful S3 data read, as the exfiltration rollups count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct S3Read {
+    /// A listing (`ListObjects` and friends) rather than an object read.
+    pub list: bool,
+    /// `additionalEventData.bytesTransferredOut` (0 when absent or not a whole number).
+    pub bytes: u64,
+    /// Signed in the query string: a presigned URL
+    /// (`additionalEventData.AuthenticationMethod` is `QueryString`).
+    pub presigned: bool,
+}
+
+/// The S3 calls that hand object data out.
+pub const S3_OBJECT_READS: &[&str] =
+    &["GetObject", "CopyObject", "SelectObjectContent", "UploadPartCopy", "GetObjectTorrent", "RestoreObject"];
+/// The S3 calls that list a bucket's objects (a sweep before a bulk read).
+pub const S3_LISTS: &[&str] = &["ListObjects", "ListObjectsV2", "ListObjectVersions"];
 
 /// How a console sign-in went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +310,12 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         failed: error_code.is_some() || error_message.is_some() || failure_field.is_some(),
         mfa: mfa_used(&rec),
     });
+    let s3 = s3_read(&rec, &source, &name);
+    let shared_with = if rec.error_code.get().is_none() && rec.error_message.get().is_none() {
+        shared_with(&rec, &name)
+    } else {
+        Vec::new()
+    };
     Ok(Event {
         time_ms,
         event_key,
@@ -312,6 +343,8 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         identity_type: ui.and_then(|u| own(&u.kind)),
         identity_arn: ui.and_then(|u| own(&u.arn)),
         role_delivery,
+        s3_read: s3,
+        shared_with,
     })
 }
 
@@ -369,6 +402,160 @@ fn failure_field(rec: &Record<'_>, name: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// What a successful S3 data read moved; `None` for anything else.
+fn s3_read(rec: &Record<'_>, source: &str, name: &str) -> Option<S3Read> {
+    if source != "s3.amazonaws.com" || rec.error_code.get().is_some() || rec.error_message.get().is_some() {
+        return None;
+    }
+    let list = if S3_OBJECT_READS.contains(&name) {
+        false
+    } else if S3_LISTS.contains(&name) {
+        true
+    } else {
+        return None;
+    };
+    #[derive(serde::Deserialize)]
+    struct Extra<'a> {
+        #[serde(borrow, default, rename = "bytesTransferredOut")]
+        bytes_out: Text<'a>,
+        #[serde(borrow, default, rename = "AuthenticationMethod")]
+        method: Text<'a>,
+    }
+    let extra = rec
+        .additional_event_data
+        .filter(|raw| raw.get().starts_with('{'))
+        .and_then(|raw| serde_json::from_str::<Extra<'_>>(raw.get()).ok());
+    let (bytes, presigned) = match &extra {
+        Some(x) => (
+            x.bytes_out.get().and_then(|b| b.parse::<u64>().ok()).unwrap_or(0),
+            x.method.get() == Some("QueryString"),
+        ),
+        None => (0, false),
+    };
+    Some(S3Read { list, bytes, presigned })
+}
+
+/// The calls that share data or grant access to other accounts.
+pub const SHARING_CALLS: &[&str] = &[
+    "ModifySnapshotAttribute",
+    "ModifyImageAttribute",
+    "ModifyDBSnapshotAttribute",
+    "ModifyDBClusterSnapshotAttribute",
+    "CreateGrant",
+    "PutBucketReplication",
+    "PutBucketPolicy",
+    "PutKeyPolicy",
+];
+
+/// Most recipient accounts kept per call (a hostile record can name thousands).
+const MAX_SHARED: usize = 32;
+
+/// The accounts a sharing call names as recipients (see [`SHARING_CALLS`]), each once.
+fn shared_with(rec: &Record<'_>, name: &str) -> Vec<String> {
+    if !SHARING_CALLS.contains(&name) {
+        return Vec::new();
+    }
+    let Some(p) = rec
+        .request_parameters
+        .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match name {
+        "ModifySnapshotAttribute" | "ModifyImageAttribute" => {
+            // `createVolumePermission.add.items[].userId`, `launchPermission.add.items[].userId`.
+            for perm in ["createVolumePermission", "launchPermission"] {
+                if let Some(items) = p.get(perm).and_then(|x| x.get("add")).and_then(|x| x.get("items")) {
+                    for it in items.as_array().into_iter().flatten() {
+                        accounts_in(it.get("userId"), &mut out);
+                    }
+                }
+            }
+        }
+        "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute" => {
+            if p.get("attributeName").and_then(|a| a.as_str()) == Some("restore") {
+                accounts_in(p.get("valuesToAdd"), &mut out);
+            }
+        }
+        "CreateGrant" => accounts_in(p.get("granteePrincipal"), &mut out),
+        "PutBucketReplication" => {
+            let config = p.get("ReplicationConfiguration").or_else(|| p.get("replicationConfiguration"));
+            let rules = config.and_then(|c| c.get("Rule").or_else(|| c.get("rule")));
+            let rules: Vec<&serde_json::Value> = match rules {
+                Some(serde_json::Value::Array(a)) => a.iter().collect(),
+                Some(r) => vec![r],
+                None => vec![],
+            };
+            for r in rules {
+                let dest = r.get("Destination").or_else(|| r.get("destination"));
+                accounts_in(dest.and_then(|d| d.get("Account").or_else(|| d.get("account"))), &mut out);
+                // A destination bucket's ARN names no account; its owner is the
+                // `Account` field above when it is someone else's.
+            }
+        }
+        _ => {
+            // A policy: `bucketPolicy` (an object) or `policy` (the JSON as text).
+            let policy = p.get("bucketPolicy").or_else(|| p.get("policy"));
+            let policy = match policy {
+                Some(serde_json::Value::String(s)) => serde_json::from_str(s).ok(),
+                Some(v) => Some(v.clone()),
+                None => None,
+            };
+            if let Some(policy) = policy {
+                let statements = match policy.get("Statement") {
+                    Some(serde_json::Value::Array(a)) => a.clone(),
+                    Some(s) => vec![s.clone()],
+                    None => vec![],
+                };
+                for s in statements {
+                    if s.get("Effect").and_then(|e| e.as_str()) != Some("Allow") {
+                        continue;
+                    }
+                    accounts_in(s.get("Principal").and_then(|pr| pr.get("AWS")), &mut out);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out.truncate(MAX_SHARED);
+    out
+}
+
+/// The accounts a value names: a 12-digit account id, or an ARN's account; in a string
+/// or a list of them.
+fn accounts_in(v: Option<&serde_json::Value>, out: &mut Vec<String>) {
+    let one = |s: &str, out: &mut Vec<String>| {
+        let s = s.trim();
+        let acct = if s.starts_with("arn:") { s.split(':').nth(4).unwrap_or("") } else { s };
+        if acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) && out.len() < 4 * MAX_SHARED {
+            out.push(acct.to_owned());
+        }
+    };
+    match v {
+        Some(serde_json::Value::String(s)) => one(s, out),
+        Some(serde_json::Value::Array(a)) => {
+            for x in a {
+                if let Some(s) = x.as_str() {
+                    one(s, out);
+                } else if let Some(items) = x.get("items") {
+                    accounts_in(Some(items), out);
+                }
+            }
+        }
+        Some(serde_json::Value::Object(o)) => {
+            // `valuesToAdd: {"AttributeValue": [...]}` and other wrappers.
+            for x in o.values() {
+                if x.is_string() || x.is_array() {
+                    accounts_in(Some(x), out);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `additionalEventData.MFAUsed` is `Yes` (a console sign-in with MFA).
@@ -1471,5 +1658,76 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    fn call(source: &str, name: &str, extra: &str) -> Event {
+        let raw = format!(
+            r#"{{"eventTime":"2024-01-01T00:00:00Z","eventSource":"{source}","eventName":"{name}","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}}{extra}}}"#
+        );
+        normalize(raw.as_bytes(), None).unwrap()
+    }
+
+    #[test]
+    fn s3_reads_carry_their_bytes_and_how_they_were_signed() {
+        let e = call("s3.amazonaws.com", "GetObject", r#","additionalEventData":{"bytesTransferredOut":52428800,"AuthenticationMethod":"QueryString"}"#);
+        assert_eq!(e.s3_read, Some(S3Read { list: false, bytes: 52_428_800, presigned: true }));
+        let e = call("s3.amazonaws.com", "ListObjectsV2", r#","additionalEventData":{"bytesTransferredOut":"1200"}"#);
+        assert_eq!(e.s3_read, Some(S3Read { list: true, bytes: 1200, presigned: false }));
+        // Hostile or odd shapes read as no bytes; failures and other calls are not reads.
+        let e = call("s3.amazonaws.com", "GetObject", r#","additionalEventData":[{"bytesTransferredOut":5}]"#);
+        assert_eq!(e.s3_read, Some(S3Read::default()));
+        let e = call("s3.amazonaws.com", "GetObject", r#","additionalEventData":{"bytesTransferredOut":-5.5}"#);
+        assert_eq!(e.s3_read, Some(S3Read::default()));
+        assert_eq!(call("s3.amazonaws.com", "GetObject", r#","errorCode":"AccessDenied""#).s3_read, None);
+        assert_eq!(call("s3.amazonaws.com", "PutObject", "").s3_read, None);
+        assert_eq!(call("ec2.amazonaws.com", "GetObject", "").s3_read, None);
+    }
+
+    #[test]
+    fn sharing_calls_name_their_recipients() {
+        let shared = |source: &str, name: &str, params: &str| {
+            call(source, name, &format!(r#","requestParameters":{params}"#)).shared_with
+        };
+        assert_eq!(
+            shared("ec2.amazonaws.com", "ModifySnapshotAttribute",
+                r#"{"snapshotId":"snap-1","createVolumePermission":{"add":{"items":[{"userId":"999988887777"},{"group":"all"}]},"remove":{"items":[{"userId":"444455556666"}]}}}"#),
+            vec!["999988887777"]
+        );
+        assert_eq!(
+            shared("ec2.amazonaws.com", "ModifyImageAttribute",
+                r#"{"imageId":"ami-1","launchPermission":{"add":{"items":[{"userId":"999988887777"}]}}}"#),
+            vec!["999988887777"]
+        );
+        assert_eq!(
+            shared("rds.amazonaws.com", "ModifyDBSnapshotAttribute",
+                r#"{"dBSnapshotIdentifier":"db-1","attributeName":"restore","valuesToAdd":["999988887777","all"]}"#),
+            vec!["999988887777"]
+        );
+        assert_eq!(
+            shared("kms.amazonaws.com", "CreateGrant",
+                r#"{"keyId":"k","granteePrincipal":"arn:aws:iam::999988887777:role/x","operations":["Decrypt"]}"#),
+            vec!["999988887777"]
+        );
+        assert_eq!(
+            shared("s3.amazonaws.com", "PutBucketReplication",
+                r#"{"bucketName":"b","ReplicationConfiguration":{"Rule":{"Destination":{"Bucket":"arn:aws:s3:::theirs","Account":"999988887777"}}}}"#),
+            vec!["999988887777"]
+        );
+        assert_eq!(
+            shared("s3.amazonaws.com", "PutBucketPolicy",
+                r#"{"bucketName":"b","bucketPolicy":{"Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::999988887777:root","111122223333"]},"Action":"s3:GetObject"},{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::444455556666:root"}}]}}"#),
+            vec!["111122223333", "999988887777"]
+        );
+        assert_eq!(
+            shared("kms.amazonaws.com", "PutKeyPolicy",
+                r#"{"keyId":"k","policy":"{\"Statement\":{\"Effect\":\"Allow\",\"Principal\":{\"AWS\":\"999988887777\"}}}"}"#),
+            vec!["999988887777"]
+        );
+        // Refused, or hostile shapes: nothing.
+        let e = call("ec2.amazonaws.com", "ModifySnapshotAttribute",
+            r#","errorCode":"UnauthorizedOperation","requestParameters":{"createVolumePermission":{"add":{"items":[{"userId":"999988887777"}]}}}"#);
+        assert!(e.shared_with.is_empty());
+        assert!(shared("kms.amazonaws.com", "CreateGrant", r#"{"granteePrincipal":{"x":["12345678901x"]}}"#).is_empty());
+        assert!(shared("s3.amazonaws.com", "PutBucketPolicy", r#"{"bucketPolicy":"not json"}"#).is_empty());
     }
 }

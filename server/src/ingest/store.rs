@@ -109,6 +109,10 @@ pub struct Counts {
     entity_days: HashMap<(u8, i64, u8, i64, i64, i64), i64>,
     /// (month, billed kind, dimension, value, account, Region or 0) -> events
     costs: HashMap<(i64, u8, u8, i64, i64, i64), i64>,
+    /// S3 reads, for the exfiltration baselines.
+    pub s3: crate::anomalies::S3Batch,
+    /// Calls that named recipient accounts, for the sharing-outside rule.
+    pub shares: Vec<crate::anomalies::sharing::Share>,
 }
 
 impl Counts {
@@ -118,6 +122,8 @@ impl Counts {
         self.entity_minutes.clear();
         self.entity_days.clear();
         self.costs.clear();
+        self.s3.clear();
+        self.shares.clear();
     }
 
 
@@ -768,6 +774,25 @@ impl Writer<'_> {
             cost: billed::kind(super::deliveries::kind_of(&e), e.category.is_none()),
         };
         counts.add(&contribution, 1);
+        if let Some(read) = &e.s3_read {
+            let actor = crate::anomalies::actor_of(principal_id, issuer_id, &e.principal);
+            let bucket = resource_ids
+                .iter()
+                .zip(&e.resources)
+                .find(|(_, r)| r.kind == "AWS::S3::Bucket")
+                .map(|(id, _)| *id);
+            counts.s3.add(e.time_ms, actor, bucket, source_ip.zip(e.source_ip.as_deref()), read);
+        }
+        if !e.shared_with.is_empty() {
+            counts.shares.push(crate::anomalies::sharing::Share {
+                event_id: id,
+                time_ms: e.time_ms,
+                principal: principal_id,
+                call: e.name.clone(),
+                what: e.resources.first().map(|r| r.name.clone()),
+                accounts: e.shared_with.clone(),
+            });
+        }
         let s = principal_stats
             .entry(principal_id)
             .or_insert(PrincipalStat {
@@ -1037,6 +1062,7 @@ impl Store {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.in_tx = false;
                 self.forget_caches();
+                self.counts.clear();
                 self.texts.clear();
                 self.matched.clear();
                 Err(e)
@@ -1058,6 +1084,22 @@ impl Store {
         let now = chrono::Utc::now().timestamp_millis();
         let matched = std::mem::take(&mut self.matched);
         self.findings_new += crate::detections::record::record(&self.conn, &self.detection, matched, now)?;
+        let touched = self.counts.s3.write(&self.conn)?;
+        self.findings_new += crate::anomalies::exfil::judge(
+            &self.conn,
+            &self.detection.anomalies,
+            &touched,
+            self.detection.alerts,
+            now,
+        )?;
+        let shares = std::mem::take(&mut self.counts.shares);
+        self.findings_new += crate::anomalies::sharing::judge(
+            &self.conn,
+            &self.detection.anomalies,
+            &shares,
+            self.detection.alerts,
+            now,
+        )?;
         let stats: Vec<(i64, PrincipalStat)> = self.principal_stats.drain().collect();
         for (id, s) in stats {
             self.conn
