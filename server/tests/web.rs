@@ -234,7 +234,8 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, alerts, costs, coverage, event, findings, investigations, rules, principal, resource, sources, timeline,
+        address, admin, alerts, costs, coverage, event, exfiltration, findings, investigations, rules, principal, resource,
+        sources, timeline,
         top, trail_change, trails,
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -433,6 +434,14 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             "get_costs",
             qs(&costs::GetCosts {
                 month: String::new(),
+            }),
+            Some(Role::Viewer),
+        ),
+        (
+            "get_exfiltration",
+            qs(&exfiltration::GetExfiltration {
+                range: "7d".into(),
+                by: "principal".into(),
             }),
             Some(Role::Viewer),
         ),
