@@ -158,6 +158,17 @@ pub mod billed {
 /// as big as the events).
 pub const S3_OBJECT: &str = "AWS::S3::Object";
 
+/// The bulk-read limits of the exfiltration rules (`server/src/anomalies/exfil.rs`),
+/// which the exfiltration page flags its rows by too.
+pub mod exfil {
+    /// Objects in an hour (or a day, on the page) that make a bulk read.
+    pub const FLOOR_OBJECTS: i64 = 100;
+    /// Bytes that make a bulk read.
+    pub const FLOOR_BYTES: i64 = 1_000_000_000;
+    /// How many times its baseline a reader must read to be above it.
+    pub const FACTOR: i64 = 4;
+}
+
 /// Whether an access key is temporary (issued by STS for one session), as opposed to a
 /// user's long-term key.
 pub fn is_temporary_key(key: &str) -> bool {

@@ -90,8 +90,9 @@ pub struct ExfilRow {
 impl ExfilRow {
     /// Its busiest day is more than 4 times its busiest day before, and a bulk read.
     pub fn over_baseline(&self) -> bool {
-        (self.peak_day_objects >= 100 && self.peak_day_objects > 4 * self.baseline_day_objects)
-            || (self.peak_day_bytes >= 1_000_000_000 && self.peak_day_bytes > 4 * self.baseline_day_bytes)
+        use crate::schema::exfil::{FACTOR, FLOOR_BYTES, FLOOR_OBJECTS};
+        (self.peak_day_objects >= FLOOR_OBJECTS && self.peak_day_objects > FACTOR * self.baseline_day_objects)
+            || (self.peak_day_bytes >= FLOOR_BYTES && self.peak_day_bytes > FACTOR * self.baseline_day_bytes)
     }
 }
 

@@ -30,9 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const FIRST_BUCKET: u8 = 0;
 pub const FIRST_NETWORK: u8 = 1;
 
-pub const FLOOR_OBJECTS: i64 = 100;
-pub const FLOOR_BYTES: i64 = 1_000_000_000;
-pub const FACTOR: i64 = 4;
+pub use app::schema::exfil::{FACTOR, FLOOR_BYTES, FLOOR_OBJECTS};
 pub const NETWORK_OBJECTS: i64 = 10;
 pub const NETWORK_BYTES: i64 = 100_000_000;
 pub const FLOOR_PRESIGNED: i64 = 100;
@@ -281,10 +279,7 @@ impl Judge<'_> {
     }
 
     fn address(&self, id: i64) -> rusqlite::Result<Option<String>> {
-        self.conn
-            .prepare_cached("SELECT value FROM terms WHERE id = ?1")?
-            .query_row(params![id], |r| r.get(0))
-            .optional()
+        Ok(Some(self.text("SELECT value FROM terms WHERE id = ?1", id)?).filter(|a| !a.is_empty()))
     }
 
     fn text(&self, sql: &str, id: i64) -> rusqlite::Result<String> {
@@ -411,16 +406,8 @@ impl Judge<'_> {
             detail: Some(&detail),
             alerts: self.alerts,
         };
-        let new = file_events(self.conn, &head, &members, self.now_ms)?;
-        if !new {
-            // The figures change with every hour the episode gains, even with no new event.
-            self.conn
-                .prepare_cached(
-                    "UPDATE findings SET detail = ?4 WHERE rule_id = ?1 AND group_key = ?2 AND window_start = ?3",
-                )?
-                .execute(params![rule.id, group, start, detail])?;
-        }
-        Ok(u64::from(new))
+        // The upsert replaces the detail, new events or not: the figures follow the episode.
+        Ok(u64::from(file_events(self.conn, &head, &members, self.now_ms)?))
     }
 }
 
