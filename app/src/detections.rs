@@ -101,6 +101,8 @@ pub struct Finding {
     pub updated_ms: i64,
     /// For an anomaly: what made it fire, with its figures.
     pub summary: Option<String>,
+    /// For an Insights episode (Cairn's or AWS's): its figures.
+    pub insight: Option<crate::insights::Episode>,
 }
 
 /// One line of a finding's history.

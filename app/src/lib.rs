@@ -14,6 +14,7 @@ pub mod db;
 pub mod detect;
 pub mod detections;
 pub mod fmt;
+pub mod insights;
 pub mod integrity;
 pub mod model;
 pub mod pages;

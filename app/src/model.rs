@@ -144,6 +144,8 @@ pub struct Timeline {
     /// Findings that start in the range, for the chart.
     #[serde(default)]
     pub markers: Vec<crate::detections::FindingMarker>,
+    /// Insights episodes overlapping the range, drawn as bands.
+    pub episodes: Vec<crate::insights::Band>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -318,3 +318,196 @@ async fn data_shared_outside_the_accounts_held_is_found() {
     );
     pool.close().await;
 }
+
+/// One management call at `ms`.
+fn api_call(n: &mut u64, ms: i64, account: &str, user: &str, source: &str, name: &str, write: bool, error: Option<&str>) -> Value {
+    *n += 1;
+    let mut e = json!({
+        "eventVersion": "1.09", "eventTime": common::iso(ms),
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "eventID": format!("10000000-0000-4000-8000-{:012}", *n), "eventType": "AwsApiCall",
+        "recipientAccountId": account, "sourceIPAddress": "198.51.100.9",
+        "userAgent": format!("aws-cli/2.15.30 {user}"),
+        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::{account}:user/{user}"),
+            "accountId": account, "userName": user},
+        "readOnly": !write, "managementEvent": true, "eventCategory": "Management",
+    });
+    if let (Some(code), Some(o)) = (error, e.as_object_mut()) {
+        o.insert("errorCode".into(), json!(code));
+        o.insert("errorMessage".into(), json!(format!("User is not authorized to perform {name}")));
+    }
+    e
+}
+
+/// `per_minute` calls in each of `minutes` minutes from `start_ms`.
+#[allow(clippy::too_many_arguments)]
+fn burst(n: &mut u64, out: &mut Vec<Value>, start_ms: i64, minutes: i64, per_minute: i64, account: &str, user: &str,
+    source: &str, name: &str, write: bool, error: Option<&str>) {
+    for m in 0..minutes {
+        for i in 0..per_minute {
+            out.push(api_call(n, start_ms + m * 60_000 + i * 50_000 / per_minute.max(1), account, user, source, name, write, error));
+        }
+    }
+}
+
+fn write_file(dir: &Path, name: &str, records: Vec<Value>) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, json!({"Records": records}).to_string()).unwrap();
+    p
+}
+
+#[tokio::test]
+async fn call_and_error_rate_episodes_are_found_and_quiet_rates_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let dir = tmp.path().join("in");
+    let other = "444455556666";
+    let (ec2, sm) = ("ec2.amazonaws.com", "secretsmanager.amazonaws.com");
+    let mut n = 0u64;
+    let minute = 60_000;
+    // Eight days of routine.
+    let mut history = Vec::new();
+    for day in 0..8 {
+        for h in (0..24).step_by(2) {
+            history.push(api_call(&mut n, at(day, h) + 17 * minute, ACCOUNT, "ops", ec2, "RunInstances", true, None));
+        }
+        // Twice in one minute once a day: the busiest minute is 2.
+        burst(&mut n, &mut history, at(day, 13), 1, 2, ACCOUNT, "ops", ec2, "RunInstances", true, None);
+        // A deploy tags 15 resources a minute for 5 minutes every morning.
+        burst(&mut n, &mut history, at(day, 9), 5, 15, ACCOUNT, "deploy", ec2, "CreateTags", true, None);
+        // The application reads its secret (read-only, allowed) and is refused once a day.
+        burst(&mut n, &mut history, at(day, 11), 30, 1, ACCOUNT, "app", sm, "GetSecretValue", false, None);
+        history.push(api_call(&mut n, at(day, 12), ACCOUNT, "app", sm, "GetSecretValue", false, Some("AccessDeniedException")));
+    }
+    // Another account with one day of history.
+    for h in 0..24 {
+        history.push(api_call(&mut n, at(7, h), other, "ops", ec2, "RunInstances", true, None));
+    }
+    let history = write_file(&dir, "history.json", history);
+    // Day 8: the incident, and the quiet cases.
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    // RunInstances at 40 a minute for 10 minutes, arriving in two deliveries.
+    burst(&mut n, &mut first, at(8, 10), 5, 40, ACCOUNT, "intruder", ec2, "RunInstances", true, None);
+    burst(&mut n, &mut second, at(8, 10) + 5 * minute, 5, 40, ACCOUNT, "intruder", ec2, "RunInstances", true, None);
+    // AccessDenied on GetSecretValue, 30 a minute for 8 minutes.
+    burst(&mut n, &mut first, at(8, 14), 8, 30, ACCOUNT, "intruder", sm, "GetSecretValue", false, Some("AccessDeniedException"));
+    // Quiet: the morning deploy as every day; 100 reads a minute; a new write call at 9 a
+    // minute; the young account's burst.
+    burst(&mut n, &mut first, at(8, 9), 5, 15, ACCOUNT, "deploy", ec2, "CreateTags", true, None);
+    burst(&mut n, &mut first, at(8, 16), 10, 100, ACCOUNT, "ops", ec2, "DescribeInstances", false, None);
+    burst(&mut n, &mut first, at(8, 17), 10, 9, ACCOUNT, "ops", ec2, "CreateSnapshot", true, None);
+    burst(&mut n, &mut first, at(8, 18), 5, 50, other, "ops", ec2, "RunInstances", true, None);
+    let first = write_file(&dir, "day8-a.json", first);
+    let second = write_file(&dir, "day8-b.json", second);
+    // Three imports: the second delivery lands in a later batch and joins the episode.
+    import(&pool, &[history.clone()]).await;
+    import(&pool, &[first.clone()]).await;
+    import(&pool, &[second.clone()]).await;
+    // The rollup counts writes and failures of management calls, per minute.
+    assert_eq!(count(&pool, "SELECT sum(calls) FROM call_minute").await,
+        count(&pool, "SELECT count(*) FROM events WHERE read_only = 0").await);
+    assert_eq!(count(&pool, "SELECT sum(errors) FROM call_minute").await, 8 + 240);
+    assert_eq!(count(&pool, "SELECT sum(calls) FROM call_day").await, count(&pool, "SELECT sum(calls) FROM call_minute").await);
+
+    let rows: Vec<(String, String, i64, i64, String, String)> = sqlx::query_as(
+        "SELECT rule_id, group_key, window_start, events, severity, detail FROM findings
+         WHERE rule_id LIKE 'cairn-insight-%' ORDER BY rule_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let got: Vec<(&str, &str, i64, i64, &str)> =
+        rows.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2, r.3, r.4.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("cairn-insight-call-rate", "111122223333 us-east-1 ec2.amazonaws.com RunInstances", at(8, 10), 400, "high"),
+            ("cairn-insight-error-rate", "111122223333 us-east-1 secretsmanager.amazonaws.com GetSecretValue", at(8, 14), 240, "high"),
+        ]
+    );
+    let calls: app::insights::Episode = serde_json::from_str(&rows[0].5).unwrap();
+    assert!(!calls.by_aws);
+    assert_eq!(calls.insight_type, "ApiCallRateInsight");
+    assert_eq!((calls.start_ms, calls.end_ms), (at(8, 10), Some(at(8, 10) + 10 * minute)));
+    assert_eq!((calls.calls, calls.insight_duration, calls.insight_peak), (Some(400), Some(10), Some(40)));
+    assert_eq!((calls.baseline_peak, calls.baseline_duration), (Some(2), Some(7 * 1440)));
+    // 7 days of 14 calls.
+    assert_eq!(calls.baseline_average, Some(98.0 / (7.0 * 1440.0)));
+    assert_eq!(calls.insight_average, Some(40.0));
+    let top = |e: &app::insights::Episode, attr: &str, baseline: bool| -> Vec<(String, f64)> {
+        let a = e.attributions.iter().find(|a| a.attribute == attr).unwrap();
+        let list = if baseline { &a.baseline } else { &a.insight };
+        list.iter().map(|s| (s.value.clone(), s.average)).collect()
+    };
+    assert_eq!(top(&calls, "userIdentityArn", false), vec![(user("intruder"), 40.0)]);
+    assert_eq!(top(&calls, "userIdentityArn", true), vec![(user("ops"), 98.0 / (7.0 * 1440.0))]);
+    assert_eq!(top(&calls, "errorCode", false), vec![("null".to_owned(), 40.0)]);
+    assert!(calls.summary.starts_with(
+        "RunInstances (ec2.amazonaws.com) in 111122223333 us-east-1: 400 write calls in 10 minutes, 40.0 a minute, against under 0.01 a minute over the previous 7 days (at most 2 in a minute); mostly by arn:aws:iam::111122223333:user/intruder"
+    ), "{}", calls.summary);
+    let errors: app::insights::Episode = serde_json::from_str(&rows[1].5).unwrap();
+    assert_eq!((errors.calls, errors.insight_duration, errors.baseline_peak), (Some(240), Some(8), Some(1)));
+    assert_eq!(top(&errors, "errorCode", false), vec![("AccessDeniedException".to_owned(), 30.0)]);
+    assert!(errors.summary.contains("240 calls returning an error in 8 minutes, 30.0 a minute"), "{}", errors.summary);
+    assert!(errors.summary.contains("; mostly AccessDeniedException; mostly by arn:aws:iam::111122223333:user/intruder"), "{}", errors.summary);
+
+    // Imported again, nothing changes.
+    import(&pool, &[history, first, second]).await;
+    assert_eq!(count(&pool, "SELECT count(*) FROM findings WHERE rule_id LIKE 'cairn-insight-%'").await, 2);
+    assert_eq!(count(&pool, "SELECT sum(events) FROM findings WHERE rule_id LIKE 'cairn-insight-%'").await, 640);
+    assert_eq!(count(&pool, "SELECT sum(errors) FROM call_minute").await, 8 + 240);
+
+    // The timeline draws both over day 8, and neither over day 7.
+    let bands = app::db::findings::episodes(&pool, at(8, 0), at(9, 0), 50).await.unwrap();
+    assert_eq!(bands.len(), 2);
+    assert!(app::db::findings::episodes(&pool, at(7, 0), at(8, 0), 50).await.unwrap().is_empty());
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn aws_insights_records_are_episodes_marked_as_aws() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let rec = |id: &str, time: &str, state: &str, duration: Option<i64>| {
+        let mut stats = json!({"baseline": {"average": 85.4202380952}, "insight": {"average": 664}});
+        if let Some(d) = duration {
+            stats["insightDuration"] = json!(d);
+        }
+        json!({"eventVersion": "1.07", "eventTime": time, "awsRegion": "us-east-1", "eventID": id,
+            "eventType": "AwsCloudTrailInsight", "recipientAccountId": "123456789012",
+            "sharedEventID": "EXAMPLE2-1729-42f1-b735-5d8c0EXAMPLE",
+            "insightDetails": {"state": state, "eventSource": "ssm.amazonaws.com",
+                "eventName": "UpdateInstanceInformation", "insightType": "ApiCallRateInsight",
+                "insightContext": {"statistics": stats, "attributions": [{"attribute": "userAgent",
+                    "insight": [{"value": "<img src=x onerror=alert(1)>", "average": 664}], "baseline": []}]}},
+            "eventCategory": "Insight"})
+    };
+    let dir = tmp.path().join("in");
+    // The End first, the Start in a later import: one finding either way.
+    let end = write_file(&dir, "end.json", vec![rec("EXAMPLEc-28be", "2019-11-14T00:52:00Z", "End", Some(1))]);
+    let start = write_file(&dir, "start.json", vec![rec("EXAMPLE8-9621", "2019-11-14T00:51:00Z", "Start", None)]);
+    import(&pool, &[end]).await;
+    import(&pool, &[start]).await;
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT group_key, events, severity, detail FROM findings WHERE rule_id = 'cairn-aws-insight'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1, rows[0].2.as_str()), ("EXAMPLE2-1729-42f1-b735-5d8c0EXAMPLE", 2, "low"));
+    let e: app::insights::Episode = serde_json::from_str(&rows[0].3).unwrap();
+    assert!(e.by_aws);
+    let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis();
+    assert_eq!((e.start_ms, e.end_ms), (t("2019-11-14T00:51:00Z"), Some(t("2019-11-14T00:52:00Z"))));
+    assert_eq!((e.insight_average, e.baseline_average, e.insight_duration), (Some(664.0), Some(85.4202380952), Some(1)));
+    assert_eq!(e.attributions[0].insight[0].value, "<img src=x onerror=alert(1)>");
+    assert_eq!(e.summary, "AWS CloudTrail Insights: UpdateInstanceInformation (ssm.amazonaws.com) call rate at 664 a minute against 85.4 a minute, for 1 minute");
+    // Insights records are not calls: they make no rate of their own.
+    assert_eq!(count(&pool, "SELECT count(*) FROM call_minute").await, 0);
+    pool.close().await;
+}

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod admin_nav;
 pub mod empty_state;
+pub mod episode;
 pub mod error_panel;
 pub mod events_table;
 pub mod filter_bar;

@@ -22,6 +22,9 @@ pub fn TimelineChart(
     /// Findings to mark at their first event, each a link to its page.
     #[prop(optional)]
     markers: Vec<crate::detections::FindingMarker>,
+    /// Insights episodes, drawn as bands over their window.
+    #[prop(optional)]
+    episodes: Vec<crate::insights::Band>,
 ) -> impl IntoView {
     let max = buckets.iter().map(|b| b.events).max().unwrap_or(0).max(1);
     let n = buckets.len().max(1) as f64;
@@ -115,6 +118,67 @@ pub fn TimelineChart(
             })
             .collect_view()
     };
+    // Insights episodes: a translucent band across the chart over the episode's window,
+    // over the bars (a short episode would hide behind its bar), letting the pointer
+    // through to them, with a handle at the foot that opens the timeline of its calls.
+    let t0 = buckets.first().map(|b| b.start_ms).unwrap_or(range.from_ms);
+    let t_span = ((buckets.len().max(1) as i64) * bucket_ms).max(1);
+    let band_title = |b: &crate::insights::Band| {
+        let e = &b.episode;
+        format!(
+            "{} {} episode ({}): {}, {} to {} UTC",
+            e.event_name,
+            e.kind(),
+            e.by(),
+            b.severity.as_str(),
+            fmt::time(e.start_ms),
+            fmt::time(e.end_or_start())
+        )
+    };
+    let bands = episodes
+        .iter()
+        .map(|b| {
+            let e = &b.episode;
+            // At least 6 units wide, so a short episode on a long range still shows.
+            let x0 = ((e.start_ms - t0) as f64 / t_span as f64 * W).clamp(0.0, W - 6.0);
+            let x1 = ((e.end_or_start() - t0) as f64 / t_span as f64 * W).clamp(x0 + 6.0, W);
+            let class = if e.by_aws { "chart__episode chart__episode--aws" } else { "chart__episode" };
+            let title = band_title(b);
+            let label = format!("Open the calls of the {title}");
+            view! {
+                <g>
+                    <rect class=class x=x0 y="0" width=x1 - x0 height=H>
+                        <title>{title.clone()}</title>
+                    </rect>
+                    <a href=e.timeline_query().href("/") aria-label=label>
+                        <title>{title}</title>
+                        <rect class="chart__episode-handle" x=x0 y=H - 8.0 width=(x1 - x0).max(9.0) height="8"></rect>
+                    </a>
+                </g>
+            }
+        })
+        .collect_view();
+    let episode_list = (!episodes.is_empty()).then(|| {
+        let items = episodes
+            .iter()
+            .map(|b| {
+                let e = &b.episode;
+                let text = band_title(b);
+                view! {
+                    <li>
+                        <a href=format!("/findings/{}", b.finding)>{text}</a>
+                        " · " <a href=e.timeline_query().href("/")>"its calls"</a>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <details class="chart__episodes" data-testid="chart-episodes">
+                <summary>{format!("{} Insights episode{}", episodes.len(), if episodes.len() == 1 { "" } else { "s" })}</summary>
+                <ul>{items}</ul>
+            </details>
+        }
+    });
     let rows = buckets
         .iter()
         .filter(|b| b.events > 0)
@@ -213,6 +277,7 @@ pub fn TimelineChart(
                 <line class="chart__axis" x1="0" y1=H x2=W y2=H></line>
                 {uncounted}
                 {bars}
+                {bands}
                 {marks}
                 {move || match (start.get(), now.get()) {
                     (Some(a), Some(b)) => Some(view! {
@@ -233,8 +298,12 @@ pub fn TimelineChart(
                     <span class="legend" data-testid="chart-findings"><span class="legend__swatch legend--finding" aria-hidden="true">"▮"</span>" "
                         <a href="/findings">{format!("{marked} finding{} marked", if marked == 1 { "" } else { "s" })}</a></span>
                 })}
+                {(!episodes.is_empty()).then(|| view! {
+                    <span class="legend"><span class="legend__swatch legend--episode" aria-hidden="true">"■"</span>" Insights episodes"</span>
+                })}
                 <span class="chart__scale">{format!("{} per bar · max {}", fmt::duration(bucket_ms), fmt::count(max))}</span>
             </figcaption>
+            {episode_list}
             <details class="chart__figures">
                 <summary>"Figures"</summary>
                 <table>

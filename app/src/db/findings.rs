@@ -26,6 +26,7 @@ struct FindingDb {
     created_ms: i64,
     updated_ms: i64,
     summary: Option<String>,
+    episode: Option<String>,
 }
 
 impl From<FindingDb> for Finding {
@@ -49,6 +50,7 @@ impl From<FindingDb> for Finding {
             created_ms: r.created_ms,
             updated_ms: r.updated_ms,
             summary: r.summary,
+            insight: r.episode.as_deref().and_then(|d| serde_json::from_str(d).ok()),
         }
     }
 }
@@ -56,7 +58,8 @@ impl From<FindingDb> for Finding {
 const SELECT: &str = "SELECT f.id, f.rule_id, json_extract(r.def, '$.title') AS rule_title,
         json_extract(r.def, '$.author') AS rule_author, f.severity, f.status, f.assignee, f.group_key,
         p.display_name AS principal, p.key AS principal_key, f.account, f.region, f.first_ms, f.last_ms,
-        f.events, f.created_ms, f.updated_ms, json_extract(f.detail, '$.summary') AS summary
+        f.events, f.created_ms, f.updated_ms, json_extract(f.detail, '$.summary') AS summary,
+        CASE WHEN json_extract(f.detail, '$.insight_type') IS NOT NULL THEN f.detail END AS episode
      FROM findings f LEFT JOIN rules r ON r.id = f.rule_id LEFT JOIN principals p ON p.id = f.principal_id";
 
 /// Which findings a list shows.
@@ -286,7 +289,7 @@ pub async fn event_context(
 }
 
 /// Findings whose first event is in `[from_ms, to_ms)`, worst first (at most `limit`),
-/// for the timeline's chart.
+/// for the timeline's chart; Insights episodes are drawn as bands instead.
 pub async fn markers(
     pool: &SqlitePool,
     from_ms: i64,
@@ -295,12 +298,16 @@ pub async fn markers(
 ) -> Result<Vec<crate::detections::FindingMarker>, sqlx::Error> {
     let rows: Vec<FindingDb> = sqlx::query_as(&format!(
         "{SELECT} WHERE f.first_ms >= ?1 AND f.first_ms < ?2 AND f.last_ms >= ?1
+           AND f.rule_id NOT IN (?4, ?5, ?6)
          ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
            WHEN 'low' THEN 3 ELSE 4 END, f.first_ms LIMIT ?3"
     ))
     .bind(from_ms)
     .bind(to_ms)
     .bind(limit)
+    .bind(crate::insights::RULES[0])
+    .bind(crate::insights::RULES[1])
+    .bind(crate::insights::RULES[2])
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -311,6 +318,43 @@ pub async fn markers(
             time_ms: f.first_ms,
             severity: f.severity,
             title: f.rule_title,
+        })
+        .collect())
+}
+
+/// Insights episodes (Cairn's and AWS's) that overlap `[from_ms, to_ms)`, worst first
+/// (at most `limit`), for the timeline's chart.
+pub async fn episodes(
+    pool: &SqlitePool,
+    from_ms: i64,
+    to_ms: i64,
+    limit: i64,
+) -> Result<Vec<crate::insights::Band>, sqlx::Error> {
+    let [a, b, c] = crate::insights::RULES;
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, severity, detail FROM findings
+         WHERE rule_id IN (?1, ?2, ?3) AND detail IS NOT NULL
+           AND json_extract(detail, '$.start_ms') < ?5
+           AND coalesce(json_extract(detail, '$.end_ms'), json_extract(detail, '$.start_ms') + 60000) > ?4
+         ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+           WHEN 'low' THEN 3 ELSE 4 END, json_extract(detail, '$.start_ms') LIMIT ?6",
+    )
+    .bind(a)
+    .bind(b)
+    .bind(c)
+    .bind(from_ms)
+    .bind(to_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, severity, detail)| {
+            Some(crate::insights::Band {
+                finding: id,
+                severity: Severity::parse(&severity).unwrap_or(Severity::Medium),
+                episode: serde_json::from_str(&detail).ok()?,
+            })
         })
         .collect())
 }

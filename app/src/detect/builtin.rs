@@ -490,8 +490,16 @@ detection:
 }
 
 /// The anomaly detectors Cairn runs over its summaries, by the name a rule's body gives.
-pub const ANOMALY_DETECTORS: &[&str] =
-    &["s3-first-bulk-read", "s3-over-baseline", "s3-new-network", "s3-presigned-burst", "shared-outside"];
+pub const ANOMALY_DETECTORS: &[&str] = &[
+    "s3-first-bulk-read",
+    "s3-over-baseline",
+    "s3-new-network",
+    "s3-presigned-burst",
+    "shared-outside",
+    "call-rate",
+    "error-rate",
+    "aws-insight",
+];
 
 fn anomaly(id: &str, title: &str, severity: Severity, tags: &[&str], why: &str, detector: &str) -> RuleDef {
     RuleDef {
@@ -511,7 +519,8 @@ fn anomaly(id: &str, title: &str, severity: Severity, tags: &[&str], why: &str, 
     }
 }
 
-/// Cairn's anomaly rules: S3 reads judged against each reader's own history.
+/// Cairn's anomaly rules: S3 reads judged against each reader's own history, data
+/// shared outside, and Insights-style call-rate and error-rate episodes.
 pub fn anomaly_rules() -> Vec<RuleDef> {
     use Severity::*;
     vec![
@@ -538,6 +547,34 @@ pub fn anomaly_rules() -> Vec<RuleDef> {
                 &["attack.exfiltration", "attack.t1537"],
                 "An EBS snapshot, AMI or RDS snapshot shared with, a KMS grant to, bucket replication to, or a bucket or key policy allowing an account Cairn holds no events of. The organization, to Cairn, is the accounts whose events it holds: a copy shared outside them can be restored where you cannot see it. One finding per principal and day.",
                 "shared-outside")
+        },
+        RuleDef {
+            group_by: vec!["account".into(), "region".into(), "eventSource".into(), "eventName".into()],
+            window_secs: 60,
+            references: vec!["https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-insights-events-with-cloudtrail.html".into()],
+            ..anomaly("cairn-insight-call-rate", "Call rate out of its usual range", Medium,
+                &["attack.impact"],
+                "Per account, Region and API call: a minute with more write management calls than 3 times the busiest minute of the 7 days before, and at least 10, as CloudTrail Insights' call-rate type judges. An episode lasts while such minutes follow each other within 5 minutes; its severity follows how far the rate left its baseline (100 times the average: high, 10 times: medium). An account is judged once Cairn holds 3 days of its events. A spike of RunInstances or CreateAccessKey from one principal is the kind of thing it finds.",
+                "call-rate")
+        },
+        RuleDef {
+            group_by: vec!["account".into(), "region".into(), "eventSource".into(), "eventName".into()],
+            window_secs: 60,
+            references: vec!["https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-insights-events-with-cloudtrail.html".into()],
+            ..anomaly("cairn-insight-error-rate", "Error rate out of its usual range", Medium,
+                &["attack.discovery"],
+                "Per account, Region and API call: a minute with more management calls returning an error than 3 times the busiest minute of the 7 days before, and at least 10, as CloudTrail Insights' error-rate type judges. A burst of AccessDenied on GetSecretValue or ListBuckets is someone trying what a credential can reach.",
+                "error-rate")
+        },
+        RuleDef {
+            group_by: vec!["sharedEventID".into()],
+            window_secs: 60,
+            references: vec!["https://docs.aws.amazon.com/awscloudtrail/latest/userguide/logging-insights-events-with-cloudtrail.html".into()],
+            author: Some("AWS CloudTrail Insights".into()),
+            ..anomaly("cairn-aws-insight", "AWS CloudTrail Insights event", Low,
+                &[],
+                "An Insights event delivered by a trail with CloudTrail Insights on (the CloudTrail-Insight folder of its bucket). Its Start and End records, joined by sharedEventID, are one finding with AWS's own figures, so they can be set beside the episodes Cairn finds.",
+                "aws-insight")
         },
     ]
 }

@@ -133,7 +133,12 @@ pub async fn exfil_view(pool: &sqlx::SqlitePool, range: &str, by: By) -> Result<
     let filter = crate::db::findings::FindingFilter {
         from_ms: Some(from_hour * HOUR_MS),
         to_ms: Some(to_hour * HOUR_MS),
-        rules: crate::detect::builtin::anomaly_rules().into_iter().map(|r| r.id).collect(),
+        // The exfiltration and sharing rules, not the Insights episodes.
+        rules: crate::detect::builtin::anomaly_rules()
+            .into_iter()
+            .map(|r| r.id)
+            .filter(|id| !crate::insights::RULES.contains(&id.as_str()))
+            .collect(),
         limit: 50,
         ..Default::default()
     };

@@ -441,9 +441,15 @@ pub fn RuleAbout(rule: RuleInfo) -> impl IntoView {
                 <dd><ul class="tag-list">{tags.into_iter().map(|t| view! { <li><code>{t}</code></li> }).collect_view()}</ul></dd>
             })}
             <dt>"Finds"</dt>
-            <dd>{rule.threshold.clone().unwrap_or_else(|| "each match".into())}
-                ", one finding per " {rule.group_by.join(" + ")}
-                {rule.threshold.is_none().then(|| format!(" and {}", crate::detections::window_words(rule.window_secs)))}</dd>
+            {if rule.language == "anomaly" {
+                view! { <dd>{format!("episodes, one finding per episode of each {}", rule.group_by.join(" + "))}</dd> }.into_any()
+            } else {
+                view! {
+                    <dd>{rule.threshold.clone().unwrap_or_else(|| "each match".into())}
+                        ", one finding per " {rule.group_by.join(" + ")}
+                        {rule.threshold.is_none().then(|| format!(" and {}", crate::detections::window_words(rule.window_secs)))}</dd>
+                }.into_any()
+            }}
             {rule.author.clone().map(|a| view! { <dt>"Author"</dt><dd>{a}</dd> })}
             {rule.license.clone().map(|l| view! { <dt>"Licence"</dt><dd>{l}</dd> })}
             {(!refs.is_empty()).then(|| view! {
@@ -535,6 +541,7 @@ fn FindingBody(v: FindingView) -> impl IntoView {
             </dl>
             <p class="card__actions"><a class="button" href=timeline_href data-testid="finding-timeline">"Open in the timeline"</a></p>
         </section>
+        {f.insight.clone().map(|e| view! { <crate::components::episode::EpisodeFigures episode=e/> })}
         {rule.map(|r| view! {
             <section class="card" aria-labelledby="finding-rule">
                 <h2 id="finding-rule">"Why it matters"</h2>

@@ -77,6 +77,7 @@ pub async fn timeline(
     let before = before.filter(|b| now.counted_from_ms.is_none() && b.counted_from_ms.is_none());
     let top = events::label_top(pool, &now, &events::TIMELINE_DIMS, events::TOP_N).await?;
     let markers = crate::db::findings::markers(pool, range.from_ms, range.to_ms, MARKERS).await?;
+    let episodes = crate::db::findings::episodes(pool, range.from_ms, range.to_ms, MARKERS).await?;
     Ok(Timeline {
         range,
         compare,
@@ -93,6 +94,7 @@ pub async fn timeline(
         can_save: false,
         names,
         markers,
+        episodes,
     })
 }
 
@@ -214,7 +216,7 @@ pub fn TimelineBody(
         .into_any()
     } else {
         view! {
-            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path counted_from_ms=t.counted_from_ms markers=t.markers.clone()/>
+            <TimelineChart buckets=t.buckets.clone() bucket_ms=t.bucket_ms range=t.range.clone() query=query.clone() path=path counted_from_ms=t.counted_from_ms markers=t.markers.clone() episodes=t.episodes.clone()/>
             <div class="top-grid">
                 {t.top
                     .iter()

@@ -8,6 +8,7 @@
 //! everything held by then.
 
 pub mod exfil;
+pub mod insights;
 pub mod sharing;
 
 use crate::ingest::normalize::{Principal, S3Read};

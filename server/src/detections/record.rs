@@ -235,7 +235,7 @@ pub struct Head<'a> {
     pub start: i64,
     /// The finding's principal; `None`: its first event's.
     pub principal: Option<i64>,
-    /// What made an anomaly fire (JSON), replacing what was there.
+    /// What made an anomaly fire (JSON), replacing what was there, with the severity.
     pub detail: Option<&'a str>,
     /// Queue a new finding for the alert destinations.
     pub alerts: bool,
@@ -257,7 +257,8 @@ pub fn file_events(conn: &Connection, head: &Head<'_>, members: &[i64], now_ms: 
              FROM events e LEFT JOIN terms a ON a.id = e.account_id LEFT JOIN terms r ON r.id = e.region_id
              WHERE e.id = ?6
              ON CONFLICT (rule_id, group_key, window_start) DO UPDATE SET
-               detail = coalesce(excluded.detail, findings.detail)
+               detail = coalesce(excluded.detail, findings.detail),
+               severity = CASE WHEN excluded.detail IS NULL THEN findings.severity ELSE excluded.severity END
              RETURNING id, status, created_ms = ?8 AND events = 0",
         )?
         .query_row(

@@ -180,15 +180,16 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
         conn,
         dicts: HashMap::new(),
     };
-    // Event id -> the error term it is now filed under.
-    let mut refile: Vec<(i64, i64)> = Vec::new();
+    // Event id -> the error term it is now filed under, and whether it moves between the
+    // Insights rates' columns (`call_minute` counted errors by message from the start).
+    let mut refile: Vec<(i64, i64, bool)> = Vec::new();
     // With a message but no code: the message is the error.
     {
         let mut st = conn.prepare(
             "SELECT id, error_message_id FROM events
              WHERE error_code_id IS NULL AND error_message_id IS NOT NULL",
         )?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, false)))?;
         for row in rows {
             refile.push(row?);
         }
@@ -215,7 +216,7 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
             };
             if let Some((kind, text)) = event.error() {
                 let term: i64 = intern.query_row(params![kind as u8, text], |r| r.get(0))?;
-                refile.push((id, term));
+                refile.push((id, term, super::store::is_call(&event)));
             }
         }
     }
@@ -232,7 +233,7 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
         )?;
         let mut type_st = conn.prepare("SELECT type FROM resources WHERE id = ?1")?;
         let mut update = conn.prepare("UPDATE events SET error_code_id = ?2 WHERE id = ?1")?;
-        for &(id, term) in &refile {
+        for &(id, term, call) in &refile {
             let (mut before, ids_json): (Contribution, Option<String>) =
                 row_st.query_row([id], |r| {
                     let read_only: Option<bool> = r.get(1)?;
@@ -255,6 +256,7 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
                             resources: Vec::new(),
                             // The billed kind is unchanged by a new outcome.
                             cost: None,
+                            call,
                         },
                         r.get(10)?,
                     ))

@@ -89,6 +89,8 @@ pub struct Event {
     /// RDS snapshot, a KMS grant, bucket replication, a bucket or key policy): the
     /// accounts it names as recipients, for the sharing-outside rule.
     pub shared_with: Vec<String>,
+    /// For an AWS CloudTrail Insights record: its details.
+    pub aws_insight: Option<crate::anomalies::insights::AwsInsight>,
 }
 
 /// One successful S3 data read, as the exfiltration rollups count it.
@@ -345,6 +347,11 @@ pub fn normalize(raw: &[u8], fallback_account: Option<&str>) -> Result<Event, Re
         role_delivery,
         s3_read: s3,
         shared_with,
+        aws_insight: if rec.insight_details.0.is_some() {
+            crate::anomalies::insights::AwsInsight::parse(raw)
+        } else {
+            None
+        },
     })
 }
 

@@ -94,6 +94,15 @@ pub struct Contribution {
     /// The billed kind (`app::schema::billed`), for the cost drivers; `None` for what is
     /// not billed per event, and where a change leaves the kind as it was.
     pub cost: Option<u8>,
+    /// A management API call, counted in the Insights rates (see [`is_call`]).
+    pub call: bool,
+}
+
+/// Whether an event is a management API call, as the Insights rates count them: not a
+/// data or network event, not AWS's own service event, not an Insights record.
+pub fn is_call(e: &super::normalize::Event) -> bool {
+    super::deliveries::kind_of(e) == "Management"
+        && !matches!(e.event_type.as_deref(), Some("AwsServiceEvent" | "AwsCloudTrailInsight"))
 }
 
 /// Counts kept in memory for a batch and added to the summary tables at commit.
@@ -113,6 +122,10 @@ pub struct Counts {
     pub s3: crate::anomalies::S3Batch,
     /// Calls that named recipient accounts, for the sharing-outside rule.
     pub shares: Vec<crate::anomalies::sharing::Share>,
+    /// Write and failed management calls per minute, for the Insights rates.
+    pub calls: crate::anomalies::insights::CallBatch,
+    /// AWS's Insights records, filed as episodes.
+    pub aws_insights: Vec<crate::anomalies::insights::AwsRecord>,
 }
 
 impl Counts {
@@ -124,12 +137,17 @@ impl Counts {
         self.costs.clear();
         self.s3.clear();
         self.shares.clear();
+        self.calls.clear();
+        self.aws_insights.clear();
     }
 
 
     /// Counts one event `n` times (-1 takes it back out).
     pub fn add(&mut self, c: &Contribution, n: i64) {
         let f = c.flags;
+        if c.call {
+            self.calls.add(c, n);
+        }
         *self
             .minutes
             .entry((c.time_ms.div_euclid(60_000), f))
@@ -268,6 +286,7 @@ impl Counts {
         for ((month, kind, dim, value, account, region), n) in costs {
             t.add(params![month, kind, dim, value, account, region], n)?;
         }
+        self.calls.write(conn)?;
         Ok(())
     }
 
@@ -772,6 +791,7 @@ impl Writer<'_> {
                 .map(|(rid, r)| (*rid, r.kind == S3_OBJECT))
                 .collect(),
             cost: billed::kind(super::deliveries::kind_of(&e), e.category.is_none()),
+            call: is_call(&e),
         };
         counts.add(&contribution, 1);
         if let Some(read) = &e.s3_read {
@@ -782,6 +802,15 @@ impl Writer<'_> {
                 .find(|(_, r)| r.kind == "AWS::S3::Bucket")
                 .map(|(id, _)| *id);
             counts.s3.add(e.time_ms, actor, bucket, source_ip.zip(e.source_ip.as_deref()), read);
+        }
+        if let Some(insight) = &e.aws_insight {
+            counts.aws_insights.push(crate::anomalies::insights::AwsRecord {
+                event_id: id,
+                time_ms: e.time_ms,
+                account: e.account.clone(),
+                region: e.region.clone(),
+                insight: insight.clone(),
+            });
         }
         if !e.shared_with.is_empty() {
             counts.shares.push(crate::anomalies::sharing::Share {
@@ -1097,6 +1126,22 @@ impl Store {
             &self.conn,
             &self.detection.anomalies,
             &shares,
+            self.detection.alerts,
+            now,
+        )?;
+        let hot = self.counts.calls.take_hot();
+        self.findings_new += crate::anomalies::insights::judge(
+            &self.conn,
+            &self.detection.anomalies,
+            &hot,
+            self.detection.alerts,
+            now,
+        )?;
+        let aws = std::mem::take(&mut self.counts.aws_insights);
+        self.findings_new += crate::anomalies::insights::file_aws(
+            &self.conn,
+            &self.detection.anomalies,
+            &aws,
             self.detection.alerts,
             now,
         )?;
@@ -1906,6 +1951,7 @@ mod tests {
             temporary_key: true,
             resources: vec![(7, false), (8, true)],
             cost: Some(billed::DATA),
+            call: false,
         };
         let mut counts = Counts::default();
         counts.add(&c, 1);
