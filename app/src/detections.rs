@@ -105,6 +105,22 @@ pub struct Finding {
     pub insight: Option<crate::insights::Episode>,
 }
 
+/// The history lines of a status and assignee change (of a finding or an incident): the
+/// status moved, assigned or unassigned. Empty when nothing changed.
+pub fn state_changes(old: (&str, Option<&str>), new: (&str, Option<&str>)) -> Vec<String> {
+    let mut changes = Vec::new();
+    if old.0 != new.0 {
+        changes.push(format!("status: {} → {}", old.0, new.0));
+    }
+    if old.1 != new.1 {
+        changes.push(match new.1 {
+            Some(a) => format!("assigned to {a}"),
+            None => "unassigned".to_string(),
+        });
+    }
+    changes
+}
+
 /// One line of a finding's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryLine {

@@ -14,6 +14,7 @@ pub mod db;
 pub mod detect;
 pub mod detections;
 pub mod fmt;
+pub mod incidents;
 pub mod insights;
 pub mod integrity;
 pub mod model;
@@ -106,6 +107,7 @@ fn TopbarLinks() -> impl IntoView {
                         view! { <span class="topbar__count" aria-label=label>{open.min(999).to_string()}</span> }
                     })}
                 </a>
+                <a href="/incidents">"Incidents"</a>
                 <a href="/exfiltration">"Exfiltration"</a>
                 <a href="/rules">"Rules"</a>
                 <a href="/trails">"Trails"</a>
@@ -148,6 +150,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/findings") view=pages::findings::FindingsPage ssr=SsrMode::Async/>
                     <Route path=path!("/findings/:id") view=pages::findings::FindingPage ssr=SsrMode::Async/>
                     <Route path=path!("/compliance") view=pages::findings::CompliancePage ssr=SsrMode::Async/>
+                    <Route path=path!("/incidents") view=pages::incidents::IncidentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/incidents/:id") view=pages::incidents::IncidentPage ssr=SsrMode::Async/>
                     <Route path=path!("/rules") view=pages::rules::RulesPage ssr=SsrMode::Async/>
                     <Route path=path!("/rules/:id") view=pages::rules::RulePage ssr=SsrMode::Async/>
                     <Route path=path!("/trails") view=pages::trails::TrailsPage ssr=SsrMode::Async/>

@@ -9,6 +9,8 @@
 //! - `investigations`: saved views, pins and their history;
 //! - `trails`: the trails with their findings, and what they cost;
 //! - `detections`: rules run on every stored event and over history, and their findings;
+//! - `anomalies`: exfiltration, sharing and Insights-style episodes, judged at import;
+//! - `incidents`: findings told as one story per attacker;
 //! - `demo`: generated events and the benchmark.
 //!
 //! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod detections;
+pub mod incidents;
 pub mod ingest;
 pub mod investigations;
 pub mod sync;

@@ -419,3 +419,123 @@ async fn demo_incidents_are_found_with_exactly_their_events() {
     pool.close().await;
 }
 
+
+/// One attacker's story: refused calls, a policy on itself, a key for another user (who
+/// then uses it), the trail stopped, and a second identity acting from the same address
+/// no one else used. Quiet neighbours with one finding each make no incident.
+#[tokio::test]
+async fn findings_that_share_an_actor_are_one_incident() {
+    use app::db::audit::AuditLine;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("c.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let m = 60_000;
+    let from = |ip: &str| json!({"sourceIPAddress": ip});
+    let mut n = 100;
+    let mut id = || {
+        n += 1;
+        uuid(n)
+    };
+    let mut records = Vec::new();
+    let attacker = "203.0.113.66";
+    for i in 0..25 {
+        let mut extra = json!({"errorCode": "AccessDenied", "errorMessage": "not authorized"});
+        extra["sourceIPAddress"] = json!(attacker);
+        records.push(event(&id(), T0 + i * 2_000, "ListRoles", "iam.amazonaws.com", "mallory", extra));
+    }
+    records.push(event(&id(), T0 + 10 * m, "PutUserPolicy", "iam.amazonaws.com", "mallory",
+        json!({"sourceIPAddress": attacker, "readOnly": false,
+            "requestParameters": {"userName": "mallory", "policyName": "all", "policyDocument": "{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}})));
+    records.push(event(&id(), T0 + 12 * m, "CreateAccessKey", "iam.amazonaws.com", "mallory",
+        json!({"sourceIPAddress": attacker, "readOnly": false, "requestParameters": {"userName": "bob"},
+            "responseElements": {"accessKey": {"accessKeyId": "AKIABOBNEWKEY0000001", "status": "Active", "userName": "bob"}}})));
+    let mut bob = event(&id(), T0 + 20 * m, "ListBuckets", "s3.amazonaws.com", "bob", from("198.51.100.77"));
+    bob["userIdentity"]["accessKeyId"] = json!("AKIABOBNEWKEY0000001");
+    records.push(bob);
+    records.push(event(&id(), T0 + 30 * m, "StopLogging", "cloudtrail.amazonaws.com", "mallory",
+        json!({"sourceIPAddress": attacker, "readOnly": false, "requestParameters": {"name": "org-trail"}})));
+    // A second identity from the attacker's address.
+    let mut eve = event(&id(), T0 + 40 * m, "AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", "eve",
+        json!({"sourceIPAddress": attacker, "readOnly": false, "requestParameters": {"groupId": "sg-1", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}));
+    eve["userIdentity"]["accessKeyId"] = json!("AKIAEVEKEY0000000001");
+    records.push(eve);
+    // Neighbours: one finding each, from an address others use too.
+    for (k, user) in ["frank", "gina"].iter().enumerate() {
+        let mut e = event(&id(), T0 + (50 + k as i64) * m, "StopLogging", "cloudtrail.amazonaws.com", user,
+            json!({"sourceIPAddress": "10.0.0.1", "readOnly": false, "requestParameters": {"name": "t"}}));
+        e["userIdentity"]["accessKeyId"] = json!(format!("AKIA{}KEY00000000", user.to_uppercase()));
+        records.push(e);
+    }
+    let mut helper = event(&id(), T0 + 52 * m, "ListUsers", "iam.amazonaws.com", "helper", from("10.0.0.1"));
+    helper["userIdentity"]["accessKeyId"] = json!("AKIAHELPERKEY0000001");
+    records.push(helper);
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Everyone's key but mallory's own is theirs: the test's `event` gives all one key.
+    for r in records.iter_mut() {
+        if r["userIdentity"]["userName"] == "mallory" {
+            r["userIdentity"]["accessKeyId"] = json!("AKIAMALLORYKEY000001");
+        }
+    }
+    import(&pool, &[write(&dir, "story.json", &records)]).await;
+
+    let list = app::db::incidents::list(&pool, None, None).await.unwrap();
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let i = &list[0];
+    let user = |u: &str| format!("arn:aws:iam::111122223333:user/{u}");
+    assert_eq!(i.principals, vec![user("eve"), user("mallory")]);
+    assert_eq!(i.actor_key.as_deref(), Some(user("mallory").as_str()));
+    assert_eq!(i.links, vec![format!("address {attacker}")]);
+    assert_eq!((i.first_ms, i.last_ms), (T0, T0 + 40 * m));
+    // Steps in time order, each with its tactic.
+    let times: Vec<i64> = i.steps.iter().map(|s| s.first_ms).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    let by_rule = |r: &str| i.steps.iter().find(|s| s.rule == r).unwrap_or_else(|| panic!("{r} in {:#?}", i.steps));
+    assert_eq!(by_rule("cairn-access-denied-burst").tactic.as_deref(), Some("discovery"));
+    assert_eq!(by_rule("cairn-access-key-for-another-user").tactic.as_deref(), Some("persistence"));
+    assert_eq!(by_rule("cairn-logging-stopped").tactic.as_deref(), Some("defense-evasion"));
+    assert_eq!(by_rule("cairn-security-group-open-to-world").tactic.as_deref(), Some("initial-access"));
+    assert_eq!(i.tactics().first(), Some(&"discovery"));
+
+    // The page's view: eventIDs per step, and what else the actor touched.
+    let v = app::db::incidents::one(&pool, i.id).await.unwrap().expect("the incident");
+    assert!(v.incident.steps.iter().all(|s| s.event_ids.len() as i64 == s.events.min(500) && !s.event_ids.is_empty()));
+    let key = v.touched.iter().find(|t| t.kind == "access_key").expect("the key made for bob");
+    assert_eq!((key.value.as_str(), key.after_by_others), ("AKIABOBNEWKEY0000001", 1));
+    assert_eq!(key.used_by.as_deref(), Some(user("bob").as_str()));
+    assert!(app::db::incidents::one(&pool, i.id + 1000).await.unwrap().is_none());
+
+    // `cairn incidents --json`: actor, first, last, steps with tactic, title and eventIDs.
+    let (code, out, err) = cairn(&db, &["incidents", "--json"], None);
+    assert_eq!(code, 0, "{err}");
+    let json: Value = serde_json::from_str(&out).unwrap();
+    let one = &json[0];
+    assert_eq!(one["actor_key"], user("mallory"));
+    assert_eq!(one["first"], common::iso(T0));
+    assert_eq!(one["last"], common::iso(T0 + 40 * m));
+    let burst = one["steps"].as_array().unwrap().iter().find(|s| s["rule"] == "cairn-access-denied-burst").unwrap();
+    assert_eq!(burst["tactic"], "discovery");
+    assert!(burst["event_ids"].as_array().unwrap().len() >= 20);
+    let (code, out, _) = cairn(&db, &["incidents", "--from", "2023-01-01", "--to", "2023-01-02"], None);
+    assert_eq!((code, out.trim()), (0, "0 incidents"));
+
+    // Closed, then a new finding of the same actor opens it again.
+    let line = || AuditLine::new(Some("ivan"), "test", "127.0.0.1");
+    let changes = cairn::incidents::update(&pool, i.id, "closed", "ivan", "contained", line()).await.unwrap();
+    assert_eq!(changes, vec!["status: open → closed", "assigned to ivan", "noted"]);
+    assert!(matches!(cairn::incidents::update(&pool, 999_999, "closed", "", "", line()).await, Err(cairn::incidents::ChangeError::NoIncident)));
+    assert!(matches!(cairn::incidents::update(&pool, i.id, "gone", "", "", line()).await, Err(cairn::incidents::ChangeError::BadStatus)));
+    let now = app::db::incidents::list(&pool, None, None).await.unwrap();
+    assert_eq!((now[0].status, now[0].assignee.as_deref()), (app::incidents::Status::Closed, Some("ivan")));
+    let mut later = event(&uuid(999), T0 + 60 * m, "AuthorizeSecurityGroupIngress", "ec2.amazonaws.com", "mallory",
+        json!({"sourceIPAddress": attacker, "readOnly": false, "requestParameters": {"groupId": "sg-2", "ipPermissions": {"items": [
+            {"ipProtocol": "tcp", "fromPort": 3389, "toPort": 3389, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}}));
+    later["userIdentity"]["accessKeyId"] = json!("AKIAMALLORYKEY000001");
+    import(&pool, &[write(&dir, "later.json", &[later])]).await;
+    let now = app::db::incidents::list(&pool, None, None).await.unwrap();
+    assert_eq!(now[0].id, i.id, "the incident keeps its id as findings join");
+    assert_eq!(now[0].status, app::incidents::Status::Open);
+    assert_eq!(app::db::incidents::history(&pool, i.id).await.unwrap().len(), 3);
+    pool.close().await;
+}

@@ -58,6 +58,16 @@ async fn invictus_dataset_exact_counts_and_idempotent() {
         1
     );
 
+    // The simulated attacker's findings are one incident, from its first privilege
+    // change to the key it made for another user, across many tactics.
+    let incidents = app::db::incidents::list(&pool, None, None).await.unwrap();
+    let story = incidents.iter().find(|i| i.actor == "bert-jan").expect("bert-jan's incident");
+    assert!(story.steps.len() >= 10, "{story:#?}");
+    for t in ["privilege-escalation", "discovery", "defense-evasion", "exfiltration", "persistence"] {
+        assert!(story.tactics().contains(&t), "{t} in {:?}", story.tactics());
+    }
+    assert!(incidents.iter().all(|i| i.steps.len() >= 2));
+
     // Again: every file is unchanged and skipped; nothing changes.
     let s = import(&pool, std::slice::from_ref(&copy)).await;
     assert_eq!((s.files, s.files_unchanged, s.events_new), (0, 55, 0));

@@ -234,7 +234,8 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, alerts, costs, coverage, event, exfiltration, findings, investigations, rules, principal, resource,
+        address, admin, alerts, costs, coverage, event, exfiltration, findings, incidents, investigations, rules, principal,
+        resource,
         sources, timeline,
         top, trail_change, trails,
     };
@@ -461,6 +462,12 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         ),
         ("event_matches", qs(&findings::EventMatches { id: 1 }), Some(Role::Viewer)),
         (
+            "list_incidents",
+            qs(&incidents::ListIncidents { from: None, to: Some("2030-01-01".into()) }),
+            Some(Role::Viewer),
+        ),
+        ("get_incident", qs(&incidents::GetIncident { id: 1 }), Some(Role::Viewer)),
+        (
             "compliance",
             qs(&findings::Compliance { query: String::new() }),
             Some(Role::Viewer),
@@ -572,6 +579,14 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
         get(addr, "/export/other.txt", Some(&viewer)).await.status,
         404
     );
+    // Incident reports: signed-in users only; an incident that is not one is not found.
+    for path in ["/incidents/1/report.md", "/incidents/1/report.json"] {
+        assert_eq!(get(addr, path, None).await.status, 303, "anonymous {path}");
+        assert_eq!(get(addr, path, Some(&viewer)).await.status, 404, "viewer {path}");
+    }
+    // An incident's changes: analysts and up.
+    let r = post_form(addr, "/incidents/1/update", Some(&viewer), "status=closed").await;
+    assert_eq!(r.status, 403);
 
     // The viewer's session still works: nothing above changed their account.
     assert_eq!(get(addr, "/", Some(&viewer)).await.status, 200);

@@ -10,6 +10,7 @@ pub mod events;
 pub mod exfiltration;
 pub mod filter;
 pub mod findings;
+pub mod incidents;
 pub mod integrity;
 pub mod investigations;
 pub mod ledger;

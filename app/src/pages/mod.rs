@@ -9,6 +9,7 @@ pub mod coverage;
 pub mod event;
 pub mod exfiltration;
 pub mod findings;
+pub mod incidents;
 pub mod investigations;
 pub mod not_found;
 pub mod principal;

@@ -31,26 +31,7 @@ fn session_name(key: &str) -> &str {
     key.rsplit('/').next().unwrap_or(key)
 }
 
-/// Whether a session name is one a machine makes up: an EC2 instance id, a run of digits
-/// (a timestamp), a UUID or other long hexadecimal run, or an SDK's default
-/// (`botocore-session-1700000000`).
-pub fn machine_session(name: &str) -> bool {
-    if let Some(rest) = name.strip_prefix("i-") {
-        if (8..=17).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return true;
-        }
-    }
-    let mut digits = 0;
-    let mut hex = 0;
-    for b in name.bytes() {
-        digits = if b.is_ascii_digit() { digits + 1 } else { 0 };
-        hex = if b.is_ascii_hexdigit() { hex + 1 } else if b == b'-' { hex } else { 0 };
-        if digits >= 8 || hex >= 16 {
-            return true;
-        }
-    }
-    false
-}
+pub use app::schema::machine_session;
 
 /// The network an address belongs to, as the new-network rule compares them: its /16
 /// (IPv4) or /48 (IPv6). `None` for what is not an address (`AWS Internal`, a service's

@@ -187,6 +187,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The incidents (findings that share an actor) whose findings fall in the range,
+    /// latest first.
+    Incidents {
+        /// Start of the range (`2021-07-28` or `2021-07-28T10:00`, UTC; default: all time).
+        #[arg(long)]
+        from: Option<String>,
+        /// End of the range (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the incidents as a JSON list, each with its steps and their eventIDs.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate realistic demo events ending now and import them.
     Demo {
         /// Events to generate (planted incidents come on top).
@@ -268,6 +281,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts { public_url, command } => crate::alerts::cli::alerts_command(db, command, public_url).await,
         Command::Findings { from, to, rule, json } => {
             crate::detections::cli::findings(db, from.as_deref(), to.as_deref(), rule, json).await
+        }
+        Command::Incidents { from, to, json } => {
+            crate::incidents::cli::incidents(db, from.as_deref(), to.as_deref(), json).await
         }
         Command::Coverage { account, from, to, json } => {
             crate::trails::cli::coverage(db, &account, from, to, json).await

@@ -15,7 +15,7 @@ fn iso(ms: i64) -> String {
 }
 
 /// `--from` / `--to` as milliseconds; the default range is all time.
-fn range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<(i64, i64)> {
+pub(crate) fn range(from: Option<&str>, to: Option<&str>) -> anyhow::Result<(i64, i64)> {
     let from_ms = match from {
         Some(f) => app::query::parse_instant(f, false)
             .ok_or_else(|| anyhow::anyhow!("--from {f:?} is not a date or date-time (2021-07-28 or 2021-07-28T10:00)"))?,

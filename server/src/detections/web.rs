@@ -82,16 +82,10 @@ pub async fn update_finding(
     let assignee = (!assignee.is_empty()).then_some(assignee);
     let mut tx = pool.begin().await?;
     let (old_status, old_assignee) = store::read_state(&mut tx, id).await?.ok_or(ChangeError::NoFinding)?;
-    let mut changes = Vec::new();
-    if old_status != status {
-        changes.push(format!("status: {} → {}", old_status.label(), status.label()));
-    }
-    if old_assignee.as_deref() != assignee {
-        changes.push(match assignee {
-            Some(a) => format!("assigned to {a}"),
-            None => "unassigned".to_string(),
-        });
-    }
+    let mut changes = app::detections::state_changes(
+        (old_status.label(), old_assignee.as_deref()),
+        (status.label(), assignee),
+    );
     if changes.is_empty() && note.is_empty() {
         return Ok(changes);
     }

@@ -255,6 +255,14 @@ pub async fn router(
             "/findings/{id}/update",
             post(crate::detections::web::finding_form),
         )
+        .route("/incidents/{id}/update", post(crate::incidents::update_form))
+        .route(
+            "/incidents/{id}/{file}",
+            get(crate::incidents::report).with_state(crate::incidents::ReportState {
+                pool: state.pool.clone(),
+                public_url: config.public_url.clone(),
+            }),
+        )
         .route("/rule-actions/save", post(crate::detections::web::rule_form))
         .route("/rules/{id}/enable", post(crate::detections::web::enable_form))
         .route("/rules/{id}/suppress", post(crate::detections::web::suppress_form))
