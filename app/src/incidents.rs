@@ -1,6 +1,7 @@
 //! Incidents: findings told as one story per attacker.
 //!
-//! Findings that share an actor within [`WINDOW_MS`] of each other become one incident:
+//! Findings that share an actor within [`WINDOW_MS`] of the incident's first event
+//! become one incident:
 //! the same person (the principal behind the sessions; a machine-named session counts as
 //! its role), the same long-term access key, or a source address that no one else used
 //! over those days. Each finding is a step, labelled with the ATT&CK tactic of its rule's
@@ -12,8 +13,10 @@ use crate::detections::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// Findings of one actor this close in time (the gap between one's last event and the
-/// next one's first) belong to one incident.
+/// Findings of one actor within this time of the incident's first event belong to it
+/// (a window from the first alert, as incident grouping usually works: chained from
+/// finding to finding, an administrator busy every day would be one months-long
+/// incident).
 pub const WINDOW_MS: i64 = 24 * 3_600_000;
 
 /// ATT&CK tactics in the order an intrusion goes through them: (tag, label).
@@ -69,7 +72,7 @@ pub struct Facts {
 }
 
 /// Groups findings into incidents: findings linked by an actor, a key or an exclusive
-/// address, each within [`WINDOW_MS`] of the one before it sharing that link. Returns
+/// address, within [`WINDOW_MS`] of the first event of the group they join. Returns
 /// the finding ids of each group of two or more findings spanning more than one instant
 /// (one call matched by two rules is no story), in time order within each, the groups by
 /// their first event.
@@ -84,29 +87,31 @@ pub fn group(facts: &[Facts]) -> Vec<Vec<i64>> {
         }
         i
     }
-    // Per link: the last finding seen with it and the latest event among those joined.
-    let mut last: HashMap<(u8, i64), (usize, i64)> = HashMap::new();
+    // Each group's first event: a finding joins a group only within the window of it, so
+    // a principal active every day makes one incident a day, not one chained for months.
+    let mut start: Vec<i64> = facts.iter().map(|f| f.first_ms).collect();
+    // Per link: the last finding seen with it.
+    let mut last: HashMap<(u8, i64), usize> = HashMap::new();
     for &i in &order {
         let f = &facts[i];
-        let links = f
+        let links: Vec<(u8, i64)> = f
             .actor
             .iter()
             .map(|a| (0u8, *a))
             .chain(f.keys.iter().map(|k| (1u8, *k)))
-            .chain(f.exclusive_ips.iter().map(|a| (2u8, *a)));
+            .chain(f.exclusive_ips.iter().map(|a| (2u8, *a)))
+            .collect();
         for link in links {
-            match last.get(&link) {
-                Some(&(j, until)) if f.first_ms - until <= WINDOW_MS => {
-                    let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-                    if a != b {
-                        parent[a.max(b)] = a.min(b);
-                    }
-                    last.insert(link, (i, until.max(f.last_ms)));
-                }
-                _ => {
-                    last.insert(link, (i, f.last_ms));
+            if let Some(&j) = last.get(&link) {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                let first = start[a].min(start[b]);
+                if a != b && f.first_ms - first <= WINDOW_MS {
+                    let (keep, gone) = (a.min(b), a.max(b));
+                    parent[gone] = keep;
+                    start[keep] = first;
                 }
             }
+            last.insert(link, i);
         }
     }
     let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -415,11 +420,16 @@ mod tests {
             f(7, 3, Some(13), &[], &[]),
             // The first actor again, two days later: a new story, alone.
             f(8, 80, Some(10), &[], &[]),
+            // An actor busy every day: one incident a day, not one for the month.
+            f(11, 300, Some(15), &[], &[]),
+            f(12, 318, Some(15), &[], &[]),
+            f(13, 336, Some(15), &[], &[]),
+            f(14, 354, Some(15), &[], &[]),
             // Two findings of one actor far from the rest.
             f(9, 200, Some(14), &[], &[]),
             f(10, 210, Some(14), &[], &[]),
         ];
-        assert_eq!(group(&facts), vec![vec![1, 2, 3, 4, 6, 5], vec![9, 10]]);
+        assert_eq!(group(&facts), vec![vec![1, 2, 3, 4, 6, 5], vec![9, 10], vec![11, 12], vec![13, 14]]);
         // A lone finding is no incident, nor are two findings of one call.
         assert!(group(&facts[..1]).is_empty());
         let one_call = Facts { last_ms: 0, ..f(20, 0, Some(30), &[], &[]) };

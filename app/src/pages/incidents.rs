@@ -80,7 +80,7 @@ pub fn IncidentsPage() -> impl IntoView {
     view! {
         <Title text="Incidents"/>
         <h1 class="page__title">"Incidents"</h1>
-        <p class="muted">"Findings that share an actor within a day of each other: the same person behind the sessions, \
+        <p class="muted">"Findings that share an actor within a day of the first one: the same person behind the sessions, \
             the same access key, or an address no one else used. Each finding is a step, labelled with its ATT&CK tactic. "
             <a href="/findings">"All findings"</a></p>
         <form method="get" action="/incidents" class="inline-form filter-form" data-testid="incidents-form">
