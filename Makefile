@@ -16,7 +16,7 @@ WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --en
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 ADDR ?= 127.0.0.1:3000
 
-.PHONY: run test build tools browser moto unit e2e samples bench demo dev clean
+.PHONY: run test build tools browser moto duckdb unit e2e samples bench bench-peers bench-load demo dev clean
 
 ## Build and serve the dashboard on ./data/cairn.db.
 run: build
@@ -91,6 +91,25 @@ samples: build browser
 EVENTS ?= 1000000
 bench: build
 	$(CAIRN) bench --events $(EVENTS)
+
+## DuckDB, the peer `make bench-peers` loads the same files into, in its own virtualenv.
+DUCKDB_VENV := $(HOME)/.cache/cairn/duckdb
+DUCKDB_PY := $(DUCKDB_VENV)/bin/python
+duckdb:
+	@$(DUCKDB_PY) -c 'import duckdb' 2>/dev/null || { echo "installing duckdb 2.0.1"; \
+		python3 -m venv $(DUCKDB_VENV) && $(DUCKDB_VENV)/bin/pip install -q 'duckdb==2.0.1'; }
+
+## Cairn's import against DuckDB's load of the same generated files, alternated three
+## times on this machine: both medians and the ratio.
+bench-peers: build duckdb
+	$(CAIRN) bench --events $(EVENTS) --duckdb $(DUCKDB_PY) --rounds 3
+
+## 64 analysts at once on all-time views, for 60 s, against `cairn serve` on loopback over
+## a generated database of $(EVENTS) events (made the first time, then kept).
+LOAD_DB := $(HOME)/.cache/cairn/bench-load-$(EVENTS).db
+bench-load: build
+	@[ -f $(LOAD_DB) ] || $(CAIRN) --db $(LOAD_DB) demo --events $(EVENTS) --days 30
+	$(CAIRN) --db $(LOAD_DB) bench --load --connections 64 --seconds 60
 
 ## Development: rebuild and restart on every change (debug build, cargo-leptos).
 ## Installs cargo-leptos 0.3.10 the first time (about 20 minutes on 2 cores).

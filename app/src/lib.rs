@@ -4,6 +4,8 @@
 pub mod aggregated;
 pub mod alerts;
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod cache;
 pub mod components;
 pub mod costs;
 pub mod coverage;

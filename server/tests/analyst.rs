@@ -231,7 +231,7 @@ async fn older_stores_are_repaired_when_opened() {
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert_eq!(fixes, ["failures", "key-changes"]);
+    assert_eq!(fixes, ["failures", "key-changes", "raw-blocks"]);
     assert_eq!(
         cairn::ingest::fixes::apply(&db).unwrap(),
         cairn::ingest::fixes::FixReport::default()

@@ -345,3 +345,124 @@ async fn the_event_context_is_kept_shown_and_searchable() {
         assert_eq!(t.rows.len(), 1, "search for {q}");
     }
 }
+
+/// A record as a file holds it: keys in its own order, spacing and escapes as written.
+fn written(id: u32, second: u32, extra: &str) -> String {
+    format!(
+        "{{ \"eventVersion\":\"1.08\",\"eventTime\":\"2024-03-01T10:00:{second:02}Z\", \"eventSource\":\"s3.amazonaws.com\",\"eventName\":\"GetObject\",\"awsRegion\":\"eu-west-1\",\"eventID\":\"00000000-0000-0000-0000-{id:012}\",\"recipientAccountId\":\"111122223333\",\"userIdentity\":{{\"type\":\"IAMUser\",\"arn\":\"arn:aws:iam::111122223333:user/a\\u00e9\"}}{extra} }}"
+    )
+}
+
+/// Where event `id`'s record is stored.
+async fn stored(pool: &sqlx::SqlitePool, id: i64) -> app::db::events::Stored {
+    sqlx::query_as("SELECT raw_dict, raw, raw_block, raw_slot FROM events WHERE id = ?1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Every stored record, by eventID, read back through the page's reader.
+async fn records_by_id(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let ids: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT id, event_key FROM events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let mut reader = app::db::events::RawReader::default();
+    let mut out = std::collections::BTreeMap::new();
+    for (id, _) in ids {
+        let bytes = reader.read(pool, id, stored(pool, id).await.at()).await.expect("the record reads back");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        out.insert(v["eventID"].as_str().unwrap().to_owned(), bytes);
+    }
+    out
+}
+
+#[tokio::test]
+async fn records_come_back_byte_for_byte_from_blocks_and_duplicates_are_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = cairn::db::connect(&dir.path().join("c.db")).await.unwrap();
+    let recs: Vec<String> = (1..=5).map(|i| written(i, i, if i == 4 { ",\"x\":\"\\\"<b>\"" } else { "" })).collect();
+    // The first file holds records 1 to 3; the second 2 to 5 (2 and 3 again), gzipped.
+    std::fs::write(dir.path().join("a.json"), format!("{{\"Records\":[{}]}}", recs[..3].join(","))).unwrap();
+    std::fs::write(dir.path().join("b.json.gz"), common::gz(format!("{{\"Records\":[{}]}}", recs[1..].join(",")))).unwrap();
+    let s = common::import(&pool, &[dir.path().join("a.json")]).await;
+    assert_eq!(s.events_new, 3);
+    let s = common::import(&pool, &[dir.path().join("b.json.gz")]).await;
+    assert_eq!((s.events_new, s.events_duplicate), (2, 2));
+    // One block per file; the second keeps only its two new records.
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM raw_blocks").await, 2);
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NULL OR length(raw) > 0").await, 0);
+    let back = records_by_id(&pool).await;
+    assert_eq!(back.len(), 5);
+    for (i, r) in recs.iter().enumerate() {
+        let id = format!("00000000-0000-0000-0000-{:012}", i + 1);
+        assert_eq!(std::str::from_utf8(&back[&id]).unwrap(), r, "record {id} is as written");
+    }
+    let blocks: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT dict, data FROM raw_blocks ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut unpack = app::db::events::Unpacker::default();
+    unpack.learn(blocks[1].0, sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1").bind(blocks[1].0).fetch_optional(&pool).await.unwrap());
+    unpack.learn_block(2, blocks[1].0, &blocks[1].1).unwrap();
+    let slot = |s| app::db::events::At { dict: 0, raw: &[], block: Some(2), slot: Some(s) };
+    assert!(unpack.take(slot(0)).is_err() && unpack.take(slot(1)).is_err(), "the duplicates' slots are empty");
+    assert_eq!(unpack.take(slot(3)).unwrap(), recs[4].as_bytes());
+    // A file all of whose records are held already leaves no block behind.
+    std::fs::write(dir.path().join("c.json"), format!("{{\"Records\":[{}]}}", recs[..2].join(","))).unwrap();
+    let s = common::import(&pool, &[dir.path().join("c.json")]).await;
+    assert_eq!((s.events_new, s.events_duplicate), (0, 2));
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM raw_blocks").await, 2);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn records_stored_one_by_one_by_older_versions_move_into_blocks_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let recs: Vec<String> = (1..=40).map(|i| written(i, i % 60, "")).collect();
+    std::fs::write(dir.path().join("a.json"), format!("{{\"Records\":[{}]}}", recs.join(","))).unwrap();
+    common::import(&pool, &[dir.path().join("a.json")]).await;
+    // As an older version stored them: each record compressed on its own in its row
+    // (one unreadable), no blocks, the fix not yet applied.
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, raw_slot FROM events ORDER BY id").fetch_all(&pool).await.unwrap();
+    let before = records_by_id(&pool).await;
+    let by_slot: std::collections::HashMap<i64, Vec<u8>> = {
+        let mut m = std::collections::HashMap::new();
+        for (id, _) in &rows {
+            let bytes = app::db::events::RawReader::default().read(&pool, *id, stored(&pool, *id).await.at()).await.unwrap();
+            m.insert(*id, bytes);
+        }
+        m
+    };
+    let broken = rows[7].0;
+    for (id, _) in &rows {
+        let own = if *id == broken { b"not zstd".to_vec() } else { zstd::bulk::compress(&by_slot[id], 3).unwrap() };
+        sqlx::query("UPDATE events SET raw_dict = 0, raw = ?2, raw_block = NULL, raw_slot = NULL WHERE id = ?1")
+            .bind(id)
+            .bind(own)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM raw_blocks").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM store_fixes WHERE name = 'raw-blocks'").execute(&pool).await.unwrap();
+    pool.close().await;
+    // Opening the database applies the fix.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM store_fixes WHERE name = 'raw-blocks'").await, 1);
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NULL").await, 1, "the unreadable record stays in its row");
+    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NOT NULL AND length(raw) = 0").await, 39);
+    assert_eq!(stored(&pool, broken).await.raw, b"not zstd", "kept as it was");
+    for (id, _) in &rows {
+        if *id == broken {
+            continue;
+        }
+        let bytes = app::db::events::RawReader::default().read(&pool, *id, stored(&pool, *id).await.at()).await.unwrap();
+        assert_eq!(bytes, by_slot[id]);
+    }
+    assert_eq!(before.len(), 40);
+    pool.close().await;
+}

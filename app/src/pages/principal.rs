@@ -33,14 +33,15 @@ pub async fn get_principal(
     use crate::db;
     crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
-    let mut v = principal_view(
-        &pool,
-        &key,
-        &EventQuery::parse(&query),
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .map_err(|e| crate::error::WebError::internal("cannot load principal", e))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let query = EventQuery::parse(&query);
+    let cache_key = format!("{key}\n{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let mut v = crate::cache::cached(cache_key, || async {
+        principal_view(&pool, &key, &query, now)
+            .await
+            .map_err(|e| crate::error::WebError::internal("cannot load principal", e))
+    })
+    .await?;
     if let Some(v) = &mut v {
         v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }

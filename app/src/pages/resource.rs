@@ -32,14 +32,13 @@ pub async fn get_resource(
     use crate::db;
     crate::auth::require(crate::auth::Role::Viewer)?;
     let pool = db::pool()?;
-    let mut v = resource_view(
-        &pool,
-        &arn,
-        &EventQuery::parse(&query),
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .map_err(db::opaque)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let query = EventQuery::parse(&query);
+    let cache_key = format!("{arn}\n{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let mut v = crate::cache::cached(cache_key, || async {
+        resource_view(&pool, &arn, &query, now).await.map_err(db::opaque)
+    })
+    .await?;
     if let Some(v) = &mut v {
         v.can_save = crate::auth::may(crate::auth::Role::Analyst);
     }

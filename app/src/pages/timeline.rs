@@ -29,9 +29,14 @@ pub async fn get_timeline(query: String) -> Result<Timeline, ServerFnError> {
     crate::auth::require(crate::auth::Role::Viewer)?;
     let query = EventQuery::parse(&query);
     let pool = db::pool()?;
-    let mut t = timeline(&pool, &query, chrono::Utc::now().timestamp_millis())
-        .await
-        .map_err(db::opaque)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    // Ranges resolve to whole minutes: a view asked again within the minute, with
+    // nothing committed since, is the same view.
+    let key = format!("{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let mut t = crate::cache::cached(key, || async {
+        timeline(&pool, &query, now).await.map_err(db::opaque)
+    })
+    .await?;
     t.can_save = crate::auth::may(crate::auth::Role::Analyst);
     Ok(t)
 }

@@ -233,6 +233,26 @@ pub enum Command {
         /// folder of Sigma rules to run besides the built-in ones.
         #[arg(long, default_value = "builtin")]
         rules: crate::demo::bench::BenchRules,
+        /// A Python that has the `duckdb` package: load the same files into DuckDB too,
+        /// alternating with Cairn's imports, and print both (`make bench-peers`).
+        #[arg(long)]
+        duckdb: Option<PathBuf>,
+        /// Imports to run (and DuckDB loads, alternated); medians are printed.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Load the server instead: start `cairn serve` on the database given by --db
+        /// (on loopback) and have --connections clients cycle the all-time views for
+        /// --seconds (`make bench-load`).
+        #[arg(long)]
+        load: bool,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// With --load: a path and query to request (repeat for several) instead of the
+        /// usual all-time views.
+        #[arg(long = "view")]
+        views: Vec<String>,
     },
 }
 
@@ -308,6 +328,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             files,
             pages,
             rules,
-        } => crate::demo::cli::bench(db, events, days, files, pages, rules).await,
+            duckdb,
+            rounds,
+            load,
+            connections,
+            seconds,
+            views,
+        } => {
+            if load {
+                let opts = crate::demo::load::LoadOptions { connections, seconds, views };
+                crate::demo::load::run(db, opts).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let opts = crate::demo::bench::BenchOptions { rules, duckdb, rounds };
+            crate::demo::cli::bench(db, events, days, files, pages, opts).await
+        }
     }
 }

@@ -74,75 +74,200 @@ async fn set_rules(pool: &sqlx::SqlitePool, rules: &BenchRules) -> anyhow::Resul
     Ok(app::db::rules::enabled(pool).await?.len())
 }
 
-pub async fn run(events: u64, days: u32, files: Option<PathBuf>, rules: BenchRules) -> anyhow::Result<()> {
+/// What one import of the benchmark's files measured.
+struct Import {
+    seconds: f64,
+    events: u64,
+    findings: u64,
+    rules: usize,
+    db_bytes: u64,
+    /// The write-ahead log's largest size while importing.
+    wal_peak: u64,
+}
+
+/// Imports `files` into a fresh database in `db_dir` (left in place for the pages).
+async fn import_once(files: &Path, db_dir: &Path, rules: &BenchRules) -> anyhow::Result<(Import, sqlx::SqlitePool)> {
+    let _ = std::fs::remove_dir_all(db_dir);
+    std::fs::create_dir_all(db_dir)?;
+    let db_path = db_dir.join("bench.db");
+    let pool = crate::db::connect(&db_path).await?;
+    let rules_enabled = set_rules(&pool, rules).await?;
+    let (jobs, _) = source::walk(&[files.to_path_buf()]);
+    // The log's size, sampled while the import runs.
+    let wal = db_dir.join("bench.db-wal");
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (wal, done) = (wal.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let start = Instant::now();
+    let summary = ingest::run(&pool, Arc::new(LocalFiles), jobs, ingest::Options::default()).await;
+    let seconds = start.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let wal_peak = sampler.join().unwrap_or(0);
+    let summary = summary?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
+    Ok((
+        Import {
+            seconds,
+            events: summary.events_new,
+            findings: summary.findings_new,
+            rules: rules_enabled,
+            db_bytes: dir_bytes(db_dir),
+            wal_peak,
+        },
+        pool,
+    ))
+}
+
+/// What DuckDB's load of the same files measured.
+#[derive(serde::Deserialize)]
+struct Peer {
+    version: String,
+    seconds: f64,
+    events: u64,
+    bytes: u64,
+}
+
+/// The peer's loader, run with the Python given to `--duckdb`.
+const DUCKDB_LOAD: &str = include_str!("duckdb_load.py");
+
+fn duckdb_once(python: &Path, files: &Path, db_dir: &Path) -> anyhow::Result<Peer> {
+    std::fs::create_dir_all(db_dir)?;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(DUCKDB_LOAD)
+        .arg(files)
+        .arg(db_dir.join("peer.duckdb"))
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        anyhow::bail!("the DuckDB load failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let _ = std::fs::remove_file(db_dir.join("peer.duckdb"));
+    // The figures are the last line (anything the library printed comes before).
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("reading the DuckDB load's figures from {last:?}"))
+}
+
+/// Generates the benchmark's files once (kept in `files` between runs).
+fn ensure_files(spec: &DemoSpec, files: &Path) -> anyhow::Result<()> {
+    let marker = files.join(".complete");
+    if marker.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "generating {} delivery files with {} events in {}",
+        spec.files(),
+        spec.events,
+        files.display()
+    );
+    let t = Instant::now();
+    let bytes = spec.write_files(files).context("writing benchmark files")?;
+    std::fs::write(&marker, b"")?;
+    eprintln!(
+        "generated {:.1} MiB of gzip in {:.1} s",
+        bytes as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The benchmark's options beyond the generated set.
+pub struct BenchOptions {
+    pub rules: BenchRules,
+    /// A Python with the `duckdb` package: load the same files into DuckDB too.
+    pub duckdb: Option<PathBuf>,
+    /// Imports (and DuckDB loads) to run, alternated; the medians are printed.
+    pub rounds: usize,
+}
+
+pub async fn run(events: u64, days: u32, files: Option<PathBuf>, opts: BenchOptions) -> anyhow::Result<()> {
     let spec = DemoSpec::new(events, days, 1, BENCH_END_MS);
     let files =
         files.unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-bench-{events}-{days}-v2")));
-    let marker = files.join(".complete");
-    if !marker.exists() {
-        eprintln!(
-            "generating {} delivery files with {events} events in {}",
-            spec.files(),
-            files.display()
-        );
-        let t = Instant::now();
-        let bytes = spec
-            .write_files(&files)
-            .context("writing benchmark files")?;
-        std::fs::write(&marker, b"")?;
-        eprintln!(
-            "generated {:.1} MiB of gzip in {:.1} s",
-            bytes as f64 / 1048576.0,
-            t.elapsed().as_secs_f64()
-        );
-    }
-    let db_dir = std::env::temp_dir().join(format!("cairn-bench-db-{}", std::process::id()));
-    std::fs::create_dir_all(&db_dir)?;
-    let db_path = db_dir.join("bench.db");
-    let pool = crate::db::connect(&db_path).await?;
-    let rules_enabled = set_rules(&pool, &rules).await?;
-    let (jobs, _) = source::walk(std::slice::from_ref(&files));
+    ensure_files(&spec, &files)?;
     let input_bytes = dir_bytes(&files);
-    let start = Instant::now();
-    let summary = ingest::run(
-        &pool,
-        Arc::new(LocalFiles),
-        jobs,
-        ingest::Options::default(),
-    )
-    .await?;
-    let secs = start.elapsed().as_secs_f64();
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&pool)
-        .await?;
-    // Peak memory of the import alone (the page queries below add the readers' caches).
+    let db_dir = std::env::temp_dir().join(format!("cairn-bench-db-{}", std::process::id()));
+    let rounds = opts.rounds.max(1);
+    let mut cairn_secs = Vec::new();
+    let mut peer_secs = Vec::new();
+    let mut last = None;
+    let mut peer = None;
+    for round in 1..=rounds {
+        if let Some(pool) = last.take().map(|(_, pool): (Import, sqlx::SqlitePool)| pool) {
+            pool.close().await;
+        }
+        let (import, pool) = import_once(&files, &db_dir, &opts.rules).await?;
+        cairn_secs.push(import.seconds);
+        if rounds > 1 {
+            eprintln!("round {round}: cairn {:.2} s", import.seconds);
+        }
+        last = Some((import, pool));
+        if let Some(python) = &opts.duckdb {
+            let p = duckdb_once(python, &files, &db_dir.join("peer"))?;
+            if rounds > 1 {
+                eprintln!("round {round}: duckdb {:.2} s", p.seconds);
+            }
+            peer_secs.push(p.seconds);
+            peer = Some(p);
+        }
+    }
+    let Some((import, pool)) = last else {
+        anyhow::bail!("no import ran");
+    };
+    // Peak memory of the imports alone (the page queries below add the readers' caches).
     let import_peak = peak_rss_bytes().unwrap_or(0);
-    let timings = time_pages(&pool).await?;
+    let timings = if opts.duckdb.is_some() { Vec::new() } else { time_pages(&pool).await? };
     pool.close().await;
-    let db_bytes = dir_bytes(&db_dir);
-    let stored = summary.events_new.max(1);
+    let secs = median(&mut cairn_secs);
+    let stored = import.events.max(1);
     println!(
-        "cairn bench: {} files, {:.1} MiB gzip in",
-        summary.files,
-        input_bytes as f64 / 1048576.0
+        "cairn bench: {} events in {:.1} MiB of gzip ({:.0} bytes/event)",
+        import.events,
+        input_bytes as f64 / 1048576.0,
+        input_bytes as f64 / stored as f64
     );
-    println!("  events imported   {}", summary.events_new);
-    println!("  rules enabled     {rules_enabled} ({} findings made)", summary.findings_new);
-    println!("  import time       {secs:.2} s");
-    println!(
-        "  events/s          {:.0}",
-        summary.events_new as f64 / secs
-    );
+    println!("  rules enabled     {} ({} findings made)", import.rules, import.findings);
+    if rounds > 1 {
+        println!("  import time       {secs:.2} s (median of {rounds})");
+    } else {
+        println!("  import time       {secs:.2} s");
+    }
+    println!("  events/s          {:.0}", import.events as f64 / secs);
     println!(
         "  peak memory       {:.0} MiB (import), {:.0} MiB (with the page queries)",
         import_peak as f64 / 1048576.0,
         peak_rss_bytes().unwrap_or(0) as f64 / 1048576.0
     );
-    println!("  database          {:.1} MiB", db_bytes as f64 / 1048576.0);
-    println!("  bytes/event       {:.0}", db_bytes as f64 / stored as f64);
-    println!("  page queries (median of 5, server side):");
-    for (what, ms) in timings {
-        println!("    {what:<52} {ms:>8.1} ms");
+    println!("  write-ahead log   at most {:.1} MiB while importing", import.wal_peak as f64 / 1048576.0);
+    println!("  database          {:.1} MiB", import.db_bytes as f64 / 1048576.0);
+    println!(
+        "  bytes/event       {:.0} ({:.2}x the gzipped input)",
+        import.db_bytes as f64 / stored as f64,
+        import.db_bytes as f64 / input_bytes.max(1) as f64
+    );
+    if let Some(p) = &peer {
+        let peer_median = median(&mut peer_secs);
+        println!("  DuckDB {} (read_json_objects, the same files, the same machine):", p.version);
+        println!("    load time       {peer_median:.2} s{}", if rounds > 1 { " (median)" } else { "" });
+        println!("    events/s        {:.0}", p.events as f64 / peer_median);
+        println!("    bytes/event     {:.0}", p.bytes as f64 / p.events.max(1) as f64);
+        println!("    cairn is        {:.2}x as fast", peer_median / secs);
+    }
+    if !timings.is_empty() {
+        println!("  page queries (median of 5, server side):");
+        for (what, ms) in timings {
+            println!("    {what:<52} {ms:>8.1} ms");
+        }
     }
     let _ = std::fs::remove_dir_all(&db_dir);
     Ok(())

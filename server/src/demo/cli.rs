@@ -43,12 +43,12 @@ pub async fn bench(
     days: u32,
     files: Option<PathBuf>,
     pages: bool,
-    rules: super::bench::BenchRules,
+    opts: super::bench::BenchOptions,
 ) -> anyhow::Result<ExitCode> {
     if pages {
         super::bench::pages(db).await?;
     } else {
-        super::bench::run(events, days, files, rules).await?;
+        super::bench::run(events, days, files, opts).await?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod load;
 
 use crate::ingest::pipeline::Source;
 use crate::ingest::source::{FileJob, parse_layout};

@@ -48,7 +48,7 @@ pub fn scan(
     let mut principals: HashMap<i64, String> = HashMap::new();
     let mut terms: HashMap<i64, String> = HashMap::new();
     let mut st = conn.prepare(
-        "SELECT id, raw_dict, raw, principal_id, account_id, region_id FROM events
+        "SELECT id, raw_dict, raw, principal_id, account_id, region_id, raw_block, raw_slot FROM events
          WHERE id >= ?1 AND id < ?2 ORDER BY id",
     )?;
     let mut principal_st = conn.prepare("SELECT key FROM principals WHERE id = ?1")?;
@@ -59,19 +59,18 @@ pub fn scan(
     let mut scanned = 0u64;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let dict_id: i64 = row.get(1)?;
-        let raw: &[u8] = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+        let at = app::db::events::At {
+            dict: row.get(1)?,
+            raw: row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?,
+            block: row.get(6)?,
+            slot: row.get(7)?,
+        };
         scanned += 1;
         if scanned % 100_000 == 0 {
             progress(scanned, id >> ID_HASH_BITS);
         }
-        if !unpack.knows(dict_id) {
-            let d: Option<Vec<u8>> = conn
-                .query_row("SELECT data FROM raw_dictionaries WHERE id = ?1", [dict_id], |r| r.get(0))
-                .optional()?;
-            unpack.learn(dict_id, d);
-        }
-        let bytes = unpack.unpack(dict_id, raw).map_err(|e| HistoryError::Raw(id, e.to_string()))?;
+        let bytes = crate::ingest::blocks::read(conn, &mut unpack, at)?
+            .map_err(|e| HistoryError::Raw(id, e.to_string()))?;
         let candidates = rules.candidates(&bytes, None);
         if candidates.is_empty() {
             continue;

@@ -1,16 +1,19 @@
 //! Decode stage: bytes of one file or object in (gzip detected by its magic bytes, not by
-//! its name), normalised events out, each with its original record compressed.
+//! its name), normalised events out, each handed over with its original record (which
+//! the caller keeps in a block, see `blocks`).
 
 use super::normalize::{self, Event};
 use super::split::{self, Item, SplitError};
 use sha2::{Digest, Sha256};
 use std::io::{BufReader, Read};
 
-/// One stored-to-be event: the normalised columns and the compressed original record.
+/// One stored-to-be event: the normalised columns, and where its original record is in
+/// the block it travels with.
 #[derive(Debug)]
 pub struct Parsed {
     pub event: Event,
-    pub raw_z: Vec<u8>,
+    /// The record's place in its chunk's block (set by whoever gathers the block).
+    pub raw_slot: u32,
     /// The record's length in bytes, as delivered (what a copy of it weighs in a log
     /// group or a lake).
     pub raw_len: usize,
@@ -63,43 +66,6 @@ pub enum DecodeError {
     Stopped,
 }
 
-/// Compresses original records, with the database's trained dictionary when there is one.
-/// The `Sample` form keeps copies of the records instead, to train a dictionary from.
-pub enum RawCompressor {
-    Zstd(zstd::bulk::Compressor<'static>),
-    Sample { samples: Vec<Vec<u8>>, limit: usize },
-}
-
-pub const RAW_LEVEL: i32 = 1;
-
-impl RawCompressor {
-    pub fn new(dictionary: Option<&[u8]>) -> std::io::Result<Self> {
-        Ok(RawCompressor::Zstd(match dictionary {
-            Some(d) => zstd::bulk::Compressor::with_dictionary(RAW_LEVEL, d)?,
-            None => zstd::bulk::Compressor::new(RAW_LEVEL)?,
-        }))
-    }
-
-    pub fn sampler(limit: usize) -> Self {
-        RawCompressor::Sample {
-            samples: Vec::new(),
-            limit,
-        }
-    }
-
-    pub fn compress(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
-        match self {
-            RawCompressor::Zstd(c) => c.compress(raw),
-            RawCompressor::Sample { samples, limit } => {
-                if samples.len() < *limit {
-                    samples.push(raw.to_vec());
-                }
-                Ok(Vec::new())
-            }
-        }
-    }
-}
-
 struct HashRead<R> {
     inner: R,
     hasher: Sha256,
@@ -117,14 +83,14 @@ impl<R: Read> Read for HashRead<R> {
 #[derive(Debug)]
 pub struct Stop;
 
-/// Decodes one file or object. `on_piece` receives every event and every rejected
-/// record in file order; an `Err` here means the whole file is unusable.
+/// Decodes one file or object. `on_piece` receives every event, with its original
+/// record, and every rejected record, in file order; an `Err` here means the whole file
+/// is unusable.
 pub fn decode<R: Read>(
     reader: R,
     fallback_account: Option<&str>,
-    compressor: &mut RawCompressor,
     rules: &app::detect::RuleSet,
-    mut on_piece: impl FnMut(Piece) -> Result<(), Stop>,
+    mut on_piece: impl FnMut(Piece, Option<&[u8]>) -> Result<(), Stop>,
 ) -> Result<Decoded, DecodeError> {
     let mut hashed = HashRead {
         inner: reader,
@@ -149,7 +115,6 @@ pub fn decode<R: Read>(
         ..Decoded::default()
     };
     let mut position = 0u64;
-    let mut fatal: Option<DecodeError> = None;
     let mut handle = |item: Item<'_>, offset: u64| -> Result<(), Stop> {
         let (raw, lookup) = match item {
             Item::Record(b) => (b, false),
@@ -174,37 +139,32 @@ pub fn decode<R: Read>(
         let record = if lookup {
             match normalize::lookup_element_record(raw) {
                 Ok(r) => r,
-                Err(e) => return on_piece(reject(e.to_string())),
+                Err(e) => return on_piece(reject(e.to_string()), None),
             }
         } else {
             std::borrow::Cow::Borrowed(raw)
         };
         match normalize::normalize(&record, fallback_account) {
-            Ok(event) => match compressor.compress(&record) {
-                Ok(raw_z) => {
-                    let hits = rules.evaluate(
-                        &record,
-                        event.rule_keys().as_ref(),
-                        &app::detect::Known {
-                            principal: &event.principal.key,
-                            account: &event.account,
-                            region: event.region.as_deref(),
-                        },
-                    );
-                    on_piece(Piece::Event(Parsed {
-                        event,
-                        raw_z,
-                        raw_len: record.len(),
-                        text: super::text::search_text(&record),
-                        hits,
-                    }))
-                }
-                Err(e) => {
-                    fatal = Some(DecodeError::Compress(e));
-                    Err(Stop)
-                }
-            },
-            Err(e) => on_piece(reject(e.to_string())),
+            Ok(event) => {
+                let hits = rules.evaluate(
+                    &record,
+                    event.rule_keys().as_ref(),
+                    &app::detect::Known {
+                        principal: &event.principal.key,
+                        account: &event.account,
+                        region: event.region.as_deref(),
+                    },
+                );
+                let parsed = Parsed {
+                    event,
+                    raw_slot: 0,
+                    raw_len: record.len(),
+                    text: super::text::search_text(&record),
+                    hits,
+                };
+                on_piece(Piece::Event(parsed), Some(&record))
+            }
+            Err(e) => on_piece(reject(e.to_string()), None),
         }
     };
     let content_hash = if gzip {
@@ -218,7 +178,7 @@ pub fn decode<R: Read>(
         });
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
+            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
             Err(e) => return Err(e),
         }
         // The content's hash covers whatever follows the JSON (a newline, padding).
@@ -227,7 +187,7 @@ pub fn decode<R: Read>(
     } else {
         match split::split(&mut buffered, &mut handle).map_err(DecodeError::Split) {
             Ok(Ok(())) => {}
-            Ok(Err(Stop)) => return Err(fatal.take().unwrap_or(DecodeError::Stopped)),
+            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
             Err(e) => return Err(e),
         }
         None
@@ -269,9 +229,8 @@ mod tests {
     use std::io::Write;
 
     fn run(bytes: &[u8]) -> Result<(Decoded, Vec<Piece>), DecodeError> {
-        let mut c = RawCompressor::new(None).unwrap();
         let mut pieces = Vec::new();
-        let d = decode(bytes, None, &mut c, &Default::default(), |p| {
+        let d = decode(bytes, None, &Default::default(), |p, _| {
             pieces.push(p);
             Ok(())
         })?;
@@ -349,9 +308,8 @@ mod tests {
     fn gzip_is_detected_when_read_a_byte_at_a_time() {
         let body = format!(r#"{{"Records":[{REC}]}}"#);
         let file = gz(&body);
-        let mut c = RawCompressor::new(None).unwrap();
         let mut events = 0;
-        let d = decode(ByteByByte(&file), None, &mut c, &Default::default(), |p| {
+        let d = decode(ByteByByte(&file), None, &Default::default(), |p, _| {
             events += usize::from(matches!(p, Piece::Event(_)));
             Ok(())
         })

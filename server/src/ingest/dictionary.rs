@@ -1,7 +1,7 @@
 //! The zstd dictionary that compresses original records: trained once per database from
 //! a sample of the first import, stored in `raw_dictionaries`, used ever after.
 
-use super::decode::{self, RawCompressor};
+use super::decode;
 use super::pipeline::{ImportError, Source};
 use super::source::FileJob;
 use sqlx::SqlitePool;
@@ -30,23 +30,25 @@ pub async fn ensure(
     let step = (jobs.len() / 64).max(1);
     let picks: Vec<FileJob> = jobs.iter().step_by(step).take(64).cloned().collect();
     let trained = tokio::task::spawn_blocking(move || {
-        let mut sampler = RawCompressor::sampler(SAMPLE_RECORDS);
+        let mut samples: Vec<Vec<u8>> = Vec::new();
         for job in &picks {
             if let Ok(reader) = source.open(job) {
-                let _ = decode::decode(reader, None, &mut sampler, &Default::default(), |_| Ok(()));
+                let _ = decode::decode(reader, None, &Default::default(), |_, record| {
+                    if let Some(r) = record
+                        && samples.len() < SAMPLE_RECORDS
+                    {
+                        samples.push(r.to_vec());
+                    }
+                    Ok(())
+                });
             }
-            if let RawCompressor::Sample { samples, .. } = &sampler {
-                if samples.len() >= SAMPLE_RECORDS {
-                    break;
-                }
+            if samples.len() >= SAMPLE_RECORDS {
+                break;
             }
         }
-        match sampler {
-            RawCompressor::Sample { samples, .. } if samples.len() >= MIN_SAMPLES => {
-                zstd::dict::from_samples(&samples, DICT_BYTES).ok()
-            }
-            _ => None,
-        }
+        (samples.len() >= MIN_SAMPLES)
+            .then(|| zstd::dict::from_samples(&samples, DICT_BYTES).ok())
+            .flatten()
     })
     .await
     .map_err(|e| ImportError::Thread(e.to_string()))?;

@@ -94,27 +94,54 @@ pub fn apply(path: &Path) -> Result<FixReport, StoreError> {
         total.principals += report.principals;
         total.key_changes += report.key_changes;
     }
+    raw_blocks(&conn)?;
     Ok(total)
+}
+
+/// `raw-blocks`: records stored one by one in their rows move into blocks, many
+/// transactions long (the fix goes on where it stopped if interrupted), and is marked
+/// done at the end.
+fn raw_blocks(conn: &Connection) -> Result<(), StoreError> {
+    let done: Option<i64> = conn
+        .query_row("SELECT 1 FROM store_fixes WHERE name = 'raw-blocks'", [], |r| r.get(0))
+        .optional()?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let moved = super::blocks::convert(conn)?;
+    conn.execute(
+        "INSERT INTO store_fixes (name, applied_at) VALUES ('raw-blocks', ?1)",
+        [chrono::Utc::now().timestamp_millis()],
+    )?;
+    tracing::info!(
+        records = moved.records,
+        blocks = moved.blocks,
+        unreadable = moved.unreadable,
+        mib_before = moved.bytes_before / (1 << 20),
+        mib_after = moved.bytes_after / (1 << 20),
+        seconds = started.elapsed().as_secs_f64(),
+        "original records moved into blocks; the space they leave is reused by later imports \
+         (VACUUM gives it back to the file system)"
+    );
+    Ok(())
 }
 
 /// Records the key calls already stored by the key they are about.
 fn key_changes(conn: &Connection) -> Result<FixReport, StoreError> {
-    let mut records = Records {
-        conn,
-        dicts: HashMap::new(),
-    };
+    let mut records = Records::new(conn);
     let mut insert = conn.prepare(super::store::KEY_CHANGE)?;
     let mut n = 0;
     let mut st = conn.prepare(
-        "SELECT e.id, e.raw_dict, e.raw FROM events e INDEXED BY events_name
+        "SELECT e.id, e.raw_dict, e.raw, e.raw_block, e.raw_slot FROM events e INDEXED BY events_name
          WHERE e.name_id IN (SELECT id FROM terms WHERE kind = ?1
                              AND value IN ('CreateAccessKey', 'UpdateAccessKey', 'DeleteAccessKey'))",
     )?;
     let mut rows = st.query([TermKind::Name as u8])?;
     while let Some(r) = rows.next()? {
-        let (id, dict_id, raw): (i64, i64, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let id: i64 = r.get(0)?;
         let key = records
-            .read(id, dict_id, &raw)?
+            .read(id, &r, 1)?
             .and_then(|record| normalize(&record, None).ok())
             .and_then(|e| e.key_change);
         if let Some(key) = key {
@@ -127,28 +154,28 @@ fn key_changes(conn: &Connection) -> Result<FixReport, StoreError> {
     })
 }
 
-/// Original records, with each dictionary loaded once.
+/// Original records, with each dictionary and block loaded once.
 struct Records<'c> {
     conn: &'c Connection,
-    dicts: HashMap<i64, Option<Vec<u8>>>,
+    unpack: app::db::events::Unpacker,
 }
 
-impl Records<'_> {
-    /// The record of an event, or `None` (logged) when it cannot be read.
-    fn read(&mut self, id: i64, dict_id: i64, raw: &[u8]) -> rusqlite::Result<Option<Vec<u8>>> {
-        if dict_id != 0 && !self.dicts.contains_key(&dict_id) {
-            let d: Option<Vec<u8>> = self
-                .conn
-                .query_row(
-                    "SELECT data FROM raw_dictionaries WHERE id = ?1",
-                    [dict_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            self.dicts.insert(dict_id, d);
-        }
-        let dict = self.dicts.get(&dict_id).and_then(|d| d.as_deref());
-        Ok(match app::db::events::decompress(dict, raw) {
+impl<'c> Records<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Records { conn, unpack: Default::default() }
+    }
+
+    /// The record of event `id`, whose row `r` has `raw_dict, raw, raw_block, raw_slot`
+    /// from column `first` on; `None` (logged) when it cannot be read.
+    fn read(&mut self, id: i64, r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+        let raw: &[u8] = r.get_ref(first + 1)?.as_blob().map_err(rusqlite::Error::from)?;
+        let at = app::db::events::At {
+            dict: r.get(first)?,
+            raw,
+            block: r.get(first + 2)?,
+            slot: r.get(first + 3)?,
+        };
+        Ok(match super::blocks::read(self.conn, &mut self.unpack, at)? {
             Ok(r) => Some(r),
             Err(e) => {
                 tracing::warn!(event = id, error = %e, "stored record unreadable; left as it was");
@@ -176,10 +203,7 @@ fn sign_in_name_ids(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
 }
 
 fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
-    let mut records = Records {
-        conn,
-        dicts: HashMap::new(),
-    };
+    let mut records = Records::new(conn);
     // Event id -> the error term it is now filed under, and whether it moves between the
     // Insights rates' columns (`call_minute` counted errors by message from the start).
     let mut refile: Vec<(i64, i64, bool)> = Vec::new();
@@ -202,13 +226,13 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
     )?;
     for (name_id, _) in &names {
         let mut st = conn.prepare(
-            "SELECT id, raw_dict, raw FROM events INDEXED BY events_name
+            "SELECT id, raw_dict, raw, raw_block, raw_slot FROM events INDEXED BY events_name
              WHERE name_id = ?1 AND error_code_id IS NULL AND error_message_id IS NULL",
         )?;
         let mut rows = st.query([name_id])?;
         while let Some(r) = rows.next()? {
-            let (id, dict_id, raw): (i64, i64, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let Some(record) = records.read(id, dict_id, &raw)? else {
+            let id: i64 = r.get(0)?;
+            let Some(record) = records.read(id, r, 1)? else {
                 continue;
             };
             let Ok(event) = normalize(&record, None) else {
@@ -293,15 +317,14 @@ fn failures(conn: &Connection) -> Result<FixReport, StoreError> {
     let mut per_principal: HashMap<i64, SignIns> = HashMap::new();
     if let Some((console, _)) = names.iter().find(|(_, n)| n == "ConsoleLogin") {
         let mut st = conn.prepare(
-            "SELECT id, principal_id, raw_dict, raw FROM events INDEXED BY events_name
+            "SELECT id, principal_id, raw_dict, raw, raw_block, raw_slot FROM events INDEXED BY events_name
              WHERE name_id = ?1",
         )?;
         let mut rows = st.query([console])?;
         while let Some(r) = rows.next()? {
-            let (id, principal, dict_id, raw): (i64, i64, i64, Vec<u8>) =
-                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (id, principal): (i64, i64) = (r.get(0)?, r.get(1)?);
             let sign_in = records
-                .read(id, dict_id, &raw)?
+                .read(id, r, 2)?
                 .and_then(|record| normalize(&record, None).ok())
                 .and_then(|e| e.sign_in)
                 .unwrap_or(SignIn {

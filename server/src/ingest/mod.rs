@@ -1,5 +1,6 @@
 //! The ingest path: source → decode → normalise → store. See `pipeline` for the whole.
 
+pub mod blocks;
 pub mod cli;
 pub mod decode;
 pub mod deliveries;

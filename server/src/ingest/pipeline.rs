@@ -2,7 +2,8 @@
 //! each into normalised events (gzip, JSON shapes, records); the single writer stores
 //! them, many whole files per transaction, with the ledger row of each file.
 
-use super::decode::{self, DecodeError, Decoded, Piece, RawCompressor};
+use super::blocks::BlockBuilder;
+use super::decode::{self, DecodeError, Decoded, Piece};
 use super::source::{FileJob, LogKind};
 use super::store::{FileReport, FileStatus, Store, StoreError};
 use serde::Serialize;
@@ -142,8 +143,15 @@ impl Default for Options {
     }
 }
 
+/// Pieces of a file in order, with the block that holds their records (`None` when
+/// none of them is an event).
+pub struct Chunk {
+    pub block: Option<Vec<u8>>,
+    pub pieces: Vec<Piece>,
+}
+
 enum FileMsg {
-    Chunk(Vec<Piece>),
+    Chunk(Chunk),
     End(Result<Decoded, DecodeError>),
 }
 
@@ -216,7 +224,7 @@ pub async fn run(
         let handle = std::thread::Builder::new()
             .name(format!("cairn-decode-{t}"))
             .spawn(move || {
-                let mut compressor = match RawCompressor::new(dict.as_deref()) {
+                let mut blocks = match BlockBuilder::new(dict.as_deref()) {
                     Ok(c) => c,
                     Err(e) => return Err(e.to_string()),
                 };
@@ -232,7 +240,7 @@ pub async fn run(
                     if main_tx.blocking_send(Incoming { idx, rx }).is_err() {
                         return Ok(());
                     }
-                    let result = decode_one(&*source, job, &mut compressor, &rules, &tx);
+                    let result = decode_one(&*source, job, &mut blocks, &rules, &tx);
                     bar.inc(job.size);
                     if tx.blocking_send(FileMsg::End(result)).is_err() {
                         return Ok(());
@@ -295,24 +303,53 @@ pub async fn run(
 fn decode_one(
     source: &dyn Source,
     job: &FileJob,
-    compressor: &mut RawCompressor,
+    blocks: &mut BlockBuilder,
     rules: &app::detect::RuleSet,
     tx: &mpsc::Sender<FileMsg>,
 ) -> Result<Decoded, DecodeError> {
     let reader = source.open(job).map_err(DecodeError::Open)?;
-    let mut chunk = Vec::with_capacity(256);
-    let decoded = decode::decode(reader, job.layout.account.as_deref(), compressor, rules, |piece| {
-        chunk.push(piece);
-        if chunk.len() >= CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-            tx.blocking_send(FileMsg::Chunk(full))
-                .map_err(|_| decode::Stop)?;
+    let mut pieces = Vec::with_capacity(256);
+    let mut failed: Option<std::io::Error> = None;
+    // A chunk goes to the writer once it holds CHUNK pieces or a full block; its events'
+    // records travel compressed in its block.
+    let send = |pieces: &mut Vec<Piece>, blocks: &mut BlockBuilder| -> Result<(), Option<std::io::Error>> {
+        let block = blocks.seal().map_err(Some)?;
+        let chunk = Chunk { block, pieces: std::mem::replace(pieces, Vec::with_capacity(256)) };
+        tx.blocking_send(FileMsg::Chunk(chunk)).map_err(|_| None)
+    };
+    let result = decode::decode(reader, job.layout.account.as_deref(), rules, |mut piece, record| {
+        if let (Piece::Event(p), Some(record)) = (&mut piece, record) {
+            match blocks.push(record) {
+                Ok(slot) => p.raw_slot = slot,
+                Err(e) => {
+                    failed = Some(e);
+                    return Err(decode::Stop);
+                }
+            }
+        }
+        pieces.push(piece);
+        if pieces.len() >= CHUNK || blocks.is_full() {
+            send(&mut pieces, blocks).map_err(|e| {
+                failed = e;
+                decode::Stop
+            })?;
         }
         Ok(())
-    })?;
-    if !chunk.is_empty() {
-        tx.blocking_send(FileMsg::Chunk(chunk))
-            .map_err(|_| DecodeError::Stopped)?;
+    });
+    let decoded = match (result, failed) {
+        (_, Some(e)) => Err(DecodeError::Compress(e)),
+        (r, None) => r,
+    };
+    let decoded = match decoded {
+        Ok(d) => d,
+        Err(e) => {
+            // What was gathered of a file that failed is not stored.
+            let _ = blocks.seal();
+            return Err(e);
+        }
+    };
+    if !pieces.is_empty() {
+        send(&mut pieces, blocks).map_err(|e| e.map_or(DecodeError::Stopped, DecodeError::Compress))?;
     }
     Ok(decoded)
 }
@@ -340,8 +377,8 @@ fn finish(store: &mut Store, file: usize, end: &Result<Decoded, DecodeError>) ->
     Ok(status)
 }
 
-fn add_pieces(store: &mut Store, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
-    store.add_pieces(file, pieces)
+fn add_pieces(store: &mut Store, file: usize, chunk: Chunk) -> Result<(), StoreError> {
+    store.add_pieces(file, chunk)
 }
 
 fn write_all(

@@ -14,7 +14,7 @@
 //! `decode_keeps_events_before_a_gzip_cut` 512, `split_and_decode_take_any_bytes` 1000,
 //! `a_hostile_record_is_rejected_alone` 512. About 20 s in all in a debug build.
 
-use super::decode::{self, Piece, RawCompressor};
+use super::decode::{self, Piece};
 use super::split::{self, Item};
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -531,9 +531,8 @@ struct DecodeRun {
 
 fn decode_all(input: Vec<u8>, sizes: Vec<usize>) -> DecodeRun {
     bounded(move || {
-        let mut compressor = RawCompressor::new(None).expect("a zstd compressor");
         let mut pieces = Vec::new();
-        let r = decode::decode(Chunked::new(input, sizes), None, &mut compressor, &Default::default(), |p| {
+        let r = decode::decode(Chunked::new(input, sizes), None, &Default::default(), |p, _| {
             pieces.push(match p {
                 Piece::Event(e) => Out::Event(e.event.event_key),
                 Piece::Reject(r) => Out::Reject {

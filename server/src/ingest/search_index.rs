@@ -7,7 +7,6 @@
 
 use crate::ingest::text::search_text;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -31,11 +30,11 @@ pub fn pending_below(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 pub fn backfill(path: &Path) -> rusqlite::Result<u64> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
-    let mut dicts: HashMap<i64, Option<Vec<u8>>> = HashMap::new();
+    let mut unpack = app::db::events::Unpacker::default();
     let (mut done, started, mut logged) = (0u64, Instant::now(), Instant::now());
     loop {
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        match chunk(&conn, &mut dicts) {
+        match chunk(&conn, &mut unpack) {
             Ok(n) => {
                 conn.execute_batch("COMMIT")?;
                 done += n;
@@ -65,12 +64,12 @@ pub fn backfill(path: &Path) -> rusqlite::Result<u64> {
 }
 
 /// Indexes the next chunk down; fewer than [`CHUNK`] means the walk is over.
-fn chunk(conn: &Connection, dicts: &mut HashMap<i64, Option<Vec<u8>>>) -> rusqlite::Result<u64> {
+fn chunk(conn: &Connection, unpack: &mut app::db::events::Unpacker) -> rusqlite::Result<u64> {
     let Some(below) = pending_below(conn)? else {
         return Ok(0);
     };
     let mut rows = conn.prepare_cached(
-        "SELECT id, raw_dict, raw FROM events WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+        "SELECT id, raw_dict, raw, raw_block, raw_slot FROM events WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let mut insert = conn.prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")?;
     let mut n = 0u64;
@@ -80,21 +79,16 @@ fn chunk(conn: &Connection, dicts: &mut HashMap<i64, Option<Vec<u8>>>) -> rusqli
     let mut texts: Vec<(i64, String)> = Vec::new();
     let mut it = rows.query(params![below, CHUNK])?;
     while let Some(r) = it.next()? {
-        let (id, dict_id, raw): (i64, i64, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let id: i64 = r.get(0)?;
         n += 1;
         lowest = Some(id);
-        if dict_id != 0 && !dicts.contains_key(&dict_id) {
-            let d: Option<Vec<u8>> = conn
-                .query_row(
-                    "SELECT data FROM raw_dictionaries WHERE id = ?1",
-                    [dict_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            dicts.insert(dict_id, d);
-        }
-        let dict = dicts.get(&dict_id).and_then(|d| d.as_deref());
-        match app::db::events::decompress(dict, &raw) {
+        let at = app::db::events::At {
+            dict: r.get(1)?,
+            raw: r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?,
+            block: r.get(3)?,
+            slot: r.get(4)?,
+        };
+        match super::blocks::read(conn, unpack, at)? {
             Ok(record) => {
                 let text = search_text(&record);
                 if !text.is_empty() {

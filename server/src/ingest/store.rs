@@ -7,6 +7,7 @@
 //! pool costs tens. Everything else reads through the sqlx pool.
 
 use super::decode::{Parsed, Piece, RecordReject};
+use super::pipeline::Chunk;
 use super::normalize::{Principal, Resource};
 use super::source::FileJob;
 use app::schema::{Dim, ID_HASH_BITS, S3_OBJECT, TermKind, billed, entity, event_row_id, flags};
@@ -23,12 +24,21 @@ pub enum StoreError {
     IdSpace(i64),
     #[error("could not start a thread: {0}")]
     Thread(String),
+    #[error("block {0} of original records cannot be rewritten: {1}")]
+    Block(i64, String),
 }
 
 /// Commit after this many events or this long, whichever comes first. Bigger batches
 /// dirty each index page fewer times; the time bound keeps a crash's loss of progress
 /// small and lets readers see new events promptly.
 const BATCH_EVENTS: usize = 200_000;
+/// The write-ahead log is copied back in full, between two transactions, once it is
+/// larger than this: SQLite starts it over only when every frame in it has been copied,
+/// which the checkpoint thread, running beside a writer that never stops, rarely sees
+/// (a 1M-event import grew it to 850 MiB). After the copy the log restarts and is cut to
+/// [`WAL_KEPT`].
+const WAL_BOUND: u64 = 256 << 20;
+const WAL_KEPT: i64 = 64 << 20;
 const BATCH_TIME: Duration = Duration::from_secs(4);
 /// Rejected records kept in the ledger per file.
 const REJECTS_KEPT: usize = 100;
@@ -439,6 +449,10 @@ impl SignIns {
 pub struct Store {
     conn: Connection,
     dict_id: i64,
+    /// The dictionary's bytes, once read (for rewriting a block with duplicates).
+    dict: Option<Option<Vec<u8>>>,
+    /// The write-ahead log's file.
+    wal: std::path::PathBuf,
     in_tx: bool,
     /// See [`Writer::index_below`]; read at the start of every transaction.
     index_below: Option<i64>,
@@ -643,7 +657,9 @@ impl Writer<'_> {
         Ok(id)
     }
 
-    /// Stores one event (or counts it as already present).
+    /// Stores one event, whose record is in block `block` (or counts it as already
+    /// present: then it returns false).
+    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         report: &mut FileReport,
@@ -651,11 +667,12 @@ impl Writer<'_> {
         principal_stats: &mut HashMap<i64, PrincipalStat>,
         texts: &mut Vec<(i64, String)>,
         matched: &mut Vec<crate::detections::record::Matched>,
+        block: Option<i64>,
         parsed: Parsed,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Parsed {
             event: e,
-            raw_z,
+            raw_slot,
             raw_len,
             text,
             hits,
@@ -717,7 +734,8 @@ impl Writer<'_> {
                 e.request_id,
                 e.shared_event_id,
                 self.dict_id,
-                raw_z,
+                block,
+                block.map(|_| raw_slot),
             ])?;
             if n == 1 {
                 stored = true;
@@ -740,7 +758,7 @@ impl Writer<'_> {
         }
         if !stored {
             report.events_duplicate += 1;
-            return Ok(());
+            return Ok(false);
         }
         report.events_new += 1;
         let mut hits = hits;
@@ -836,7 +854,7 @@ impl Writer<'_> {
         if let Some(sign_in) = e.sign_in {
             s.logins.add(sign_in, id);
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -878,9 +896,9 @@ fn resource_list(ids: &[i64]) -> Option<String> {
 const INSERT_EVENT: &str = "INSERT INTO events (id, event_time, account_id, event_key, region_id,
     source_id, name_id, type_id, category_id, read_only, error_code_id, error_message_id,
     source_ip_id, user_agent_id, access_key_id, principal_id, issuer_id, resource_ids,
-    request_id, shared_event_id, raw_dict, raw)
+    request_id, shared_event_id, raw_dict, raw, raw_block, raw_slot)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-    ?19, ?20, ?21, ?22) ON CONFLICT DO NOTHING";
+    ?19, ?20, ?21, x'', ?22, ?23) ON CONFLICT DO NOTHING";
 
 impl Store {
     /// Opens the writer's own connection to the (already migrated) database at `path`.
@@ -896,10 +914,17 @@ impl Store {
              PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 0;",
         )?;
+        conn.execute_batch(&format!("PRAGMA journal_size_limit = {WAL_KEPT};"))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Store {
             conn,
             dict_id,
+            dict: None,
+            wal: {
+                let mut p = path.as_os_str().to_owned();
+                p.push("-wal");
+                std::path::PathBuf::from(p)
+            },
             in_tx: false,
             index_below: None,
             texts: Vec::new(),
@@ -978,8 +1003,54 @@ impl Store {
 
     /// Stores a chunk of `file`'s events and rejected records, in file order. The
     /// statements are looked up once per chunk, not once per event.
-    pub fn add_pieces(&mut self, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
+    /// Stores a chunk of a file: its block once, then its events pointing at it. A
+    /// block none of whose events is new is not kept; one with some already stored is
+    /// kept with only the new ones' records.
+    pub fn add_pieces(&mut self, file: usize, chunk: Chunk) -> Result<(), StoreError> {
         self.ensure_tx()?;
+        let Chunk { block, pieces } = chunk;
+        let block_id = match &block {
+            Some(data) => {
+                let records = pieces.iter().filter(|p| matches!(p, Piece::Event(_))).count();
+                self.conn
+                    .prepare_cached("INSERT INTO raw_blocks (dict, records, data) VALUES (?1, ?2, ?3)")?
+                    .execute(params![self.dict_id, records as i64, data])?;
+                Some(self.conn.last_insert_rowid())
+            }
+            None => None,
+        };
+        let kept = self.add_events(file, block_id, pieces)?;
+        if let (Some(id), Some(data)) = (block_id, &block) {
+            if !kept.iter().any(|&k| k) {
+                self.conn.prepare_cached("DELETE FROM raw_blocks WHERE id = ?1")?.execute([id])?;
+            } else if !kept.iter().all(|&k| k) {
+                let dict = self.dictionary()?;
+                let data = super::blocks::keep_only(dict.as_deref(), data, &kept)
+                    .map_err(|e| StoreError::Block(id, e.to_string()))?;
+                self.conn
+                    .prepare_cached("UPDATE raw_blocks SET data = ?2 WHERE id = ?1")?
+                    .execute(params![id, data])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of the dictionary this store compresses with (read once).
+    fn dictionary(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.dict.is_none() {
+            let bytes: Option<Vec<u8>> = self
+                .conn
+                .query_row("SELECT data FROM raw_dictionaries WHERE id = ?1", [self.dict_id], |r| r.get(0))
+                .optional()?;
+            self.dict = Some(bytes);
+        }
+        Ok(self.dict.clone().flatten())
+    }
+
+    /// Stores the pieces of a chunk; returns, per slot of its block, whether that event
+    /// was new.
+    fn add_events(&mut self, file: usize, block: Option<i64>, pieces: Vec<Piece>) -> Result<Vec<bool>, StoreError> {
+        let mut kept = Vec::new();
         let Store {
             conn,
             dict_id,
@@ -1007,7 +1078,12 @@ impl Store {
             match piece {
                 Piece::Event(parsed) => {
                     *batch_events += 1;
-                    w.add(report, counts, principal_stats, texts, matched, parsed)?;
+                    let slot = parsed.raw_slot as usize;
+                    let new = w.add(report, counts, principal_stats, texts, matched, block, parsed)?;
+                    if kept.len() <= slot {
+                        kept.resize(slot + 1, false);
+                    }
+                    kept[slot] = new;
                 }
                 Piece::Reject(r) => {
                     report.rejected_records += 1;
@@ -1017,7 +1093,7 @@ impl Store {
                 }
             }
         }
-        Ok(())
+        Ok(kept)
     }
 
     /// Notes the hash of a file's uncompressed content, before [`Store::finish_file`].
@@ -1084,6 +1160,11 @@ impl Store {
                 self.committed.append(&mut self.files);
                 if let Some(c) = &self.checkpointer {
                     c.poke();
+                }
+                if std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > WAL_BOUND) {
+                    // Waits for the checkpoint thread's pass and for readers on older
+                    // snapshots, then copies what is left.
+                    checkpoint(&self.conn, "FULL");
                 }
                 Ok(())
             }
@@ -1310,7 +1391,7 @@ mod tests {
     fn event(raw: &str) -> Piece {
         Piece::Event(Parsed {
             event: normalize(raw.as_bytes(), None).unwrap(),
-            raw_z: raw.as_bytes().to_vec(),
+            raw_slot: 0,
             raw_len: raw.len(),
             // A word of its own, to count what reached the (contentless) index.
             text: format!(
@@ -1319,6 +1400,24 @@ mod tests {
             ),
             hits: Vec::new(),
         })
+    }
+
+    /// A chunk of `pieces` as a decoder sends it: their records in a block (the tests
+    /// read their events' columns, not their records; each stands for its event by id).
+    fn chunk(mut pieces: Vec<Piece>) -> Chunk {
+        let mut b = crate::ingest::blocks::BlockBuilder::new(None).unwrap();
+        for p in &mut pieces {
+            if let Piece::Event(e) = p {
+                e.raw_slot = b.push(format!("{{\"eventID\":{:?}}}", e.event.event_key).as_bytes()).unwrap();
+            }
+        }
+        Chunk { block: b.seal().unwrap(), pieces }
+    }
+
+    impl Store {
+        fn add_test_pieces(&mut self, file: usize, pieces: Vec<Piece>) -> Result<(), StoreError> {
+            self.add_pieces(file, chunk(pieces))
+        }
     }
 
     const INDEXED: &str = "SELECT count(*) FROM events_fts WHERE events_fts MATCH 'indexed'";
@@ -1348,7 +1447,7 @@ mod tests {
     /// Stores one whole file in a transaction of its own and returns its report.
     fn import(store: &mut Store, path: &str, pieces: Vec<Piece>) -> FileReport {
         let f = store.begin_file("file", job(path));
-        store.add_pieces(f, pieces).unwrap();
+        store.add_test_pieces(f, pieces).unwrap();
         store
             .finish_file(f, Some("sha".into()), FileStatus::Imported)
             .unwrap();
@@ -1484,7 +1583,7 @@ mod tests {
         // Two chunks: alice three times in the first minute (once refused), a rejected
         // record, then bob twice in the next minute (once a write to a bucket).
         store
-            .add_pieces(
+            .add_test_pieces(
                 f,
                 vec![
                     ev("e1", 0, "alice"),
@@ -1501,7 +1600,7 @@ mod tests {
             )
             .unwrap();
         store
-            .add_pieces(
+            .add_test_pieces(
                 f,
                 vec![
                     ev("e5", 60, "bob"),
@@ -1599,10 +1698,10 @@ mod tests {
         store.savepoint().unwrap();
         let f = store.begin_file("file", job("/big.json.gz"));
         store
-            .add_pieces(f, vec![ev("e3", 2, "carol"), ev("e1", 0, "alice")])
+            .add_test_pieces(f, vec![ev("e3", 2, "carol"), ev("e1", 0, "alice")])
             .unwrap();
         store
-            .add_pieces(f, vec![ev("e4", 3, "carol"), reject(4)])
+            .add_test_pieces(f, vec![ev("e4", 3, "carol"), reject(4)])
             .unwrap();
         let why = "gzip stream: corrupt deflate stream";
         store
@@ -1674,7 +1773,7 @@ mod tests {
         // Several files in one transaction, as the import batches them.
         let a = store.begin_file("file", job(path));
         store
-            .add_pieces(
+            .add_test_pieces(
                 a,
                 vec![
                     ev("e1", 0, "alice"),
@@ -1714,7 +1813,7 @@ mod tests {
             .unwrap();
         let many = store.begin_file("file", job("/logs/many.json"));
         store
-            .add_pieces(many, (1..=REJECTS_KEPT as u64 + 5).map(reject).collect())
+            .add_test_pieces(many, (1..=REJECTS_KEPT as u64 + 5).map(reject).collect())
             .unwrap();
         store
             .finish_file(many, Some("mmm".into()), FileStatus::Imported)
@@ -2074,7 +2173,7 @@ mod tests {
         assert_eq!(after[1], row("logs/a", "file", 1));
         // A reading that fails takes nothing back and adds nothing.
         let f = store.begin_file("file", job(&a));
-        store.add_pieces(f, vec![ev("e4", 3, "bob")]).unwrap();
+        store.add_test_pieces(f, vec![ev("e4", 3, "bob")]).unwrap();
         store
             .finish_file(f, None, FileStatus::Rejected("truncated".into()))
             .unwrap();

@@ -214,7 +214,7 @@ async fn produce(
             match format {
                 Format::Csv => buf.push_str(&csv_row(r)),
                 Format::Json => {
-                    let bytes = raw.read(pool, r.id, r.raw_dict, &r.raw).await?;
+                    let bytes = raw.read(pool, r.id, r.at()).await?;
                     if !first {
                         buf.push_str(",\n");
                     }

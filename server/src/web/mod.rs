@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: SqlitePool,
+    pub cache: app::cache::PageCache,
     pub auth: AuthState,
 }
 
@@ -71,14 +72,15 @@ pub fn find_site() -> Option<PathBuf> {
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    let pool = state.pool.clone();
-    handle_server_fns_with_context(move || provide_contexts(&pool), req).await
+    let (pool, cache) = (state.pool.clone(), state.cache.clone());
+    handle_server_fns_with_context(move || provide_contexts(&pool, &cache), req).await
 }
 
-/// What pages and server functions find in their context: the database, and the
-/// back-tests of the rule pages.
-fn provide_contexts(pool: &SqlitePool) {
+/// What pages and server functions find in their context: the database, the cache of
+/// what pages read, and the back-tests of the rule pages.
+fn provide_contexts(pool: &SqlitePool, cache: &app::cache::PageCache) {
     provide_context(Db(pool.clone()));
+    provide_context(cache.clone());
     provide_context(crate::detections::web::back_tester(pool.clone()));
 }
 
@@ -191,11 +193,13 @@ pub async fn router(
     };
     let state = AppState {
         leptos_options,
+        cache: app::cache::PageCache::new(&pool),
         pool,
         auth: auth_state.clone(),
     };
     let routes = generate_route_list(app::App);
     let ctx_pool = state.pool.clone();
+    let ctx_cache = state.cache.clone();
     let shell_options = state.leptos_options.clone();
     // Layers listed last run first: trace, headers, same-origin check, session, user,
     // page guard, then the route.
@@ -277,7 +281,7 @@ pub async fn router(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_contexts(&ctx_pool),
+            move || provide_contexts(&ctx_pool, &ctx_cache),
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(

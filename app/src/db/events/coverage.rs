@@ -2,7 +2,7 @@
 //! `StopLogging`, `PutEventSelectors`, ...) with their original records, and whether
 //! management events of an account and Region are stored within a stretch of time.
 
-use super::detail::RawReader;
+use super::raw::{At, RawReader};
 use crate::schema::TermKind;
 use sqlx::SqlitePool;
 
@@ -13,8 +13,8 @@ pub async fn trail_writes(
     names: &[&str],
 ) -> Result<Vec<(i64, i64, serde_json::Value)>, sqlx::Error> {
     let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".to_owned());
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT e.id, e.event_time, e.raw_dict, e.raw FROM events e
+    let rows: Vec<(i64, i64, i64, Vec<u8>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT e.id, e.event_time, e.raw_dict, e.raw, e.raw_block, e.raw_slot FROM events e
          WHERE e.name_id IN (SELECT t.id FROM terms t, json_each(?1) n
                              WHERE t.kind = ?2 AND t.value = n.value)
            AND e.error_code_id IS NULL
@@ -26,8 +26,8 @@ pub async fn trail_writes(
     .await?;
     let mut reader = RawReader::default();
     let mut out = Vec::with_capacity(rows.len());
-    for (id, time, dict, raw) in rows {
-        let record = match reader.read(pool, id, dict, &raw).await {
+    for (id, time, dict, raw, block, slot) in rows {
+        let record = match reader.read(pool, id, At { dict, raw: &raw, block, slot }).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
             Err(super::DetailError::Db(e)) => return Err(e),
             Err(e) => Err(e.to_string()),

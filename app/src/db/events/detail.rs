@@ -3,9 +3,9 @@
 
 use super::list::{ROW_COLUMNS, ROW_JOINS, RowDb, rows_by_ids};
 use crate::model::{EventDetail, IssuedBy, PrincipalInfo, ResourceInfo};
+use super::raw::{At, RawReader, Stored};
 use crate::schema::first_id_at;
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
-use std::collections::HashMap;
 
 /// How far around an event related ones are looked for.
 const RELATED_WINDOW_MS: i64 = 10 * 60_000;
@@ -92,6 +92,8 @@ struct DetailDb {
     resource_ids: Option<String>,
     raw_dict: i64,
     raw: Vec<u8>,
+    raw_block: Option<i64>,
+    raw_slot: Option<i64>,
     p_display: String,
     p_kind: String,
     p_key: String,
@@ -107,23 +109,6 @@ pub enum DetailError {
     Db(#[from] sqlx::Error),
     #[error("the stored record of event {0} cannot be read: {1}")]
     Raw(i64, String),
-}
-
-/// Decompresses one stored original record.
-pub fn decompress(dict: Option<&[u8]>, raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    match dict {
-        Some(d) => {
-            let mut dec =
-                zstd::stream::read::Decoder::with_dictionary(std::io::BufReader::new(raw), d)?;
-            dec.read_to_end(&mut out)?;
-        }
-        None => {
-            out = zstd::stream::decode_all(raw)?;
-        }
-    }
-    Ok(out)
 }
 
 /// A top-level string field of a record.
@@ -147,7 +132,7 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
                 n.value AS name, et.value AS event_type, c.value AS category, e.read_only,
                 ec.value AS error, ip.value AS source_ip,
                 ua.value AS user_agent, ak.value AS access_key, e.request_id, e.shared_event_id,
-                e.resource_ids, e.raw_dict, e.raw,
+                e.resource_ids, e.raw_dict, e.raw, e.raw_block, e.raw_slot,
                 p.display_name AS p_display, p.kind AS p_kind, p.key AS p_key, p.arn AS p_arn,
                 p.account AS p_account, p.origin AS p_origin, pp.display_name AS p_parent
          FROM events e
@@ -169,8 +154,9 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
+    let at = At { dict: r.raw_dict, raw: &r.raw, block: r.raw_block, slot: r.raw_slot };
     let raw = RawReader::default()
-        .read(pool, r.id, r.raw_dict, &r.raw)
+        .read(pool, r.id, at)
         .await?;
     let (related, related_capped) = related(pool, r.id).await?;
     let value: serde_json::Value =
@@ -253,8 +239,8 @@ pub async fn detail(pool: &SqlitePool, id: i64) -> Result<Option<EventDetail>, D
 }
 
 /// An event's stored record: its dictionary and its compressed bytes.
-async fn raw_row(pool: &SqlitePool, id: i64) -> Result<Option<(i64, Vec<u8>)>, sqlx::Error> {
-    sqlx::query_as("SELECT raw_dict, raw FROM events WHERE id = ?1")
+async fn raw_row(pool: &SqlitePool, id: i64) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query_as("SELECT raw_dict, raw, raw_block, raw_slot FROM events WHERE id = ?1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -262,10 +248,10 @@ async fn raw_row(pool: &SqlitePool, id: i64) -> Result<Option<(i64, Vec<u8>)>, s
 
 /// The original record of an event, parsed.
 pub async fn record(pool: &SqlitePool, id: i64) -> Result<Option<serde_json::Value>, DetailError> {
-    let Some((dict_id, raw)) = raw_row(pool, id).await? else {
+    let Some(stored) = raw_row(pool, id).await? else {
         return Ok(None);
     };
-    let bytes = RawReader::default().read(pool, id, dict_id, &raw).await?;
+    let bytes = RawReader::default().read(pool, id, stored.at()).await?;
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| DetailError::Raw(id, e.to_string()))
@@ -280,10 +266,10 @@ pub async fn records(
     let mut reader = RawReader::default();
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
-        let Some((dict_id, raw)) = raw_row(pool, id).await? else {
+        let Some(stored) = raw_row(pool, id).await? else {
             continue;
         };
-        let parsed = match reader.read(pool, id, dict_id, &raw).await {
+        let parsed = match reader.read(pool, id, stored.at()).await {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| DetailError::Raw(id, e.to_string())),
             Err(DetailError::Db(e)) => return Err(e),
             Err(e) => Err(e),
@@ -291,85 +277,4 @@ pub async fn records(
         out.push((id, parsed));
     }
     Ok(out)
-}
-
-/// Decompresses original records, loading each dictionary once.
-#[derive(Default)]
-pub struct RawReader {
-    unpack: Unpacker,
-}
-
-impl RawReader {
-    pub async fn read(
-        &mut self,
-        pool: &SqlitePool,
-        id: i64,
-        dict_id: i64,
-        raw: &[u8],
-    ) -> Result<Vec<u8>, DetailError> {
-        if !self.unpack.knows(dict_id) {
-            let d: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
-                    .bind(dict_id)
-                    .fetch_optional(pool)
-                    .await?;
-            self.unpack.learn(dict_id, d);
-        }
-        self.unpack.unpack(dict_id, raw).map_err(|e| DetailError::Raw(id, e.to_string()))
-    }
-}
-
-/// Decompresses many stored records: each dictionary is prepared once into a
-/// decompressor of its own (preparing a 64 KiB dictionary costs far more than
-/// decompressing one record with it), and a record whose frame states its size is
-/// decompressed in one call.
-#[derive(Default)]
-pub struct Unpacker {
-    dicts: HashMap<i64, Option<(Vec<u8>, zstd::bulk::Decompressor<'static>)>>,
-    plain: Option<zstd::bulk::Decompressor<'static>>,
-}
-
-/// Records are at most this large (CloudTrail's limit is 256 KB; some services write more).
-const MAX_RECORD: u64 = 64 << 20;
-
-impl Unpacker {
-    /// Whether dictionary `dict_id` (0: none) was learnt.
-    pub fn knows(&self, dict_id: i64) -> bool {
-        dict_id == 0 || self.dicts.contains_key(&dict_id)
-    }
-
-    /// Learns dictionary `dict_id`'s bytes (`None`: it is missing).
-    pub fn learn(&mut self, dict_id: i64, bytes: Option<Vec<u8>>) {
-        let prepared = bytes.and_then(|b| {
-            let dec = zstd::bulk::Decompressor::with_dictionary(&b).ok()?;
-            Some((b, dec))
-        });
-        self.dicts.insert(dict_id, prepared);
-    }
-
-    /// Decompresses a record stored with dictionary `dict_id` (learnt first).
-    pub fn unpack(&mut self, dict_id: i64, raw: &[u8]) -> std::io::Result<Vec<u8>> {
-        let size = match zstd::zstd_safe::get_frame_content_size(raw) {
-            Ok(Some(n)) if n <= MAX_RECORD => n as usize,
-            // No size in the frame: the streaming decoder finds it.
-            _ => return decompress(self.dict_bytes(dict_id), raw),
-        };
-        let prepared = if dict_id == 0 {
-            if self.plain.is_none() {
-                self.plain = Some(zstd::bulk::Decompressor::new()?);
-            }
-            self.plain.as_mut()
-        } else {
-            self.dicts.get_mut(&dict_id).and_then(|d| d.as_mut()).map(|(_, dec)| dec)
-        };
-        match prepared {
-            Some(dec) => dec.decompress(raw, size),
-            // The dictionary is missing: decompressing without it says why it fails.
-            None => decompress(None, raw),
-        }
-    }
-
-    fn dict_bytes(&self, dict_id: i64) -> Option<&[u8]> {
-        self.dicts.get(&dict_id).and_then(|d| d.as_ref()).map(|(bytes, _)| bytes.as_slice())
-    }
 }

@@ -32,6 +32,15 @@ pub struct ExportRow {
     pub request_id: Option<String>,
     pub raw_dict: i64,
     pub raw: Vec<u8>,
+    pub raw_block: Option<i64>,
+    pub raw_slot: Option<i64>,
+}
+
+impl ExportRow {
+    /// Where the row's original record is stored.
+    pub fn at(&self) -> super::At<'_> {
+        super::At { dict: self.raw_dict, raw: &self.raw, block: self.raw_block, slot: self.raw_slot }
+    }
 }
 
 /// A page of the export (same order and cursor as [`list`](fn@super::list)).
@@ -58,7 +67,7 @@ pub async fn export_page(
                 e.read_only,
                 (SELECT group_concat(r.arn, ' ') FROM json_each(e.resource_ids) j
                  JOIN resources r ON r.id = j.value) AS resources,
-                e.request_id, e.raw_dict, e.raw
+                e.request_id, e.raw_dict, e.raw, e.raw_block, e.raw_slot
          FROM (SELECT e.* FROM events e WHERE e.id >= ",
     );
     qb.push_bind(lo);

@@ -2,7 +2,8 @@
 //! growing windows), pages ordered by a column, events by id, and where a search matched
 //! each row. The row's columns and joins are shared with the related events of `detail`.
 
-use super::detail::{DetailError, RawReader};
+use super::detail::DetailError;
+use super::raw::{At, RawReader};
 use super::facets::{SCAN_CAP, first_window};
 use crate::db::filter::Selection;
 use crate::model::{Bucket, EventRow, ResolvedRange};
@@ -196,15 +197,16 @@ async fn annotate_matches(
     words: &[crate::search::Word],
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let raws: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, raw_dict, raw FROM events WHERE id IN (SELECT value FROM json_each(?1))",
+    let raws: Vec<(i64, i64, Vec<u8>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT id, raw_dict, raw, raw_block, raw_slot FROM events
+         WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
     )
     .bind(serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into()))
     .fetch_all(pool)
     .await?;
     let mut reader = RawReader::default();
-    for (id, dict, raw) in raws {
-        let record = match reader.read(pool, id, dict, &raw).await {
+    for (id, dict, raw, block, slot) in raws {
+        let record = match reader.read(pool, id, At { dict, raw: &raw, block, slot }).await {
             Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes)
                 .map_err(|e| DetailError::Raw(id, e.to_string())),
             Err(e) => Err(e),

@@ -9,10 +9,12 @@ mod export;
 mod facets;
 mod histogram;
 mod list;
+mod raw;
 mod scan;
 mod coverage;
 
-pub use detail::{DetailError, RawReader, Unpacker, decompress, detail, record, records, related};
+pub use detail::{DetailError, detail, record, records, related};
+pub use raw::{At, RawReader, Stored, Unpacker, block_ranges, decompress, seal_block};
 pub use export::{ExportRow, export_page};
 pub use facets::{
     labels,

@@ -1,7 +1,8 @@
 //! One pass over a window's events with what event selectors look at: the cost preview
 //! of a selector change evaluates the current and the proposed selectors on each.
 
-use super::detail::{DetailError, RawReader};
+use super::detail::DetailError;
+use super::raw::{At, RawReader};
 use crate::schema::{S3_OBJECT, TermKind, first_id_at};
 use crate::selectors::Facts;
 use futures::TryStreamExt;
@@ -60,6 +61,8 @@ type Row = (
     Option<String>,
     Option<i64>,
     Option<Vec<u8>>,
+    Option<i64>,
+    Option<i64>,
 );
 
 /// Goes through every event from `from_ms` to `to_ms` in `accounts` (`None`: every
@@ -224,7 +227,7 @@ pub async fn scan_selectable<V: Clone>(
                     (SELECT json_group_array(json_array(r.type, r.arn))
                      FROM json_each(e.resource_ids) j JOIN resources r ON r.id = j.value)
                 END,
-                e.raw_dict, e.raw
+                e.raw_dict, e.raw, e.raw_block, e.raw_slot
          FROM events e
          WHERE e.id >= ?1 AND e.id < ?2
            AND (?3 IS NULL OR e.account_id IN (SELECT value FROM json_each(?3)))",
@@ -236,10 +239,11 @@ pub async fn scan_selectable<V: Clone>(
     .fetch(pool);
     let mut raw = RawReader::default();
     while let Some(row) = rows.try_next().await? {
-        let (id, account, region, source, name, kind, category, read_only, error, resources, dict, bytes) = row;
-        // The reader may load a dictionary on another connection of the pool.
+        let (id, account, region, source, name, kind, category, read_only, error, resources, dict, bytes, block, slot) =
+            row;
+        // The reader may load a dictionary or a block on another connection of the pool.
         let record = match (dict, bytes) {
-            (Some(dict), Some(bytes)) => match raw.read(pool, id, dict, &bytes).await {
+            (Some(dict), Some(bytes)) => match raw.read(pool, id, At { dict, raw: &bytes, block, slot }).await {
                 Ok(text) => serde_json::from_slice::<serde_json::Value>(&text).ok(),
                 // One unreadable record is judged on its columns; the rest go on.
                 Err(e) => {
