@@ -364,13 +364,13 @@ async fn stored(pool: &sqlx::SqlitePool, id: i64) -> app::db::events::Stored {
 
 /// Every stored record, by eventID, read back through the page's reader.
 async fn records_by_id(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let ids: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT id, event_key FROM events ORDER BY id")
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY id")
         .fetch_all(pool)
         .await
         .unwrap();
     let mut reader = app::db::events::RawReader::default();
     let mut out = std::collections::BTreeMap::new();
-    for (id, _) in ids {
+    for id in ids {
         let bytes = reader.read(pool, id, stored(pool, id).await.at()).await.expect("the record reads back");
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         out.insert(v["eventID"].as_str().unwrap().to_owned(), bytes);

@@ -195,7 +195,6 @@ pub async fn run(db: &Path, opts: LoadOptions) -> anyhow::Result<()> {
         latencies.extend(l);
         errors.extend(e);
     }
-    let elapsed = started.elapsed().min(Duration::from_secs(seconds + 60)).as_secs_f64().max(1.0);
     let ran = seconds as f64;
     stop.store(true, Ordering::Relaxed);
     let peak_sampled = peak.await.unwrap_or(0);
@@ -209,7 +208,6 @@ pub async fn run(db: &Path, opts: LoadOptions) -> anyhow::Result<()> {
         }
         latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
     };
-    let _ = elapsed;
     println!("  requests          {} in {ran:.0} s ({:.1} a second)", latencies.len(), latencies.len() as f64 / ran);
     println!("  latency           p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms", pct(0.5), pct(0.99), pct(1.0));
     println!("  errors            {}", errors.len());

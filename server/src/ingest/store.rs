@@ -36,9 +36,8 @@ const BATCH_EVENTS: usize = 200_000;
 /// larger than this: SQLite starts it over only when every frame in it has been copied,
 /// which the checkpoint thread, running beside a writer that never stops, rarely sees
 /// (a 1M-event import grew it to 850 MiB). After the copy the log restarts and is cut to
-/// [`WAL_KEPT`].
+/// 64 MiB (`journal_size_limit` in [`Store::open`]).
 const WAL_BOUND: u64 = 256 << 20;
-const WAL_KEPT: i64 = 64 << 20;
 const BATCH_TIME: Duration = Duration::from_secs(4);
 /// Rejected records kept in the ledger per file.
 const REJECTS_KEPT: usize = 100;
@@ -912,9 +911,8 @@ impl Store {
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
              PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 0;",
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
         )?;
-        conn.execute_batch(&format!("PRAGMA journal_size_limit = {WAL_KEPT};"))?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Store {
             conn,
