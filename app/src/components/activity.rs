@@ -49,7 +49,7 @@ pub fn ActivitySection(
             <CountedNotice from_ms=from_ms events=a.kpis.events range=a.range.clone() query=query.clone() path=path.clone()/>
         })}
         <KpiStrip now=a.kpis/>
-        <TimelineChart buckets=a.buckets.clone() bucket_ms=a.bucket_ms range=a.range.clone() query=query.clone() path=path.clone() counted_from_ms=a.counted_from_ms/>
+        <TimelineChart buckets=a.buckets.clone() bucket_ms=a.bucket_ms range=a.range.clone() query=query.clone() path=path.clone() counted_from_ms=a.counted_from_ms markers=Vec::new() episodes=Vec::new()/>
         <div class="top-grid">
             {a.top
                 .iter()

@@ -8,8 +8,9 @@ const H: f64 = 160.0;
 
 /// The events histogram: SVG drawn on the server, errors set apart at the foot of each
 /// bar; each bar links to its own time range, and once the page is hydrated a drag across
-/// the chart zooms to the dragged span. The figures are repeated in a table.
-#[component]
+/// the chart zooms to the dragged span. The figures are repeated in a table. An island:
+/// the browser runs it (its props travel in the page).
+#[island]
 pub fn TimelineChart(
     buckets: Vec<Bucket>,
     bucket_ms: i64,
@@ -17,13 +18,10 @@ pub fn TimelineChart(
     query: EventQuery,
     #[prop(into)] path: String,
     /// Where the counted figures start, when not at the start of the range.
-    #[prop(default = None)]
     counted_from_ms: Option<i64>,
     /// Findings to mark at their first event, each a link to its page.
-    #[prop(optional)]
     markers: Vec<crate::detections::FindingMarker>,
     /// Insights episodes, drawn as bands over their window.
-    #[prop(optional)]
     episodes: Vec<crate::insights::Band>,
 ) -> impl IntoView {
     let max = buckets.iter().map(|b| b.events).max().unwrap_or(0).max(1);
@@ -233,7 +231,6 @@ pub fn TimelineChart(
                 .href(&path)
         }
     };
-    let navigate = leptos_router::hooks::use_navigate();
     let on_down = move |ev: leptos::ev::MouseEvent| {
         if ev.button() == 0 {
             if let Some(f) = frac(&ev) {
@@ -253,7 +250,12 @@ pub fn TimelineChart(
         if let (Some(a), Some(b)) = (start.get_untracked(), frac(&ev)) {
             if (a - b).abs() > 0.01 {
                 dragged.set(true);
-                navigate(&zoom_to(a, b), Default::default());
+                #[cfg(feature = "hydrate")]
+                if let Some(w) = web_sys::window() {
+                    let _ = w.location().assign(&zoom_to(a, b));
+                }
+                #[cfg(not(feature = "hydrate"))]
+                let _ = zoom_to(a, b);
             }
         }
         start.set(None);

@@ -125,8 +125,9 @@ pub fn TimelinePage() -> impl IntoView {
     }
 }
 
-/// Copies the pinned link of this view (a plain link without JavaScript).
-#[component]
+/// Copies the pinned link of this view (a plain link without JavaScript). An island: the
+/// browser runs it.
+#[island]
 pub fn ShareLink(href: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let h = href.clone();

@@ -2,7 +2,7 @@
 //! selection — the hourly and daily rollups, the per-entity summaries, or a scan of the
 //! events newest first, a window at a time — and the top lists' ids given their names.
 
-use super::histogram::{empty_buckets, histogram};
+use super::histogram::{empty_buckets, fill, histogram};
 use crate::db::filter::Selection;
 use crate::model::{Bucket, Kpis, ResolvedRange, TopList, TopRow};
 use crate::schema::flags::{DENIED, ERROR, WRITE};
@@ -206,9 +206,9 @@ pub async fn scan_facets(
 }
 
 /// The same figures from the summary tables, for a selection they can answer (see
-/// [`Selection::rollup_mask`]): per-minute counts for the KPIs and histogram, hourly
-/// rollups for the top values, and the events themselves only for the partial hours at
-/// either end of the range.
+/// [`Selection::rollup_mask`]): daily and hourly rollups for whole days and hours,
+/// per-minute counts for the KPIs and histogram of the partial hours at either end, and
+/// the events themselves only for the top lists of those partial hours.
 pub async fn summary_facets(
     pool: &SqlitePool,
     sel: &Selection,
@@ -217,18 +217,47 @@ pub async fn summary_facets(
     bucket_ms: Option<i64>,
     depth: i64,
 ) -> Result<Facets, sqlx::Error> {
-    const HOUR: i64 = 3_600_000;
     let mut f = Facets::default();
+    // Ends widened to whole hours where what is added holds no event (before the oldest,
+    // after the newest): the figures are the same, and fewer minutes are read.
+    let w = widen(pool, r, HOUR, None).await?;
+    let c = Cut::of(&w);
+    // The KPIs: whole days and hours from the rollups of one dimension every event has
+    // (its account), the ragged ends from the minutes.
     let (k_events, k_errors, k_writes, k_denied): (Option<i64>, Option<i64>, Option<i64>, Option<i64>) =
         sqlx::query_as(formatcp!(
             "SELECT sum(events), sum(CASE WHEN flags & {ERROR} THEN events END),
                     sum(CASE WHEN flags & {WRITE} THEN events END), sum(CASE WHEN flags & {DENIED} THEN events END)
-             FROM counts_minute WHERE minute >= ?1 AND minute < ?2 AND (flags & ?3) = ?4",
+             FROM (
+                 SELECT flags, events FROM rollup_day
+                 WHERE dim = ?9 AND day >= ?5 AND day < ?6 AND (flags & ?10) = ?11
+                 UNION ALL
+                 SELECT flags, events FROM rollup_hour
+                 WHERE dim = ?9 AND hour >= ?3 AND hour < ?7 AND (flags & ?10) = ?11
+                 UNION ALL
+                 SELECT flags, events FROM rollup_hour
+                 WHERE dim = ?9 AND hour >= ?8 AND hour < ?4 AND (flags & ?10) = ?11
+                 UNION ALL
+                 SELECT flags, events FROM counts_minute
+                 WHERE minute >= ?1 AND minute < ?12 AND (flags & ?10) = ?11
+                 UNION ALL
+                 SELECT flags, events FROM counts_minute
+                 WHERE minute >= ?13 AND minute < ?2 AND (flags & ?10) = ?11
+             )",
         ))
-        .bind(r.from_ms.div_euclid(60_000))
-        .bind(r.to_ms.div_euclid(60_000))
+        .bind(c.m0)
+        .bind(c.m1)
+        .bind(c.h0)
+        .bind(c.h1)
+        .bind(c.d0)
+        .bind(c.d1)
+        .bind(c.ha)
+        .bind(c.hb)
+        .bind(Dim::Account as u8)
         .bind(mask)
         .bind(want)
+        .bind(c.m0e)
+        .bind(c.m1s)
         .fetch_one(pool)
         .await?;
     f.kpis = Kpis {
@@ -239,30 +268,25 @@ pub async fn summary_facets(
         principals: 0,
     };
     if let Some(b) = bucket_ms {
-        f.buckets = histogram(pool, r, b, (mask, want), None).await?;
+        f.buckets = if b % HOUR == 0 {
+            histogram_by_hours(pool, r, &c, b, (mask, want)).await?
+        } else {
+            histogram(pool, r, b, (mask, want), None).await?
+        };
     }
     // Whole hours from the rollup, the ragged ends from the events.
-    let h0 = (r.from_ms + HOUR - 1).div_euclid(HOUR);
-    let h1 = r.to_ms.div_euclid(HOUR);
-    let whole = h0 < h1;
+    let (h0, h1, whole) = (c.h0, c.h1, c.whole());
     let edges = if whole {
-        vec![(r.from_ms, h0 * HOUR), (h1 * HOUR, r.to_ms)]
+        [(w.from_ms, h0 * HOUR), (h1 * HOUR, w.to_ms)]
     } else {
-        vec![(r.from_ms, r.to_ms)]
+        [(w.from_ms, w.to_ms), (w.to_ms, w.to_ms)]
     };
     // Edges are under two hours of events.
     let (mut parts, mut principals) = scan_edges(pool, sel, &edges, false).await?;
     if whole {
-        // Whole days from the daily rollup, the hours around them from the hourly one.
-        let d0 = (h0 + 23).div_euclid(24);
-        let d1 = h1.div_euclid(24);
-        let (d0, d1) = if d0 < d1 { (d0, d1) } else { (0, 0) };
-        let (ha, hb) = if d0 < d1 {
-            (d0 * 24, d1 * 24)
-        } else {
-            (h1, h1)
-        };
-        // Hours [h0, ha) and [hb, h1); days [d0, d1). Principals are always listed in
+        let (d0, d1, ha, hb) = (c.d0, c.d1, c.ha, c.hb);
+        // Whole days from the daily rollup, the hours around them from the hourly one:
+        // hours [h0, ha) and [hb, h1); days [d0, d1). Principals are always listed in
         // full (they are counted); the other dimensions only when top lists are asked for.
         let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
         let mut middle = Facets::default();
@@ -315,6 +339,125 @@ pub async fn summary_facets(
         f.distinct = m.distinct;
     }
     Ok(f)
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// A range cut along the summaries: minutes `[m0, m0e)`, hours `[h0, ha)`, days
+/// `[d0, d1)`, hours `[hb, h1)` and minutes `[m1s, m1)`. A range with no whole hour
+/// inside is all minutes: `[m0, m1)`, every other part empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    m0: i64,
+    m0e: i64,
+    h0: i64,
+    ha: i64,
+    d0: i64,
+    d1: i64,
+    hb: i64,
+    h1: i64,
+    m1s: i64,
+    m1: i64,
+}
+
+impl Cut {
+    fn of(r: &ResolvedRange) -> Cut {
+        let (m0, m1) = (r.from_ms.div_euclid(60_000), r.to_ms.div_euclid(60_000));
+        let h0 = (r.from_ms + HOUR - 1).div_euclid(HOUR);
+        let h1 = r.to_ms.div_euclid(HOUR);
+        if h0 >= h1 {
+            return Cut { m0, m0e: m1, h0: 0, ha: 0, d0: 0, d1: 0, hb: 0, h1: 0, m1s: m1, m1 };
+        }
+        let d0 = (h0 + 23).div_euclid(24);
+        let d1 = h1.div_euclid(24);
+        let (d0, d1) = if d0 < d1 { (d0, d1) } else { (0, 0) };
+        let (ha, hb) = if d0 < d1 { (d0 * 24, d1 * 24) } else { (h1, h1) };
+        Cut { m0, m0e: h0 * 60, h0, ha, d0, d1, hb, h1, m1s: h1 * 60, m1 }
+    }
+
+    /// Whether whole hours are inside.
+    fn whole(&self) -> bool {
+        self.h0 < self.h1
+    }
+}
+
+/// `r` with either end moved out to a multiple of `unit_ms` (an hour, a day) when the
+/// minutes added hold no event (before the oldest, after the newest, a quiet stretch):
+/// no event at all, or, given a `scope` (an entity kind and a JSON list of ids), none of
+/// those entities' events.
+async fn widen(
+    pool: &SqlitePool,
+    r: &ResolvedRange,
+    unit_ms: i64,
+    scope: Option<(u8, &str)>,
+) -> Result<ResolvedRange, sqlx::Error> {
+    let from = r.from_ms.div_euclid(unit_ms) * unit_ms;
+    let to = (r.to_ms + unit_ms - 1).div_euclid(unit_ms) * unit_ms;
+    let sql = if scope.is_some() {
+        "SELECT (SELECT count(*) FROM entity_minute WHERE kind = ?5
+                   AND entity IN (SELECT value FROM json_each(?6)) AND minute >= ?1 AND minute < ?2),
+                (SELECT count(*) FROM entity_minute WHERE kind = ?5
+                   AND entity IN (SELECT value FROM json_each(?6)) AND minute >= ?3 AND minute < ?4)"
+    } else {
+        "SELECT (SELECT count(*) FROM counts_minute WHERE minute >= ?1 AND minute < ?2),
+                (SELECT count(*) FROM counts_minute WHERE minute >= ?3 AND minute < ?4)"
+    };
+    let (kind, ids) = scope.unwrap_or((0, "[]"));
+    let (before, after): (i64, i64) = sqlx::query_as(sql)
+        .bind(from.div_euclid(60_000))
+        .bind(r.from_ms.div_euclid(60_000))
+        .bind(r.to_ms.div_euclid(60_000))
+        .bind(to.div_euclid(60_000))
+        .bind(kind)
+        .bind(ids)
+        .fetch_one(pool)
+        .await?;
+    Ok(ResolvedRange::new(
+        if before == 0 { from } else { r.from_ms },
+        if after == 0 { to } else { r.to_ms },
+    ))
+}
+
+/// Events and errors per bucket of whole hours: the hours inside `c` from the hourly
+/// rollup of one dimension every event has (its account), its ragged ends from the
+/// minutes; every bucket of `r` present.
+async fn histogram_by_hours(
+    pool: &SqlitePool,
+    r: &ResolvedRange,
+    c: &Cut,
+    bucket_ms: i64,
+    (mask, want): (i64, i64),
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let (first, mut out) = empty_buckets(r, bucket_ms);
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(formatcp!(
+        "SELECT b, sum(events), coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
+         FROM (
+             SELECT (hour * 3600000 - ?5) / ?6 AS b, flags, events FROM rollup_hour
+             WHERE dim = ?7 AND hour >= ?3 AND hour < ?4 AND (flags & ?8) = ?9
+             UNION ALL
+             SELECT (minute * 60000 - ?5) / ?6 AS b, flags, events FROM counts_minute
+             WHERE minute >= ?1 AND minute < ?10 AND (flags & ?8) = ?9
+             UNION ALL
+             SELECT (minute * 60000 - ?5) / ?6 AS b, flags, events FROM counts_minute
+             WHERE minute >= ?11 AND minute < ?2 AND (flags & ?8) = ?9
+         )
+         GROUP BY b ORDER BY b",
+    ))
+    .bind(c.m0)
+    .bind(c.m1)
+    .bind(c.h0)
+    .bind(c.h1)
+    .bind(first)
+    .bind(bucket_ms)
+    .bind(Dim::Account as u8)
+    .bind(mask)
+    .bind(want)
+    .bind(c.m0e)
+    .bind(c.m1s)
+    .fetch_all(pool)
+    .await?;
+    fill(&mut out, rows);
+    Ok(out)
 }
 
 /// Figures of the (short) `edges` of a range, each scanned with no depth limit so that
@@ -388,8 +531,11 @@ pub async fn entity_facets(
     objects: bool,
 ) -> Result<Facets, sqlx::Error> {
     const DAY: i64 = 86_400_000;
-    let d0 = (r.from_ms + DAY - 1).div_euclid(DAY);
-    let d1 = r.to_ms.div_euclid(DAY);
+    // Ends widened to whole days where what is added holds none of the entity's events
+    // (before its first, after its last): the figures are the same, and less is scanned.
+    let w = widen(pool, r, DAY, Some((kind, ids))).await?;
+    let d0 = (w.from_ms + DAY - 1).div_euclid(DAY);
+    let d1 = w.to_ms.div_euclid(DAY);
     if d0 >= d1 {
         return scan_facets(pool, sel, r, bucket_ms, (depth, &Dim::ALL), objects).await;
     }
@@ -420,7 +566,7 @@ pub async fn entity_facets(
         f.buckets = histogram(pool, r, b, (mask, want), Some((kind, ids))).await?;
     }
     // Under a day of this entity's events each.
-    let edges = [(r.from_ms, d0 * DAY), (d1 * DAY, r.to_ms)];
+    let edges = [(w.from_ms, d0 * DAY), (d1 * DAY, w.to_ms)];
     let (mut parts, mut principals) = scan_edges(pool, sel, &edges, objects).await?;
     let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
     let mut middle = Facets::default();

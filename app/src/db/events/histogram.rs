@@ -56,11 +56,16 @@ pub async fn histogram(
         .bind(ids)
         .fetch_all(pool)
         .await?;
+    fill(&mut out, rows);
+    Ok(out)
+}
+
+/// Puts (bucket index, events, errors) rows in their buckets; indexes outside are dropped.
+pub(super) fn fill(out: &mut [Bucket], rows: Vec<(i64, i64, i64)>) {
     for (b, e, x) in rows {
         if let Some(slot) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) {
             slot.events = e;
             slot.errors = x;
         }
     }
-    Ok(out)
 }
