@@ -282,7 +282,7 @@ pub async fn summary_facets(
         [(w.from_ms, w.to_ms), (w.to_ms, w.to_ms)]
     };
     // Edges are under two hours of events.
-    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, false).await?;
+    let (mut parts, mut principals) = summary_edges(pool, sel, (mask, want), &edges).await?;
     if whole {
         let (d0, d1, ha, hb) = (c.d0, c.d1, c.ha, c.hb);
         // Whole days from the daily rollup, the hours around them from the hourly one:
@@ -458,6 +458,72 @@ async fn histogram_by_hours(
     .await?;
     fill(&mut out, rows);
     Ok(out)
+}
+
+/// Figures of the partial hours at the ends of a range the summaries answer, each exact
+/// and listed in full, and the principals seen in them. An edge longer than half its
+/// hour is the hour's rollup less a scan of the rest of the hour: the shorter scan.
+async fn summary_edges(
+    pool: &SqlitePool,
+    sel: &Selection,
+    (mask, want): (i64, i64),
+    edges: &[(i64, i64)],
+) -> Result<(Vec<Facets>, std::collections::HashSet<i64>), sqlx::Error> {
+    let mut parts = Vec::new();
+    let mut principals = std::collections::HashSet::new();
+    for &(a, b) in edges.iter().filter(|(a, b)| a < b) {
+        let hour = a.div_euclid(HOUR);
+        let (start, end) = (hour * HOUR, hour * HOUR + HOUR);
+        let e = if b <= end && b - a > HOUR / 2 {
+            let rows: Vec<(u8, i64, i64, i64)> = sqlx::query_as(formatcp!(
+                "SELECT dim, value, sum(events), coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
+                 FROM rollup_hour WHERE hour = ?1 AND (flags & ?2) = ?3 GROUP BY dim, value",
+            ))
+            .bind(hour)
+            .bind(mask)
+            .bind(want)
+            .fetch_all(pool)
+            .await?;
+            let mut net: HashMap<u8, HashMap<i64, (i64, i64)>> = HashMap::new();
+            for (dim, v, n, x) in rows {
+                net.entry(dim).or_default().insert(v, (n, x));
+            }
+            for (from_ms, to_ms) in [(start, a), (b, end)].into_iter().filter(|(x, y)| x < y) {
+                let rest = ResolvedRange::new(from_ms, to_ms);
+                let rest = scan_facets(pool, sel, &rest, None, (i64::MAX, &Dim::ALL), false).await?;
+                for (dim, list) in rest.top {
+                    let values = net.entry(dim).or_default();
+                    for (v, n, x) in list {
+                        let m = values.entry(v).or_insert((0, 0));
+                        m.0 -= n;
+                        m.1 -= x;
+                    }
+                }
+            }
+            let mut f = Facets::default();
+            for dim in Dim::ALL {
+                let mut list: Vec<(i64, i64, i64)> = net
+                    .remove(&(dim as u8))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(_, (n, _))| *n > 0)
+                    .map(|(v, (n, x))| (v, n, x))
+                    .collect();
+                list.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
+                f.distinct.insert(dim as u8, (list.len() as i64, true));
+                f.top.insert(dim as u8, list);
+            }
+            f
+        } else {
+            let edge = ResolvedRange::new(a, b);
+            scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), false).await?
+        };
+        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
+            principals.extend(p.iter().map(|(v, _, _)| *v));
+        }
+        parts.push(e);
+    }
+    Ok((parts, principals))
 }
 
 /// Figures of the (short) `edges` of a range, each scanned with no depth limit so that
