@@ -119,6 +119,12 @@ pub fn from_context() -> Option<PageCache> {
     leptos::prelude::use_context::<PageCache>()
 }
 
+/// The key of a view: what it is of (`scope`: a principal, a resource, or nothing), its
+/// canonical query, and the minute its range resolves against.
+pub fn view_key(scope: &str, query: &crate::query::EventQuery, now_ms: i64) -> String {
+    format!("{scope}\n{}\n{}", query.to_query(), now_ms.div_euclid(60_000))
+}
+
 /// `compute`, through the request's page cache when it has one.
 pub async fn cached<T, E, F, Fut>(key: String, compute: F) -> Result<T, E>
 where

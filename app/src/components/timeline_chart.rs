@@ -255,7 +255,7 @@ pub fn TimelineChart(
                     let _ = w.location().assign(&zoom_to(a, b));
                 }
                 #[cfg(not(feature = "hydrate"))]
-                let _ = zoom_to(a, b);
+                let _ = &zoom_to;
             }
         }
         start.set(None);

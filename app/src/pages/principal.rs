@@ -35,7 +35,7 @@ pub async fn get_principal(
     let pool = db::pool()?;
     let now = chrono::Utc::now().timestamp_millis();
     let query = EventQuery::parse(&query);
-    let cache_key = format!("{key}\n{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let cache_key = crate::cache::view_key(&key, &query, now);
     let mut v = crate::cache::cached(cache_key, || async {
         principal_view(&pool, &key, &query, now)
             .await

@@ -34,7 +34,7 @@ pub async fn get_resource(
     let pool = db::pool()?;
     let now = chrono::Utc::now().timestamp_millis();
     let query = EventQuery::parse(&query);
-    let cache_key = format!("{arn}\n{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let cache_key = crate::cache::view_key(&arn, &query, now);
     let mut v = crate::cache::cached(cache_key, || async {
         resource_view(&pool, &arn, &query, now).await.map_err(db::opaque)
     })

@@ -32,7 +32,7 @@ pub async fn get_timeline(query: String) -> Result<Timeline, ServerFnError> {
     let now = chrono::Utc::now().timestamp_millis();
     // Ranges resolve to whole minutes: a view asked again within the minute, with
     // nothing committed since, is the same view.
-    let key = format!("{}\n{}", query.to_query(), now.div_euclid(60_000));
+    let key = crate::cache::view_key("", &query, now);
     let mut t = crate::cache::cached(key, || async {
         timeline(&pool, &query, now).await.map_err(db::opaque)
     })

@@ -282,7 +282,7 @@ pub async fn summary_facets(
         [(w.from_ms, w.to_ms), (w.to_ms, w.to_ms)]
     };
     // Edges are under two hours of events.
-    let (mut parts, mut principals) = summary_edges(pool, sel, (mask, want), &edges).await?;
+    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, false, Some((mask, want))).await?;
     if whole {
         let (d0, d1, ha, hb) = (c.d0, c.d1, c.ha, c.hb);
         // Whole days from the daily rollup, the hours around them from the hourly one:
@@ -460,86 +460,82 @@ async fn histogram_by_hours(
     Ok(out)
 }
 
-/// Figures of the partial hours at the ends of a range the summaries answer, each exact
-/// and listed in full, and the principals seen in them. An edge longer than half its
-/// hour is the hour's rollup less a scan of the rest of the hour: the shorter scan.
-async fn summary_edges(
+/// The figures of `[a, b)`, inside one hour, as that hour's rollup less a scan of the
+/// rest of the hour: exact, every list in full.
+async fn hour_less_rest(
     pool: &SqlitePool,
     sel: &Selection,
     (mask, want): (i64, i64),
-    edges: &[(i64, i64)],
-) -> Result<(Vec<Facets>, std::collections::HashSet<i64>), sqlx::Error> {
-    let mut parts = Vec::new();
-    let mut principals = std::collections::HashSet::new();
-    for &(a, b) in edges.iter().filter(|(a, b)| a < b) {
-        let hour = a.div_euclid(HOUR);
-        let (start, end) = (hour * HOUR, hour * HOUR + HOUR);
-        let e = if b <= end && b - a > HOUR / 2 {
-            let rows: Vec<(u8, i64, i64, i64)> = sqlx::query_as(formatcp!(
-                "SELECT dim, value, sum(events), coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
-                 FROM rollup_hour WHERE hour = ?1 AND (flags & ?2) = ?3 GROUP BY dim, value",
-            ))
-            .bind(hour)
-            .bind(mask)
-            .bind(want)
-            .fetch_all(pool)
-            .await?;
-            let mut net: HashMap<u8, HashMap<i64, (i64, i64)>> = HashMap::new();
-            for (dim, v, n, x) in rows {
-                net.entry(dim).or_default().insert(v, (n, x));
-            }
-            for (from_ms, to_ms) in [(start, a), (b, end)].into_iter().filter(|(x, y)| x < y) {
-                let rest = ResolvedRange::new(from_ms, to_ms);
-                let rest = scan_facets(pool, sel, &rest, None, (i64::MAX, &Dim::ALL), false).await?;
-                for (dim, list) in rest.top {
-                    let values = net.entry(dim).or_default();
-                    for (v, n, x) in list {
-                        let m = values.entry(v).or_insert((0, 0));
-                        m.0 -= n;
-                        m.1 -= x;
-                    }
-                }
-            }
-            let mut f = Facets::default();
-            for dim in Dim::ALL {
-                let mut list: Vec<(i64, i64, i64)> = net
-                    .remove(&(dim as u8))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|(_, (n, _))| *n > 0)
-                    .map(|(v, (n, x))| (v, n, x))
-                    .collect();
-                list.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
-                f.distinct.insert(dim as u8, (list.len() as i64, true));
-                f.top.insert(dim as u8, list);
-            }
-            f
-        } else {
-            let edge = ResolvedRange::new(a, b);
-            scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), false).await?
-        };
-        if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
-            principals.extend(p.iter().map(|(v, _, _)| *v));
-        }
-        parts.push(e);
+    (a, b): (i64, i64),
+) -> Result<Facets, sqlx::Error> {
+    let hour = a.div_euclid(HOUR);
+    let (start, end) = (hour * HOUR, hour * HOUR + HOUR);
+    let rows: Vec<(u8, i64, i64, i64)> = sqlx::query_as(formatcp!(
+        "SELECT dim, value, sum(events), coalesce(sum(CASE WHEN flags & {ERROR} THEN events END), 0)
+         FROM rollup_hour WHERE hour = ?1 AND (flags & ?2) = ?3 GROUP BY dim, value",
+    ))
+    .bind(hour)
+    .bind(mask)
+    .bind(want)
+    .fetch_all(pool)
+    .await?;
+    let mut net: HashMap<u8, HashMap<i64, (i64, i64)>> = HashMap::new();
+    for (dim, v, n, x) in rows {
+        net.entry(dim).or_default().insert(v, (n, x));
     }
-    Ok((parts, principals))
+    for (from_ms, to_ms) in [(start, a), (b, end)].into_iter().filter(|(x, y)| x < y) {
+        let rest = ResolvedRange::new(from_ms, to_ms);
+        let rest = scan_facets(pool, sel, &rest, None, (i64::MAX, &Dim::ALL), false).await?;
+        for (dim, list) in rest.top {
+            let values = net.entry(dim).or_default();
+            for (v, n, x) in list {
+                let m = values.entry(v).or_insert((0, 0));
+                m.0 -= n;
+                m.1 -= x;
+            }
+        }
+    }
+    let mut f = Facets::default();
+    for dim in Dim::ALL {
+        let mut list: Vec<(i64, i64, i64)> = net
+            .remove(&(dim as u8))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(v, (n, x))| (v, n, x))
+            .collect();
+        list.sort_by(|p, q| q.1.cmp(&p.1).then(p.0.cmp(&q.0)));
+        f.distinct.insert(dim as u8, (list.len() as i64, true));
+        f.top.insert(dim as u8, list);
+    }
+    Ok(f)
 }
 
-/// Figures of the (short) `edges` of a range, each scanned with no depth limit so that
+/// Figures of the (short) `edges` of a range, each exact and listed in full so that
 /// merging them with the summaries is exact, and the principals seen in them. Empty
-/// edges are skipped.
+/// edges are skipped. Given the selection's `rollup` mask (it is one the hourly rollup
+/// answers), an edge longer than half its hour is that hour less the rest of it (the
+/// shorter scan); otherwise every edge is scanned.
 async fn scan_edges(
     pool: &SqlitePool,
     sel: &Selection,
     edges: &[(i64, i64)],
     objects: bool,
+    rollup: Option<(i64, i64)>,
 ) -> Result<(Vec<Facets>, std::collections::HashSet<i64>), sqlx::Error> {
     let mut parts = Vec::new();
     let mut principals = std::collections::HashSet::new();
     for &(from_ms, to_ms) in edges.iter().filter(|(a, b)| a < b) {
-        let edge = ResolvedRange::new(from_ms, to_ms);
-        let e = scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), objects).await?;
+        let hour_end = (from_ms.div_euclid(HOUR) + 1) * HOUR;
+        let e = match rollup {
+            Some(mask) if to_ms <= hour_end && to_ms - from_ms > HOUR / 2 => {
+                hour_less_rest(pool, sel, mask, (from_ms, to_ms)).await?
+            }
+            _ => {
+                let edge = ResolvedRange::new(from_ms, to_ms);
+                scan_facets(pool, sel, &edge, None, (i64::MAX, &Dim::ALL), objects).await?
+            }
+        };
         if let Some(p) = e.top.get(&(Dim::Principal as u8)) {
             principals.extend(p.iter().map(|(v, _, _)| *v));
         }
@@ -633,7 +629,7 @@ pub async fn entity_facets(
     }
     // Under a day of this entity's events each.
     let edges = [(w.from_ms, d0 * DAY), (d1 * DAY, w.to_ms)];
-    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, objects).await?;
+    let (mut parts, mut principals) = scan_edges(pool, sel, &edges, objects, None).await?;
     let dims: &[Dim] = if depth > 0 { &Dim::ALL } else { &Dim::ALL[..1] };
     let mut middle = Facets::default();
     for dim in dims {
