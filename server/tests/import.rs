@@ -179,7 +179,10 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
     }
     let _ = child.wait();
     // The kill must have landed between commits, or this test proves nothing.
-    assert!(killed_mid_way, "the import finished before it could be killed");
+    assert!(
+        killed_mid_way,
+        "the import finished before it could be killed"
+    );
     let out = common::command(&db)
         .args(["import", "--json", files.to_str().unwrap()])
         .output()
@@ -299,7 +302,11 @@ async fn aggregated_events_go_in_once_beside_ordinary_ones() {
         "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/a", "accountId": "111122223333"},
     });
     let file = tmp.path().join("aggregated.json");
-    std::fs::write(&file, serde_json::json!({"Records": [summary, ordinary]}).to_string()).unwrap();
+    std::fs::write(
+        &file,
+        serde_json::json!({"Records": [summary, ordinary]}).to_string(),
+    )
+    .unwrap();
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     let s = import(&pool, std::slice::from_ref(&file)).await;
     assert_eq!((s.events_new, s.records_rejected), (2, 0), "{s:?}");
@@ -307,7 +314,11 @@ async fn aggregated_events_go_in_once_beside_ordinary_ones() {
     let copy = tmp.path().join("copy.json");
     std::fs::copy(&file, &copy).unwrap();
     let again = import(&pool, std::slice::from_ref(&copy)).await;
-    assert_eq!((again.events_new, again.events_duplicate), (0, 2), "{again:?}");
+    assert_eq!(
+        (again.events_new, again.events_duplicate),
+        (0, 2),
+        "{again:?}"
+    );
     assert_eq!(
         count(
             &pool,
@@ -335,13 +346,30 @@ async fn the_event_context_is_kept_shown_and_searchable() {
                            "principalTags": {"Team": "payments"}}},
     });
     let pool = common::store_of(tmp.path(), vec![record]).await;
-    let id: i64 = sqlx::query_scalar("SELECT id FROM events").fetch_one(&pool).await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let detail = app::db::events::detail(&pool, id).await.unwrap().unwrap();
-    assert!(detail.event_context.as_deref().is_some_and(|c| c.contains("\"DataClass\": \"restricted\"")), "{:?}", detail.event_context);
+    assert!(
+        detail
+            .event_context
+            .as_deref()
+            .is_some_and(|c| c.contains("\"DataClass\": \"restricted\"")),
+        "{:?}",
+        detail.event_context
+    );
     let now = chrono::Utc::now().timestamp_millis();
-    for q in ["DataClass", "restricted", "payments", "MultiFactorAuthPresent"] {
+    for q in [
+        "DataClass",
+        "restricted",
+        "payments",
+        "MultiFactorAuthPresent",
+    ] {
         let query = app::query::EventQuery::parse(&format!("range=all&q={q}"));
-        let t = app::pages::timeline::timeline(&pool, &query, now).await.unwrap();
+        let t = app::pages::timeline::timeline(&pool, &query, now)
+            .await
+            .unwrap();
         assert_eq!(t.rows.len(), 1, "search for {q}");
     }
 }
@@ -371,7 +399,10 @@ async fn records_by_id(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<St
     let mut reader = app::db::events::RawReader::default();
     let mut out = std::collections::BTreeMap::new();
     for id in ids {
-        let bytes = reader.read(pool, id, stored(pool, id).await.at()).await.expect("the record reads back");
+        let bytes = reader
+            .read(pool, id, stored(pool, id).await.at())
+            .await
+            .expect("the record reads back");
         let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         out.insert(v["eventID"].as_str().unwrap().to_owned(), bytes);
     }
@@ -382,38 +413,85 @@ async fn records_by_id(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<St
 async fn records_come_back_byte_for_byte_from_blocks_and_duplicates_are_kept_once() {
     let dir = tempfile::tempdir().unwrap();
     let pool = cairn::db::connect(&dir.path().join("c.db")).await.unwrap();
-    let recs: Vec<String> = (1..=5).map(|i| written(i, i, if i == 4 { ",\"x\":\"\\\"<b>\"" } else { "" })).collect();
+    let recs: Vec<String> = (1..=5)
+        .map(|i| written(i, i, if i == 4 { ",\"x\":\"\\\"<b>\"" } else { "" }))
+        .collect();
     // The first file holds records 1 to 3; the second 2 to 5 (2 and 3 again), gzipped.
-    std::fs::write(dir.path().join("a.json"), format!("{{\"Records\":[{}]}}", recs[..3].join(","))).unwrap();
-    std::fs::write(dir.path().join("b.json.gz"), common::gz(format!("{{\"Records\":[{}]}}", recs[1..].join(",")))).unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        format!("{{\"Records\":[{}]}}", recs[..3].join(",")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.json.gz"),
+        common::gz(format!("{{\"Records\":[{}]}}", recs[1..].join(","))),
+    )
+    .unwrap();
     let s = common::import(&pool, &[dir.path().join("a.json")]).await;
     assert_eq!(s.events_new, 3);
     let s = common::import(&pool, &[dir.path().join("b.json.gz")]).await;
     assert_eq!((s.events_new, s.events_duplicate), (2, 2));
     // One block per file; the second keeps only its two new records.
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM raw_blocks").await, 2);
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NULL OR length(raw) > 0").await, 0);
+    assert_eq!(
+        common::count(&pool, "SELECT count(*) FROM raw_blocks").await,
+        2
+    );
+    assert_eq!(
+        common::count(
+            &pool,
+            "SELECT count(*) FROM events WHERE raw_block IS NULL OR length(raw) > 0"
+        )
+        .await,
+        0
+    );
     let back = records_by_id(&pool).await;
     assert_eq!(back.len(), 5);
     for (i, r) in recs.iter().enumerate() {
         let id = format!("00000000-0000-0000-0000-{:012}", i + 1);
-        assert_eq!(std::str::from_utf8(&back[&id]).unwrap(), r, "record {id} is as written");
+        assert_eq!(
+            std::str::from_utf8(&back[&id]).unwrap(),
+            r,
+            "record {id} is as written"
+        );
     }
-    let blocks: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT dict, data FROM raw_blocks ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let blocks: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT dict, data FROM raw_blocks ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let mut unpack = app::db::events::Unpacker::default();
-    unpack.learn(blocks[1].0, sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1").bind(blocks[1].0).fetch_optional(&pool).await.unwrap());
+    unpack.learn(
+        blocks[1].0,
+        sqlx::query_scalar("SELECT data FROM raw_dictionaries WHERE id = ?1")
+            .bind(blocks[1].0)
+            .fetch_optional(&pool)
+            .await
+            .unwrap(),
+    );
     unpack.learn_block(2, blocks[1].0, &blocks[1].1).unwrap();
-    let slot = |s| app::db::events::At { dict: 0, raw: &[], block: Some(2), slot: Some(s) };
-    assert!(unpack.take(slot(0)).is_err() && unpack.take(slot(1)).is_err(), "the duplicates' slots are empty");
+    let slot = |s| app::db::events::At {
+        dict: 0,
+        raw: &[],
+        block: Some(2),
+        slot: Some(s),
+    };
+    assert!(
+        unpack.take(slot(0)).is_err() && unpack.take(slot(1)).is_err(),
+        "the duplicates' slots are empty"
+    );
     assert_eq!(unpack.take(slot(3)).unwrap(), recs[4].as_bytes());
     // A file all of whose records are held already leaves no block behind.
-    std::fs::write(dir.path().join("c.json"), format!("{{\"Records\":[{}]}}", recs[..2].join(","))).unwrap();
+    std::fs::write(
+        dir.path().join("c.json"),
+        format!("{{\"Records\":[{}]}}", recs[..2].join(",")),
+    )
+    .unwrap();
     let s = common::import(&pool, &[dir.path().join("c.json")]).await;
     assert_eq!((s.events_new, s.events_duplicate), (0, 2));
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM raw_blocks").await, 2);
+    assert_eq!(
+        common::count(&pool, "SELECT count(*) FROM raw_blocks").await,
+        2
+    );
     pool.close().await;
 }
 
@@ -423,23 +501,37 @@ async fn records_stored_one_by_one_by_older_versions_move_into_blocks_unchanged(
     let db = dir.path().join("c.db");
     let pool = cairn::db::connect(&db).await.unwrap();
     let recs: Vec<String> = (1..=40).map(|i| written(i, i % 60, "")).collect();
-    std::fs::write(dir.path().join("a.json"), format!("{{\"Records\":[{}]}}", recs.join(","))).unwrap();
+    std::fs::write(
+        dir.path().join("a.json"),
+        format!("{{\"Records\":[{}]}}", recs.join(",")),
+    )
+    .unwrap();
     common::import(&pool, &[dir.path().join("a.json")]).await;
     // As an older version stored them: each record compressed on its own in its row
     // (one unreadable), no blocks, the fix not yet applied.
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, raw_slot FROM events ORDER BY id").fetch_all(&pool).await.unwrap();
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, raw_slot FROM events ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     let before = records_by_id(&pool).await;
     let by_slot: std::collections::HashMap<i64, Vec<u8>> = {
         let mut m = std::collections::HashMap::new();
         for (id, _) in &rows {
-            let bytes = app::db::events::RawReader::default().read(&pool, *id, stored(&pool, *id).await.at()).await.unwrap();
+            let bytes = app::db::events::RawReader::default()
+                .read(&pool, *id, stored(&pool, *id).await.at())
+                .await
+                .unwrap();
             m.insert(*id, bytes);
         }
         m
     };
     let broken = rows[7].0;
     for (id, _) in &rows {
-        let own = if *id == broken { b"not zstd".to_vec() } else { zstd::bulk::compress(&by_slot[id], 3).unwrap() };
+        let own = if *id == broken {
+            b"not zstd".to_vec()
+        } else {
+            zstd::bulk::compress(&by_slot[id], 3).unwrap()
+        };
         sqlx::query("UPDATE events SET raw_dict = 0, raw = ?2, raw_block = NULL, raw_slot = NULL WHERE id = ?1")
             .bind(id)
             .bind(own)
@@ -447,22 +539,173 @@ async fn records_stored_one_by_one_by_older_versions_move_into_blocks_unchanged(
             .await
             .unwrap();
     }
-    sqlx::query("DELETE FROM raw_blocks").execute(&pool).await.unwrap();
-    sqlx::query("DELETE FROM store_fixes WHERE name = 'raw-blocks'").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM raw_blocks")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM store_fixes WHERE name = 'raw-blocks'")
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
     // Opening the database applies the fix.
     let pool = cairn::db::connect(&db).await.unwrap();
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM store_fixes WHERE name = 'raw-blocks'").await, 1);
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NULL").await, 1, "the unreadable record stays in its row");
-    assert_eq!(common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NOT NULL AND length(raw) = 0").await, 39);
-    assert_eq!(stored(&pool, broken).await.raw, b"not zstd", "kept as it was");
+    assert_eq!(
+        common::count(
+            &pool,
+            "SELECT count(*) FROM store_fixes WHERE name = 'raw-blocks'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        common::count(&pool, "SELECT count(*) FROM events WHERE raw_block IS NULL").await,
+        1,
+        "the unreadable record stays in its row"
+    );
+    assert_eq!(
+        common::count(
+            &pool,
+            "SELECT count(*) FROM events WHERE raw_block IS NOT NULL AND length(raw) = 0"
+        )
+        .await,
+        39
+    );
+    assert_eq!(
+        stored(&pool, broken).await.raw,
+        b"not zstd",
+        "kept as it was"
+    );
     for (id, _) in &rows {
         if *id == broken {
             continue;
         }
-        let bytes = app::db::events::RawReader::default().read(&pool, *id, stored(&pool, *id).await.at()).await.unwrap();
+        let bytes = app::db::events::RawReader::default()
+            .read(&pool, *id, stored(&pool, *id).await.at())
+            .await
+            .unwrap();
         assert_eq!(bytes, by_slot[id]);
     }
     assert_eq!(before.len(), 40);
     pool.close().await;
+}
+
+/// The records of a small generated trail: every kind of event the generator writes.
+fn generated_records() -> Vec<serde_json::Value> {
+    use std::io::Read;
+    let spec = cairn::demo::DemoSpec::new(3_000, 1, 21, 1_700_000_000_000);
+    (0..spec.files())
+        .flat_map(|j| {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&spec.file_body(j)[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v["Records"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn exports_from_logstash_elastic_and_splunk_give_the_same_events() {
+    let records = generated_records();
+    assert!(records.len() >= 3_000);
+    common::exports_give_the_same_events(&records).await;
+}
+
+#[tokio::test]
+async fn broken_envelopes_are_rejected_with_reasons_and_the_rest_goes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = |id: u32| written(id, id, "");
+    let quoted = |s: &str| serde_json::to_string(s).unwrap();
+    // Elastic: one document kept its original, one has only the ECS fields (rebuilt,
+    // with what it lacks said), one lacks the event's name, one holds no _source.
+    let rebuilt = r#"{"@timestamp":"2024-03-01T10:00:07.000Z","aws":{"cloudtrail":{"event_version":"1.08","recipient_account_id":"111122223333","request_parameters":"{bucketName=b}","user_identity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}}},"cloud":{"account":{"id":"111122223333"},"region":"eu-west-1"},"event":{"action":"GetObject","provider":"s3.amazonaws.com","id":"00000000-0000-0000-0000-000000000007"},"source":{"address":"198.51.100.7"},"user_agent":{"original":"aws-cli/2"},"user":{"name":"a"}}"#;
+    let ecs = [
+        format!(r#"{{"@timestamp":"2024-03-01T10:00:01.000Z","event":{{"original":{}}}}}"#, quoted(&good(1))),
+        rebuilt.to_owned(),
+        r#"{"@timestamp":"2024-03-01T10:00:08.000Z","aws":{"cloudtrail":{"event_version":"1.08"}},"event":{"provider":"s3.amazonaws.com"}}"#.to_owned(),
+        r#"{"_index":"ct","_id":"x"}"#.to_owned(),
+    ];
+    let input = dir.path().join("exports");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("elastic.ndjson"), ecs.join("\n")).unwrap();
+    // Splunk: a good _raw, one holding broken JSON, in JSON lines and in CSV.
+    let splunk = [
+        format!(r#"{{"result":{{"_raw":{}}}}}"#, quoted(&good(2))),
+        r#"{"result":{"_raw":"{\"eventTime\": \"2024-03-01T10:00:09Z\", oops"}}"#.to_owned(),
+    ];
+    std::fs::write(input.join("splunk.json"), splunk.join("\n")).unwrap();
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(["_time", "_raw"]).unwrap();
+    csv.write_record(["t", good(3).as_str()]).unwrap();
+    csv.write_record(["t", "not json at all"]).unwrap();
+    std::fs::write(input.join("splunk.csv"), csv.into_inner().unwrap()).unwrap();
+    // A CSV without a _raw column is not an export of records.
+    std::fs::write(input.join("other.csv"), "a,b\n1,2\n").unwrap();
+    let pool = cairn::db::connect(&dir.path().join("c.db")).await.unwrap();
+    let s = common::import(&pool, &[input]).await;
+    assert_eq!(
+        (s.events_new, s.records_rejected, s.records_partial),
+        (4, 4, 1),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.shapes.ecs, s.shapes.splunk, s.shapes.cloudtrail),
+        (4, 4, 0),
+        "{:?}",
+        s.shapes
+    );
+    let why: Vec<(String, u64, &str)> = s
+        .rejected_records
+        .iter()
+        .map(|r| {
+            (
+                r.path.rsplit('/').next().unwrap().to_owned(),
+                r.position,
+                r.error.as_str(),
+            )
+        })
+        .collect();
+    let has = |file: &str, pos: u64, text: &str| {
+        assert!(
+            why.iter()
+                .any(|(f, p, e)| f == file && *p == pos && e.contains(text)),
+            "{file} #{pos} rejected for '{text}': {why:?}"
+        )
+    };
+    has(
+        "elastic.ndjson",
+        3,
+        "without event.action: the event cannot be rebuilt",
+    );
+    has("elastic.ndjson", 4, "a search hit without _source");
+    has("splunk.json", 2, "_raw is not a JSON record");
+    has("splunk.csv", 2, "_raw is not a JSON record");
+    assert_eq!(s.files_rejected.len(), 1, "{:?}", s.files_rejected);
+    assert!(
+        s.files_rejected[0].path.ends_with("other.csv")
+            && s.files_rejected[0].error.contains("no _raw column")
+    );
+    let partial = &s.partial_records[0];
+    assert!(
+        partial.path.ends_with("elastic.ndjson") && partial.position == 2,
+        "{partial:?}"
+    );
+    assert!(
+        partial.error.ends_with("not recovered: requestParameters"),
+        "{partial:?}"
+    );
+    // The rebuilt event is stored with what Elastic kept of it.
+    let rebuilt: (String, String, String) = sqlx::query_as(
+        "SELECT (SELECT value FROM terms WHERE id = e.name_id), (SELECT value FROM terms WHERE id = e.source_ip_id),
+                (SELECT key FROM principals WHERE id = e.principal_id)
+         FROM events e WHERE e.event_time = 1709287207000",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rebuilt.0, "GetObject");
+    assert_eq!(rebuilt.1, "198.51.100.7");
+    assert!(rebuilt.2.contains("user/a"), "{rebuilt:?}");
 }

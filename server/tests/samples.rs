@@ -61,9 +61,18 @@ async fn invictus_dataset_exact_counts_and_idempotent() {
     // The simulated attacker's findings are one incident, from its first privilege
     // change to the key it made for another user, across many tactics.
     let incidents = app::db::incidents::list(&pool, None, None).await.unwrap();
-    let story = incidents.iter().find(|i| i.actor == "bert-jan").expect("bert-jan's incident");
+    let story = incidents
+        .iter()
+        .find(|i| i.actor == "bert-jan")
+        .expect("bert-jan's incident");
     assert!(story.steps.len() >= 10, "{story:#?}");
-    for t in ["privilege-escalation", "discovery", "defense-evasion", "exfiltration", "persistence"] {
+    for t in [
+        "privilege-escalation",
+        "discovery",
+        "defense-evasion",
+        "exfiltration",
+        "persistence",
+    ] {
         assert!(story.tactics().contains(&t), "{t} in {:?}", story.tactics());
     }
     assert!(incidents.iter().all(|i| i.steps.len() >= 2));
@@ -150,7 +159,6 @@ async fn every_shape_of_the_samples_goes_in() {
     );
 }
 
-
 /// Coverage over real logs: the trails their own events name are known; the two
 /// Stratus evasions (a trail stopped, a trail's selectors emptied), each alone in its
 /// account, are told as unrecorded time; in the invictus account, where a trail the logs
@@ -164,14 +172,19 @@ async fn coverage_of_the_samples_finds_the_evasions_and_claims_no_gap_events_con
         &db,
         &[
             "import",
-            samples("invictus-ir-aws-dataset/CloudTrail").to_str().unwrap(),
-            samples("stratus-red-team-detonation-logs/records").to_str().unwrap(),
+            samples("invictus-ir-aws-dataset/CloudTrail")
+                .to_str()
+                .unwrap(),
+            samples("stratus-red-team-detonation-logs/records")
+                .to_str()
+                .unwrap(),
         ],
         None,
     );
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = common::cairn(&db, &["coverage", "--json"], None);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"));
     assert_eq!((code, v["trails_known"].as_i64()), (1, Some(5)), "{v}");
     let gaps: Vec<(String, String, String)> = v["accounts"]
         .as_array()
@@ -179,7 +192,11 @@ async fn coverage_of_the_samples_finds_the_evasions_and_claims_no_gap_events_con
         .iter()
         .flat_map(|a| {
             a["gaps"].as_array().unwrap().iter().map(|g| {
-                (a["account"].as_str().unwrap().to_owned(), g["sentence"].as_str().unwrap().to_owned(), g["causes"].as_str().unwrap().to_owned())
+                (
+                    a["account"].as_str().unwrap().to_owned(),
+                    g["sentence"].as_str().unwrap().to_owned(),
+                    g["causes"].as_str().unwrap().to_owned(),
+                )
             })
         })
         .collect();
@@ -212,8 +229,15 @@ async fn detection_quality_on_labelled_records() {
     let sigma_dir = samples("sigma-cloudtrail-rules/rules");
     let mut defs = builtin::all();
     let imported = cairn::detections::cli::read_sigma(&sigma_dir);
-    let refused: Vec<_> = imported.iter().filter(|r| r.result.is_err()).map(|r| r.file.clone()).collect();
-    assert!(refused.is_empty(), "every Sigma rule of the folder applies: {refused:?}");
+    let refused: Vec<_> = imported
+        .iter()
+        .filter(|r| r.result.is_err())
+        .map(|r| r.file.clone())
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "every Sigma rule of the folder applies: {refused:?}"
+    );
     defs.extend(imported.into_iter().filter_map(|r| r.result.ok()));
     assert_eq!(defs.len(), builtin::all().len() + 57);
     let (set, broken) = RuleSet::new(defs);
@@ -221,7 +245,11 @@ async fn detection_quality_on_labelled_records() {
     // Every record is tried with and without the rules' index, and on the whole record:
     // the index and the partial parse change nothing.
     let ids_of = |raw: &[u8]| -> BTreeSet<String> {
-        let known = Known { principal: "p", account: "a", region: None };
+        let known = Known {
+            principal: "p",
+            account: "a",
+            region: None,
+        };
         let plain: BTreeSet<String> = set
             .evaluate(raw, None, &known)
             .into_iter()
@@ -250,18 +278,24 @@ async fn detection_quality_on_labelled_records() {
 
     // Panther: (our rule, the Panther rules it answers for).
     let panther = samples("panther-analysis-cloudtrail-tests");
-    let records: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(panther.join("panther_cloudtrail_tests.json")).unwrap()).unwrap();
+    let records: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(panther.join("panther_cloudtrail_tests.json")).unwrap(),
+    )
+    .unwrap();
     let records = records["Records"].as_array().unwrap();
-    let index: Vec<serde_json::Value> = std::fs::read_to_string(panther.join("panther_cloudtrail_tests.index.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let index: Vec<serde_json::Value> =
+        std::fs::read_to_string(panther.join("panther_cloudtrail_tests.index.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
     let mapping: &[(&str, &[&str])] = &[
         ("cis-4.1", &["AWS.CloudTrail.UnauthorizedAPICall"]),
         ("cis-4.3", &["AWS.Root.Activity"]),
-        ("cis-4.5", &["AWS.CloudTrail.Created", "AWS.CloudTrail.Stopped"]),
+        (
+            "cis-4.5",
+            &["AWS.CloudTrail.Created", "AWS.CloudTrail.Stopped"],
+        ),
         ("cis-4.7", &["AWS.KMS.CustomerManagedKeyLoss"]),
         ("cis-4.10", &["AWS.EC2.SecurityGroupModified"]),
         ("cis-4.11", &["AWS.EC2.NetworkACLModified"]),
@@ -270,18 +304,43 @@ async fn detection_quality_on_labelled_records() {
         ("cis-4.14", &["AWS.EC2.VPCModified"]),
         ("cairn-root-activity", &["AWS.Root.Activity"]),
         ("cairn-logging-stopped", &["AWS.CloudTrail.Stopped"]),
-        ("cairn-logging-reduced", &["AWS.CloudTrail.EventSelectorsDisabled"]),
-        ("cairn-bucket-made-public", &["AWS.S3.DeletePublicAccessBlock"]),
-        ("cairn-snapshot-shared", &["AWS.CloudTrail.SnapshotMadePublic", "AWS.RDS.SnapshotShared"]),
-        ("cairn-access-key-for-another-user", &["AWS.IAM.Backdoor.User.Keys"]),
-        ("cairn-security-service-disabled", &["AWS.ConfigService.DisabledDeleted"]),
-        ("cairn-instance-credentials-outside", &["AWS.CloudTrail.IMDSCredentialExfiltration"]),
+        (
+            "cairn-logging-reduced",
+            &["AWS.CloudTrail.EventSelectorsDisabled"],
+        ),
+        (
+            "cairn-bucket-made-public",
+            &["AWS.S3.DeletePublicAccessBlock"],
+        ),
+        (
+            "cairn-snapshot-shared",
+            &[
+                "AWS.CloudTrail.SnapshotMadePublic",
+                "AWS.RDS.SnapshotShared",
+            ],
+        ),
+        (
+            "cairn-access-key-for-another-user",
+            &["AWS.IAM.Backdoor.User.Keys"],
+        ),
+        (
+            "cairn-security-service-disabled",
+            &["AWS.ConfigService.DisabledDeleted"],
+        ),
+        (
+            "cairn-instance-credentials-outside",
+            &["AWS.CloudTrail.IMDSCredentialExfiltration"],
+        ),
     ];
     let mut table: BTreeMap<&str, (u32, u32, u32, u32)> = BTreeMap::new();
     for (ours, theirs) in mapping {
         let row = table.entry(ours).or_default();
-        for entry in index.iter().filter(|e| theirs.contains(&e["rule_id"].as_str().unwrap_or("")) && e["has_mocks"] == false) {
-            let raw = serde_json::to_vec(&records[entry["record_index"].as_u64().unwrap() as usize]).unwrap();
+        for entry in index.iter().filter(|e| {
+            theirs.contains(&e["rule_id"].as_str().unwrap_or("")) && e["has_mocks"] == false
+        }) {
+            let raw =
+                serde_json::to_vec(&records[entry["record_index"].as_u64().unwrap() as usize])
+                    .unwrap();
             let fired = ids_of(&raw).contains(*ours);
             let test = entry["test"].as_str().unwrap_or_default();
             match (entry["expected"].as_bool().unwrap(), fired) {
@@ -310,7 +369,9 @@ async fn detection_quality_on_labelled_records() {
     let stratus = samples("stratus-red-team-detonation-logs");
     let mut gz = String::new();
     std::io::Read::read_to_string(
-        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(stratus.join("stratus_all_techniques.json.gz")).unwrap()),
+        &mut flate2::read::MultiGzDecoder::new(
+            std::fs::File::open(stratus.join("stratus_all_techniques.json.gz")).unwrap(),
+        ),
         &mut gz,
     )
     .unwrap();
@@ -321,22 +382,44 @@ async fn detection_quality_on_labelled_records() {
     let pool = cairn::db::connect(&tmp.path().join("c.db")).await.unwrap();
     for r in cairn::detections::cli::read_sigma(&sigma_dir) {
         let def = r.result.unwrap();
-        app::db::rules::save(&pool, &def, true, "sigma", Some(&r.file), "test", "imported", 0).await.unwrap();
+        app::db::rules::save(
+            &pool,
+            &def,
+            true,
+            "sigma",
+            Some(&r.file),
+            "test",
+            "imported",
+            0,
+        )
+        .await
+        .unwrap();
     }
     let s = import(&pool, &[stratus.join("stratus_all_techniques.json.gz")]).await;
     assert_eq!(s.events_new, 310);
     let mut technique_of: BTreeMap<String, String> = BTreeMap::new();
     let mut by_technique: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in std::fs::read_to_string(stratus.join("stratus_all_techniques.index.jsonl")).unwrap().lines() {
+    for line in std::fs::read_to_string(stratus.join("stratus_all_techniques.index.jsonl"))
+        .unwrap()
+        .lines()
+    {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
         let t = e["technique"].as_str().unwrap().to_owned();
-        let id = all[e["record_index"].as_u64().unwrap() as usize]["eventID"].as_str().unwrap().to_owned();
+        let id = all[e["record_index"].as_u64().unwrap() as usize]["eventID"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         technique_of.insert(id, t.clone());
         by_technique.entry(t).or_default();
     }
-    let findings = app::db::findings::list(&pool, &Default::default()).await.unwrap();
+    let findings = app::db::findings::list(&pool, &Default::default())
+        .await
+        .unwrap();
     for f in &findings {
-        for id in app::db::findings::cloudtrail_ids(&pool, f.id, 1000).await.unwrap() {
+        for id in app::db::findings::cloudtrail_ids(&pool, f.id, 1000)
+            .await
+            .unwrap()
+        {
             if let Some(t) = technique_of.get(&id) {
                 by_technique.get_mut(t).unwrap().insert(f.rule.clone());
             }
@@ -346,9 +429,20 @@ async fn detection_quality_on_labelled_records() {
     assert_eq!(by_technique.len(), 35);
     println!("| technique | rules that matched |");
     for (t, rules) in &by_technique {
-        println!("| `{t}` | {} |", if rules.is_empty() { "—".into() } else { rules.iter().cloned().collect::<Vec<_>>().join(", ") });
+        println!(
+            "| `{t}` | {} |",
+            if rules.is_empty() {
+                "—".into()
+            } else {
+                rules.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        );
     }
-    let without: Vec<&str> = by_technique.iter().filter(|(_, r)| r.is_empty()).map(|(t, _)| t.as_str()).collect();
+    let without: Vec<&str> = by_technique
+        .iter()
+        .filter(|(_, r)| r.is_empty())
+        .map(|(t, _)| t.as_str())
+        .collect();
     println!("without a finding: {}", without.len());
     assert_eq!(without, EXPECTED_STRATUS_WITHOUT);
 }
@@ -388,3 +482,30 @@ const EXPECTED_STRATUS_WITHOUT: &[&str] = &[
     "aws.persistence.rolesanywhere-create-trust-anchor",
     "aws.persistence.sts-federation-token",
 ];
+
+/// Every record of a folder of delivery files, in file order.
+fn records_in(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            v["Records"].as_array().unwrap().clone()
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "the real-sample tier: `make samples`"]
+async fn exports_of_the_real_records_give_the_same_events() {
+    let mut records = records_in(&samples("invictus-ir-aws-dataset/CloudTrail"));
+    assert_eq!(records.len(), 2900);
+    records.extend(records_in(&samples(
+        "stratus-red-team-detonation-logs/records",
+    )));
+    common::exports_give_the_same_events(&records).await;
+}

@@ -78,19 +78,26 @@ pub fn print_summary(s: &Summary) {
             s.files_digest
         );
     }
+    let sh = &s.shapes;
+    if sh.logstash + sh.ecs + sh.splunk > 0 {
+        println!(
+            "records by shape: {} CloudTrail, {} Logstash, {} Elastic (ECS), {} Splunk",
+            sh.cloudtrail, sh.logstash, sh.ecs, sh.splunk
+        );
+    }
+    print_records("partly recovered record", &s.partial_records, s.records_partial);
     for f in &s.files_rejected {
         println!("rejected file {}: {}", f.path, f.error);
     }
-    for r in &s.rejected_records {
-        println!(
-            "rejected record {} #{} (byte {}): {}",
-            r.path, r.position, r.offset, r.error
-        );
+    print_records("rejected record", &s.rejected_records, s.records_rejected);
+}
+
+/// The records listed (file, position, byte offset, why), and how many more there were.
+fn print_records(what: &str, listed: &[super::pipeline::RecordProblem], total: u64) {
+    for r in listed {
+        println!("{what} {} #{} (byte {}): {}", r.path, r.position, r.offset, r.error);
     }
-    if (s.rejected_records.len() as u64) < s.records_rejected {
-        println!(
-            "... and {} more rejected records",
-            s.records_rejected - s.rejected_records.len() as u64
-        );
+    if (listed.len() as u64) < total {
+        println!("... and {} more {what}s", total - listed.len() as u64);
     }
 }

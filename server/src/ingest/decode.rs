@@ -1,7 +1,9 @@
 //! Decode stage: bytes of one file or object in (gzip detected by its magic bytes, not by
 //! its name), normalised events out, each handed over with its original record (which
-//! the caller keeps in a block, see `blocks`).
+//! the caller keeps in a block, see `blocks`). Records exported by other tools are taken
+//! out of their envelopes first (see `envelope`); a CSV export is read a row at a time.
 
+use super::envelope::{self, Found, Refused, Shape, Shapes, Unwrapped};
 use super::normalize::{self, Event};
 use super::split::{self, Item, SplitError};
 use sha2::{Digest, Sha256};
@@ -50,7 +52,16 @@ pub struct Decoded {
     /// The file is a log-file-integrity digest, not events.
     pub digest: bool,
     pub gzip: bool,
+    /// Records read, by the shape they came in (see `envelope`).
+    pub shapes: Shapes,
+    /// Records rebuilt without some of their fields (Elastic documents that kept no
+    /// original), and the first of them with what they lack.
+    pub partial: u64,
+    pub partial_records: Vec<RecordReject>,
 }
+
+/// Records rebuilt in part listed per file (all are counted).
+const PARTIAL_KEPT: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -62,6 +73,8 @@ pub enum DecodeError {
     Open(std::io::Error),
     #[error("compression failed: {0}")]
     Compress(std::io::Error),
+    #[error("CSV: {0}")]
+    Csv(String),
     #[error("import stopped")]
     Stopped,
 }
@@ -114,21 +127,190 @@ pub fn decode<R: Read>(
         gzip,
         ..Decoded::default()
     };
-    let mut position = 0u64;
-    let mut handle = |item: Item<'_>, offset: u64| -> Result<(), Stop> {
-        let (raw, lookup) = match item {
-            Item::Record(b) => (b, false),
-            Item::LookupEvent(b) => (b, true),
-            Item::Document(b) => {
+    let mut records = Records {
+        rules,
+        fallback: fallback_account,
+        position: 0,
+    };
+    let mut handle = |input: Input<'_>, offset: u64| -> Result<(), Stop> {
+        let (raw, lookup) = match input {
+            Input::Json(Item::Record(b)) => (b, false),
+            Input::Json(Item::LookupEvent(b)) => (b, true),
+            Input::Json(Item::Document(b)) => {
                 if is_digest(b) {
                     out.digest = true;
                     return Ok(());
                 }
                 (b, false)
             }
+            Input::Raw(b) => {
+                let found =
+                    envelope::record_text(b.to_vec(), Shape::Splunk).map_err(|why| Refused {
+                        shape: Shape::Splunk,
+                        reason: format!("_raw {why}"),
+                    });
+                return records.one(&mut out, offset, found, &mut on_piece);
+            }
         };
-        position += 1;
+        if lookup {
+            let found = normalize::lookup_element_record(raw)
+                .map(|record| Found {
+                    shape: Shape::CloudTrail,
+                    record,
+                    missing: Vec::new(),
+                })
+                .map_err(|e| Refused {
+                    shape: Shape::CloudTrail,
+                    reason: e.to_string(),
+                });
+            return records.one(&mut out, offset, found, &mut on_piece);
+        }
+        match envelope::unwrap(raw) {
+            Unwrapped::One(found) => records.one(&mut out, offset, found, &mut on_piece),
+            Unwrapped::Many(hits) => {
+                for found in hits {
+                    records.one(&mut out, offset, found, &mut on_piece)?;
+                }
+                Ok(())
+            }
+        }
+    };
+    let content_hash = if gzip {
+        let mut gz = HashRead {
+            inner: flate2::bufread::MultiGzDecoder::new(&mut buffered),
+            hasher: Sha256::new(),
+        };
+        match body(&mut gz, &mut handle) {
+            Ok(Ok(())) => {}
+            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
+            Err(DecodeError::Split(SplitError::Io(io))) => return Err(DecodeError::Gzip(io)),
+            Err(e) => return Err(e),
+        }
+        // The content's hash covers whatever follows the JSON (a newline, padding).
+        std::io::copy(&mut gz, &mut std::io::sink()).map_err(DecodeError::Gzip)?;
+        Some(hex::encode(gz.hasher.finalize()))
+    } else {
+        match body(&mut buffered, &mut handle) {
+            Ok(Ok(())) => {}
+            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
+            Err(e) => return Err(e),
+        }
+        None
+    };
+    // Hash whatever trails the JSON (gzip trailer, padding) so the digest covers the file.
+    let mut rest = Vec::new();
+    let _ = buffered.read_to_end(&mut rest);
+    let (_, hashed) = buffered.into_inner().into_inner();
+    out.sha256 = hex::encode(hashed.hasher.finalize());
+    // A file that is not compressed is its own content.
+    out.content_sha256 = content_hash.unwrap_or_else(|| out.sha256.clone());
+    Ok(out)
+}
+
+/// The file's content: JSON (every CloudTrail shape and the envelopes of other tools), or
+/// a CSV export (Splunk's, whose header names a `_raw` column), told apart by its first
+/// character and first line.
+fn body<R: Read>(
+    mut reader: R,
+    handle: &mut impl FnMut(Input<'_>, u64) -> Result<(), Stop>,
+) -> Result<Result<(), Stop>, DecodeError> {
+    // The first line (or 4 KiB) decides; it is then read again with the rest.
+    // A failure there (a gzip stream cut short) comes after what was read of it, so the
+    // records before it are still handed over.
+    let mut head = Vec::with_capacity(4096);
+    let failed = (&mut reader).take(4096).read_to_end(&mut head).err();
+    let text = head
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(&head);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    let csv = first.is_some_and(|b| *b != b'{' && *b != b'[')
+        && (memchr::memmem::find(line, b"_raw").is_some() || line.contains(&b','));
+    let rest = std::io::Cursor::new(head).chain(Then { failed, reader });
+    if csv {
+        return csv_rows(rest, handle);
+    }
+    Ok(split::split(rest, |item, offset| {
+        handle(Input::Json(item), offset)
+    })?)
+}
+
+/// `reader`, after the failure met while reading ahead, if there was one.
+struct Then<R> {
+    failed: Option<std::io::Error>,
+    reader: R,
+}
+
+impl<R: Read> Read for Then<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => self.reader.read(buf),
+        }
+    }
+}
+
+/// What the file's content hands over: a JSON value the splitter found, or a record
+/// kept as text in a column of a CSV export.
+enum Input<'a> {
+    Json(Item<'a>),
+    Raw(&'a [u8]),
+}
+
+/// A CSV export with a `_raw` column: each row's `_raw` is a record. Read a row at a
+/// time.
+fn csv_rows<R: Read>(
+    reader: R,
+    handle: &mut impl FnMut(Input<'_>, u64) -> Result<(), Stop>,
+) -> Result<Result<(), Stop>, DecodeError> {
+    let mut rows = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let column = rows
+        .byte_headers()
+        .map_err(|e| DecodeError::Csv(e.to_string()))?
+        .iter()
+        .position(|h| h == b"_raw")
+        .ok_or_else(|| {
+            DecodeError::Csv("no _raw column in the header: not an export of records".into())
+        })?;
+    let mut row = csv::ByteRecord::new();
+    loop {
+        match rows.read_byte_record(&mut row) {
+            Ok(false) => return Ok(Ok(())),
+            Ok(true) => {
+                let offset = row.position().map_or(0, |p| p.byte());
+                if let Err(stop) = handle(Input::Raw(row.get(column).unwrap_or_default()), offset) {
+                    return Ok(Err(stop));
+                }
+            }
+            Err(e) => return Err(DecodeError::Csv(e.to_string())),
+        }
+    }
+}
+
+/// Receives each piece of a file, with the original record of an event.
+type OnPiece<'a> = dyn FnMut(Piece, Option<&[u8]>) -> Result<(), Stop> + 'a;
+
+/// Where the records of one file stand while it is read.
+struct Records<'r> {
+    rules: &'r app::detect::RuleSet,
+    fallback: Option<&'r str>,
+    /// 1-based position of the last record handed over.
+    position: u64,
+}
+
+impl Records<'_> {
+    // One record out of its envelope: normalised, matched against the rules and handed
+    // over, or rejected with the reason.
+    fn one(
+        &mut self,
+        out: &mut Decoded,
+        offset: u64,
+        found: Result<Found<'_>, Refused>,
+        on_piece: &mut OnPiece<'_>,
+    ) -> Result<(), Stop> {
+        self.position += 1;
         out.records += 1;
+        let position = self.position;
         let reject = |reason: String| {
             Piece::Reject(RecordReject {
                 position,
@@ -136,17 +318,31 @@ pub fn decode<R: Read>(
                 reason,
             })
         };
-        let record = if lookup {
-            match normalize::lookup_element_record(raw) {
-                Ok(r) => r,
-                Err(e) => return on_piece(reject(e.to_string()), None),
+        let found = match found {
+            Ok(f) => f,
+            Err(refused) => {
+                out.shapes.count(refused.shape);
+                return on_piece(reject(refused.reason), None);
             }
-        } else {
-            std::borrow::Cow::Borrowed(raw)
         };
-        match normalize::normalize(&record, fallback_account) {
+        out.shapes.count(found.shape);
+        let record = found.record;
+        match normalize::normalize(&record, self.fallback) {
             Ok(event) => {
-                let hits = rules.evaluate(
+                if !found.missing.is_empty() {
+                    out.partial += 1;
+                    if out.partial_records.len() < PARTIAL_KEPT {
+                        out.partial_records.push(RecordReject {
+                            position,
+                            offset,
+                            reason: format!(
+                                "rebuilt from the Elastic fields (no event.original): not recovered: {}",
+                                found.missing.join(", ")
+                            ),
+                        });
+                    }
+                }
+                let hits = self.rules.evaluate(
                     &record,
                     event.rule_keys().as_ref(),
                     &app::detect::Known {
@@ -166,40 +362,7 @@ pub fn decode<R: Read>(
             }
             Err(e) => on_piece(reject(e.to_string()), None),
         }
-    };
-    let content_hash = if gzip {
-        let mut gz = HashRead {
-            inner: flate2::bufread::MultiGzDecoder::new(&mut buffered),
-            hasher: Sha256::new(),
-        };
-        let result = split::split(&mut gz, &mut handle).map_err(|e| match e {
-            SplitError::Io(io) => DecodeError::Gzip(io),
-            other => DecodeError::Split(other),
-        });
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
-            Err(e) => return Err(e),
-        }
-        // The content's hash covers whatever follows the JSON (a newline, padding).
-        std::io::copy(&mut gz, &mut std::io::sink()).map_err(DecodeError::Gzip)?;
-        Some(hex::encode(gz.hasher.finalize()))
-    } else {
-        match split::split(&mut buffered, &mut handle).map_err(DecodeError::Split) {
-            Ok(Ok(())) => {}
-            Ok(Err(Stop)) => return Err(DecodeError::Stopped),
-            Err(e) => return Err(e),
-        }
-        None
-    };
-    // Hash whatever trails the JSON (gzip trailer, padding) so the digest covers the file.
-    let mut rest = Vec::new();
-    let _ = buffered.read_to_end(&mut rest);
-    let (_, hashed) = buffered.into_inner().into_inner();
-    out.sha256 = hex::encode(hashed.hasher.finalize());
-    // A file that is not compressed is its own content.
-    out.content_sha256 = content_hash.unwrap_or_else(|| out.sha256.clone());
-    Ok(out)
+    }
 }
 
 /// Whether a top-level object is a log-file-integrity digest: one with `digestStartTime`
@@ -318,7 +481,10 @@ mod tests {
         // The hash still covers every byte, the two read ahead included.
         assert_eq!(d.sha256, hex::encode(Sha256::digest(&file)));
         // The content's hash is the one a trail's digest file lists: of the JSON itself.
-        assert_eq!(d.content_sha256, hex::encode(Sha256::digest(body.as_bytes())));
+        assert_eq!(
+            d.content_sha256,
+            hex::encode(Sha256::digest(body.as_bytes()))
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub async fn ensure(
                     {
                         samples.push(r.to_vec());
                     }
+                    // Enough: the rest of a large file is not read twice.
+                    if samples.len() >= SAMPLE_RECORDS {
+                        return Err(decode::Stop);
+                    }
                     Ok(())
                 });
             }

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod decode;
 pub mod deliveries;
 pub mod dictionary;
+pub mod envelope;
 pub mod fixes;
 pub mod normalize;
 pub mod pipeline;

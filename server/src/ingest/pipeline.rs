@@ -77,6 +77,13 @@ pub struct Summary {
     pub files_digest: u64,
     /// The first rejected records, with file, position and reason.
     pub rejected_records: Vec<RecordProblem>,
+    /// Records read, by the shape they came in: CloudTrail's own, or an export of
+    /// Logstash, Elastic or Splunk (see `envelope`).
+    pub shapes: super::envelope::Shapes,
+    /// Records stored without some of their fields (Elastic documents rebuilt from their
+    /// fields), and the first of them with what each lacks.
+    pub records_partial: u64,
+    pub partial_records: Vec<RecordProblem>,
     /// Findings the enabled rules made from the new events.
     pub findings_new: u64,
     pub seconds: f64,
@@ -116,6 +123,23 @@ impl Summary {
                     path: r.job.display,
                     error,
                 })
+            }
+        }
+    }
+
+    /// What the decode of a file said about its records' shapes.
+    fn add_decoded(&mut self, path: &str, end: &Result<Decoded, DecodeError>) {
+        let Ok(d) = end else { return };
+        self.shapes.add(&d.shapes);
+        self.records_partial += d.partial;
+        for p in &d.partial_records {
+            if self.partial_records.len() < RECORDS_LISTED {
+                self.partial_records.push(RecordProblem {
+                    path: path.to_owned(),
+                    position: p.position,
+                    offset: p.offset,
+                    error: p.reason.clone(),
+                });
             }
         }
     }
@@ -312,30 +336,40 @@ fn decode_one(
     let mut failed: Option<std::io::Error> = None;
     // A chunk goes to the writer once it holds CHUNK pieces or a full block; its events'
     // records travel compressed in its block.
-    let send = |pieces: &mut Vec<Piece>, blocks: &mut BlockBuilder| -> Result<(), Option<std::io::Error>> {
+    let send = |pieces: &mut Vec<Piece>,
+                blocks: &mut BlockBuilder|
+     -> Result<(), Option<std::io::Error>> {
         let block = blocks.seal().map_err(Some)?;
-        let chunk = Chunk { block, pieces: std::mem::replace(pieces, Vec::with_capacity(256)) };
+        let chunk = Chunk {
+            block,
+            pieces: std::mem::replace(pieces, Vec::with_capacity(256)),
+        };
         tx.blocking_send(FileMsg::Chunk(chunk)).map_err(|_| None)
     };
-    let result = decode::decode(reader, job.layout.account.as_deref(), rules, |mut piece, record| {
-        if let (Piece::Event(p), Some(record)) = (&mut piece, record) {
-            match blocks.push(record) {
-                Ok(slot) => p.raw_slot = slot,
-                Err(e) => {
-                    failed = Some(e);
-                    return Err(decode::Stop);
+    let result = decode::decode(
+        reader,
+        job.layout.account.as_deref(),
+        rules,
+        |mut piece, record| {
+            if let (Piece::Event(p), Some(record)) = (&mut piece, record) {
+                match blocks.push(record) {
+                    Ok(slot) => p.raw_slot = slot,
+                    Err(e) => {
+                        failed = Some(e);
+                        return Err(decode::Stop);
+                    }
                 }
             }
-        }
-        pieces.push(piece);
-        if pieces.len() >= CHUNK || blocks.is_full() {
-            send(&mut pieces, blocks).map_err(|e| {
-                failed = e;
-                decode::Stop
-            })?;
-        }
-        Ok(())
-    });
+            pieces.push(piece);
+            if pieces.len() >= CHUNK || blocks.is_full() {
+                send(&mut pieces, blocks).map_err(|e| {
+                    failed = e;
+                    decode::Stop
+                })?;
+            }
+            Ok(())
+        },
+    );
     let decoded = match (result, failed) {
         (_, Some(e)) => Err(DecodeError::Compress(e)),
         (r, None) => r,
@@ -349,7 +383,8 @@ fn decode_one(
         }
     };
     if !pieces.is_empty() {
-        send(&mut pieces, blocks).map_err(|e| e.map_or(DecodeError::Stopped, DecodeError::Compress))?;
+        send(&mut pieces, blocks)
+            .map_err(|e| e.map_or(DecodeError::Stopped, DecodeError::Compress))?;
     }
     Ok(decoded)
 }
@@ -369,7 +404,11 @@ fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<(String, String)>
 }
 
 /// Ends `file` in the store with what its decode said.
-fn finish(store: &mut Store, file: usize, end: &Result<Decoded, DecodeError>) -> Result<FileStatus, StoreError> {
+fn finish(
+    store: &mut Store,
+    file: usize,
+    end: &Result<Decoded, DecodeError>,
+) -> Result<FileStatus, StoreError> {
     let (hashes, status) = status_of(end);
     let (sha, content) = hashes.unzip();
     store.set_content_sha256(file, content);
@@ -391,6 +430,7 @@ fn write_all(
     let lost = || Err(DecodeError::Stopped);
     while let Some(Incoming { idx, mut rx }) = main_rx.blocking_recv() {
         let job = todo[idx].clone();
+        let path = job.display.clone();
         let first = rx.blocking_recv();
         match first {
             Some(FileMsg::Chunk(pieces)) => match rx.blocking_recv() {
@@ -408,6 +448,7 @@ fn write_all(
                         }
                     };
                     finish(store, file, &end)?;
+                    summary.add_decoded(&path, &end);
                 }
                 end => {
                     let end = match end {
@@ -419,11 +460,13 @@ fn write_all(
                         add_pieces(store, file, pieces)?;
                     }
                     finish(store, file, &end)?;
+                    summary.add_decoded(&path, &end);
                 }
             },
             Some(FileMsg::End(r)) => {
                 let file = store.begin_file(source, job);
                 finish(store, file, &r)?;
+                summary.add_decoded(&path, &r);
             }
             None => {
                 let file = store.begin_file(source, job);

@@ -193,7 +193,9 @@ impl Moto {
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
             .force_path_style(true)
             .http_client(http)
             .build();
@@ -224,7 +226,6 @@ impl Drop for Moto {
     }
 }
 
-
 /// `cairn serve` on a free loopback port (the binary, with [`command`]'s environment),
 /// stopped when dropped; with a plain HTTP/1.1 client for its pages and forms.
 pub struct Served {
@@ -251,8 +252,15 @@ impl Reply {
     /// The query of the `location` header, decoded.
     pub fn location_query(&self) -> std::collections::HashMap<String, String> {
         let to = self.header("location").unwrap_or_default();
-        let q = to.split_once('?').map_or("", |(_, q)| q).split('#').next().unwrap_or("");
-        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+        let q = to
+            .split_once('?')
+            .map_or("", |(_, q)| q)
+            .split('#')
+            .next()
+            .unwrap_or("");
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
     }
 }
 
@@ -273,7 +281,10 @@ impl Served {
             .expect("cairn serve starts");
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(&addr).is_err() {
-            assert!(started.elapsed() < std::time::Duration::from_secs(30), "cairn serve did not start");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "cairn serve did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         Served {
@@ -284,11 +295,21 @@ impl Served {
     }
 
     /// One request; a form post carries the site's own `Origin`.
-    pub fn request(&self, method: &str, path: &str, cookie: Option<&str>, form: Option<&str>) -> Reply {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        form: Option<&str>,
+    ) -> Reply {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(&self.addr).expect("the server answers");
-        s.set_read_timeout(Some(std::time::Duration::from_secs(60))).expect("a timeout");
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("a timeout");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
         if let Some(c) = cookie {
             req.push_str(&format!("Cookie: {c}\r\n"));
         }
@@ -307,7 +328,11 @@ impl Served {
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         Reply {
-            status: head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0),
+            status: head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
             head: head.to_owned(),
             body: body.to_owned(),
         }
@@ -409,3 +434,258 @@ pub async fn forward(
     }
 }
 
+/// A file of an export: its name and bytes.
+pub type Export = (String, Vec<u8>);
+
+/// The same CloudTrail records as other tools export them: each shape's files (name and
+/// bytes), written from `records` as Logstash, Beats, Elastic (with the original kept,
+/// as a `_search` response and as a scroll dump) and Splunk (JSON lines, the REST form,
+/// and CSV) would. Some are gzipped, as exports often are.
+pub fn exports_of(records: &[serde_json::Value]) -> Vec<(&'static str, Vec<Export>)> {
+    use serde_json::{Value, json};
+    let text = |r: &Value| serde_json::to_string(r).expect("a record serialises");
+    let stamp = |r: &Value| {
+        let t = r["eventTime"].as_str().unwrap_or_default();
+        match t.strip_suffix('Z') {
+            Some(s) if !s.contains('.') => format!("{s}.000Z"),
+            _ => t.to_owned(),
+        }
+    };
+    let lines = |docs: Vec<Value>| {
+        docs.iter()
+            .map(|d| serde_json::to_string(d).expect("JSON") + "\n")
+            .collect::<String>()
+            .into_bytes()
+    };
+    let logstash: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            let mut m = r.as_object().expect("a record is an object").clone();
+            m.shift_remove("eventTime");
+            m.insert("@timestamp".into(), Value::String(stamp(r)));
+            m.insert("@version".into(), json!("1"));
+            m.insert("tags".into(), json!(["cloudtrail"]));
+            m.insert("host".into(), json!("logstash-1"));
+            // What Logstash's CloudTrail codec does to a plain flag.
+            if m.get("eventName").and_then(Value::as_str) == Some("RunInstances")
+                && let Some(Value::Object(p)) = m.get_mut("requestParameters")
+                && let Some(flag @ Value::Bool(_)) = p.get("disableApiTermination").cloned()
+            {
+                p.insert("disableApiTermination".into(), json!({ "value": flag }));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let half = records.len() / 2;
+    let beats: Vec<Value> = records[half..]
+        .iter()
+        .map(|r| json!({"@timestamp": stamp(r), "message": text(r), "agent": {"type": "filebeat"}, "input": {"type": "aws-s3"}}))
+        .collect();
+    let ecs: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "@timestamp": stamp(r),
+                "event": {"original": text(r), "action": r["eventName"], "provider": r["eventSource"], "kind": "event"},
+                "cloud": {"region": r["awsRegion"]},
+                "ecs": {"version": "8.11.0"},
+                "tags": ["preserve_original_event"],
+            })
+        })
+        .collect();
+    let search = json!({
+        "took": 12,
+        "timed_out": false,
+        "hits": {"total": {"value": half, "relation": "eq"}, "hits": ecs[..half].iter().enumerate()
+            .map(|(i, d)| json!({"_index": "logs-aws.cloudtrail-default", "_id": i.to_string(), "_score": 1.0, "_source": d}))
+            .collect::<Vec<_>>()},
+    });
+    let scroll: Vec<Value> = ecs[half..]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| json!({"_index": "cloudtrail", "_id": format!("s{i}"), "_source": d}))
+        .collect();
+    let splunk_rest: Vec<Value> = records[..half]
+        .iter()
+        .enumerate()
+        .map(|(i, r)| json!({"preview": false, "offset": i, "result": {"_raw": text(r), "_time": r["eventTime"], "sourcetype": "aws:cloudtrail"}}))
+        .collect();
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(["_time", "host", "source", "sourcetype", "_raw"])
+        .expect("CSV");
+    for r in &records[half..] {
+        csv.write_record([
+            r["eventTime"].as_str().unwrap_or_default(),
+            "h",
+            "s3://trail",
+            "aws:cloudtrail",
+            &text(r),
+        ])
+        .expect("CSV");
+    }
+    let csv = csv.into_inner().expect("CSV");
+    vec![
+        (
+            "logstash",
+            vec![
+                ("logstash.json".into(), lines(logstash[..half].to_vec())),
+                ("filebeat.ndjson.gz".into(), gz(lines(beats))),
+            ],
+        ),
+        (
+            "ecs",
+            vec![
+                (
+                    "search.json".into(),
+                    serde_json::to_vec(&search).expect("JSON"),
+                ),
+                ("scroll.ndjson.gz".into(), gz(lines(scroll))),
+            ],
+        ),
+        (
+            "splunk",
+            vec![
+                ("export.json".into(), lines(splunk_rest)),
+                ("export.csv.gz".into(), gz(csv)),
+            ],
+        ),
+    ]
+}
+
+/// Each stored event as its values (interned columns and principals spelt out), by id.
+pub async fn stored_events(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<i64, String> {
+    let term = |c: &str| format!("(SELECT value FROM terms WHERE id = e.{c})");
+    let sql = format!(
+        "SELECT e.id, json_array(e.event_time, hex(e.event_key), {}, e.read_only, e.request_id, e.shared_event_id,
+                (SELECT key FROM principals WHERE id = e.principal_id), (SELECT key FROM principals WHERE id = e.issuer_id),
+                (SELECT group_concat(r.arn, ' ') FROM (SELECT x.arn FROM event_resources er JOIN resources x ON x.id = er.resource_id
+                  WHERE er.event_id = e.id ORDER BY x.arn) r))
+         FROM events e ORDER BY e.id",
+        [
+            "account_id", "region_id", "source_id", "name_id", "type_id", "category_id", "error_code_id",
+            "error_message_id", "source_ip_id", "user_agent_id", "access_key_id",
+        ]
+        .map(term)
+        .join(", ")
+    );
+    sqlx::query_as::<_, (i64, String)>(&sql)
+        .fetch_all(pool)
+        .await
+        .expect("events read")
+        .into_iter()
+        .collect()
+}
+
+/// Every stored record, by event id, read back through the pages' reader.
+pub async fn stored_records(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<i64, Vec<u8>> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("ids");
+    let mut reader = app::db::events::RawReader::default();
+    let mut out = std::collections::BTreeMap::new();
+    for id in ids {
+        let at: app::db::events::Stored =
+            sqlx::query_as("SELECT raw_dict, raw, raw_block, raw_slot FROM events WHERE id = ?1")
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .expect("the row");
+        out.insert(
+            id,
+            reader
+                .read(pool, id, at.at())
+                .await
+                .expect("the record reads back"),
+        );
+    }
+    out
+}
+
+/// Imports `records` as a trail delivers them, then each export of them (see
+/// [`exports_of`]) into a store of its own: every shape is recognised and counted, and
+/// gives the same stored events, and the same records back (byte for byte where the
+/// export kept the record as text). Then the exports go into the first store: nothing
+/// is doubled.
+pub async fn exports_give_the_same_events(records: &[serde_json::Value]) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let trail = dir.path().join("trail.json");
+    let body = format!(
+        "{{\"Records\":[{}]}}",
+        records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("JSON"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    std::fs::write(&trail, body).expect("written");
+    let base_pool = cairn::db::connect(&dir.path().join("base.db"))
+        .await
+        .expect("opens");
+    let s = import(&base_pool, std::slice::from_ref(&trail)).await;
+    assert_eq!(
+        (s.records_rejected, s.shapes.cloudtrail),
+        (0, records.len() as u64),
+        "{s:?}"
+    );
+    let base = stored_events(&base_pool).await;
+    let base_records = stored_records(&base_pool).await;
+    assert!(!base.is_empty());
+    let mut all = Vec::new();
+    for (shape, files) in exports_of(records) {
+        let folder = dir.path().join(shape);
+        std::fs::create_dir_all(&folder).expect("a folder");
+        for (name, bytes) in &files {
+            std::fs::write(folder.join(name), bytes).expect("written");
+        }
+        all.push(folder.clone());
+        let pool = cairn::db::connect(&dir.path().join(format!("{shape}.db")))
+            .await
+            .expect("opens");
+        let s = import(&pool, std::slice::from_ref(&folder)).await;
+        assert_eq!(
+            (
+                s.records_rejected,
+                s.files_rejected.len(),
+                s.records_partial
+            ),
+            (0, 0, 0),
+            "{shape}: {s:?}"
+        );
+        let counted = serde_json::to_value(&s.shapes).expect("JSON")[shape].as_u64();
+        assert_eq!(
+            counted,
+            Some(records.len() as u64),
+            "{shape}: {:?}",
+            s.shapes
+        );
+        assert_eq!(s.events_new as usize, base.len(), "{shape}");
+        let events = stored_events(&pool).await;
+        for (id, row) in &base {
+            assert_eq!(events.get(id), Some(row), "{shape}: event {id}");
+        }
+        // The record kept is CloudTrail's, not the export's: the same bytes where the
+        // export kept the record as text, the same JSON where Logstash took it apart.
+        let back = stored_records(&pool).await;
+        for (id, original) in &base_records {
+            let got = &back[id];
+            if shape == "logstash" {
+                let a: serde_json::Value = serde_json::from_slice(got).expect("JSON");
+                let b: serde_json::Value = serde_json::from_slice(original).expect("JSON");
+                assert_eq!(a, b, "{shape}: record {id}");
+            } else {
+                assert_eq!(got, original, "{shape}: record {id}");
+            }
+        }
+        pool.close().await;
+    }
+    // Exports of events the trail already delivered are the same events.
+    let s = import(&base_pool, &all).await;
+    assert_eq!(
+        (s.events_new, s.events_duplicate),
+        (0, 3 * base.len() as u64),
+        "{s:?}"
+    );
+    assert_eq!(stored_events(&base_pool).await, base);
+    base_pool.close().await;
+}
