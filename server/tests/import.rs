@@ -643,16 +643,22 @@ async fn broken_envelopes_are_rejected_with_reasons_and_the_rest_goes_in() {
     std::fs::write(input.join("splunk.csv"), csv.into_inner().unwrap()).unwrap();
     // A CSV without a _raw column is not an export of records.
     std::fs::write(input.join("other.csv"), "a,b\n1,2\n").unwrap();
+    // A quote never closed would make the rest of the file one field: refused past 16 MiB.
+    let mut unclosed = b"_time,_raw\nt,\"".to_vec();
+    unclosed.resize(unclosed.len() + (17 << 20), b'a');
+    std::fs::write(input.join("unclosed.csv.gz"), gz(unclosed)).unwrap();
+    // A byte-order mark before the JSON.
+    std::fs::write(input.join("bom.json"), format!("\u{feff}{{\"Records\":[{}]}}", good(5))).unwrap();
     let pool = cairn::db::connect(&dir.path().join("c.db")).await.unwrap();
     let s = common::import(&pool, &[input]).await;
     assert_eq!(
         (s.events_new, s.records_rejected, s.records_partial),
-        (4, 4, 1),
+        (5, 4, 1),
         "{s:?}"
     );
     assert_eq!(
         (s.shapes.ecs, s.shapes.splunk, s.shapes.cloudtrail),
-        (4, 4, 0),
+        (4, 4, 1),
         "{:?}",
         s.shapes
     );
@@ -682,10 +688,16 @@ async fn broken_envelopes_are_rejected_with_reasons_and_the_rest_goes_in() {
     has("elastic.ndjson", 4, "a search hit without _source");
     has("splunk.json", 2, "_raw is not a JSON record");
     has("splunk.csv", 2, "_raw is not a JSON record");
-    assert_eq!(s.files_rejected.len(), 1, "{:?}", s.files_rejected);
+    assert_eq!(s.files_rejected.len(), 2, "{:?}", s.files_rejected);
     assert!(
         s.files_rejected[0].path.ends_with("other.csv")
             && s.files_rejected[0].error.contains("no _raw column")
+    );
+    assert!(
+        s.files_rejected[1].path.ends_with("unclosed.csv.gz")
+            && s.files_rejected[1].error.contains("is larger than 16777216 bytes"),
+        "{:?}",
+        s.files_rejected[1]
     );
     let partial = &s.partial_records[0];
     assert!(

@@ -226,13 +226,44 @@ fn body<R: Read>(
     let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
     let csv = first.is_some_and(|b| *b != b'{' && *b != b'[')
         && (memchr::memmem::find(line, b"_raw").is_some() || line.contains(&b','));
-    let rest = std::io::Cursor::new(head).chain(Then { failed, reader });
+    // The splitter is handed the JSON after a byte-order mark.
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") && !csv { 3 } else { 0 };
+    let mut head = std::io::Cursor::new(head);
+    head.set_position(bom);
+    let rest = head.chain(Then { failed, reader });
     if csv {
         return csv_rows(rest, handle);
     }
     Ok(split::split(rest, |item, offset| {
         handle(Input::Json(item), offset)
     })?)
+}
+
+/// Largest row of a CSV export. A row costs up to eight times its size in field ends
+/// (a row of commas), so the bound is smaller than a JSON value's.
+const CSV_ROW_BYTES: u64 = 16 << 20;
+
+/// A CSV export's reader that fails once a row runs past [`CSV_ROW_BYTES`] (an unclosed
+/// quote would otherwise make the rest of the file one field).
+struct RowBound<R> {
+    reader: R,
+    read: u64,
+    row_start: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for RowBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.saturating_sub(self.row_start.get()) > CSV_ROW_BYTES {
+            return Err(std::io::Error::other(format!(
+                "a row at byte {} is larger than {} bytes (an unclosed quote?)",
+                self.row_start.get(),
+                CSV_ROW_BYTES
+            )));
+        }
+        let n = self.reader.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// `reader`, after the failure met while reading ahead, if there was one.
@@ -263,7 +294,16 @@ fn csv_rows<R: Read>(
     reader: R,
     handle: &mut impl FnMut(Input<'_>, u64) -> Result<(), Stop>,
 ) -> Result<Result<(), Stop>, DecodeError> {
-    let mut rows = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    // The reader fails once a row has run past its bound.
+    let row_start = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let reader = RowBound {
+        reader,
+        read: 0,
+        row_start: row_start.clone(),
+    };
+    let mut rows = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(reader);
     let column = rows
         .byte_headers()
         .map_err(|e| DecodeError::Csv(e.to_string()))?
@@ -278,6 +318,7 @@ fn csv_rows<R: Read>(
             Ok(false) => return Ok(Ok(())),
             Ok(true) => {
                 let offset = row.position().map_or(0, |p| p.byte());
+                row_start.set(offset);
                 if let Err(stop) = handle(Input::Raw(row.get(column).unwrap_or_default()), offset) {
                     return Ok(Err(stop));
                 }

@@ -114,15 +114,12 @@ pub fn unwrap(doc: &[u8]) -> Unwrapped<'_> {
         // Not an object, or not JSON: the record's own checks say why.
         return Unwrapped::One(Ok(plain(doc)));
     };
-    if !top.contains_key("eventTime")
-        && let Some(hits) = top.get("hits")
-        && let Ok(hits) = serde_json::from_str::<Hits<'_>>(hits.get())
-    {
-        // An Elasticsearch or OpenSearch `_search` response.
-        return Unwrapped::Many(hits.hits.into_iter().map(|h| hit(h.source)).collect());
-    }
-    Unwrapped::One(document(doc, &top, 0))
+    document(doc, &top, 0)
 }
+
+/// Largest document rebuilt field by field (Logstash's, Elastic's without the original):
+/// those are parsed whole, at several times their size in memory.
+const REBUILT_BYTES: usize = 4 << 20;
 
 #[derive(Deserialize)]
 struct Hits<'a> {
@@ -136,20 +133,36 @@ struct Hit<'a> {
     source: Option<&'a RawValue>,
 }
 
-fn hit(source: Option<&RawValue>) -> Result<Found<'_>, Refused> {
+/// Every record of several parts, in order.
+fn many<'a>(parts: impl Iterator<Item = Unwrapped<'a>>) -> Unwrapped<'a> {
+    let mut out = Vec::new();
+    for part in parts {
+        match part {
+            Unwrapped::One(r) => out.push(r),
+            Unwrapped::Many(rs) => out.extend(rs),
+        }
+    }
+    Unwrapped::Many(out)
+}
+
+fn refused<'a>(shape: Shape, reason: impl Into<String>) -> Unwrapped<'a> {
+    Unwrapped::One(Err(Refused {
+        shape,
+        reason: reason.into(),
+    }))
+}
+
+fn hit(source: Option<&RawValue>) -> Unwrapped<'_> {
     let Some(source) = source else {
-        return Err(Refused {
-            shape: Shape::Ecs,
-            reason: "a search hit without _source (the index keeps no copy of the document)".into(),
-        });
+        return refused(
+            Shape::Ecs,
+            "a search hit without _source (the index keeps no copy of the document)",
+        );
     };
     let bytes = source.get().as_bytes();
     match serde_json::from_slice::<HashMap<String, &RawValue>>(bytes) {
         Ok(top) => document(bytes, &top, 1),
-        Err(_) => Err(Refused {
-            shape: Shape::Ecs,
-            reason: "a search hit whose _source is not an object".into(),
-        }),
+        Err(_) => refused(Shape::Ecs, "a search hit whose _source is not an object"),
     }
 }
 
@@ -159,9 +172,7 @@ fn hit(source: Option<&RawValue>) -> Result<Found<'_>, Refused> {
 fn starts_like_a_record(doc: &[u8]) -> bool {
     let rest = doc.trim_ascii_start();
     rest.first() == Some(&b'{')
-        && rest[1..]
-            .trim_ascii_start()
-            .starts_with(b"\"eventVersion\"")
+        && rest[1..].trim_ascii_start().starts_with(b"\"eventVersion\"")
         && memchr::memmem::find(doc, b"\"@timestamp\"").is_none()
 }
 
@@ -173,81 +184,114 @@ fn plain(doc: &[u8]) -> Found<'_> {
     }
 }
 
-/// One top-level object, `top` being its fields.
-fn document<'a>(
-    doc: &'a [u8],
-    top: &HashMap<String, &'a RawValue>,
-    depth: u8,
-) -> Result<Found<'a>, Refused> {
-    if top.contains_key("eventTime") {
-        return Ok(plain(doc));
+/// One top-level object, `top` being its fields. The keys only envelopes have come
+/// first: an export may carry fields it extracted from the record (`eventTime` among
+/// them) beside the record itself.
+fn document<'a>(doc: &'a [u8], top: &HashMap<String, &'a RawValue>, depth: u8) -> Unwrapped<'a> {
+    fn object(v: &RawValue) -> Option<HashMap<String, &RawValue>> {
+        serde_json::from_str(v.get()).ok()
     }
-    // One hit of a scroll dump (one per line).
-    if let Some(source) = top.get("_source")
-        && depth == 0
-    {
-        return hit(Some(*source));
-    }
-    if top.contains_key("_index") && !top.contains_key("_source") {
-        return hit(None);
+    if depth == 0 {
+        // An Elasticsearch or OpenSearch `_search` response, and Splunk's `results`.
+        if let Some(hits) = top.get("hits")
+            && let Ok(hits) = serde_json::from_str::<Hits<'_>>(hits.get())
+        {
+            return many(hits.hits.into_iter().map(|h| hit(h.source)));
+        }
+        if let Some(results) = top.get("results")
+            && let Ok(results) = serde_json::from_str::<Vec<HashMap<String, &RawValue>>>(results.get())
+            && results.iter().all(|r| r.contains_key("_raw"))
+        {
+            return many(results.iter().filter_map(|r| r.get("_raw")).map(|raw| embedded(raw, Shape::Splunk, "_raw")));
+        }
+        // One hit of a scroll dump (one per line).
+        if let Some(source) = top.get("_source") {
+            return hit(Some(*source));
+        }
+        if top.contains_key("_index") {
+            return hit(None);
+        }
     }
     // Splunk: `_raw`, or `result._raw` in the REST export's form.
     if let Some(raw) = top.get("_raw") {
-        return splunk(raw);
+        return embedded(raw, Shape::Splunk, "_raw");
     }
     if let Some(result) = top.get("result")
-        && let Ok(result) = serde_json::from_str::<HashMap<String, &RawValue>>(result.get())
+        && let Some(result) = object(result)
         && let Some(raw) = result.get("_raw")
     {
-        return splunk(raw);
+        return embedded(raw, Shape::Splunk, "_raw");
     }
     // Elastic: the original record, when the document kept it.
     let logstash = top.contains_key("@version");
-    let original = top.get("event.original").copied().or_else(|| {
-        top.get("event")
-            .and_then(|e| serde_json::from_str::<HashMap<String, &RawValue>>(e.get()).ok())
-            .and_then(|e| e.get("original").copied())
-    });
+    let original = top
+        .get("event.original")
+        .copied()
+        .or_else(|| top.get("event").and_then(|e| object(e)).and_then(|e| e.get("original").copied()));
     if let Some(original) = original {
-        let shape = if logstash {
-            Shape::Logstash
-        } else {
-            Shape::Ecs
-        };
+        let shape = if logstash { Shape::Logstash } else { Shape::Ecs };
         return embedded(original, shape, "event.original");
     }
-    if let Some(aws) = top.get("aws")
-        && serde_json::from_str::<HashMap<String, &RawValue>>(aws.get())
-            .is_ok_and(|a| a.contains_key("cloudtrail"))
+    // Logstash's split filter on a delivery file: one record under `Records`.
+    if let Some(record) = top.get("Records")
+        && record.get().starts_with('{')
     {
-        return ecs(doc);
+        return Unwrapped::One(Ok(Found {
+            shape: Shape::Logstash,
+            record: Cow::Borrowed(record.get().as_bytes()),
+            missing: Vec::new(),
+        }));
     }
-    if top.contains_key("@timestamp") {
+    let timestamp = top.contains_key("@timestamp");
+    if top.contains_key("eventTime") {
+        // A record Logstash or Beats passed on with its time: their fields go.
+        return Unwrapped::One(if timestamp { logstash_fields(doc) } else { Ok(plain(doc)) });
+    }
+    if let Some(aws) = top.get("aws")
+        && object(aws).is_some_and(|a| a.contains_key("cloudtrail"))
+    {
+        return Unwrapped::One(ecs(doc));
+    }
+    if timestamp {
         if RECORD_FIELDS.iter().any(|f| top.contains_key(*f)) {
-            return logstash_fields(doc);
+            return Unwrapped::One(logstash_fields(doc));
         }
         // Beats without JSON decoding: the record is the event's message.
         if let Some(message) = top.get("message") {
             return embedded(message, Shape::Logstash, "message");
         }
     }
-    Ok(plain(doc))
-}
-
-fn splunk<'a>(raw: &RawValue) -> Result<Found<'a>, Refused> {
-    embedded(raw, Shape::Splunk, "_raw")
+    Unwrapped::One(Ok(plain(doc)))
 }
 
 /// A record kept as a JSON string inside the envelope (`_raw`, `event.original`,
-/// `message`).
-fn embedded<'a>(value: &RawValue, shape: Shape, field: &str) -> Result<Found<'a>, Refused> {
-    let refuse = |why: String| Refused {
+/// `message`): one record, or a whole delivery file (`{"Records":[…]}`, as Beats reads a
+/// trail's files without splitting them), each of whose records is one.
+fn embedded<'a>(value: &RawValue, shape: Shape, field: &str) -> Unwrapped<'a> {
+    let Ok(text) = serde_json::from_str::<String>(value.get()) else {
+        return refused(shape, format!("{field} is not a string"));
+    };
+    if let Ok(top) = serde_json::from_str::<HashMap<String, &RawValue>>(&text)
+        && let Some(records) = top.get("Records")
+        && let Ok(records) = serde_json::from_str::<Vec<&RawValue>>(records.get())
+    {
+        return Unwrapped::Many(
+            records
+                .into_iter()
+                .map(|r| {
+                    Ok(Found {
+                        shape,
+                        record: Cow::Owned(r.get().as_bytes().to_vec()),
+                        missing: Vec::new(),
+                    })
+                })
+                .collect(),
+        );
+    }
+    Unwrapped::One(record_text(text.into_bytes(), shape).map_err(|why| Refused {
         shape,
         reason: format!("{field} {why}"),
-    };
-    let text: String =
-        serde_json::from_str(value.get()).map_err(|_| refuse("is not a string".into()))?;
-    record_text(text.into_bytes(), shape).map_err(refuse)
+    }))
 }
 
 /// Checks that `bytes` is one JSON object: what an envelope's string field must hold.
@@ -260,6 +304,20 @@ pub fn record_text<'a>(bytes: Vec<u8>, shape: Shape) -> Result<Found<'a>, String
         }),
         Err(e) => Err(format!("is not a JSON record: {e}")),
     }
+}
+
+fn too_large(doc: &[u8], shape: Shape) -> Result<(), Refused> {
+    if doc.len() > REBUILT_BYTES {
+        return Err(Refused {
+            shape,
+            reason: format!(
+                "a document of {} bytes to rebuild field by field: larger than the {} MiB allowed",
+                doc.len(),
+                REBUILT_BYTES >> 20
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// `@timestamp` (RFC 3339, milliseconds) as CloudTrail writes `eventTime`: whole seconds
@@ -284,11 +342,14 @@ fn cloudtrail_time(ts: &str) -> String {
 /// `requestParameters.disableApiTermination` in `{"value": …}`; `RunInstances` is the
 /// call that sends it plain, and gets it back.
 fn logstash_fields<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
+    too_large(doc, Shape::Logstash)?;
     let top: Map<String, Value> = serde_json::from_slice(doc).map_err(|e| Refused {
         shape: Shape::Logstash,
         reason: format!("not a JSON object: {e}"),
     })?;
     let time = match top.get("@timestamp") {
+        // The record kept its own time: that one stays.
+        _ if top.contains_key("eventTime") => Value::Null,
         Some(Value::String(s)) => Value::String(cloudtrail_time(s)),
         _ => {
             return Err(Refused {
@@ -305,9 +366,11 @@ fn logstash_fields<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
         None
     };
     let mut out = Map::new();
-    let mut time = Some(time);
-    if anchor.is_none() {
-        out.insert("eventTime".into(), time.take().unwrap_or(Value::Null));
+    let mut time = (!time.is_null()).then_some(time);
+    if anchor.is_none()
+        && let Some(t) = time.take()
+    {
+        out.insert("eventTime".into(), t);
     }
     let run_instances = top.get("eventName").and_then(Value::as_str) == Some("RunInstances");
     for (k, mut v) in top {
@@ -353,6 +416,7 @@ fn ecs<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
         shape: Shape::Ecs,
         reason,
     };
+    too_large(doc, Shape::Ecs)?;
     let v: Value =
         serde_json::from_slice(doc).map_err(|e| refuse(format!("not a JSON object: {e}")))?;
     let at = |p: &str| v.pointer(p).filter(|x| !x.is_null());
@@ -394,7 +458,14 @@ fn ecs<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
     put(&mut ui, "type", text(&ct("/user_identity/type")));
     put(&mut ui, "principalId", text("/user/id"));
     put(&mut ui, "arn", text(&ct("/user_identity/arn")));
-    put(&mut ui, "accountId", text("/cloud/account/id"));
+    // The account of the caller's ARN; `cloud.account.id` may be the collector's own
+    // when it already held one.
+    let arn_account = at(&ct("/user_identity/arn"))
+        .and_then(Value::as_str)
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .map(|a| Value::String(a.to_owned()));
+    put(&mut ui, "accountId", arn_account.or_else(|| text("/cloud/account/id")));
     put(
         &mut ui,
         "accessKeyId",
@@ -407,7 +478,8 @@ fn ecs<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
     put(
         &mut attributes,
         "creationDate",
-        text(&ct("/user_identity/session_context/creation_date")),
+        text(&ct("/user_identity/session_context/creation_date"))
+            .map(|t| Value::String(cloudtrail_time(t.as_str().unwrap_or_default()))),
     );
     put(
         &mut attributes,
@@ -491,6 +563,11 @@ fn ecs<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
             "/flattened/service_event_details",
             "/service_event_details",
         ),
+        (
+            "insightDetails",
+            "/flattened/insight_details",
+            "/insight_details",
+        ),
     ] {
         match at(&ct(flat)) {
             Some(o) => {
@@ -530,14 +607,28 @@ fn ecs<'a>(doc: &[u8]) -> Result<Found<'a>, Refused> {
     put(&mut r, "sharedEventID", text(&ct("/shared_event_id")));
     put(&mut r, "vpcEndpointId", text(&ct("/vpc_endpoint_id")));
     put(&mut r, "eventCategory", text(&ct("/event_category")));
+    // TLS as ECS keeps it (`tls.version_protocol` "tls" and `tls.version` "1.2" for
+    // "TLSv1.2"), or under `aws.cloudtrail.tls_details`.
     let mut tls = Map::new();
-    for (k, p) in [
-        ("tlsVersion", "tls_version"),
-        ("cipherSuite", "cipher_suite"),
-        ("clientProvidedHostHeader", "client_provided_host_header"),
-    ] {
-        put(&mut tls, k, text(&ct(&format!("/tls_details/{p}"))));
-    }
+    let version = match (text("/tls/version_protocol"), text("/tls/version")) {
+        (Some(Value::String(p)), Some(Value::String(v))) => Some(Value::String(format!(
+            "{}v{v}",
+            p.to_ascii_uppercase()
+        ))),
+        _ => text(&ct("/tls_details/tls_version")),
+    };
+    put(&mut tls, "tlsVersion", version);
+    put(
+        &mut tls,
+        "cipherSuite",
+        text("/tls/cipher").or_else(|| text(&ct("/tls_details/cipher_suite"))),
+    );
+    put(
+        &mut tls,
+        "clientProvidedHostHeader",
+        text("/tls/client/server_name")
+            .or_else(|| text(&ct("/tls_details/client_provided_host_header"))),
+    );
     if !tls.is_empty() {
         r.insert("tlsDetails".into(), Value::Object(tls));
     }
@@ -722,6 +813,37 @@ mod tests {
     }
 
     #[test]
+    fn envelopes_beside_extracted_fields_bundles_and_splits() {
+        let quoted = serde_json::to_string(RECORD).expect("json");
+        // Splunk's fields extracted from the record sit beside `_raw`: the record wins.
+        let doc = format!(r#"{{"eventTime":"2024-01-02T03:04:05Z","eventName":"X","_raw":{quoted}}}"#);
+        let f = one(&doc).expect("record");
+        assert_eq!((f.shape, f.record.as_ref()), (Shape::Splunk, RECORD.as_bytes()));
+        // Beats or Logstash decoded the record and kept its time: their fields go.
+        let doc = RECORD.replacen('{', r#"{"@timestamp":"2030-01-01T00:00:00.000Z","@version":"1","agent":{"type":"filebeat"},"#, 1);
+        let f = one(&doc).expect("record");
+        assert_eq!(f.shape, Shape::Logstash);
+        assert_eq!(json(&f.record), json(RECORD.as_bytes()));
+        // Logstash's split filter puts the record under `Records`.
+        let split = format!(r#"{{"@timestamp":"2024-01-02T03:04:05.000Z","@version":"1","Records":{RECORD}}}"#);
+        let f = one(&split).expect("record");
+        assert_eq!((f.shape, f.record.as_ref()), (Shape::Logstash, RECORD.as_bytes()));
+        // A whole delivery file as one message, and Splunk's `results`: every record.
+        let file = serde_json::to_string(&format!(r#"{{"Records":[{RECORD},{RECORD}]}}"#)).expect("json");
+        for doc in [
+            format!(r#"{{"@timestamp":"x","message":{file}}}"#),
+            format!(r#"{{"results":[{{"_raw":{quoted}}},{{"_raw":{quoted}}}]}}"#),
+        ] {
+            let Unwrapped::Many(found) = unwrap(doc.as_bytes()) else { panic!("records expected: {doc}") };
+            assert_eq!(found.len(), 2, "{doc}");
+            assert!(found.iter().all(|f| f.as_ref().is_ok_and(|f| f.record.as_ref() == RECORD.as_bytes())), "{doc}");
+        }
+        // What would be rebuilt field by field has a size limit.
+        let big = format!(r#"{{"@timestamp":"2024-01-02T03:04:05Z","eventName":"X","a":"{}"}}"#, "x".repeat(REBUILT_BYTES));
+        assert!(one(&big).is_err_and(|r| r.reason.contains("larger than the 4 MiB")));
+    }
+
+    #[test]
     fn broken_envelopes_are_refused_with_reasons() {
         let r = one(r#"{"_raw":"{\"eventTime\": not json"}"#).expect_err("refused");
         assert_eq!(r.shape, Shape::Splunk);
@@ -754,12 +876,13 @@ mod tests {
               "response_elements":"{ConsoleLogin=Failure}",
               "resources":{"arn":["arn:aws:s3:::b","arn:aws:s3:::b/k"],"type":["AWS::S3::Bucket","AWS::S3::Object"]},
               "user_identity":{"arn":"arn:aws:sts::123456789012:assumed-role/R/S","type":"AssumedRole","access_key_id":"ASIAEXAMPLE",
-                "session_context":{"mfa_authenticated":"false","session_issuer":{"arn":"arn:aws:iam::123456789012:role/R","type":"Role","account_id":"123456789012"}}}}},
-            "cloud":{"account":{"id":"123456789012"},"region":"us-east-2"},
+                "session_context":{"mfa_authenticated":"false","creation_date":"2014-07-08T17:30:00.000Z","session_issuer":{"arn":"arn:aws:iam::123456789012:role/R","type":"Role","account_id":"123456789012"}}}}},
+            "cloud":{"account":{"id":"999999999999"},"region":"us-east-2"},
             "event":{"action":"ConsoleLogin","provider":"signin.amazonaws.com","id":"11ea990b-4678-4bcd-8fbe-625EXAMPLE","outcome":"failure"},
             "source":{"address":"89.160.20.156","ip":"89.160.20.156"},
             "user":{"id":"AROAEXAMPLE:S","name":"R"},
-            "user_agent":{"original":"Mozilla/5.0","name":"Firefox"}}"#;
+            "user_agent":{"original":"Mozilla/5.0","name":"Firefox"},
+            "tls":{"version_protocol":"tls","version":"1.2","cipher":"ECDHE-RSA-AES128-GCM-SHA256","client":{"server_name":"signin.aws.amazon.com"}}}"#;
         let f = one(doc).expect("rebuilt");
         assert_eq!(f.shape, Shape::Ecs);
         assert_eq!(f.missing, vec!["requestParameters", "recipientAccountId"]);
@@ -783,5 +906,11 @@ mod tests {
         assert_eq!(r["responseElements"]["ConsoleLogin"], "Failure");
         assert_eq!(r["resources"][1]["ARN"], "arn:aws:s3:::b/k");
         assert_eq!(r["resources"][1]["type"], "AWS::S3::Object");
+        // The caller's account comes from its ARN, not from the collector's cloud.
+        assert_eq!(r["userIdentity"]["accountId"], "123456789012");
+        assert_eq!(r["userIdentity"]["sessionContext"]["attributes"]["creationDate"], "2014-07-08T17:30:00Z");
+        assert_eq!(r["tlsDetails"]["tlsVersion"], "TLSv1.2");
+        assert_eq!(r["tlsDetails"]["cipherSuite"], "ECDHE-RSA-AES128-GCM-SHA256");
+        assert_eq!(r["tlsDetails"]["clientProvidedHostHeader"], "signin.aws.amazon.com");
     }
 }
