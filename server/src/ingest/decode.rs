@@ -144,12 +144,7 @@ pub fn decode<R: Read>(
                 (b, false)
             }
             Input::Raw(b) => {
-                let found =
-                    envelope::record_text(b.to_vec(), Shape::Splunk).map_err(|why| Refused {
-                        shape: Shape::Splunk,
-                        reason: format!("_raw {why}"),
-                    });
-                return records.one(&mut out, offset, found, &mut on_piece);
+                return records.one(&mut out, offset, envelope::raw_column(b), &mut on_piece);
             }
         };
         if lookup {

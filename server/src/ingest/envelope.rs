@@ -288,21 +288,26 @@ fn embedded<'a>(value: &RawValue, shape: Shape, field: &str) -> Unwrapped<'a> {
                 .collect(),
         );
     }
-    Unwrapped::One(record_text(text.into_bytes(), shape).map_err(|why| Refused {
-        shape,
-        reason: format!("{field} {why}"),
-    }))
+    Unwrapped::One(record_text(text.into_bytes(), shape, field))
 }
 
-/// Checks that `bytes` is one JSON object: what an envelope's string field must hold.
-pub fn record_text<'a>(bytes: Vec<u8>, shape: Shape) -> Result<Found<'a>, String> {
+/// The `_raw` column of a row of Splunk's CSV export.
+pub fn raw_column<'a>(bytes: &[u8]) -> Result<Found<'a>, Refused> {
+    record_text(bytes.to_vec(), Shape::Splunk, "_raw")
+}
+
+/// Checks that `bytes`, the text of the envelope's `field`, is one JSON object.
+fn record_text<'a>(bytes: Vec<u8>, shape: Shape, field: &str) -> Result<Found<'a>, Refused> {
     match serde_json::from_slice::<HashMap<String, &RawValue>>(&bytes) {
         Ok(_) => Ok(Found {
             shape,
             record: Cow::Owned(bytes),
             missing: Vec::new(),
         }),
-        Err(e) => Err(format!("is not a JSON record: {e}")),
+        Err(e) => Err(Refused {
+            shape,
+            reason: format!("{field} is not a JSON record: {e}"),
+        }),
     }
 }
 

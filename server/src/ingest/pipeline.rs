@@ -403,16 +403,20 @@ fn status_of(result: &Result<Decoded, DecodeError>) -> (Option<(String, String)>
     }
 }
 
-/// Ends `file` in the store with what its decode said.
+/// Ends `file` (at `path`) in the store with what its decode said, and adds what it said
+/// of the records' shapes to the summary.
 fn finish(
     store: &mut Store,
+    summary: &mut Summary,
     file: usize,
+    path: &str,
     end: &Result<Decoded, DecodeError>,
 ) -> Result<FileStatus, StoreError> {
     let (hashes, status) = status_of(end);
     let (sha, content) = hashes.unzip();
     store.set_content_sha256(file, content);
     store.finish_file(file, sha, status.clone())?;
+    summary.add_decoded(path, end);
     Ok(status)
 }
 
@@ -447,8 +451,7 @@ fn write_all(
                             None => break lost(),
                         }
                     };
-                    finish(store, file, &end)?;
-                    summary.add_decoded(&path, &end);
+                    finish(store, summary, file, &path, &end)?;
                 }
                 end => {
                     let end = match end {
@@ -459,18 +462,16 @@ fn write_all(
                     if status_of(&end).1 == FileStatus::Imported {
                         add_pieces(store, file, pieces)?;
                     }
-                    finish(store, file, &end)?;
-                    summary.add_decoded(&path, &end);
+                    finish(store, summary, file, &path, &end)?;
                 }
             },
             Some(FileMsg::End(r)) => {
                 let file = store.begin_file(source, job);
-                finish(store, file, &r)?;
-                summary.add_decoded(&path, &r);
+                finish(store, summary, file, &path, &r)?;
             }
             None => {
                 let file = store.begin_file(source, job);
-                finish(store, file, &lost())?;
+                finish(store, summary, file, &path, &lost())?;
             }
         }
         store.maybe_commit()?;

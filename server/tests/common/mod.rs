@@ -554,21 +554,19 @@ pub fn exports_of(records: &[serde_json::Value]) -> Vec<(&'static str, Vec<Expor
 
 /// Each stored event as its values (interned columns and principals spelt out), by id.
 pub async fn stored_events(pool: &sqlx::SqlitePool) -> std::collections::BTreeMap<i64, String> {
-    let term = |c: &str| format!("(SELECT value FROM terms WHERE id = e.{c})");
-    let sql = format!(
-        "SELECT e.id, json_array(e.event_time, hex(e.event_key), {}, e.read_only, e.request_id, e.shared_event_id,
-                (SELECT key FROM principals WHERE id = e.principal_id), (SELECT key FROM principals WHERE id = e.issuer_id),
-                (SELECT group_concat(r.arn, ' ') FROM (SELECT x.arn FROM event_resources er JOIN resources x ON x.id = er.resource_id
-                  WHERE er.event_id = e.id ORDER BY x.arn) r))
-         FROM events e ORDER BY e.id",
-        [
-            "account_id", "region_id", "source_id", "name_id", "type_id", "category_id", "error_code_id",
-            "error_message_id", "source_ip_id", "user_agent_id", "access_key_id",
-        ]
-        .map(term)
-        .join(", ")
-    );
-    sqlx::query_as::<_, (i64, String)>(&sql)
+    const SQL: &str = "SELECT e.id, json_array(e.event_time, hex(e.event_key),
+            (SELECT value FROM terms WHERE id = e.account_id), (SELECT value FROM terms WHERE id = e.region_id),
+            (SELECT value FROM terms WHERE id = e.source_id), (SELECT value FROM terms WHERE id = e.name_id),
+            (SELECT value FROM terms WHERE id = e.type_id), (SELECT value FROM terms WHERE id = e.category_id),
+            (SELECT value FROM terms WHERE id = e.error_code_id), (SELECT value FROM terms WHERE id = e.error_message_id),
+            (SELECT value FROM terms WHERE id = e.source_ip_id), (SELECT value FROM terms WHERE id = e.user_agent_id),
+            (SELECT value FROM terms WHERE id = e.access_key_id),
+            e.read_only, e.request_id, e.shared_event_id,
+            (SELECT key FROM principals WHERE id = e.principal_id), (SELECT key FROM principals WHERE id = e.issuer_id),
+            (SELECT group_concat(r.arn, ' ') FROM (SELECT x.arn FROM event_resources er JOIN resources x ON x.id = er.resource_id
+              WHERE er.event_id = e.id ORDER BY x.arn) r))
+        FROM events e ORDER BY e.id";
+    sqlx::query_as::<_, (i64, String)>(SQL)
         .fetch_all(pool)
         .await
         .expect("events read")
