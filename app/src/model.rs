@@ -449,6 +449,8 @@ pub struct SourceSettings {
     pub session_name: Option<String>,
     pub endpoint_url: Option<String>,
     pub backfill_days: i64,
+    /// Days its accounts' events are kept (`None`: the server's `--retain-days`).
+    pub retain_days: Option<i64>,
     pub paused: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -570,4 +572,27 @@ pub struct SourceDetail {
 pub struct SourceList {
     pub now_ms: i64,
     pub sources: Vec<SourceSummary>,
+    /// What is stored, and how long it is kept.
+    pub store: StoreInfo,
+    pub retain_days: Option<u32>,
+    /// Sources with a retention period of their own: name, days.
+    pub source_periods: Vec<(String, i64)>,
+    pub last_retention: Option<RetentionPass>,
+}
+
+/// One pass of the retention: events older than `days` removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionPass {
+    pub finished_at: i64,
+    pub days: i64,
+    pub cutoff_ms: i64,
+    pub removed: i64,
+    /// Past the cutoff but kept: pinned to an investigation, or in an open finding.
+    pub kept: i64,
+    pub unreadable: i64,
+    pub pages_freed: i64,
+    /// The database's size after the pass.
+    pub file_bytes: i64,
+    pub seconds: f64,
+    pub error: Option<String>,
 }

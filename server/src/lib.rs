@@ -11,6 +11,7 @@
 //! - `detections`: rules run on every stored event and over history, and their findings;
 //! - `anomalies`: exfiltration, sharing and Insights-style episodes, judged at import;
 //! - `incidents`: findings told as one story per attacker;
+//! - `maintenance`: backups of a running store;
 //! - `demo`: generated events and the benchmark.
 //!
 //! `cli` and `web` wire the areas together; `db` opens the database. The SQL of every
@@ -28,6 +29,7 @@ pub mod detections;
 pub mod incidents;
 pub mod ingest;
 pub mod investigations;
+pub mod maintenance;
 pub mod sync;
 pub mod trails;
 pub mod web;

@@ -1580,3 +1580,118 @@ async fn editing_a_source_keeps_its_secret_and_its_checkpoints() {
     ));
     pool.close().await;
 }
+
+/// What a backup must hold to be a moment of the store: it opens, SQLite finds it
+/// whole, and the events, the summaries, the search index and the ledger agree.
+async fn check_backup(path: &Path, printed: &Value) -> i64 {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.expect("the backup opens");
+    let one = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect(sql) }
+    };
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .expect("integrity_check runs");
+    assert_eq!(check, "ok", "{}", path.display());
+    let events = one("SELECT count(*) FROM events").await;
+    assert_eq!(printed["events"], events, "{printed}");
+    assert_eq!(
+        printed["bytes"].as_u64(),
+        Some(std::fs::metadata(path).expect("the backup").len()),
+        "{printed}"
+    );
+    let agree = [
+        ("the ledger", "SELECT coalesce(sum(events_new), 0) FROM ingest_files"),
+        ("the per-minute counts", "SELECT coalesce(sum(events), 0) FROM counts_minute"),
+        ("the principals' counts", "SELECT coalesce(sum(events), 0) FROM principals"),
+        // Every record of these tests has this access key; the index holds each one once.
+        ("the search index", "SELECT count(*) FROM events_fts WHERE events_fts MATCH '\"AKIAEXAMPLE\"'"),
+    ];
+    for (what, sql) in agree {
+        assert_eq!(one(sql).await, events, "{what} disagrees with the events in {}", path.display());
+    }
+    pool.close().await;
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_taken_during_an_import_and_a_sync_are_whole() {
+    let moto = Moto::start();
+    let s3 = moto.s3();
+    s3.create_bucket().bucket("trail").send().await.expect("bucket");
+    let time = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    // The bucket: 40 files of 300 events of account A.
+    let a = "111111111111";
+    for f in 0..40 {
+        let records: Vec<Value> = (0..300).map(|i| record(a, "us-east-1", f * 300 + i, &time)).collect();
+        put(&s3, &key(None, a, "CloudTrail", "us-east-1", -1, &format!("{f:016}")), trail_file(&records)).await;
+    }
+    // A folder to import: 100 files of 1,500 events of account B.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let b = "222222222222";
+    for f in 0..100 {
+        let records: Vec<Value> = (0..1500)
+            .map(|i| record(b, "eu-west-1", 1_000_000 + f * 1500 + i, &time))
+            .collect();
+        std::fs::write(dir.join(format!("{f:03}.json.gz")), trail_file(&records)).unwrap();
+    }
+    let total = 40 * 300 + 100 * 1500;
+    let db = tmp.path().join("c.db");
+    add_bucket_source(&db, "prod", &moto.url);
+
+    let mut import = common::command(&db)
+        .arg("import")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn import runs");
+    let mut sync = spawn_sync(&db);
+    let copies = tmp.path().join("copies");
+    let mut taken = Vec::new();
+    let (mut import_done, mut sync_done) = (None, None);
+    let started = Instant::now();
+    while import_done.is_none() || sync_done.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(300), "the import and sync did not end");
+        let path = copies.join(format!("cairn-{}.db", taken.len()));
+        let (code, out, err) = cairn(&db, &["backup", path.to_str().unwrap(), "--json"], None);
+        assert_eq!(code, 0, "{out}{err}");
+        let printed: Value = serde_json::from_str(&out).expect("one JSON object");
+        assert_eq!(printed["path"], path.to_str().unwrap());
+        taken.push(check_backup(&path, &printed).await);
+        // The key file goes with each copy.
+        assert_eq!(
+            std::fs::read(copies.join(format!("cairn-{}.db.key", taken.len() - 1))).expect("the key's copy"),
+            std::fs::read(tmp.path().join("c.db.key")).expect("the key"),
+        );
+        import_done = import_done.or(import.try_wait().expect("import"));
+        sync_done = sync_done.or(sync.try_wait().expect("sync"));
+    }
+    assert_eq!(import_done.and_then(|s| s.code()), Some(0));
+    assert_eq!(sync_done.and_then(|s| s.code()), Some(0));
+    // Some copies were taken part-way: neither empty nor the whole.
+    assert!(
+        taken.iter().any(|&n| n > 0 && n < total as i64),
+        "no backup fell while events were going in: {taken:?}"
+    );
+    // And after both, the copy holds everything.
+    let path = copies.join("last.db");
+    let (code, out, err) = cairn(&db, &["backup", path.to_str().unwrap(), "--json"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let printed: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(check_backup(&path, &printed).await, total as i64);
+    // Another backup never lands on an existing one.
+    let (code, _, err) = cairn(&db, &["backup", path.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("exists already"), "{err}");
+    // The copy is a database Cairn serves from.
+    let (code, out, err) = cairn(&path, &["findings", "--json"], None);
+    assert_eq!(code, 0, "{out}{err}");
+}

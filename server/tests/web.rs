@@ -120,13 +120,21 @@ async fn post_form(addr: SocketAddr, path: &str, cookie: Option<&str>, body: &st
 }
 
 async fn start(db: &std::path::Path, site: &std::path::Path) -> SocketAddr {
-    let pool = cairn::db::connect(db).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = cairn::web::WebConfig {
         secrets: Some(cairn::sync::secrets::SecretBox::for_db(db).unwrap()),
         ..Default::default()
     };
+    start_with(db, site, config).await
+}
+
+async fn start_with(
+    db: &std::path::Path,
+    site: &std::path::Path,
+    config: cairn::web::WebConfig,
+) -> SocketAddr {
+    let pool = cairn::db::connect(db).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     let app = cairn::web::router(pool, addr, site, &config).await.unwrap();
     tokio::spawn(async move {
         axum::serve(
@@ -1416,4 +1424,149 @@ async fn prices_are_set_by_admins_per_region_and_audited() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("changed by ann"), "{}", page.body);
     assert!(page.body.contains("$2.5"));
+}
+
+/// Behind a proxy: the address it forwards is the client's for the throttle and the
+/// audit log, and HTTPS at the proxy makes the session cookie Secure; from anyone else
+/// the same headers change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_trusted_proxies_say_who_the_client_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "ana", Role::Analyst).await;
+    let login = |addr: SocketAddr, name: &'static str, client: &'static str, proto: &'static str| async move {
+        let origin = format!("http://{addr}");
+        let body = format!("name={name}&password=a+long+enough+password");
+        let headers = [
+            ("Origin", origin.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Forwarded-For", client),
+            ("X-Forwarded-Proto", proto),
+        ];
+        request(addr, "POST", "/auth/login", None, &headers, &body).await
+    };
+    let clients = |action: &'static str| {
+        let db = db.clone();
+        async move {
+            let pool = cairn::db::connect(&db).await.unwrap();
+            let c: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT client FROM audit_log WHERE action = ? ORDER BY client",
+            )
+            .bind(action)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            c
+        }
+    };
+
+    // Not trusted: the headers are ignored, the peer is the client, no Secure cookie.
+    let plain = start(&db, &site).await;
+    let r = login(plain, "ana", "198.51.100.7", "https").await;
+    assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.head);
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    assert!(!cookie.to_ascii_lowercase().contains("secure"), "{cookie}");
+    assert_eq!(clients("login").await, vec!["127.0.0.1".to_string()]);
+
+    // Trusted: the forwarded address and scheme count.
+    let config = cairn::web::WebConfig {
+        secrets: Some(cairn::sync::secrets::SecretBox::for_db(&db).unwrap()),
+        trusted_proxies: cairn::access::proxy::TrustedProxies::parse("127.0.0.1/32,::1").unwrap(),
+        ..Default::default()
+    };
+    let proxied = start_with(&db, &site, config).await;
+    let r = login(proxied, "ana", "203.0.113.5, 198.51.100.7", "https").await;
+    assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.head);
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert_eq!(
+        clients("login").await,
+        vec!["127.0.0.1".to_string(), "198.51.100.7".to_string()]
+    );
+    let r = login(proxied, "ana", "198.51.100.7", "http").await;
+    let cookie = r.header("set-cookie").expect("a session cookie");
+    assert!(!cookie.contains("Secure"), "plain HTTP at the proxy: {cookie}");
+
+    // The throttle counts per forwarded address: twenty failures from one client (under
+    // different names) stop that client, not the next one behind the same proxy.
+    for n in 0..20 {
+        let name: &'static str = Box::leak(format!("nobody{n}").into_boxed_str());
+        let r = login(proxied, name, "198.51.100.66", "https").await;
+        assert!(r.header("location").unwrap_or_default().contains("error=invalid"), "{}", r.head);
+    }
+    let r = login(proxied, "ana", "198.51.100.66", "https").await;
+    assert!(r.header("location").unwrap_or_default().contains("error=throttled"), "{}", r.head);
+    let r = login(proxied, "ana", "198.51.100.67", "https").await;
+    assert_eq!(r.header("location").as_deref(), Some("/"), "{}", r.head);
+    assert_eq!(clients("login.failed").await, vec!["198.51.100.66".to_string()]);
+    assert_eq!(clients("login.throttled").await, vec!["198.51.100.66".to_string()]);
+}
+
+/// How long events are kept, the oldest one kept and the last removal: on the Sources
+/// page and in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sources_page_and_metrics_say_what_retention_keeps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    add_user(&db, "root", Role::Admin).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let records: Vec<serde_json::Value> = (0..20i64)
+        .map(|n| {
+            serde_json::json!({
+                "eventVersion": "1.09", "eventTime": app::fmt::iso(now - (n * 3 + 1) * 86_400_000),
+                "eventSource": "iam.amazonaws.com", "eventName": "ListUsers", "awsRegion": "us-east-1",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111111111111:user/ana",
+                                 "accountId": "111111111111", "userName": "ana"},
+                "sourceIPAddress": "192.0.2.1", "eventID": format!("10000000-0000-4000-8000-{n:012}"),
+                "readOnly": true, "eventType": "AwsApiCall", "recipientAccountId": "111111111111"
+            })
+        })
+        .collect();
+    std::fs::write(tmp.path().join("f.json"), serde_json::json!({ "Records": records }).to_string()).unwrap();
+    let (code, out, err) = {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .arg("--db")
+            .arg(&db)
+            .args(["import", tmp.path().join("f.json").to_str().unwrap()])
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    assert_eq!(code, Some(0), "{out}{err}");
+    let config = cairn::web::WebConfig {
+        secrets: Some(cairn::sync::secrets::SecretBox::for_db(&db).unwrap()),
+        retain_days: Some(30),
+        ..Default::default()
+    };
+    let addr = start_with(&db, &site, config).await;
+    let admin = sign_in(addr, "root").await;
+    let page = get(addr, "/admin/sources", Some(&admin)).await;
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(page.body.contains("30 days: older events are removed every hour"), "{}", page.body);
+    assert!(page.body.contains("Oldest kept"), "{}", page.body);
+    assert!(!page.body.contains("Last removal"), "no pass yet");
+
+    // A pass (what the server runs hourly): the events of days 31 to 58 go.
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let policy = cairn::maintenance::retention::Policy { days: Some(30), accounts: Default::default() };
+    let r = cairn::maintenance::retention::run_once(&pool, &db, &policy, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(r.removed, 10, "{r:?}");
+    let page = get(addr, "/admin/sources", Some(&admin)).await;
+    assert!(page.body.contains("10 events older than 30 days removed"), "{}", page.body);
+    let oldest = (now - 30 * 86_400_000) / 60_000;
+    let metrics = get(addr, "/metrics", None).await.body;
+    assert!(metrics.contains("cairn_retention_removed_events_total 10"), "{metrics}");
+    assert!(metrics.contains("cairn_retention_last_pass_success 1"), "{metrics}");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("cairn_events_oldest_timestamp_seconds "))
+        .expect("the oldest event's time");
+    let secs: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!((secs as i64) / 60 >= oldest, "{line}: the oldest event is within 30 days");
 }

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod prices;
 pub mod principals;
 pub mod resources;
+pub mod retention;
 pub mod rules;
 pub mod sources;
 pub mod terms;

@@ -19,7 +19,7 @@ macro_rules! source_rows {
         concat!(
             "SELECT id, name, bucket, prefix, org_id, queue_url, lookup_events, regions,
                 profile, role_arn, external_id IS NOT NULL AS has_external_id, session_name,
-                endpoint_url, backfill_days, paused, created_at, updated_at FROM sources",
+                endpoint_url, backfill_days, retain_days, paused, created_at, updated_at FROM sources",
             $tail
         )
     };
@@ -68,6 +68,8 @@ pub struct NewSettings<'a> {
     pub session_name: Option<&'a str>,
     pub endpoint_url: Option<&'a str>,
     pub backfill_days: i64,
+    /// `None`: the server's `--retain-days`.
+    pub retain_days: Option<i64>,
 }
 
 fn regions_json(regions: &[String]) -> String {
@@ -83,8 +85,8 @@ pub async fn insert(
     sqlx::query_scalar(
         "INSERT INTO sources (name, bucket, prefix, org_id, queue_url, lookup_events, regions,
              profile, role_arn, external_id, session_name, endpoint_url, backfill_days,
-             created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+             created_at, updated_at, retain_days)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
          RETURNING id",
     )
     .bind(s.name)
@@ -101,6 +103,7 @@ pub async fn insert(
     .bind(s.endpoint_url)
     .bind(s.backfill_days)
     .bind(at)
+    .bind(s.retain_days)
     .fetch_one(conn)
     .await
 }
@@ -118,7 +121,7 @@ pub async fn write_settings(
         "UPDATE sources SET name = ?2, bucket = ?3, prefix = ?4, org_id = ?5, queue_url = ?6,
              lookup_events = ?7, regions = ?8, profile = ?9, role_arn = ?10,
              external_id = CASE WHEN ?11 THEN external_id ELSE ?12 END, session_name = ?13,
-             endpoint_url = ?14, backfill_days = ?15, updated_at = ?16
+             endpoint_url = ?14, backfill_days = ?15, updated_at = ?16, retain_days = ?17
          WHERE id = ?1",
     )
     .bind(id)
@@ -137,6 +140,7 @@ pub async fn write_settings(
     .bind(s.endpoint_url)
     .bind(s.backfill_days)
     .bind(at)
+    .bind(s.retain_days)
     .execute(conn)
     .await?;
     Ok(())
@@ -555,4 +559,29 @@ pub async fn problems_per_source(pool: &SqlitePool) -> Result<Vec<(String, i64)>
     )
     .fetch_all(pool)
     .await
+}
+
+/// The accounts whose events a source with a retention period of its own brought in
+/// (from the ledger: the accounts of the files it read from its bucket and prefix, and
+/// of its LookupEvents pages), each with the longest such period.
+pub async fn retained_accounts(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT f.account, max(s.retain_days) FROM sources s JOIN ingest_files f
+           ON (s.bucket IS NOT NULL AND f.source = ?1 || s.bucket
+               AND substr(f.path, 1, length(s.prefix)) = s.prefix)
+           OR f.source = ?2 || s.name
+         WHERE s.retain_days IS NOT NULL AND f.account IS NOT NULL
+         GROUP BY f.account ORDER BY f.account",
+    )
+    .bind(ledger::bucket_name(""))
+    .bind(ledger::lookup_name(""))
+    .fetch_all(pool)
+    .await
+}
+
+/// Each source with a retention period of its own: name and days.
+pub async fn retention_periods(pool: &SqlitePool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT name, retain_days FROM sources WHERE retain_days IS NOT NULL ORDER BY name")
+        .fetch_all(pool)
+        .await
 }

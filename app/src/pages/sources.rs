@@ -18,9 +18,23 @@ pub async fn get_sources() -> Result<SourceList, ServerFnError> {
     let sources = crate::db::sources::summaries(&pool)
         .await
         .map_err(crate::db::opaque)?;
+    let store = crate::db::events::store_info(&pool)
+        .await
+        .map_err(crate::db::opaque)?;
+    let last_retention = crate::db::retention::last_pass(&pool)
+        .await
+        .map_err(crate::db::opaque)?;
+    let retain_days = use_context::<crate::db::retention::Policy>().and_then(|p| p.0);
+    let source_periods = crate::db::sources::retention_periods(&pool)
+        .await
+        .map_err(crate::db::opaque)?;
     Ok(SourceList {
         now_ms: chrono::Utc::now().timestamp_millis(),
         sources,
+        store,
+        retain_days,
+        source_periods,
+        last_retention,
     })
 }
 
@@ -87,6 +101,53 @@ fn done_message(code: &str) -> Option<&'static str> {
     }
 }
 
+/// What the store holds and how long it keeps it.
+fn stored(list: &SourceList) -> impl IntoView + use<> {
+    let now = list.now_ms;
+    let store = &list.store;
+    let mut policy = match list.retain_days {
+        Some(d) => format!(
+            "{d} days: older events are removed every hour, except those pinned to an investigation or in an open finding"
+        ),
+        None => "for ever (serve with --retain-days N to remove older events)".to_owned(),
+    };
+    if !list.source_periods.is_empty() {
+        let own: Vec<String> = list
+            .source_periods
+            .iter()
+            .map(|(name, d)| format!("{name}: {d} days"))
+            .collect();
+        policy.push_str(&format!(
+            ". The accounts of these sources keep their own period: {}",
+            own.join(", ")
+        ));
+    }
+    let last = list.last_retention.as_ref().map(|p| match &p.error {
+        Some(e) => format!("{}: failed: {e}", when(Some(p.finished_at), now)),
+        None => format!(
+            "{}: {} events older than {} days removed, {} kept (pinned or in an open finding), {} pages given back; the database is {}",
+            when(Some(p.finished_at), now),
+            fmt::count(p.removed),
+            p.days,
+            fmt::count(p.kept),
+            fmt::count(p.pages_freed),
+            fmt::bytes(p.file_bytes)
+        ),
+    });
+    view! {
+        <section class="card" data-testid="stored-events">
+            <h2>"Stored events"</h2>
+            <dl class="fields">
+                <dt>"Events"</dt><dd data-testid="events-stored">{fmt::count(store.events)}</dd>
+                <dt>"Oldest kept"</dt><dd data-testid="oldest-event">{when(store.oldest_ms, now)}</dd>
+                <dt>"Newest"</dt><dd>{when(store.newest_ms, now)}</dd>
+                <dt>"Kept for"</dt><dd data-testid="retention-policy">{policy}</dd>
+                {last.map(|l| view! { <dt>"Last removal"</dt><dd data-testid="retention-last">{l}</dd> })}
+            </dl>
+        </section>
+    }
+}
+
 #[component]
 pub fn SourcesPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| get_sources());
@@ -102,8 +163,9 @@ pub fn SourcesPage() -> impl IntoView {
                         <p class="muted" data-testid="no-sources">
                             "No sources yet. Add the trail bucket, a notification queue or LookupEvents of an AWS account below."
                         </p>
+                        {stored(&list)}
                     }.into_any(),
-                    Ok(list) => view! { <SourcesTable list/> }.into_any(),
+                    Ok(list) => view! { <SourcesTable list=list.clone()/> {stored(&list)} }.into_any(),
                     Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
                 }
             })}
@@ -170,6 +232,7 @@ fn SourceForm(action: &'static str, settings: Option<SourceSettings>) -> impl In
         session_name: None,
         endpoint_url: None,
         backfill_days: 90,
+        retain_days: None,
         paused: false,
         created_at: 0,
         updated_at: 0,
@@ -197,6 +260,8 @@ fn SourceForm(action: &'static str, settings: Option<SourceSettings>) -> impl In
                 <label class="check"><input type="checkbox" name="lookup_events" checked=s.lookup_events/>" LookupEvents: the last 90 days of management events"</label>
                 <label>"Regions " <input name="regions" value=s.regions.join(",") placeholder="all Regions when empty" autocomplete="off"/></label>
                 <label>"Backfill days " <input name="backfill_days" type="number" min="1" max="3650" value=s.backfill_days.to_string()/></label>
+                <label>"Keep events (days) " <input name="retain_days" type="number" min="1" max="36500"
+                    value=s.retain_days.map(|d| d.to_string()).unwrap_or_default() placeholder="as the server says (--retain-days)"/></label>
             </fieldset>
             <fieldset>
                 <legend>"Credentials (the standard AWS chain)"</legend>

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod proxy;
 pub mod role;
 pub mod signin;
 pub mod users;
@@ -37,8 +38,12 @@ pub struct AuthState {
     pub throttle: Throttle,
 }
 
-/// The client's address, as the listener saw it.
+/// The client's address: the one a trusted proxy forwarded (see `proxy`), else the
+/// listener's peer.
 pub fn client_of(extensions: &axum::http::Extensions) -> String {
+    if let Some(c) = extensions.get::<proxy::Client>() {
+        return c.ip.to_string();
+    }
     extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())

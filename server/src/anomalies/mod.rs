@@ -110,6 +110,13 @@ impl S3Batch {
         }
     }
 
+    /// Takes one stored read back out (its event was removed). The first hour an actor
+    /// was seen with a bucket or network stays: it is what later reads are judged by.
+    pub fn take_back(&mut self, time_ms: i64, actor: i64, bucket: Option<i64>, ip: Option<i64>, r: &S3Read) {
+        let key = (time_ms.div_euclid(HOUR_MS), actor, bucket.unwrap_or(0), ip.unwrap_or(0));
+        self.reads.entry(key).or_default().add(r, -1);
+    }
+
     /// Adds the batch to `s3_reads` and `s3_firsts` (and empties it). Returns the
     /// (actor, hour) pairs it touched, for judging.
     pub fn write(&mut self, conn: &Connection) -> rusqlite::Result<BTreeSet<(i64, i64)>> {

@@ -44,6 +44,18 @@ pub enum Command {
         /// (through a TLS-terminating proxy).
         #[arg(long, env = "CAIRN_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// Reverse proxies in front of Cairn (`127.0.0.1,10.0.0.0/8`): only from these
+        /// addresses are `X-Forwarded-For` (the client's address, for the sign-in
+        /// throttle and the audit log) and `X-Forwarded-Proto` (HTTPS makes the session
+        /// cookie Secure) believed.
+        #[arg(long, env = "CAIRN_TRUSTED_PROXIES", value_name = "CIDR,...")]
+        trusted_proxies: Option<String>,
+        /// Remove events older than this many days, in the background (at start-up, then
+        /// hourly); events pinned to an investigation or in an open finding stay.
+        /// Sources may set a period of their own for their accounts. Without either,
+        /// events are kept for ever.
+        #[arg(long, env = "CAIRN_RETAIN_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        retain_days: Option<u32>,
         /// Hours without a request after which a session ends.
         #[arg(long, env = "CAIRN_SESSION_IDLE_HOURS", default_value_t = 8.0)]
         session_idle_hours: f64,
@@ -200,6 +212,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the database and its key file to PATH while `cairn serve`, syncs and imports
+    /// go on: one consistent moment of the store, compacted. PATH must not exist.
+    /// Restore by stopping the server and putting the copy (and PATH.key) back in place.
+    Backup {
+        /// Where the copy goes (its key file goes to PATH.key).
+        path: PathBuf,
+        /// Print the path, bytes and event count as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove events older than --days now (what `cairn serve --retain-days` does every
+    /// hour): events pinned to an investigation or in an open finding stay; summaries,
+    /// search index and resources follow; freed space goes back to the file system.
+    Retain {
+        /// Days of events to keep (accounts of sources with a period of their own keep
+        /// theirs).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        days: Option<u32>,
+        /// Print what the pass did as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate realistic demo events ending now and import them.
     Demo {
         /// Events to generate (planted incidents come on top).
@@ -264,6 +298,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             addr,
             site,
             secure_cookies,
+            trusted_proxies,
+            retain_days,
             session_idle_hours,
             sync_every,
             public_url,
@@ -275,6 +311,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     addr,
                     site,
                     secure_cookies,
+                    trusted_proxies,
+                    retain_days,
                     session_idle_hours,
                     sync_every,
                     public_url,
@@ -316,6 +354,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_check,
             json,
         } => crate::trails::cli::verify(db, trail, from, to, !no_check, json).await,
+        Command::Backup { path, json } => crate::maintenance::cli::backup(db, path, json).await,
+        Command::Retain { days, json } => crate::maintenance::cli::retain(db, days, json).await,
         Command::Demo {
             events,
             days,

@@ -11,6 +11,8 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
     pub site: Option<PathBuf>,
     pub secure_cookies: bool,
+    pub trusted_proxies: Option<String>,
+    pub retain_days: Option<u32>,
     pub session_idle_hours: f64,
     pub sync_every: u64,
     pub public_url: Option<String>,
@@ -22,6 +24,8 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         addr,
         site,
         secure_cookies,
+        trusted_proxies,
+        retain_days,
         session_idle_hours,
         sync_every,
         public_url,
@@ -39,12 +43,16 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--public-url must be an http or https address");
         }
     }
+    let trusted_proxies =
+        crate::access::proxy::TrustedProxies::parse(trusted_proxies.as_deref().unwrap_or(""))?;
     let secrets = crate::sync::secrets::SecretBox::for_db(db)?;
     let config = crate::web::WebConfig {
         secure_cookies,
         session_idle: std::time::Duration::from_secs_f64((session_idle_hours * 3600.0).min(1e9)),
         secrets: Some(secrets.clone()),
         public_url: public_url.clone(),
+        trusted_proxies,
+        retain_days,
     };
     let pool = crate::db::connect(db).await?;
     // Events stored before the search index existed are indexed in the background.
@@ -54,6 +62,8 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
             tracing::error!(error = %e, "indexing older events for search failed");
         }
     });
+    // Old events go as `--retain-days` and the sources' own periods say.
+    tokio::spawn(crate::maintenance::retention::run_forever(pool.clone(), db.to_path_buf(), retain_days));
     // New findings go to the alert destinations from the outbox, whoever made them.
     let tuning = crate::alerts::Tuning {
         poll: std::time::Duration::from_secs_f64(alert_poll_seconds),

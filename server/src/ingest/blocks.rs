@@ -99,6 +99,72 @@ pub fn keep_only(
     Ok(out.seal()?.unwrap_or_default())
 }
 
+/// What became of a block some of whose records were removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emptied {
+    /// No record is left in it: the block is gone (its compressed bytes).
+    Removed(u64),
+    /// Records are left: rewritten without the others (bytes before, after).
+    Shrunk(u64, u64),
+    /// There is no such block.
+    Missing,
+}
+
+/// Empties the slots `gone` of block `block` (records whose events were removed),
+/// keeping every other slot where it was, and deletes the block once no record is
+/// left in it. The outer error is the database's, the inner one says why the block
+/// cannot be read (then it is left as it was).
+pub fn empty_slots(
+    conn: &Connection,
+    block: i64,
+    gone: &[i64],
+) -> rusqlite::Result<std::io::Result<Emptied>> {
+    let Some((dict_id, data)): Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT dict, data FROM raw_blocks WHERE id = ?1", [block], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(Ok(Emptied::Missing));
+    };
+    let dictionary: Option<Vec<u8>> = if dict_id == 0 {
+        None
+    } else {
+        conn.query_row("SELECT data FROM raw_dictionaries WHERE id = ?1", [dict_id], |r| r.get(0))
+            .optional()?
+    };
+    let rebuilt = (|| -> std::io::Result<Option<Vec<u8>>> {
+        let plain = app::db::events::decompress(dictionary.as_deref(), &data)?;
+        let ranges = app::db::events::block_ranges(&plain).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("block {block}: its footer does not describe it"))
+        })?;
+        let mut out = BlockBuilder::new(dictionary.as_deref())?;
+        let mut left = 0usize;
+        for (slot, &(start, len)) in ranges.iter().enumerate() {
+            if len > 0 && !gone.contains(&(slot as i64)) {
+                out.push(&plain[start..start + len])?;
+                left += 1;
+            } else {
+                out.skip();
+            }
+        }
+        if left == 0 { Ok(None) } else { out.seal() }
+    })();
+    let before = data.len() as u64;
+    Ok(match rebuilt {
+        Err(e) => Err(e),
+        Ok(None) => {
+            conn.prepare_cached("DELETE FROM raw_blocks WHERE id = ?1")?.execute([block])?;
+            Ok(Emptied::Removed(before))
+        }
+        Ok(Some(sealed)) => {
+            conn.prepare_cached("UPDATE raw_blocks SET data = ?2 WHERE id = ?1")?
+                .execute(params![block, sealed])?;
+            Ok(Emptied::Shrunk(before, sealed.len() as u64))
+        }
+    })
+}
+
 /// The record at `at`, loading its dictionary and block on `conn`. The outer error is
 /// the database's; the inner one says why the record cannot be read.
 pub fn read(

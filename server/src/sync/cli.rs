@@ -73,6 +73,10 @@ pub struct AddArgs {
     /// Days a first sync reaches back.
     #[arg(long, default_value_t = 90)]
     pub backfill_days: i64,
+    /// Days the events of the accounts this source brings in are kept (default: as
+    /// `cairn serve --retain-days` says).
+    #[arg(long)]
+    pub retain_days: Option<i64>,
 }
 
 fn when(ms: Option<i64>) -> String {
@@ -103,6 +107,7 @@ pub async fn source_command(db: &Path, command: SourceCommand) -> anyhow::Result
                 session_name: a.session_name,
                 endpoint_url: a.endpoint_url,
                 backfill_days: a.backfill_days,
+                retain_days: a.retain_days,
                 ..SourceSpec::default()
             };
             let name = spec.name.clone();

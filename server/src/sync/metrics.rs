@@ -28,14 +28,46 @@ pub async fn render(pool: &SqlitePool, now_ms: i64) -> Result<String, sqlx::Erro
     let mut out = String::new();
     // The per-minute counts sum to the events stored (the import keeps them so), and
     // are far cheaper to read than counting the events at every scrape.
-    let events = app::db::events::store_info(pool).await?.events;
+    let store = app::db::events::store_info(pool).await?;
     metric(
         &mut out,
         "cairn_events_stored",
         "gauge",
         "Events in the database.",
-        &[(String::new(), events as f64)],
+        &[(String::new(), store.events as f64)],
     );
+    if let Some(oldest) = store.oldest_ms {
+        metric(
+            &mut out,
+            "cairn_events_oldest_timestamp_seconds",
+            "gauge",
+            "Time of the oldest event kept (to the minute).",
+            &[(String::new(), (oldest / 1000) as f64)],
+        );
+    }
+    metric(
+        &mut out,
+        "cairn_retention_removed_events_total",
+        "counter",
+        "Events removed by the retention as older than --retain-days.",
+        &[(String::new(), app::db::retention::removed_total(pool).await? as f64)],
+    );
+    if let Some(p) = app::db::retention::last_pass(pool).await? {
+        metric(
+            &mut out,
+            "cairn_retention_last_pass_timestamp_seconds",
+            "gauge",
+            "When the last retention pass ended.",
+            &[(String::new(), (p.finished_at / 1000) as f64)],
+        );
+        metric(
+            &mut out,
+            "cairn_retention_last_pass_success",
+            "gauge",
+            "1 when the last retention pass succeeded.",
+            &[(String::new(), if p.error.is_none() { 1.0 } else { 0.0 })],
+        );
+    }
     let paused: Vec<(String, f64)> = app::db::sources::rows(pool)
         .await?
         .iter()

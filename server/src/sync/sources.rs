@@ -42,6 +42,8 @@ pub struct SourceSpec {
     pub session_name: Option<String>,
     pub endpoint_url: Option<String>,
     pub backfill_days: i64,
+    /// Days the events of the accounts it brings in are kept (`None`: the server's).
+    pub retain_days: Option<i64>,
 }
 
 pub use app::db::sources::SourceRow;
@@ -163,6 +165,9 @@ impl SourceSpec {
         if !(1..=3650).contains(&self.backfill_days) {
             return bad("the backfill period is 1 to 3650 days".into());
         }
+        if self.retain_days.is_some_and(|d| !(1..=36500).contains(&d)) {
+            return bad("events are kept 1 to 36500 days".into());
+        }
         Ok(self)
     }
 }
@@ -202,6 +207,7 @@ impl SourceSpec {
             session_name: self.session_name.as_deref(),
             endpoint_url: self.endpoint_url.as_deref(),
             backfill_days: self.backfill_days,
+            retain_days: self.retain_days,
         }
     }
 }

@@ -56,6 +56,8 @@ pub struct SourceForm {
     endpoint_url: String,
     #[serde(default)]
     backfill_days: String,
+    #[serde(default)]
+    retain_days: String,
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -75,6 +77,12 @@ impl SourceForm {
                     SourceError::Invalid("the backfill period is 1 to 3650 days".into())
                 })?,
         };
+        let retain_days = match self.retain_days.trim() {
+            "" => None,
+            d => Some(d.parse::<i64>().ok().filter(|d| (1..=36500).contains(d)).ok_or_else(|| {
+                SourceError::Invalid("events are kept 1 to 36500 days".into())
+            })?),
+        };
         Ok(SourceSpec {
             name: self.name.trim().to_owned(),
             bucket: opt(&self.bucket),
@@ -93,6 +101,7 @@ impl SourceForm {
             session_name: opt(&self.session_name),
             endpoint_url: opt(&self.endpoint_url),
             backfill_days,
+            retain_days,
         })
     }
 }

@@ -29,6 +29,7 @@ pub struct AppState {
     pub pool: SqlitePool,
     pub cache: app::cache::PageCache,
     pub auth: AuthState,
+    pub retention: app::db::retention::Policy,
 }
 
 /// How sessions behave.
@@ -43,6 +44,10 @@ pub struct WebConfig {
     pub secrets: Option<crate::sync::secrets::SecretBox>,
     /// The dashboard's address as people reach it, for links in alerts.
     pub public_url: Option<String>,
+    /// The reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: access::proxy::TrustedProxies,
+    /// Days events are kept (`None`: for ever), shown on the Sources page.
+    pub retain_days: Option<u32>,
 }
 
 impl Default for WebConfig {
@@ -52,6 +57,8 @@ impl Default for WebConfig {
             session_idle: std::time::Duration::from_secs(8 * 3600),
             secrets: None,
             public_url: None,
+            trusted_proxies: Default::default(),
+            retain_days: None,
         }
     }
 }
@@ -72,15 +79,20 @@ pub fn find_site() -> Option<PathBuf> {
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    let (pool, cache) = (state.pool.clone(), state.cache.clone());
-    handle_server_fns_with_context(move || provide_contexts(&pool, &cache), req).await
+    let (pool, cache, retention) = (state.pool.clone(), state.cache.clone(), state.retention);
+    handle_server_fns_with_context(move || provide_contexts(&pool, &cache, retention), req).await
 }
 
 /// What pages and server functions find in their context: the database, the cache of
-/// what pages read, and the back-tests of the rule pages.
-fn provide_contexts(pool: &SqlitePool, cache: &app::cache::PageCache) {
+/// what pages read, how long events are kept, and the back-tests of the rule pages.
+fn provide_contexts(
+    pool: &SqlitePool,
+    cache: &app::cache::PageCache,
+    retention: app::db::retention::Policy,
+) {
     provide_context(Db(pool.clone()));
     provide_context(cache.clone());
+    provide_context(retention);
     provide_context(crate::detections::web::back_tester(pool.clone()));
 }
 
@@ -196,13 +208,15 @@ pub async fn router(
         cache: app::cache::PageCache::new(&pool),
         pool,
         auth: auth_state.clone(),
+        retention: app::db::retention::Policy(config.retain_days),
     };
     let routes = generate_route_list(app::App);
     let ctx_pool = state.pool.clone();
     let ctx_cache = state.cache.clone();
+    let ctx_retention = state.retention;
     let shell_options = state.leptos_options.clone();
-    // Layers listed last run first: trace, headers, same-origin check, session, user,
-    // page guard, then the route.
+    // Layers listed last run first: trace, the client's address, headers, same-origin
+    // check, session, user, page guard, then the route.
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -281,7 +295,7 @@ pub async fn router(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_contexts(&ctx_pool, &ctx_cache),
+            move || provide_contexts(&ctx_pool, &ctx_cache, ctx_retention),
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
@@ -298,8 +312,37 @@ pub async fn router(
         .layer(axum::middleware::from_fn(security::same_origin))
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(security::security_headers))
+        .layer(from_fn_with_state(
+            config.trusted_proxies.clone(),
+            access::proxy::client_address,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state))
+}
+
+/// Ctrl-C, or the SIGTERM a service manager stops a service with.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: finishing the requests under way");
 }
 
 pub async fn serve(
@@ -320,9 +363,7 @@ pub async fn serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(stop_signal())
     .await?;
     Ok(())
 }
