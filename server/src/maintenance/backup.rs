@@ -91,6 +91,13 @@ pub fn backup(db: &Path, to: &Path) -> Result<Backup, BackupError> {
     let _ = std::fs::remove_file(&partial);
 
     let result = copy_into(db, &partial).and_then(|events| {
+        // The copy holds every event: readable by its owner only, whatever the umask.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+                .map_err(io("cannot make private", &partial))?;
+        }
         let file = std::fs::File::open(&partial).map_err(io("cannot open the copy", &partial))?;
         file.sync_all().map_err(io("cannot sync the copy", &partial))?;
         let bytes = file
@@ -211,8 +218,10 @@ mod tests {
         let made = backup(&db, &to).expect("backup");
         let key = made.key_file.expect("key copied");
         assert_eq!(key, dir.path().join("b.db.key"));
-        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the key copy is readable by its owner only");
+        for copy in [&key, &to] {
+            let mode = std::fs::metadata(copy).expect("the copy").permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is readable by its owner only", copy.display());
+        }
         let again = crate::sync::secrets::SecretBox::for_db(&to).expect("the copy's key");
         assert_eq!(again.open(&sealed).expect("opens"), "secret");
     }

@@ -199,6 +199,9 @@ pub struct PassReport {
     /// The oldest event left.
     pub oldest_ms: Option<i64>,
     pub seconds: f64,
+    /// The longest a batch held the write lock (what an import or a sign-in waited at
+    /// most).
+    pub longest_batch_ms: f64,
 }
 
 /// One due event's row, as the importer wrote it.
@@ -257,9 +260,11 @@ pub fn pass(db: &Path, policy: &Policy, now_ms: i64, tuning: Tuning) -> rusqlite
     let mut cursor = i64::MIN;
     loop {
         conn.execute_batch("BEGIN IMMEDIATE")?;
+        let began = Instant::now();
         match batch(&conn, cut, &cuts, &mut cursor, tuning.batch, &mut work, &mut report) {
             Ok(looked) => {
                 conn.execute_batch("COMMIT")?;
+                report.longest_batch_ms = report.longest_batch_ms.max(began.elapsed().as_secs_f64() * 1000.0);
                 if looked < tuning.batch {
                     break;
                 }
