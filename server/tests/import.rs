@@ -131,7 +131,7 @@ fn a_crash_mid_import_loses_and_doubles_nothing() {
     // after its first commit would come after everything.
     let spec = cairn::demo::DemoSpec::new(450_000, 3, 9, 1_700_000_000_000);
     spec.write_files(&files).unwrap();
-    let expected: i64 = (0..spec.files()).map(|j| demo_records(&spec, j).len() as i64).sum();
+    let expected: i64 = (0..spec.files()).map(|j| common::demo_records(&spec, j).len() as i64).sum();
     let db = tmp.path().join("c.db");
     let mut child = common::command(&db)
         .args(["import", "--json", files.to_str().unwrap()])
@@ -581,23 +581,10 @@ async fn records_stored_one_by_one_by_older_versions_move_into_blocks_unchanged(
 }
 
 /// The records of the generated delivery file `j`.
-fn demo_records(spec: &cairn::demo::DemoSpec, j: u64) -> Vec<serde_json::Value> {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(&spec.file_body(j)[..])
-        .read_to_string(&mut text)
-        .unwrap();
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    match v["Records"].take() {
-        serde_json::Value::Array(records) => records,
-        other => panic!("a delivery file holds Records: {other}"),
-    }
-}
-
 /// The records of a small generated trail: every kind of event the generator writes.
 fn generated_records() -> Vec<serde_json::Value> {
     let spec = cairn::demo::DemoSpec::new(3_000, 1, 21, 1_700_000_000_000);
-    (0..spec.files()).flat_map(|j| demo_records(&spec, j)).collect()
+    (0..spec.files()).flat_map(|j| common::demo_records(&spec, j)).collect()
 }
 
 #[tokio::test]

@@ -141,20 +141,7 @@ async fn removing_old_events_leaves_what_an_import_of_the_rest_would() {
     // delivery; the oldest four days are due.
     let end = 1_700_000_000_000;
     let spec = cairn::demo::DemoSpec::new(8_000, 8, 5, end);
-    let files: Vec<Vec<serde_json::Value>> = (0..spec.files())
-        .map(|j| {
-            use std::io::Read;
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(&spec.file_body(j)[..])
-                .read_to_string(&mut text)
-                .unwrap();
-            let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            match v["Records"].take() {
-                serde_json::Value::Array(r) => r,
-                other => panic!("a delivery file holds Records: {other}"),
-            }
-        })
-        .collect();
+    let files: Vec<Vec<serde_json::Value>> = (0..spec.files()).map(|j| common::demo_records(&spec, j)).collect();
     let cutoff = end - 4 * 86_400_000;
     // Access-key changes, one due and one not (the generator writes none).
     let mut files = files;
@@ -404,13 +391,16 @@ async fn cairn_retain_keeps_each_account_as_long_as_its_policy_says() {
     let left = |account: &'static str| {
         let db = db.clone();
         async move {
-            common::count_in(
-                &db,
-                &format!(
-                    "SELECT count(*) FROM events e JOIN terms t ON t.id = e.account_id WHERE t.value = '{account}'"
-                ),
+            let pool = cairn::db::connect(&db).await.unwrap();
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM events e JOIN terms t ON t.id = e.account_id WHERE t.value = ?1",
             )
+            .bind(account)
+            .fetch_one(&pool)
             .await
+            .unwrap();
+            pool.close().await;
+            n
         }
     };
     assert_eq!((left("111111111111").await, left("222222222222").await), (20, 10));

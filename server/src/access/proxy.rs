@@ -56,16 +56,8 @@ impl TrustedProxies {
             return Client { ip: peer, https: false, via_proxy: false };
         }
         let mut ip = peer;
-        // Every X-Forwarded-For header, in order, as one list; walked from the right.
-        let hops: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        for hop in hops.iter().rev() {
+        // Walked from the right: each proxy appends the address it saw.
+        for hop in list(headers, "x-forwarded-for").rev() {
             match parse_hop(hop) {
                 Some(addr) => {
                     ip = addr;
@@ -83,17 +75,22 @@ impl TrustedProxies {
         }
         // The proxy that reached us sets the scheme it was reached by; with several
         // values, the last one is the nearest proxy's.
-        let https = headers
-            .get_all("x-forwarded-proto")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .last()
+        let https = list(headers, "x-forwarded-proto")
+            .next_back()
             .is_some_and(|p| p.eq_ignore_ascii_case("https"));
         Client { ip, https, via_proxy: true }
     }
+}
+
+/// The values of every `name` header, in order, as one comma-separated list.
+fn list<'h>(headers: &'h HeaderMap, name: &str) -> impl DoubleEndedIterator<Item = &'h str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// An IPv4 address mapped into IPv6 (a dual-stack listener's view) is the IPv4 address.

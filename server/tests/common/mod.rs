@@ -687,3 +687,17 @@ pub async fn exports_give_the_same_events(records: &[serde_json::Value]) {
     assert_eq!(stored_events(&base_pool).await, base);
     base_pool.close().await;
 }
+
+/// The records of generated delivery file `j` of `spec`.
+pub fn demo_records(spec: &cairn::demo::DemoSpec, j: u64) -> Vec<serde_json::Value> {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&spec.file_body(j)[..])
+        .read_to_string(&mut text)
+        .expect("a generated file is gzip");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("a generated file is JSON");
+    match v["Records"].take() {
+        serde_json::Value::Array(records) => records,
+        other => panic!("a delivery file holds Records: {other}"),
+    }
+}
