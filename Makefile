@@ -40,14 +40,16 @@ build: tools
 	cp -R public/. $(SITE)/
 	@ls -l $(PKG) | awk 'NR>1 { printf "  %-20s %8d bytes\n", $$9, $$5 }'
 
-## Build tools: the wasm target, wasm-bindgen at the version in Cargo.lock, npm tooling.
+## Build tools: the wasm target, wasm-bindgen at the version in Cargo.lock, npm tooling
+## (wasm-opt, the browser driver, axe, and the OpenID provider the sign-in journeys use).
 tools:
 	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' || rustup target add wasm32-unknown-unknown
 	@if [ "$$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $(WASM_BINDGEN_VERSION)" ]; then \
 		echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
 		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
 	fi
-	@[ -x $(NODE_BIN)/wasm-opt ] && [ -d end2end/node_modules/playwright-core ] && [ -d end2end/node_modules/axe-core ] || \
+	@[ -x $(NODE_BIN)/wasm-opt ] && [ -d end2end/node_modules/playwright-core ] && [ -d end2end/node_modules/axe-core ] && \
+		[ -d end2end/node_modules/oauth2-mock-server ] || \
 		npm ci --prefix end2end --no-audit --no-fund
 
 ## Debian's Chromium for the browser tests.

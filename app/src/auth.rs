@@ -65,6 +65,23 @@ impl User {
     }
 }
 
+/// How people may sign in, for the sign-in page: the single sign-on provider's name
+/// (when there is one) and whether local passwords are taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    pub provider: Option<String>,
+    pub password: bool,
+}
+
+impl Default for SignInOptions {
+    fn default() -> Self {
+        SignInOptions {
+            provider: None,
+            password: true,
+        }
+    }
+}
+
 /// What the session layer found for a request: `None` inside means nobody is signed in.
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Option<User>);

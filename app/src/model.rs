@@ -241,6 +241,8 @@ pub struct UserEntry {
     pub role: String,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// Signs in through the identity provider, which decides the role at each sign-in.
+    pub single_sign_on: bool,
 }
 
 /// One line of the dashboard's own audit log.

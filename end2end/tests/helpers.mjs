@@ -65,10 +65,12 @@ export function demoInto(db, events) {
   return JSON.parse(out);
 }
 
-/** Starts `cairn serve` on a free port; resolves to { base, stop }. */
-export async function startServer(db) {
+/** Starts `cairn serve` on a free port; resolves to { base, stop }. `extra` is more
+ *  arguments for `serve`, or a function of the server's address that returns them. */
+export async function startServer(db, extra = []) {
   const port = await freePort();
-  const child = spawn(BIN, ['--db', db, 'serve', '--addr', `127.0.0.1:${port}`, '--site', SITE], {
+  const more = typeof extra === 'function' ? extra(`http://127.0.0.1:${port}`) : extra;
+  const child = spawn(BIN, ['--db', db, 'serve', '--addr', `127.0.0.1:${port}`, '--site', SITE, ...more], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

@@ -46,6 +46,7 @@ fn users_are_managed_from_the_shell() {
             && out.contains("viewer"),
         "{out}"
     );
+    assert!(out.lines().all(|l| l.contains(" password ")), "local users sign in with a password: {out}");
     assert!(!out.contains("argon2"), "hashes are never shown");
 
     assert_eq!(
@@ -64,4 +65,15 @@ fn users_are_managed_from_the_shell() {
     let (code, _, err) = cairn(&db, &["user", "remove", "val"], None);
     assert_eq!(code, 1);
     assert!(err.contains("no user named"), "{err}");
+
+    // The audit log, newest first, as JSON lines: every change above, by the shell.
+    let (code, out, _) = cairn(&db, &["audit", "--json", "--limit", "3"], None);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<&str> = lines.iter().map(|l| l["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["user.remove", "user.password", "user.add"], "{out}");
+    assert!(lines.iter().all(|l| l["actor"].as_str().unwrap().starts_with("shell:")));
+    assert_eq!(lines[0]["target"], "val");
+    let (_, text, _) = cairn(&db, &["audit"], None);
+    assert!(text.lines().next().unwrap().contains("user.remove"), "{text}");
 }

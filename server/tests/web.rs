@@ -242,7 +242,7 @@ async fn pages_answer_with_the_right_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_server_function_checks_the_user_and_role() {
     use app::pages::{
-        address, admin, alerts, costs, coverage, event, exfiltration, findings, incidents, investigations, rules, principal,
+        address, admin, alerts, auth, costs, coverage, event, exfiltration, findings, incidents, investigations, rules, principal,
         resource,
         sources, timeline,
         top, trail_change, trails,
@@ -497,6 +497,7 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             Some(Role::Admin),
         ),
         ("get_alerts", qs(&alerts::GetAlerts {}), Some(Role::Admin)),
+        ("get_sign_in_options", qs(&auth::GetSignInOptions {}), None),
         ("get_destination", qs(&alerts::GetDestination { id: 1 }), Some(Role::Admin)),
     ];
     let fns: Vec<(&'static str, _)> = leptos::server_fn::axum::server_fn_paths().collect();
@@ -1569,4 +1570,105 @@ async fn the_sources_page_and_metrics_say_what_retention_keeps() {
         .expect("the oldest event's time");
     let secs: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!((secs as i64) / 60 >= oldest, "{line}: the oldest event is within 30 days");
+}
+
+/// Single sign-on's refusals that need no provider, and passwords turned off: an
+/// answer with no sign-in under way is refused and logged, an unreachable provider says
+/// so, the set-up page is not forced while nobody exists, and a password is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_sign_on_refuses_what_it_did_not_start_and_passwords_can_be_turned_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    cairn::db::connect(&db).await.unwrap().close().await;
+    // A provider on a port nobody listens on.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let args = |password: &str| cairn::access::oidc::SignInArgs {
+        oidc_issuer: Some(issuer.clone()),
+        oidc_client_id: Some("cairn".into()),
+        oidc_client_secret_file: None,
+        oidc_name: Some("Corp SSO".into()),
+        oidc_groups_claim: "groups".into(),
+        oidc_admin_groups: vec!["admins".into()],
+        oidc_analyst_groups: vec![],
+        oidc_viewer_groups: vec![],
+        password_login: password.into(),
+    };
+    let config = cairn::web::WebConfig {
+        sign_in: args("on").settings(Some("https://cairn.example.com")).unwrap(),
+        ..Default::default()
+    };
+    let addr = start_with(&db, &site, config).await;
+
+    // Nobody exists, yet the sign-in page is offered (the provider's admins can sign in);
+    // the set-up page stays reachable while passwords are on.
+    assert_eq!(get(addr, "/", None).await.header("location").as_deref(), Some("/login"));
+    let login = get(addr, "/login", None).await;
+    assert_eq!(login.status, 200);
+    assert!(login.body.contains(">Sign in with <!>Corp SSO</a>"), "{}", login.body);
+    assert!(login.body.contains("login-password"));
+    assert_eq!(get(addr, "/setup", None).await.status, 200);
+
+    // The provider cannot be reached: back to the sign-in page, which says so.
+    let r = get(addr, "/auth/oidc/start?next=%2Ffindings", None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").as_deref(), Some("/login?error=sso-unavailable"));
+    let page = get(addr, "/login?error=sso-unavailable", None).await;
+    assert!(page.body.contains("could not be reached"));
+
+    // Answers for no sign-in under way: refused, logged, nobody signed in.
+    for (q, why) in [
+        ("code=abc&state=made-up", "matches no sign-in started in this browser"),
+        ("code=abc", "the answer has no state"),
+        ("error=access_denied&state=x", "matches no sign-in"),
+    ] {
+        let r = get(addr, &format!("/auth/oidc/callback?{q}"), None).await;
+        assert_eq!(r.status, 303, "{q}");
+        assert_eq!(r.header("location").as_deref(), Some("/login?error=sso-state"), "{q}");
+        let pool = cairn::db::connect(&db).await.unwrap();
+        let details: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'login.refused' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        assert!(details[0].starts_with("single sign-on through Corp SSO: "), "{details:?}");
+        assert!(details[0].contains(why), "{q}: {details:?}");
+    }
+
+    // Passwords off: the sign-in page has no password form, a password is refused (and
+    // logged), the set-up page is gone even though nobody exists.
+    add_user(&db, "root", Role::Admin).await;
+    let config = cairn::web::WebConfig {
+        sign_in: args("off").settings(Some("https://cairn.example.com")).unwrap(),
+        ..Default::default()
+    };
+    let off = start_with(&db, &site, config).await;
+    let login = get(off, "/login", None).await;
+    assert!(login.body.contains(">Sign in with <!>Corp SSO</a>"));
+    assert!(!login.body.contains("login-password"), "no password field");
+    assert!(login.body.contains("Sign-in with a password is turned off here."));
+    let r = post_form(off, "/auth/login", None, "name=root&password=a+long+enough+password").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location").as_deref(), Some("/login?error=password-off"));
+    assert!(r.session().is_none() || get(off, "/", r.session().as_deref()).await.status == 303);
+    let r = post_form(off, "/auth/setup", None, "name=eve&password=0123456789&confirm=0123456789").await;
+    assert_eq!(r.header("location").as_deref(), Some("/login?error=password-off"));
+    assert_eq!(get(off, "/setup", None).await.header("location").as_deref(), Some("/login"));
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'login.refused' AND target = 'root' AND detail = 'password sign-in is off'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    assert_eq!((refused, users), (1, 1));
+    // The same server with passwords on lets root in.
+    let on = start(&db, &site).await;
+    sign_in(on, "root").await;
 }

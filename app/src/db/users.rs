@@ -8,18 +8,20 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 /// Everyone, by name, for the Admin page and `cairn user list`.
 pub async fn list(pool: &SqlitePool) -> Result<Vec<UserEntry>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, (String, String, i64, Option<i64>)>(
-        "SELECT name, role, created_at, last_login_at FROM users ORDER BY name COLLATE NOCASE",
+    let rows = sqlx::query_as::<_, (String, String, i64, Option<i64>, bool)>(
+        "SELECT name, role, created_at, last_login_at, oidc_subject IS NOT NULL
+         FROM users ORDER BY name COLLATE NOCASE",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, role, created_at, last_login_at)| UserEntry {
+        .map(|(name, role, created_at, last_login_at, single_sign_on)| UserEntry {
             name,
             role,
             created_at,
             last_login_at,
+            single_sign_on,
         })
         .collect())
 }
@@ -71,6 +73,105 @@ pub async fn credentials(
     Ok(row.and_then(|(id, name, role, hash, version)| {
         to_user((id, name, role)).map(|u| (u, hash, version))
     }))
+}
+
+/// The user an identity provider's `(issuer, subject)` belongs to, with the auth version.
+pub async fn by_subject(
+    conn: &mut SqliteConnection,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<(User, i64)>, sqlx::Error> {
+    let row = sqlx::query_as::<_, (i64, String, String, i64)>(
+        "SELECT id, name, role, auth_version FROM users WHERE oidc_issuer = ?1 AND oidc_subject = ?2",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|(id, name, role, version)| to_user((id, name, role)).map(|u| (u, version))))
+}
+
+/// Whether a user other than `id` goes by `name`.
+pub async fn name_taken(
+    conn: &mut SqliteConnection,
+    name: &str,
+    id: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, bool>(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1 AND id IS NOT ?2)",
+    )
+    .bind(name)
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Adds a user who signs in through an identity provider (no local password); `None`
+/// when the name is taken.
+pub async fn insert_single_sign_on(
+    conn: &mut SqliteConnection,
+    name: &str,
+    role: Role,
+    issuer: &str,
+    subject: &str,
+    at: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO users (name, role, password_hash, created_at, updated_at, oidc_issuer, oidc_subject)
+         VALUES (?1, ?2, '', ?3, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(name)
+    .bind(role.as_str())
+    .bind(at)
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Renames a user (whose sessions go on: the name is not what they are known by).
+pub async fn write_name(
+    conn: &mut SqliteConnection,
+    id: i64,
+    name: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET name = ?2, updated_at = ?3 WHERE id = ?1")
+        .bind(id)
+        .bind(name)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Changes a user's role by id and ends their sessions; the new auth version.
+pub async fn write_role_of(
+    conn: &mut SqliteConnection,
+    id: i64,
+    role: Role,
+    at: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "UPDATE users SET role = ?2, auth_version = auth_version + 1, updated_at = ?3
+         WHERE id = ?1 RETURNING auth_version",
+    )
+    .bind(id)
+    .bind(role.as_str())
+    .bind(at)
+    .fetch_one(conn)
+    .await
+}
+
+/// Ends every session of a user (their access was taken away elsewhere).
+pub async fn end_sessions(conn: &mut SqliteConnection, id: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET auth_version = auth_version + 1, updated_at = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Notes a sign-in's time.

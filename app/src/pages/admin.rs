@@ -102,7 +102,7 @@ fn UsersTable(users: Vec<UserEntry>) -> impl IntoView {
         <div class="table-wrap">
             <table class="data-table" data-testid="users-table">
                 <thead>
-                    <tr><th>"Name"</th><th>"Role"</th><th>"Created"</th><th>"Last sign-in"</th><th>"Change"</th></tr>
+                    <tr><th>"Name"</th><th>"Role"</th><th>"Signs in with"</th><th>"Created"</th><th>"Last sign-in"</th><th>"Change"</th></tr>
                 </thead>
                 <tbody>
                     {users
@@ -113,6 +113,11 @@ fn UsersTable(users: Vec<UserEntry>) -> impl IntoView {
                                 <tr>
                                     <td class="cell-wrap">{u.name.clone()}</td>
                                     <td>{u.role.clone()}</td>
+                                    <td>{if u.single_sign_on {
+                                        "single sign-on (role from groups at each sign-in)"
+                                    } else {
+                                        "password"
+                                    }}</td>
                                     <td>{fmt::time(u.created_at)}</td>
                                     <td>{u.last_login_at.map(fmt::time).unwrap_or_else(|| "never".into())}</td>
                                     <td><div class="row-actions">

@@ -1,37 +1,73 @@
 //! `/login` and `/setup`: plain HTML forms posted to the server, so they work the same
 //! with and without WebAssembly.
 
+use crate::auth::SignInOptions;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+/// How this server takes sign-ins. Anyone may ask: the sign-in page needs it.
+#[server]
+pub async fn get_sign_in_options() -> Result<SignInOptions, ServerFnError> {
+    Ok(use_context::<SignInOptions>().unwrap_or_default())
+}
+
 fn login_error(code: &str, wait: Option<String>) -> Option<String> {
-    match code {
-        "invalid" => Some("Wrong name or password.".into()),
-        "throttled" => Some(format!(
-            "Too many failed sign-ins for this account or from this address. Try again in {} minute(s).",
-            wait.filter(|w| w.chars().all(|c| c.is_ascii_digit()) && w.len() < 4)
-                .unwrap_or_else(|| "15".into())
-        )),
-        _ => None,
+    let text = match code {
+        "invalid" => "Wrong name or password.",
+        "throttled" => {
+            return Some(format!(
+                "Too many failed sign-ins for this account or from this address. Try again in {} minute(s).",
+                wait.filter(|w| w.chars().all(|c| c.is_ascii_digit()) && w.len() < 4)
+                    .unwrap_or_else(|| "15".into())
+            ));
+        }
+        "password-off" => "Sign-in with a password is turned off here. Use single sign-on.",
+        "sso-refused" => {
+            "Your account at the identity provider is in none of the groups allowed to use \
+             Cairn, so you were not signed in. Ask whoever runs Cairn to add you to one."
+        }
+        "sso-state" => {
+            "That sign-in could not be matched to one started in this browser: it was used \
+             already, took too long, or came from elsewhere. Start again."
+        }
+        "sso-failed" => {
+            "The identity provider's answer could not be verified, so you were not signed in. \
+             Try again; if it keeps happening, tell whoever runs Cairn (the server's log says why)."
+        }
+        "sso-unavailable" => "The identity provider could not be reached. Try again in a moment.",
+        "sso-denied" => "The identity provider did not sign you in.",
+        "sso-name" => {
+            "Another Cairn user already has the name the identity provider gives you. Ask an \
+             admin to remove or rename that user."
+        }
+        _ => return None,
+    };
+    Some(text.to_owned())
+}
+
+/// The link that starts single sign-on, keeping the page to return to.
+fn sso_start(next: &str) -> String {
+    if next.is_empty() {
+        return "/auth/oidc/start".into();
     }
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("next", next);
+    format!("/auth/oidc/start?{}", q.finish())
 }
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let q = use_query_map();
+    let options = Resource::new(|| (), |_| get_sign_in_options());
     let next = move || q.read().get("next").unwrap_or_default();
     let error = move || {
         let q = q.read();
         login_error(&q.get("error").unwrap_or_default(), q.get("wait"))
     };
     let signed_out = move || q.read().get("signed_out").is_some();
-    view! {
-        <Title text="Sign in"/>
-        <section class="auth card">
-            <h1 class="auth__title">"Sign in to Cairn"</h1>
-            {move || signed_out().then(|| view! { <p class="notice" role="status">"You are signed out."</p> })}
-            {move || error().map(|e| view! { <p class="error-panel" role="alert" data-testid="login-error">{e}</p> })}
+    let password_form = move || {
+        view! {
             <form class="auth__form" method="post" action="/auth/login">
                 <input type="hidden" name="next" prop:value=next value=next/>
                 <label for="login-name">"Name"</label>
@@ -40,6 +76,40 @@ pub fn LoginPage() -> impl IntoView {
                 <input id="login-password" name="password" type="password" autocomplete="current-password" required/>
                 <button type="submit" class="button button--primary">"Sign in"</button>
             </form>
+        }
+    };
+    view! {
+        <Title text="Sign in"/>
+        <section class="auth card">
+            <h1 class="auth__title">"Sign in to Cairn"</h1>
+            {move || signed_out().then(|| view! { <p class="notice" role="status">"You are signed out."</p> })}
+            {move || error().map(|e| view! { <p class="error-panel" role="alert" data-testid="login-error">{e}</p> })}
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let o = options.await.unwrap_or_default();
+                    let sso = o.provider.clone().map(|name| {
+                        view! {
+                            <a class="button button--primary auth__sso" data-testid="sso-sign-in"
+                                href=move || sso_start(&next())>
+                                "Sign in with " {name}
+                            </a>
+                        }
+                    });
+                    let or = (o.provider.is_some() && o.password)
+                        .then(|| view! { <p class="auth__or muted">"or with a name and password"</p> });
+                    let password = if o.password {
+                        password_form().into_any()
+                    } else {
+                        view! {
+                            <p class="muted" data-testid="password-off">
+                                "Sign-in with a password is turned off here."
+                            </p>
+                        }
+                        .into_any()
+                    };
+                    view! { {sso} {or} {password} }
+                })}
+            </Suspense>
         </section>
     }
 }

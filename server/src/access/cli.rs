@@ -23,7 +23,8 @@ pub enum UserCommand {
     },
     /// List users and their roles.
     List,
-    /// Set a user's password (their sessions end).
+    /// Set a user's password (their sessions end). A user who signs in through the
+    /// identity provider can be given one too: the way back in when the provider fails.
     Passwd {
         name: String,
         #[arg(long)]
@@ -50,6 +51,11 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         anyhow::bail!("the two passwords differ");
     }
     Ok(first)
+}
+
+/// Whether this environment turns password sign-in off for `cairn serve`.
+fn password_login_off() -> bool {
+    std::env::var("CAIRN_PASSWORD_LOGIN").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"))
 }
 
 /// Who a change made from the shell is by, in the audit log: `shell:$USER`.
@@ -92,7 +98,8 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
                     .last_login_at
                     .map(app::fmt::time)
                     .unwrap_or_else(|| "never signed in".into());
-                println!("{:<24} {:<8} {}", u.name, u.role, last);
+                let how = if u.single_sign_on { "single sign-on" } else { "password" };
+                println!("{:<24} {:<8} {:<15} {}", u.name, u.role, how, last);
             }
             pool.close().await;
             return Ok(ExitCode::SUCCESS);
@@ -118,6 +125,13 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
         }
     };
     let code = match result {
+        Ok(()) if password_login_off() => {
+            eprintln!(
+                "note: CAIRN_PASSWORD_LOGIN=off here; the dashboard refuses passwords until \
+                 `cairn serve` runs with --password-login on"
+            );
+            ExitCode::SUCCESS
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ (users::UserError::Db(_) | users::UserError::Hash(_))) => return Err(e.into()),
         Err(e) => {
@@ -127,4 +141,29 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
     };
     pool.close().await;
     Ok(code)
+}
+
+/// `cairn audit`: the dashboard's own audit log (sign-ins, refusals, user and role
+/// changes, sharing, exports), newest first.
+pub async fn audit_command(db: &std::path::Path, limit: i64, json: bool) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(db).await?;
+    let lines = app::db::audit::read_lines(&pool, None, limit.clamp(1, 1_000_000)).await?;
+    pool.close().await;
+    for l in lines {
+        if json {
+            println!("{}", serde_json::to_string(&l)?);
+        } else {
+            let field = |f: &Option<String>| f.clone().unwrap_or_else(|| "-".into());
+            println!(
+                "{}  {:<20} {:<16} {:<24} {}  ({})",
+                app::fmt::time(l.at),
+                field(&l.actor),
+                l.action,
+                field(&l.target),
+                field(&l.detail),
+                field(&l.client)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

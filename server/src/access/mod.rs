@@ -1,5 +1,6 @@
 //! Who may use the dashboard: users and their roles (`users`), signing in and out
-//! (`signin`), the Admin page's user changes (`admin`), the `cairn user` verb (`cli`),
+//! (`signin`), single sign-on through an OpenID Connect provider (`oidc`), the Admin
+//! page's user changes (`admin`), the `cairn user` verb (`cli`),
 //! the role every handler asks for (`role`),
 //! and the guards every request passes: the session's user is looked up and attached,
 //! and pages ask whoever is not signed in to sign in first.
@@ -11,6 +12,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod oidc;
 pub mod proxy;
 pub mod role;
 pub mod signin;
@@ -36,6 +38,8 @@ const KEY_VERSION: &str = "ver";
 pub struct AuthState {
     pub pool: SqlitePool,
     pub throttle: Throttle,
+    /// Passwords, single sign-on, or both.
+    pub sign_in: oidc::SignIn,
 }
 
 /// The client's address: the one a trusted proxy forwarded (see `proxy`), else the
@@ -137,10 +141,15 @@ pub async fn guard_pages(State(state): State<AuthState>, req: Request, next: Nex
         Ok(b) => b,
         Err(e) => return WebError::db_unavailable("could not count users", e).into_response(),
     };
+    // The first admin is made on /setup while nobody exists and passwords are taken.
+    // With single sign-on, the sign-in page stays open instead: the provider's first
+    // admin-group member can sign in.
+    let setup_open = !has_users && state.sign_in.password;
+    let setup_first = setup_open && state.sign_in.provider.is_none();
     match path.as_str() {
-        "/setup" if !has_users => next.run(req).await,
+        "/setup" if setup_open => next.run(req).await,
         "/setup" => Redirect::to(if signed_in { "/" } else { "/login" }).into_response(),
-        _ if !has_users => Redirect::to("/setup").into_response(),
+        _ if setup_first => Redirect::to("/setup").into_response(),
         "/login" if signed_in => {
             let next_path = req
                 .uri()

@@ -69,7 +69,7 @@ impl Throttle {
     }
 }
 
-async fn sign_in(
+pub(super) async fn sign_in(
     session: &Session,
     user: &User,
     version: i64,
@@ -100,6 +100,13 @@ pub async fn login(
     let client = client_of(&req_parts.extensions);
     let next = safe_next(if f.next.is_empty() { "/" } else { &f.next });
     let refused = |e| WebError::internal("a sign-in could not be recorded", e);
+    if !state.sign_in.password {
+        let line = AuditLine::new(None, "login.refused", &client)
+            .target(&f.name)
+            .detail("password sign-in is off");
+        users::note(&state.pool, &line).await.map_err(refused)?;
+        return Ok(Redirect::to(&login_url(&next, &[("error", "password-off")])).into_response());
+    }
     if let Some(wait) = state.throttle.wait(&f.name, &client) {
         let minutes = wait.as_secs().div_ceil(60).max(1).to_string();
         let line = AuditLine::new(None, "login.throttled", &client).target(&f.name);
@@ -168,6 +175,9 @@ pub async fn setup(
     Form(f): Form<SetupForm>,
 ) -> Result<Response, WebError> {
     let client = client_of(&req_parts.extensions);
+    if !state.sign_in.password {
+        return Ok(Redirect::to("/login?error=password-off").into_response());
+    }
     if f.password != f.confirm {
         return Ok(Redirect::to("/setup?error=mismatch").into_response());
     }

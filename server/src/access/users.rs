@@ -121,9 +121,10 @@ pub async fn authenticate(
     password: &str,
 ) -> Result<Option<(User, i64)>, sqlx::Error> {
     let found = store::credentials(pool, name).await?;
+    // A user of single sign-on has no password (''): checked like an unknown name.
     let (user, hash) = match found {
-        Some((user, hash, version)) => (Some((user, version)), Some(hash)),
-        None => (None, None),
+        Some((user, hash, version)) if !hash.is_empty() => (Some((user, version)), Some(hash)),
+        _ => (None, None),
     };
     if !verify(password, hash).await {
         return Ok(None);
@@ -249,4 +250,121 @@ pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Resu
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Who the identity provider says signed in.
+pub struct Identity<'a> {
+    /// The provider's name, for the audit log.
+    pub provider: &'a str,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    /// The name to show (`email` or `preferred_username`).
+    pub name: &'a str,
+}
+
+/// What came of a single sign-on.
+#[derive(Debug)]
+pub enum SingleSignOn {
+    SignedIn { user: User, version: i64 },
+    /// In none of the groups that give a role: refused, and a known user's sessions end.
+    NoRole,
+    /// A first sign-in whose name another user (a local one) has.
+    NameTaken,
+}
+
+/// A sign-in through the identity provider, in one transaction with its audit lines: the
+/// user is found by the provider's subject (or created), their name and role follow what
+/// the provider says now, and someone the groups give no role is refused.
+pub async fn single_sign_on(
+    pool: &SqlitePool,
+    who: &Identity<'_>,
+    role: Option<Role>,
+    client: &str,
+) -> Result<SingleSignOn, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = pool.begin().await?;
+    let known = store::by_subject(&mut tx, who.issuer, who.subject).await?;
+    let Some(role) = role else {
+        let detail = match &known {
+            Some(_) => format!(
+                "single sign-on through {}: in none of the groups that give a role; their sessions have ended",
+                who.provider
+            ),
+            None => format!(
+                "single sign-on through {}: in none of the groups that give a role",
+                who.provider
+            ),
+        };
+        if let Some((user, _)) = &known {
+            store::end_sessions(&mut tx, user.id, now).await?;
+        }
+        let line = AuditLine::new(None, "login.refused", client)
+            .target(who.name)
+            .detail(&detail);
+        audit::write_line(&mut tx, &line).await?;
+        tx.commit().await?;
+        return Ok(SingleSignOn::NoRole);
+    };
+    let (mut user, mut version) = match known {
+        Some(found) => found,
+        None => {
+            let taken = store::name_taken(&mut tx, who.name, None).await?;
+            let id = if taken {
+                None
+            } else {
+                store::insert_single_sign_on(&mut tx, who.name, role, who.issuer, who.subject, now)
+                    .await?
+            };
+            let Some(id) = id else {
+                let detail = format!(
+                    "single sign-on through {}: another user is named {:?}",
+                    who.provider, who.name
+                );
+                let line = AuditLine::new(None, "login.refused", client)
+                    .target(who.name)
+                    .detail(&detail);
+                audit::write_line(&mut tx, &line).await?;
+                tx.commit().await?;
+                return Ok(SingleSignOn::NameTaken);
+            };
+            let detail = format!("role {role}, from the groups claim (single sign-on through {})", who.provider);
+            let line = AuditLine::new(Some(who.name), "user.create", client)
+                .target(who.name)
+                .detail(&detail);
+            audit::write_line(&mut tx, &line).await?;
+            let user = User {
+                id,
+                name: who.name.to_owned(),
+                role,
+            };
+            (user, 1)
+        }
+    };
+    if user.name != who.name && !store::name_taken(&mut tx, who.name, Some(user.id)).await? {
+        store::write_name(&mut tx, user.id, who.name, now).await?;
+        let detail = format!("was {:?} (single sign-on through {})", user.name, who.provider);
+        let line = AuditLine::new(Some(who.name), "user.rename", client)
+            .target(who.name)
+            .detail(&detail);
+        audit::write_line(&mut tx, &line).await?;
+        user.name = who.name.to_owned();
+    }
+    if user.role != role {
+        version = store::write_role_of(&mut tx, user.id, role, now).await?;
+        let detail = format!(
+            "{} → {role}, from the groups claim (single sign-on through {})",
+            user.role, who.provider
+        );
+        let line = AuditLine::new(Some(&user.name), "user.role", client)
+            .target(&user.name)
+            .detail(&detail);
+        audit::write_line(&mut tx, &line).await?;
+        user.role = role;
+    }
+    store::write_sign_in(&mut tx, user.id, now).await?;
+    let detail = format!("single sign-on through {}, as {role}", who.provider);
+    let line = AuditLine::new(Some(&user.name), "login", client).detail(&detail);
+    audit::write_line(&mut tx, &line).await?;
+    tx.commit().await?;
+    Ok(SingleSignOn::SignedIn { user, version })
 }

@@ -69,11 +69,28 @@ pub enum Command {
         /// Seconds between looks at the alert outbox.
         #[arg(long, env = "CAIRN_ALERT_POLL_SECONDS", default_value_t = 5.0)]
         alert_poll_seconds: f64,
+        #[command(flatten)]
+        sign_in: crate::access::oidc::SignInArgs,
     },
     /// Manage the people who may sign in to the dashboard.
+    ///
+    /// This works from the shell whatever the dashboard's sign-in settings. With single
+    /// sign-on and `--password-login off`, it is the break-glass way in when the identity
+    /// provider fails: set an admin's password here, then restart `cairn serve` with
+    /// `--password-login on`.
     User {
         #[command(subcommand)]
         command: crate::access::cli::UserCommand,
+    },
+    /// Print the dashboard's own audit log, newest first: sign-ins (with single
+    /// sign-on's refusals and why), user and role changes, shares and exports.
+    Audit {
+        /// How many lines.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Import CloudTrail files or folders (recursively).
     ///
@@ -304,6 +321,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sync_every,
             public_url,
             alert_poll_seconds,
+            sign_in,
         } => {
             serve::serve(
                 db,
@@ -317,11 +335,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     sync_every,
                     public_url,
                     alert_poll_seconds,
+                    sign_in,
                 },
             )
             .await
         }
         Command::User { command } => crate::access::cli::user_command(db, command).await,
+        Command::Audit { limit, json } => crate::access::cli::audit_command(db, limit, json).await,
         Command::Import {
             paths,
             json,

@@ -17,6 +17,7 @@ pub struct ServeArgs {
     pub sync_every: u64,
     pub public_url: Option<String>,
     pub alert_poll_seconds: f64,
+    pub sign_in: crate::access::oidc::SignInArgs,
 }
 
 pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,6 +31,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         sync_every,
         public_url,
         alert_poll_seconds,
+        sign_in,
     } = args;
 
     if !(session_idle_hours.is_finite() && session_idle_hours > 0.0) {
@@ -45,6 +47,7 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let trusted_proxies =
         crate::access::proxy::TrustedProxies::parse(trusted_proxies.as_deref().unwrap_or(""))?;
+    let sign_in = sign_in.settings(public_url.as_deref())?;
     let secrets = crate::sync::secrets::SecretBox::for_db(db)?;
     let config = crate::web::WebConfig {
         secure_cookies,
@@ -53,8 +56,12 @@ pub async fn serve(db: &Path, args: ServeArgs) -> anyhow::Result<ExitCode> {
         public_url: public_url.clone(),
         trusted_proxies,
         retain_days,
+        sign_in,
     };
     let pool = crate::db::connect(db).await?;
+    if let Some(provider) = config.sign_in.provider.clone() {
+        tokio::spawn(async move { provider.discover().await });
+    }
     // Events stored before the search index existed are indexed in the background.
     let db_path = db.to_path_buf();
     tokio::task::spawn_blocking(move || {

@@ -30,6 +30,7 @@ pub struct AppState {
     pub cache: app::cache::PageCache,
     pub auth: AuthState,
     pub retention: app::db::retention::Policy,
+    pub sign_in: app::auth::SignInOptions,
 }
 
 /// How sessions behave.
@@ -48,6 +49,8 @@ pub struct WebConfig {
     pub trusted_proxies: access::proxy::TrustedProxies,
     /// Days events are kept (`None`: for ever), shown on the Sources page.
     pub retain_days: Option<u32>,
+    /// Passwords, single sign-on, or both.
+    pub sign_in: access::oidc::SignIn,
 }
 
 impl Default for WebConfig {
@@ -59,6 +62,7 @@ impl Default for WebConfig {
             public_url: None,
             trusted_proxies: Default::default(),
             retain_days: None,
+            sign_in: Default::default(),
         }
     }
 }
@@ -80,19 +84,27 @@ pub fn find_site() -> Option<PathBuf> {
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     let (pool, cache, retention) = (state.pool.clone(), state.cache.clone(), state.retention);
-    handle_server_fns_with_context(move || provide_contexts(&pool, &cache, retention), req).await
+    let sign_in = state.sign_in.clone();
+    handle_server_fns_with_context(
+        move || provide_contexts(&pool, &cache, retention, &sign_in),
+        req,
+    )
+    .await
 }
 
 /// What pages and server functions find in their context: the database, the cache of
-/// what pages read, how long events are kept, and the back-tests of the rule pages.
+/// what pages read, how long events are kept, how people sign in, and the back-tests of
+/// the rule pages.
 fn provide_contexts(
     pool: &SqlitePool,
     cache: &app::cache::PageCache,
     retention: app::db::retention::Policy,
+    sign_in: &app::auth::SignInOptions,
 ) {
     provide_context(Db(pool.clone()));
     provide_context(cache.clone());
     provide_context(retention);
+    provide_context(sign_in.clone());
     provide_context(crate::detections::web::back_tester(pool.clone()));
 }
 
@@ -202,6 +214,7 @@ pub async fn router(
     let auth_state = AuthState {
         pool: pool.clone(),
         throttle: Throttle::default(),
+        sign_in: config.sign_in.clone(),
     };
     let state = AppState {
         leptos_options,
@@ -209,11 +222,13 @@ pub async fn router(
         pool,
         auth: auth_state.clone(),
         retention: app::db::retention::Policy(config.retain_days),
+        sign_in: config.sign_in.options(),
     };
     let routes = generate_route_list(app::App);
     let ctx_pool = state.pool.clone();
     let ctx_cache = state.cache.clone();
     let ctx_retention = state.retention;
+    let ctx_sign_in = state.sign_in.clone();
     let shell_options = state.leptos_options.clone();
     // Layers listed last run first: trace, the client's address, headers, same-origin
     // check, session, user, page guard, then the route.
@@ -223,6 +238,8 @@ pub async fn router(
         .route("/auth/login", post(access::signin::login))
         .route("/auth/logout", post(access::signin::logout))
         .route("/auth/setup", post(access::signin::setup))
+        .route("/auth/oidc/start", get(access::oidc::start))
+        .route("/auth/oidc/callback", get(access::oidc::callback))
         .route("/admin/users/{action}", post(access::admin::manage_user))
         .route(
             "/admin/source-actions/{action}",
@@ -295,7 +312,7 @@ pub async fn router(
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_contexts(&ctx_pool, &ctx_cache, ctx_retention),
+            move || provide_contexts(&ctx_pool, &ctx_cache, ctx_retention, &ctx_sign_in),
             move || app::shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
