@@ -144,7 +144,7 @@ pub async fn user_command(db: &std::path::Path, command: UserCommand) -> anyhow:
 }
 
 /// `cairn audit`: the dashboard's own audit log (sign-ins, refusals, user and role
-/// changes, sharing, exports), newest first.
+/// changes, and every change made through the dashboard), newest first.
 pub async fn audit_command(db: &std::path::Path, limit: i64, json: bool) -> anyhow::Result<ExitCode> {
     let pool = crate::db::connect(db).await?;
     let lines = app::db::audit::read_lines(&pool, None, limit.clamp(1, 1_000_000)).await?;

@@ -83,7 +83,8 @@ pub enum Command {
         command: crate::access::cli::UserCommand,
     },
     /// Print the dashboard's own audit log, newest first: sign-ins (with single
-    /// sign-on's refusals and why), user and role changes, shares and exports.
+    /// sign-on's refusals and why), user and role changes, and the changes made to
+    /// sources, rules, alerts, prices, findings, incidents and investigations.
     Audit {
         /// How many lines.
         #[arg(long, default_value_t = 100)]
