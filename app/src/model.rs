@@ -146,6 +146,8 @@ pub struct Timeline {
     pub markers: Vec<crate::detections::FindingMarker>,
     /// Insights episodes overlapping the range, drawn as bands.
     pub episodes: Vec<crate::insights::Band>,
+    /// The coverage gaps the range holds, or why they cannot be told.
+    pub gaps: crate::pages::coverage::Gaps,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -342,6 +344,10 @@ pub struct PrincipalView {
     /// The signed-in user may save this view as an investigation.
     #[serde(default)]
     pub can_save: bool,
+    /// Its latest findings, or why they cannot be read.
+    pub findings: Result<Vec<crate::detections::Finding>, String>,
+    /// The coverage gaps its range holds (in its account), or why they cannot be told.
+    pub gaps: crate::pages::coverage::Gaps,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,6 +373,10 @@ pub struct ResourceView {
     /// first (in the range).
     #[serde(default)]
     pub windows: Vec<crate::aggregated::Window>,
+    /// Its latest findings, or why they cannot be read.
+    pub findings: Result<Vec<crate::detections::Finding>, String>,
+    /// The coverage gaps its range holds, or why they cannot be told.
+    pub gaps: crate::pages::coverage::Gaps,
 }
 
 /// An investigation as lists show it.

@@ -132,6 +132,14 @@ async fn start_with(
     site: &std::path::Path,
     config: cairn::web::WebConfig,
 ) -> SocketAddr {
+    // The server's warnings and errors go with the output of the test that fails.
+    // `CAIRN_TEST_LOG` (a `RUST_LOG`-style filter) says more.
+    let filter = std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
     let pool = cairn::db::connect(db).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -421,20 +429,6 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             Some(Role::Viewer),
         ),
         (
-            "get_gaps",
-            qs(&coverage::GetGaps {
-                scope: coverage::GapScope {
-                    from_ms: 0,
-                    to_ms: 1,
-                    // An empty list is left out of the form: it must still be read.
-                    accounts: vec!["1".into()],
-                    regions: Vec::new(),
-                    kinds: vec!["management".into()],
-                },
-            }),
-            Some(Role::Viewer),
-        ),
-        (
             "get_coverage",
             qs(&coverage::GetCoverage { query: String::new() }),
             Some(Role::Viewer),
@@ -460,14 +454,6 @@ async fn every_route_and_server_function_checks_the_user_and_role() {
             Some(Role::Viewer),
         ),
         ("get_finding", qs(&findings::GetFinding { id: 1 }), Some(Role::Viewer)),
-        (
-            "findings_of",
-            qs(&findings::FindingsOf {
-                principal: Some("arn:aws:iam::1:user/a".into()),
-                resource: None,
-            }),
-            Some(Role::Viewer),
-        ),
         ("event_matches", qs(&findings::EventMatches { id: 1 }), Some(Role::Viewer)),
         (
             "list_incidents",
@@ -949,6 +935,73 @@ async fn hostile_strings_are_escaped() {
     assert_eq!(r.status, 200, "not redirected away");
     assert!(r.body.contains("The time range could not be read."));
     assert!(r.body.contains("value=\"&lt;/title&gt;&lt;/textarea&gt;&lt;script&gt;alert(1)"), "the typed value stays");
+}
+
+/// Every view page finishes its answer, also when many are asked for at once: each page
+/// many times over, eight at a time. (Each page's resources are made outside its
+/// Suspense, and a render still going after `hedge::STALL` gets a second one beside it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_pages_always_finish_their_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = site_dir(&tmp);
+    let db = tmp.path().join("c.db");
+    let file = tmp.path().join("events.json");
+    let records: Vec<serde_json::Value> = (0..40)
+        .map(|i| {
+            serde_json::json!({
+                "eventVersion": "1.08", "eventTime": format!("2024-01-01T00:{i:02}:00Z"),
+                "eventSource": "s3.amazonaws.com",
+                "eventName": if i % 2 == 0 { "GetObject" } else { "PutBucketPolicy" },
+                "awsRegion": "us-east-1", "sourceIPAddress": format!("10.0.0.{}", i % 4),
+                "userAgent": "aws-cli/2", "eventID": format!("00000000-0000-4000-8000-{i:012}"),
+                "recipientAccountId": "111122223333", "readOnly": i % 2 == 0,
+                "userIdentity": {"type": "IAMUser", "userName": "x", "accountId": "111122223333",
+                    "arn": "arn:aws:iam::111122223333:user/x"},
+                "requestParameters": {"bucketName": "b"},
+                "resources": [{"ARN": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}]
+            })
+        })
+        .collect();
+    std::fs::write(&file, serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap()).unwrap();
+    let pool = cairn::db::connect(&db).await.unwrap();
+    let (jobs, _) = cairn::ingest::source::walk(&[file]);
+    let s = cairn::ingest::run(&pool, std::sync::Arc::new(cairn::ingest::LocalFiles), jobs, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(s.events_new, 40);
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM events").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    add_user(&db, "ana", Role::Viewer).await;
+    let addr = start(&db, &site).await;
+    let c = sign_in(addr, "ana").await;
+    let pages = [
+        "/?range=all".to_string(),
+        format!("/events/{id}"),
+        "/principals/arn:aws:iam::111122223333:user/x?range=all".to_string(),
+        "/resources/arn:aws:s3:::b?range=all".to_string(),
+    ];
+    // Each page once on its own first: it has what this test looks for.
+    for (path, mark) in pages.iter().zip(["Activity timeline", "Recorded by", "Open in the timeline", "Changes"]) {
+        let r = get(addr, path, Some(&c)).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.body.contains(mark), "{path} lacks {mark}");
+        assert!(r.body.contains("</html>"), "{path} did not finish its page");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (pages, c) = (pages.clone(), c.clone());
+        tasks.spawn(async move {
+            for round in 0..25 {
+                let path = &pages[(worker + round) % pages.len()];
+                let r = get(addr, path, Some(&c)).await;
+                assert_eq!(r.status, 200, "{path}");
+                assert!(r.body.contains("</html>"), "{path} did not finish its page");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
 }
 
 /// Undoes `Transfer-Encoding: chunked` on bytes.

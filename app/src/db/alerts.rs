@@ -326,7 +326,7 @@ pub enum Settle {
 
 /// Settles a claimed alert and logs the attempt, in one transaction.
 pub async fn settle(pool: &SqlitePool, due: &Due, a: &Attempt, settle: Settle) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(crate::db::BEGIN_WRITE).await?;
     let (state, next, sent) = match settle {
         Settle::Sent => ("sent", a.at_ms, Some(a.at_ms)),
         Settle::RetryAt(t) => ("pending", t, None),
@@ -346,7 +346,7 @@ pub async fn settle(pool: &SqlitePool, due: &Due, a: &Attempt, settle: Settle) -
 
 /// Logs a test's attempt.
 pub async fn log_test(pool: &SqlitePool, destination: i64, a: &Attempt) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(crate::db::BEGIN_WRITE).await?;
     log_in(&mut tx, destination, None, a).await?;
     tx.commit().await
 }

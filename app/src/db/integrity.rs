@@ -110,7 +110,7 @@ pub async fn write(
     problems: &[NewProblem],
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(crate::db::BEGIN_WRITE).await?;
     sqlx::query(
         "INSERT INTO digests (origin, key, trail_arn, account, region, start_ms, end_ms, state,
             reason, sha256, signature, previous_key, files, verified, modified, missing, checked_at)

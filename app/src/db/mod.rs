@@ -31,6 +31,13 @@ use sqlx::SqlitePool;
 #[derive(Clone)]
 pub struct Db(pub SqlitePool);
 
+/// How every transaction that writes begins: with the write lock taken at once. A
+/// transaction begun plainly reads under a snapshot and asks for the lock at its first
+/// write; when another connection has committed in between, SQLite cannot move the
+/// snapshot on and fails at once with "database is locked", whatever the busy timeout. Begun
+/// this way it waits its turn behind the other writer instead (`pool.begin_with(BEGIN_WRITE)`).
+pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
 /// The pool from context.
 pub fn pool() -> Result<SqlitePool, ServerFnError> {
     use_context::<Db>()

@@ -91,7 +91,7 @@ pub async fn save(
     change: &str,
     now_ms: i64,
 ) -> Result<i64, RulesError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(crate::db::BEGIN_WRITE).await?;
     let version = save_in(&mut tx, def, enabled, origin, source, actor, change, now_ms).await?;
     tx.commit().await?;
     Ok(version)

@@ -52,7 +52,7 @@ impl GapScope {
 }
 
 /// One gap, as a page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GapView {
     pub account: String,
     pub sentence: String,
@@ -128,14 +128,19 @@ async fn gaps_of(
         .collect())
 }
 
-/// The gaps a page's range holds.
-#[server]
-pub async fn get_gaps(scope: GapScope) -> Result<Vec<GapView>, ServerFnError> {
-    crate::auth::require(crate::auth::Role::Viewer)?;
-    let pool = crate::db::pool()?;
-    gaps_in(&pool, &scope)
+/// What a page's coverage warning says: the gaps its range holds, or why they cannot be
+/// told.
+pub type Gaps = Result<Vec<GapView>, String>;
+
+/// The gaps a page's range holds, read in the page's own server function (not by a
+/// resource made inside the page's Suspense, which is made again each time the Suspense
+/// looks over its children).
+#[cfg(feature = "ssr")]
+pub async fn gaps_for(pool: &sqlx::SqlitePool, scope: &GapScope) -> Gaps {
+    // The page still answers 200: only its warning says what could not be read.
+    gaps_in(pool, scope)
         .await
-        .map_err(|e| crate::error::WebError::internal("cannot read the coverage", e).into())
+        .map_err(|e| crate::error::WebError::internal("cannot read the coverage", e).to_string())
 }
 
 /// How many gaps a page lists before sending the reader to `/coverage`.
@@ -144,43 +149,32 @@ const SHOWN: usize = 5;
 /// The warning a page shows when its range holds time that was not recorded; nothing
 /// when it holds none.
 #[component]
-pub fn CoverageNotice(scope: GapScope) -> impl IntoView {
-    let more_href = coverage_href(&scope);
-    let data = Resource::new(move || scope.clone(), get_gaps);
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let more_href = more_href.clone();
-                Suspend::new(async move {
-                    match data.await {
-                        Ok(gaps) if gaps.is_empty() => ().into_any(),
-                        Ok(gaps) => {
-                            let n = gaps.len();
-                            view! {
-                                <section class="notice notice--warn coverage-notice" data-testid="coverage-gaps" aria-labelledby="cov-gaps">
-                                    <h2 id="cov-gaps" class="notice__title">"Not everything in this range was recorded"</h2>
-                                    <ul>
-                                        {gaps.into_iter().take(SHOWN).map(|g| view! { <GapItem g=g/> }).collect_view()}
-                                    </ul>
-                                    <p>
-                                        {(n > SHOWN).then(|| format!("{} more. ", n - SHOWN))}
-                                        <a href=more_href>"See the coverage of every account"</a>
-                                    </p>
-                                </section>
-                            }
-                            .into_any()
-                        }
-                        // The page itself still works; the warning says it could not be read.
-                        Err(e) => view! {
-                            <p class="notice notice--warn" data-testid="coverage-error">
-                                {format!("Whether this range was fully recorded cannot be told: {e}")}
-                            </p>
-                        }
-                        .into_any(),
-                    }
-                })
-            }}
-        </Suspense>
+pub fn CoverageNotice(scope: GapScope, gaps: Gaps) -> impl IntoView {
+    match gaps {
+        Ok(gaps) if gaps.is_empty() => ().into_any(),
+        Ok(gaps) => {
+            let n = gaps.len();
+            view! {
+                <section class="notice notice--warn coverage-notice" data-testid="coverage-gaps" aria-labelledby="cov-gaps">
+                    <h2 id="cov-gaps" class="notice__title">"Not everything in this range was recorded"</h2>
+                    <ul>
+                        {gaps.into_iter().take(SHOWN).map(|g| view! { <GapItem g=g/> }).collect_view()}
+                    </ul>
+                    <p>
+                        {(n > SHOWN).then(|| format!("{} more. ", n - SHOWN))}
+                        <a href=coverage_href(&scope)>"See the coverage of every account"</a>
+                    </p>
+                </section>
+            }
+            .into_any()
+        }
+        // The page itself still works; the warning says it could not be read.
+        Err(e) => view! {
+            <p class="notice notice--warn" data-testid="coverage-error">
+                {format!("Whether this range was fully recorded cannot be told: {e}")}
+            </p>
+        }
+        .into_any(),
     }
 }
 

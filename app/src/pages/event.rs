@@ -52,41 +52,38 @@ pub async fn get_recorded_by(id: i64) -> Result<Vec<crate::trails::RecordedBy>, 
         .map_err(db::opaque)
 }
 
-/// Which trail recorded the event, by which selector.
+/// Which trail recorded the event, by which selector (`get_recorded_by`, loaded with the
+/// page).
 #[component]
-fn RecordedBySection(id: i64) -> impl IntoView {
-    let data = Resource::new(move || id, get_recorded_by);
+fn RecordedBySection(recorded: Result<Vec<crate::trails::RecordedBy>, ServerFnError>) -> impl IntoView {
+    let inner = match recorded {
+        Ok(list) if list.is_empty() => view! {
+            <p class="muted">"No trail the inventory knows records this event: it came from LookupEvents, an imported file, or a trail no source reads."</p>
+        }.into_any(),
+        Ok(list) => view! {
+            <ul>
+                {list.into_iter().map(|r| {
+                    let when = if r.first {
+                        format!("settings as first read, {} UTC: the event is older than the inventory", fmt::time(r.as_of))
+                    } else {
+                        format!("settings read {} UTC", fmt::time(r.as_of))
+                    };
+                    view! {
+                        <li data-testid="recorded-by-trail">
+                            <a href=crate::pages::trails::trail_href(&r.arn)>{r.name.clone()}</a>
+                            {format!(", selector {}: {} ", r.selector, r.sentences.join("; "))}
+                            <span class="muted">"("{when}")"</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        }.into_any(),
+        Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
+    };
     view! {
         <section class="card" aria-labelledby="ev-recorded" data-testid="recorded-by">
             <h2 id="ev-recorded">"Recorded by"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Reading the trails…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Ok(list) if list.is_empty() => view! {
-                            <p class="muted">"No trail the inventory knows records this event: it came from LookupEvents, an imported file, or a trail no source reads."</p>
-                        }.into_any(),
-                        Ok(list) => view! {
-                            <ul>
-                                {list.into_iter().map(|r| {
-                                    let when = if r.first {
-                                        format!("settings as first read, {} UTC: the event is older than the inventory", fmt::time(r.as_of))
-                                    } else {
-                                        format!("settings read {} UTC", fmt::time(r.as_of))
-                                    };
-                                    view! {
-                                        <li data-testid="recorded-by-trail">
-                                            <a href=crate::pages::trails::trail_href(&r.arn)>{r.name.clone()}</a>
-                                            {format!(", selector {}: {} ", r.selector, r.sentences.join("; "))}
-                                            <span class="muted">"("{when}")"</span>
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            {inner}
         </section>
     }
 }
@@ -104,11 +101,32 @@ pub fn EventPage() -> impl IntoView {
             }
         },
     );
+    // Every resource of the page is made here, outside its Suspense, and read in it (one
+    // made inside is made again each time the Suspense looks over its children).
+    let recorded = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => get_recorded_by(id).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    );
+    let matches = Resource::new(
+        move || id.get(),
+        |id| async move {
+            match id {
+                Some(id) => crate::pages::findings::event_matches(id).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    );
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading event…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
-                    Ok(Some(e)) => view! { <EventView e=e/> }.into_any(),
+                let (event, recorded, matches) = (data.await, recorded.await, matches.await);
+                match event {
+                    Ok(Some(e)) => view! { <EventView e=e recorded=recorded matches=matches/> }.into_any(),
                     Ok(None) => view! { <NotFound/> }.into_any(),
                     Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
                 }
@@ -235,7 +253,11 @@ fn PinSection(e: EventDetail) -> impl IntoView {
 }
 
 #[component]
-fn EventView(e: EventDetail) -> impl IntoView {
+fn EventView(
+    e: EventDetail,
+    recorded: Result<Vec<crate::trails::RecordedBy>, ServerFnError>,
+    matches: Result<Vec<crate::detections::EventMatch>, ServerFnError>,
+) -> impl IntoView {
     let title = format!("{} by {}", e.name, e.principal.display);
     let ro = e.read_only.map(|r| {
         if r {
@@ -266,7 +288,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
             <time datetime=fmt::iso(e.time_ms)>{fmt::time(e.time_ms)} " UTC"</time>
             " · " {outcome}
         </p>
-        <crate::pages::findings::EventFindings id=e.id/>
+        <crate::pages::findings::EventFindings matches=matches/>
         <div class="event__grid">
             <section class="card" aria-labelledby="ev-what">
                 <h2 id="ev-what">"What"</h2>
@@ -338,7 +360,7 @@ fn EventView(e: EventDetail) -> impl IntoView {
                 </table>
             </section>
         })}
-        <RecordedBySection id=e.id/>
+        <RecordedBySection recorded=recorded/>
         <PinSection e=e.clone()/>
         <section class="card" id="related" aria-labelledby="ev-related" data-testid="related">
             <h2 id="ev-related">"Related events"</h2>

@@ -118,21 +118,23 @@ pub async fn get_finding(id: i64) -> Result<Option<FindingView>, ServerFnError> 
     }))
 }
 
-/// The latest findings of a principal (by key) or a resource (by ARN), for their pages.
-#[server]
-pub async fn findings_of(principal: Option<String>, resource: Option<String>) -> Result<Vec<Finding>, ServerFnError> {
-    use crate::db;
-    crate::auth::require(crate::auth::Role::Viewer)?;
-    let pool = db::pool()?;
+/// The latest findings of a principal (by key) or a resource (by ARN), read with its
+/// page's data; what cannot be read is said in the panel.
+#[cfg(feature = "ssr")]
+pub async fn latest_of(
+    pool: &sqlx::SqlitePool,
+    principal: Option<String>,
+    resource: Option<String>,
+) -> Result<Vec<Finding>, String> {
     if principal.is_none() && resource.is_none() {
         return Ok(Vec::new());
     }
-    db::findings::list(
-        &pool,
-        &db::findings::FindingFilter { principal, resource, limit: 10, ..Default::default() },
+    crate::db::findings::list(
+        pool,
+        &crate::db::findings::FindingFilter { principal, resource, limit: 10, ..Default::default() },
     )
     .await
-    .map_err(db::opaque)
+    .map_err(|e| crate::error::WebError::internal("cannot read the findings", e).to_string())
 }
 
 /// The rules an event matches now, and the findings holding it. The rules run again on
@@ -570,76 +572,64 @@ fn FindingBody(v: FindingView) -> impl IntoView {
     }
 }
 
-/// A principal's or a resource's latest findings, on its page.
+/// A principal's or a resource's latest findings, on its page (`latest_of`).
 #[component]
-pub fn FindingsPanel(#[prop(optional)] principal: Option<String>, #[prop(optional)] resource: Option<String>) -> impl IntoView {
+pub fn FindingsPanel(
+    findings: Result<Vec<Finding>, String>,
+    #[prop(optional)] principal: Option<String>,
+    #[prop(optional)] resource: Option<String>,
+) -> impl IntoView {
     let all = FindingsQuery {
         status: Some("any".into()),
-        principal: principal.clone(),
-        resource: resource.clone(),
+        principal,
+        resource,
         ..Default::default()
     }
     .href();
-    let data = Resource::new(move || (principal.clone(), resource.clone()), |(p, r)| findings_of(p, r));
-    view! {
-        <Suspense fallback=|| ()>
-            {move || {
-                let all = all.clone();
-                Suspend::new(async move {
-                    match data.await {
-                        Ok(list) if list.is_empty() => ().into_any(),
-                        Ok(list) => {
-                            let open = list.iter().filter(|f| f.status == Status::Open).count();
-                            view! {
-                                <section class="card findings-panel" aria-labelledby="findings-panel" data-testid="findings-panel">
-                                    <h2 id="findings-panel">"Findings "
-                                        {(open > 0).then(|| view! { <span class="badge badge--error">{open.to_string()} " open"</span> })}
-                                    </h2>
-                                    <FindingsTable findings=list caption="Latest findings"/>
-                                    <p><a href=all>"All its findings"</a></p>
-                                </section>
-                            }.into_any()
-                        }
-                        Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
-                    }
-                })
-            }}
-        </Suspense>
+    match findings {
+        Ok(list) if list.is_empty() => ().into_any(),
+        Ok(list) => {
+            let open = list.iter().filter(|f| f.status == Status::Open).count();
+            view! {
+                <section class="card findings-panel" aria-labelledby="findings-panel" data-testid="findings-panel">
+                    <h2 id="findings-panel">"Findings "
+                        {(open > 0).then(|| view! { <span class="badge badge--error">{open.to_string()} " open"</span> })}
+                    </h2>
+                    <FindingsTable findings=list caption="Latest findings"/>
+                    <p><a href=all>"All its findings"</a></p>
+                </section>
+            }.into_any()
+        }
+        Err(e) => view! { <ErrorPanel message=e/> }.into_any(),
     }
 }
 
-/// On an event's page: the rules it matches and the findings that hold it.
+/// On an event's page: the rules it matches and the findings that hold it
+/// (`event_matches`, loaded with the page).
 #[component]
-pub fn EventFindings(id: i64) -> impl IntoView {
-    let data = Resource::new(move || id, event_matches);
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(list) if list.is_empty() => ().into_any(),
-                    Ok(list) => view! {
-                        <section class="notice notice--warn event-findings" aria-labelledby="event-findings" data-testid="event-findings">
-                            <h2 id="event-findings">"Rules this event matches"</h2>
-                            <ul>
-                                {list.into_iter().map(|m| view! {
-                                    <li>
-                                        <SeverityBadge severity=m.severity/> " "
-                                        <a href=fmt::rule_href(&m.rule)>{m.title.clone()}</a>
-                                        {match (m.finding, m.status) {
-                                            (Some(f), Some(s)) => view! {
-                                                <span>" — in " <a href=format!("/findings/{f}")>"finding #" {f.to_string()}</a> " (" {s.label()} ")"</span>
-                                            }.into_any(),
-                                            _ => view! { <span class="muted">" — no finding: below the rule’s threshold, suppressed, or the rule was not enabled when the event was stored"</span> }.into_any(),
-                                        }}
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
-                }
-            })}
-        </Suspense>
+pub fn EventFindings(matches: Result<Vec<EventMatch>, ServerFnError>) -> impl IntoView {
+    match matches {
+        Ok(list) if list.is_empty() => ().into_any(),
+        Ok(list) => view! {
+            <section class="notice notice--warn event-findings" aria-labelledby="event-findings" data-testid="event-findings">
+                <h2 id="event-findings">"Rules this event matches"</h2>
+                <ul>
+                    {list.into_iter().map(|m| view! {
+                        <li>
+                            <SeverityBadge severity=m.severity/> " "
+                            <a href=fmt::rule_href(&m.rule)>{m.title.clone()}</a>
+                            {match (m.finding, m.status) {
+                                (Some(f), Some(s)) => view! {
+                                    <span>" — in " <a href=format!("/findings/{f}")>"finding #" {f.to_string()}</a> " (" {s.label()} ")"</span>
+                                }.into_any(),
+                                _ => view! { <span class="muted">" — no finding: below the rule’s threshold, suppressed, or the rule was not enabled when the event was stored"</span> }.into_any(),
+                            }}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        }.into_any(),
+        Err(e) => view! { <ErrorPanel message=e.to_string()/> }.into_any(),
     }
 }
 

@@ -69,13 +69,30 @@ pub async fn principal_view(
         .with_cursor(query.cursor);
     let sel = filter::resolve(pool, &fixed).await?;
     let activity = events::activity(pool, &sel, &fixed, &range, &PRINCIPAL_DIMS).await?;
+    // Read here with the rest, not by resources of their own inside the page's Suspense.
+    let findings = crate::pages::findings::latest_of(pool, Some(card.key.clone()), None).await;
+    let gaps = crate::pages::coverage::gaps_for(pool, &gap_scope(&card, query, &activity.range)).await;
     Ok(Some(PrincipalView {
         card,
         chain,
         sessions,
         activity,
         can_save: false,
+        findings,
+        gaps,
     }))
+}
+
+/// What the principal page warns of: gaps in its account in the range.
+fn gap_scope(
+    c: &crate::model::PrincipalCard,
+    query: &EventQuery,
+    range: &crate::model::ResolvedRange,
+) -> crate::pages::coverage::GapScope {
+    crate::pages::coverage::GapScope {
+        accounts: c.account.clone().into_iter().collect(),
+        ..crate::pages::coverage::GapScope::of_query(query, range.from_ms, range.to_ms)
+    }
 }
 
 /// A key or ARN taken from the rest of a path (`/principals/…`, `/resources/…`).
@@ -232,15 +249,12 @@ fn PrincipalBody(v: PrincipalView, query: EventQuery) -> impl IntoView {
             </section>
             {chain_view}
         </div>
-        <crate::pages::findings::FindingsPanel principal=c.key.clone()/>
+        <crate::pages::findings::FindingsPanel findings=v.findings.clone() principal=c.key.clone()/>
         {sessions_view}
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Principal value=c.key.clone() can_save=v.can_save/>
         <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
-        <crate::pages::coverage::CoverageNotice scope=crate::pages::coverage::GapScope {
-            accounts: c.account.clone().into_iter().collect(),
-            ..crate::pages::coverage::GapScope::of_query(&query, range.from_ms, range.to_ms)
-        }/>
+        <crate::pages::coverage::CoverageNotice scope=gap_scope(&c, &query, &range) gaps=v.gaps.clone()/>
         <FilterChips query=query.clone() path=path.clone()/>
         <ActivitySection a=v.activity.clone() query=query.clone() path=path.clone() selection=selection
             headings=&["Top actions", "Resources touched", "Source IPs", "User agents", "Errors and denials", "Access keys used"]/>

@@ -75,12 +75,17 @@ pub async fn resource_view(
     let (changes, _) =
         events::list(pool, &wsel, &range, crate::query::Sort::Newest, None, 20).await?;
     let windows = windows(pool, &fixed, &range, &card.arn).await?;
+    // Read here with the rest, not by resources of their own inside the page's Suspense.
+    let findings = crate::pages::findings::latest_of(pool, None, Some(card.arn.clone())).await;
+    let gaps = crate::pages::coverage::gaps_for(pool, &resource_scope(&card, query, &activity.range)).await;
     Ok(Some(ResourceView {
         card,
         changes,
         activity,
         can_save: false,
         windows,
+        findings,
+        gaps,
     }))
 }
 
@@ -213,11 +218,11 @@ fn ResourceBody(v: ResourceView, query: EventQuery) -> impl IntoView {
             </dl>
             <p><a href=timeline_href>"Open in the timeline"</a></p>
         </section>
-        <crate::pages::findings::FindingsPanel resource=c.arn.clone()/>
+        <crate::pages::findings::FindingsPanel findings=v.findings.clone() resource=c.arn.clone()/>
         <EntityToolbar query=query.clone() range=range.clone() path=path.clone()
             field=Field::Resource value=c.arn.clone() can_save=v.can_save/>
         <RangeNotice query=query.clone() resolved=range.clone() path=path.clone()/>
-        <crate::pages::coverage::CoverageNotice scope=resource_scope(&c, &query, &range)/>
+        <crate::pages::coverage::CoverageNotice scope=resource_scope(&c, &query, &range) gaps=v.gaps.clone()/>
         <FilterChips query=query.clone() path=path.clone()/>
         <section class="card" aria-labelledby="rs-changes" data-testid="changes">
             <h2 id="rs-changes">"Changes"</h2>

@@ -83,6 +83,12 @@ pub async fn timeline(
     let top = events::label_top(pool, &now, &events::TIMELINE_DIMS, events::TOP_N).await?;
     let markers = crate::db::findings::markers(pool, range.from_ms, range.to_ms, MARKERS).await?;
     let episodes = crate::db::findings::episodes(pool, range.from_ms, range.to_ms, MARKERS).await?;
+    // Read here with the rest, not by a resource of its own inside the page's Suspense.
+    let gaps = crate::pages::coverage::gaps_for(
+        pool,
+        &crate::pages::coverage::GapScope::of_query(query, range.from_ms, range.to_ms),
+    )
+    .await;
     Ok(Timeline {
         range,
         compare,
@@ -100,6 +106,7 @@ pub async fn timeline(
         names,
         markers,
         episodes,
+        gaps,
     })
 }
 
@@ -260,7 +267,7 @@ pub fn TimelineBody(
             <ShareLink href=share_href/>
         </div>
         <RangeNotice query=query.clone() resolved=t.range.clone() path=path/>
-        <crate::pages::coverage::CoverageNotice scope=crate::pages::coverage::GapScope::of_query(&query, t.range.from_ms, t.range.to_ms)/>
+        <crate::pages::coverage::CoverageNotice scope=crate::pages::coverage::GapScope::of_query(&query, t.range.from_ms, t.range.to_ms) gaps=t.gaps.clone()/>
         {save}
         <FilterBar query=query.clone() action=path/>
         <FilterChips query=query.clone() path=path names=t.names.clone()/>

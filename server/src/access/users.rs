@@ -138,7 +138,7 @@ pub async fn signed_in(
     id: i64,
     line: &AuditLine<'_>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     store::write_sign_in(&mut tx, id, now_ms()).await?;
     audit::write_line(&mut tx, line).await?;
     tx.commit().await
@@ -160,7 +160,7 @@ pub async fn create(
 ) -> Result<User, UserError> {
     check_name(name)?;
     let hash = hash_password(password).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let id = store::insert(&mut tx, name, role, &hash, now_ms())
         .await?
         .ok_or_else(|| UserError::Exists(name.to_owned()))?;
@@ -183,7 +183,7 @@ pub async fn create_first_admin(
 ) -> Result<User, UserError> {
     check_name(name)?;
     let hash = hash_password(password).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let id = store::insert_first_admin(&mut tx, name, &hash, now_ms())
         .await?
         .ok_or(UserError::AlreadySetUp)?;
@@ -212,7 +212,7 @@ pub async fn set_role(
     role: Role,
     line: &AuditLine<'_>,
 ) -> Result<(), UserError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if role != Role::Admin {
         guard_last_admin(&mut tx, name).await?;
     }
@@ -232,7 +232,7 @@ pub async fn set_password(
     line: &AuditLine<'_>,
 ) -> Result<(), UserError> {
     let hash = hash_password(password).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if store::write_password(&mut tx, name, &hash, now_ms()).await? == 0 {
         return Err(UserError::NoSuchUser(name.to_owned()));
     }
@@ -242,7 +242,7 @@ pub async fn set_password(
 }
 
 pub async fn remove(pool: &SqlitePool, name: &str, line: &AuditLine<'_>) -> Result<(), UserError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     guard_last_admin(&mut tx, name).await?;
     if store::delete(&mut tx, name).await? == 0 {
         return Err(UserError::NoSuchUser(name.to_owned()));
@@ -282,7 +282,7 @@ pub async fn single_sign_on(
     client: &str,
 ) -> Result<SingleSignOn, sqlx::Error> {
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let known = store::by_subject(&mut tx, who.issuer, who.subject).await?;
     let Some(role) = role else {
         let detail = match &known {

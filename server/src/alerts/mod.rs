@@ -204,7 +204,7 @@ pub async fn add(
     d: &NewDestination,
     line: &app::db::audit::AuditLine<'_>,
 ) -> Result<i64, AlertError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let id = store::insert(&mut tx, d, line.actor.unwrap_or("cairn"), now_ms())
         .await?
         .ok_or_else(|| AlertError::Exists(d.name.clone()))?;
@@ -228,7 +228,7 @@ pub async fn change(
     line: &app::db::audit::AuditLine<'_>,
 ) -> Result<String, AlertError> {
     let row = store::get(pool, id).await?.ok_or(AlertError::NoDestination)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let now = now_ms();
     let detail = match what {
         Change::Enable(on) => {

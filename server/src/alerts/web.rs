@@ -101,7 +101,7 @@ pub async fn manage_alert(
                 Ok(a) => format!("test delivered: {a}"),
                 Err(e) => format!("test not delivered: {e}"),
             };
-            let mut tx = pool.begin().await.map_err(|e| WebError::internal("auditing a test failed", e))?;
+            let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await.map_err(|e| WebError::internal("auditing a test failed", e))?;
             app::db::audit::write_line(&mut tx, &line.action("alert.test").target(&name).detail(&detail))
                 .await
                 .map_err(|e| WebError::internal("auditing a test failed", e))?;

@@ -80,7 +80,7 @@ pub async fn update_finding(
         return Err(ChangeError::TooLong);
     }
     let assignee = (!assignee.is_empty()).then_some(assignee);
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let (old_status, old_assignee) = store::read_state(&mut tx, id).await?.ok_or(ChangeError::NoFinding)?;
     let mut changes = app::detections::state_changes(
         (old_status.label(), old_assignee.as_deref()),
@@ -114,7 +114,7 @@ pub async fn save_rule(
 ) -> Result<String, ChangeError> {
     let actor = line.actor.unwrap_or_default();
     let def = draft.to_def().map_err(ChangeError::BadRule)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let existing = rules::get_in(&mut tx, &def.id).await?;
     let (origin, change) = match (&existing, create) {
         (Some(_), true) => return Err(ChangeError::Exists(def.id)),
@@ -144,7 +144,7 @@ pub async fn save_rule(
 /// Enables or disables a rule; returns whether anything changed.
 pub async fn set_enabled(pool: &SqlitePool, id: &str, on: bool, line: AuditLine<'_>) -> Result<bool, ChangeError> {
     let actor = line.actor.unwrap_or_default();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let old = rules::get_in(&mut tx, id).await?.ok_or(ChangeError::NoRule)?;
     if old.enabled == on {
         return Ok(false);
@@ -189,7 +189,7 @@ pub async fn suppress(
             None => return Err(ChangeError::BadSuppression(format!("{e:?} is not a date (YYYY-MM-DD)"))),
         },
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if rules::get_in(&mut tx, rule).await?.is_none() {
         return Err(ChangeError::NoRule);
     }
@@ -212,7 +212,7 @@ pub async fn suppress(
 
 /// Removes a suppression of a rule.
 pub async fn unsuppress(pool: &SqlitePool, rule: &str, id: i64, line: AuditLine<'_>) -> Result<(), ChangeError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let s = rules::remove_suppression(&mut tx, rule, id).await?.ok_or(ChangeError::NoSuppression)?;
     let detail = format!("removed: not for {} {}", s.field, s.value);
     audit::write_line(&mut tx, &line.target(rule).detail(&detail)).await?;

@@ -51,7 +51,7 @@ pub async fn update(
     if !store::list(pool, None, None).await?.iter().any(|i| i.id == id) {
         return Err(ChangeError::NoIncident);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let (old_status, old_assignee) = store::read_state(&mut tx, id).await?.unwrap_or((Status::Open, None));
     let mut changes =
         app::detections::state_changes((old_status.as_str(), old_assignee.as_deref()), (status.as_str(), assignee));

@@ -67,7 +67,7 @@ pub async fn create(
     check(title, notes)?;
     let query = saved_query(pool, query).await?;
     let now = now_ms();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let id = store::insert(&mut tx, title, notes, &query, actor, now).await?;
     let view = format!("view: {query}");
     store::write_history(&mut tx, id, now, actor, "opened", Some(&view)).await?;
@@ -91,7 +91,7 @@ pub async fn edit(
     let (title, notes) = (title.trim(), notes.trim());
     check(title, notes)?;
     let status = if status == "closed" { "closed" } else { "open" };
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let Some((old_title, old_notes, old_status)) = store::read_text(&mut tx, id).await? else {
         return Err(InvestigationError::NotFound);
     };
@@ -150,7 +150,7 @@ pub async fn set_view(
 ) -> Result<Option<String>, InvestigationError> {
     let actor = line.actor.unwrap_or_default();
     let query = saved_query(pool, query).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let Some(old) = store::read_query(&mut tx, id).await? else {
         return Err(InvestigationError::NotFound);
     };
@@ -175,7 +175,7 @@ pub async fn pin(
     line: AuditLine<'_>,
 ) -> Result<bool, InvestigationError> {
     let actor = line.actor.unwrap_or_default();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if !store::exists(&mut tx, id).await? {
         return Err(InvestigationError::NotFound);
     }

@@ -325,7 +325,7 @@ async fn store(
     seen: &[Seen],
 ) -> Result<u64, sqlx::Error> {
     let now = chrono::Utc::now().timestamp_millis();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     // The latest snapshot of every trail this Region has shown.
     let latest = trails::latest_in_region(&mut tx, source_id, region).await?;
     let latest: BTreeMap<String, (i64, String, bool)> = latest

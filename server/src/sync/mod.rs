@@ -276,7 +276,7 @@ async fn recorded(
         ),
     }
     let finished = chrono::Utc::now().timestamp_millis();
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let outcome = app::db::sources::RunOutcome {
         finished,
         state: report.state,

@@ -235,7 +235,7 @@ pub async fn add(
 ) -> Result<i64, SourceError> {
     let spec = spec.validate()?;
     let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let id = store::insert(&mut tx, &spec.settings(sealed.as_deref()), now_ms())
         .await
         .map_err(|e| named(e, &spec.name))?;
@@ -264,7 +264,7 @@ pub async fn update(
         ));
     }
     let sealed = spec.external_id.as_deref().map(|x| secrets.seal(x));
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let renamed = spec.name != name;
     // The LookupEvents checkpoints are named after the source.
     if renamed && ledger::has_lookup_rows(&mut tx, &spec.name).await? {
@@ -319,7 +319,7 @@ pub async fn remove(
     name: &str,
     line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if store::delete(&mut tx, name).await? == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
@@ -336,7 +336,7 @@ pub async fn set_paused(
     paused: bool,
     line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     if store::write_paused(&mut tx, name, paused, now_ms()).await? == 0 {
         return Err(SourceError::NotFound(name.to_owned()));
     }
@@ -354,7 +354,7 @@ pub async fn record_check(
     lines: &str,
     line: &AuditLine<'_>,
 ) -> Result<(), SourceError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     store::insert_check(&mut tx, source_id, by, lines, now_ms()).await?;
     audit::write_line(&mut tx, line).await?;
     tx.commit().await?;

@@ -112,7 +112,7 @@ pub async fn refresh(
 ) -> Result<usize, sqlx::Error> {
     let now = chrono::Utc::now().timestamp_millis();
     let answer = ask(source, tuning).await;
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let stored = match &answer {
         Ok(a) => {
             for (month, rows) in &a.months {

@@ -64,7 +64,7 @@ async fn change(
     if !region_ok(region) {
         return Err(PriceError::Region);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_with(app::db::BEGIN_WRITE).await?;
     let before = prices::get(&mut tx, &f.name, region)
         .await?
         .unwrap_or(list_price);

@@ -3,6 +3,7 @@
 //! `/healthz` and `/metrics`. Security headers are in `security`, downloads in `export`.
 
 pub mod export;
+pub mod hedge;
 pub mod security;
 
 use app::error::WebError;
@@ -231,7 +232,8 @@ pub async fn router(
     let ctx_sign_in = state.sign_in.clone();
     let shell_options = state.leptos_options.clone();
     // Layers listed last run first: trace, the client's address, headers, same-origin
-    // check, session, user, page guard, then the route.
+    // check, session, user, page guard, open findings, canonical URLs, a second render
+    // for a page still rendering after `hedge::STALL`, then the route.
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -318,6 +320,7 @@ pub async fn router(
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
+        .layer(axum::middleware::from_fn(hedge::pages))
         .layer(axum::middleware::from_fn(canonical_urls))
         .layer(from_fn_with_state(
             state.pool.clone(),
